@@ -1,0 +1,71 @@
+package masking
+
+// FieldShape is one distinct leaf of a record as the policy sees it: its path
+// and type, never its value. Hash identifies (path, type) within the process.
+type FieldShape struct {
+	Hash uint64
+	Type ValueType
+}
+
+// Classifier maps a format's keys to the vendor-neutral classes of
+// DESIGN.md (contact.email, device.ad_id, ...). Format adapters implement it.
+// path is dotted from the record root with "[]" for array elements, e.g.
+// "evtData.Items[].Email"; key is the last object key on that path ("Email").
+// It returns "" for a key it does not know.
+type Classifier interface {
+	Classify(kind, path, key string) string
+}
+
+// PlanQuery asks for the decisions of one record shape. Kind and Name may be
+// views into the request body: a Planner that keeps them must clone them.
+type PlanQuery struct {
+	Tenant     string
+	Format     string
+	Kind       string // "event", "profile", "meta", ...
+	Name       string // event name, "" for other kinds
+	Sig        uint64 // hash of Fields in order; equal shapes have equal Sig
+	Fields     []FieldShape
+	Classifier Classifier
+
+	// describe returns the path and key of Fields[i]. It allocates, so
+	// Planners call it only on a cache miss.
+	describe func(i int) (path, key string)
+}
+
+// Describe returns the dotted path and the last key of field i.
+func (q *PlanQuery) Describe(i int) (path, key string) { return q.describe(i) }
+
+// SetDescriber installs the function behind Describe; for tests and for
+// callers that build queries themselves.
+func (q *PlanQuery) SetDescriber(f func(i int) (path, key string)) { q.describe = f }
+
+// Plan holds the decisions for one record shape, Decisions[i] for Fields[i].
+// A Plan is immutable once returned and is shared between goroutines.
+type Plan struct {
+	Fields    []FieldShape
+	Decisions []Decision
+	Classes   []string // the class of each field, for audit
+	Paths     []string // the path of each field, for explain
+}
+
+// Matches reports whether p was built for exactly these fields (guards
+// against a hash collision handing back another shape's plan).
+func (p *Plan) Matches(fields []FieldShape) bool {
+	if len(p.Fields) != len(fields) {
+		return false
+	}
+	for i := range fields {
+		if p.Fields[i] != fields[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Planner turns a record shape into a Plan. policy.Engine implements it
+// with cached plans, so steady traffic evaluates no Rego. Implementations
+// must return a plan (maybe all-drop) or an error; the rewriter drops every
+// field of a record whose plan errs.
+type Planner interface {
+	Plan(q *PlanQuery) (*Plan, error)
+}

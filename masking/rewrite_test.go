@@ -1,0 +1,217 @@
+package masking
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// pathPlanner decides by path (and "*" for anything else); it counts calls
+// that miss its own tiny cache so tests can see plan reuse.
+type pathPlanner struct {
+	byPath map[string]Action
+	def    Action
+	calls  int
+}
+
+func (p *pathPlanner) Plan(q *PlanQuery) (*Plan, error) {
+	p.calls++
+	pl := &Plan{Fields: append([]FieldShape(nil), q.Fields...)}
+	for i := range q.Fields {
+		path, key := q.Describe(i)
+		a, ok := p.byPath[path]
+		if !ok {
+			a = p.def
+		}
+		pl.Decisions = append(pl.Decisions, Decision{Action: a, Rule: "test." + a.String()})
+		pl.Classes = append(pl.Classes, q.Classifier.Classify(q.Kind, path, key))
+		pl.Paths = append(pl.Paths, path)
+	}
+	return pl, nil
+}
+
+type keyClassifier struct{}
+
+func (keyClassifier) Classify(kind, path, key string) string { return "k." + key }
+
+// fakeApplier redacts every string to "X" and every number to 0.
+type fakeApplier struct{}
+
+func (fakeApplier) Apply(dst []byte, d *Decision, raw []byte, t ValueType) ([]byte, bool, int, error) {
+	switch d.Action {
+	case ActionDrop:
+		return dst, true, 0, nil
+	case ActionKeep:
+		return append(dst, raw...), false, 0, nil
+	}
+	switch t {
+	case TypeString:
+		return append(dst, `"X"`...), false, 0, nil
+	case TypeNumber:
+		return append(dst, '0'), false, 0, nil
+	}
+	return append(dst, raw...), false, 0, nil
+}
+
+func rewrite(t testing.TB, in string, pl Planner) (string, Stats, error) {
+	t.Helper()
+	rw := NewRewriter()
+	var st Stats
+	out, err := rw.Rewrite(nil, []byte(in), &Record{Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: fakeApplier{}}, &st)
+	return string(out), st, err
+}
+
+func TestRewrite(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		plan map[string]Action
+		def  Action
+		want string
+	}{
+		{"keep all is byte exact", `{ "a" : 1 ,"b":[1, 2],"c":{"d":"x"} }`, nil, ActionKeep, `{ "a" : 1 ,"b":[1, 2],"c":{"d":"x"} }`},
+		{"drop first", `{"a":1,"b":2,"c":3}`, map[string]Action{"a": ActionDrop}, ActionKeep, `{"b":2,"c":3}`},
+		{"drop middle", `{"a":1,"b":2,"c":3}`, map[string]Action{"b": ActionDrop}, ActionKeep, `{"a":1,"c":3}`},
+		{"drop last", `{"a":1,"b":2,"c":3}`, map[string]Action{"c": ActionDrop}, ActionKeep, `{"a":1,"b":2}`},
+		{"drop all", `{"a":1,"b":2}`, nil, ActionDrop, `{}`},
+		{"drop first two", `{"a":1, "b":2, "c":3}`, map[string]Action{"a": ActionDrop, "b": ActionDrop}, ActionKeep, `{"c":3}`},
+		{"drop last two", `{"a":1, "b":2, "c":3}`, map[string]Action{"c": ActionDrop, "b": ActionDrop}, ActionKeep, `{"a":1}`},
+		{"drop after container", `{"o":{"x":1},"b":2}`, map[string]Action{"b": ActionDrop}, ActionKeep, `{"o":{"x":1}}`},
+		{"drop before container", `{"b":2,"o":{"x":1}}`, map[string]Action{"b": ActionDrop}, ActionKeep, `{"o":{"x":1}}`},
+		{"drop inside nested", `{"evtData":{"Email":"a@b.co","Price":5}}`, map[string]Action{"evtData.Email": ActionDrop}, ActionKeep, `{"evtData":{"Price":5}}`},
+		{"array elements", `{"l":["a","b","c"]}`, map[string]Action{"l[]": ActionDrop}, ActionKeep, `{"l":[]}`},
+		{"array of objects", `{"Items":[{"n":"a","e":"x"},{"n":"b","e":"y"}]}`, map[string]Action{"Items[].e": ActionDrop}, ActionKeep, `{"Items":[{"n":"a"},{"n":"b"}]}`},
+		{"redact type aware", `{"s":"secret","n":123,"b":true}`, nil, ActionRedact, `{"s":"X","n":0,"b":true}`},
+		{"duplicate keys both masked", `{"Email":"a@b.co","Email":"c@d.co"}`, map[string]Action{"Email": ActionRedact}, ActionKeep, `{"Email":"X","Email":"X"}`},
+		{"escaped key counts as decoded", `{"\u0045mail":"a@b.co","x":1}`, map[string]Action{"Email": ActionDrop}, ActionKeep, `{"x":1}`},
+		{"whitespace kept", "{\n  \"a\": 1,\n  \"b\": \"s\"\n}", map[string]Action{"b": ActionRedact}, ActionKeep, "{\n  \"a\": 1,\n  \"b\": \"X\"\n}"},
+		{"empty object", `{}`, nil, ActionDrop, `{}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := rewrite(t, tc.in, &pathPlanner{byPath: tc.plan, def: tc.def})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if !json.Valid([]byte(got)) {
+				t.Errorf("output is not valid JSON: %s", got)
+			}
+		})
+	}
+}
+
+func TestRewriteRejectsMalformed(t *testing.T) {
+	for _, in := range []string{``, `[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":01}`, `{"a":"\x"}`, `{"a":tru}`, `{"a":1} x`, "{\"a\":\"\x01\"}", "{\"a\":\"\xff\"}", `{"a":[1,]}`, strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 70)} {
+		if out, _, err := rewrite(t, in, &pathPlanner{def: ActionKeep}); err == nil {
+			t.Errorf("%q: accepted, output %q", in, out)
+		}
+	}
+}
+
+func TestRewriteStatsAndPlanReuse(t *testing.T) {
+	pl := &pathPlanner{byPath: map[string]Action{"a": ActionDrop}, def: ActionKeep}
+	_, st, err := rewrite(t, `{"a":1,"b":[1,2,3],"c":"x"}`, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Fields != 5 || st.Actions[ActionDrop] != 1 || st.Actions[ActionKeep] != 4 {
+		t.Errorf("stats = %+v", st)
+	}
+	// Arrays of different lengths share one shape.
+	rw := NewRewriter()
+	q1 := shapeOf(t, rw, `{"l":[1,2]}`)
+	q2 := shapeOf(t, rw, `{"l":[3,4,5,6]}`)
+	if q1 != q2 {
+		t.Errorf("signatures differ for the same shape: %x vs %x", q1, q2)
+	}
+	if q3 := shapeOf(t, rw, `{"l":["s"]}`); q3 == q1 {
+		t.Errorf("string and number elements share a signature")
+	}
+}
+
+type sigPlanner struct{ sig uint64 }
+
+func (s *sigPlanner) Plan(q *PlanQuery) (*Plan, error) {
+	s.sig = q.Sig
+	return (&pathPlanner{def: ActionKeep}).Plan(q)
+}
+
+func shapeOf(t *testing.T, rw *Rewriter, in string) uint64 {
+	sp := &sigPlanner{}
+	var st Stats
+	if _, err := rw.Rewrite(nil, []byte(in), &Record{Classifier: keyClassifier{}, Planner: sp, Transformer: fakeApplier{}}, &st); err != nil {
+		t.Fatal(err)
+	}
+	return sp.sig
+}
+
+type errPlanner struct{}
+
+func (errPlanner) Plan(*PlanQuery) (*Plan, error) { return nil, errTest }
+
+var errTest = &SyntaxError{Reason: "planner down"}
+
+func TestRewritePlannerErrorDropsEverything(t *testing.T) {
+	got, st, err := rewrite(t, `{"a":"secret","b":{"c":"secret2"}}`, errPlanner{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "secret") || got != `{"b":{}}` {
+		t.Errorf("got %s", got)
+	}
+	if st.Actions[ActionDrop] != 2 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func FuzzRewrite(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `{"a":[1,{"b":"c"}],"d":null,"e":true}`, `{"\u0041":"x","A":"y"}`, `{"Items":[{"n":"a"},{"n":"b"}],"x":1.5e3}`} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in string, mode uint8) {
+		def := []Action{ActionKeep, ActionDrop, ActionRedact}[int(mode)%3]
+		out, _, err := rewrite(t, in, &pathPlanner{def: def, byPath: map[string]Action{"a": ActionDrop}})
+		if err != nil {
+			return
+		}
+		if !json.Valid([]byte(out)) {
+			t.Fatalf("invalid output %q from %q", out, in)
+		}
+		if !json.Valid([]byte(in)) {
+			t.Fatalf("accepted invalid input %q", in)
+		}
+		if def == ActionKeep && !strings.Contains(in, `"a"`) && !strings.Contains(in, `\u`) && out != in {
+			t.Fatalf("keep-all changed the record: %q -> %q", in, out)
+		}
+		if def == ActionDrop {
+			var v any
+			_ = json.Unmarshal([]byte(out), &v)
+			if hasLeaf(v) {
+				t.Fatalf("drop-all left a leaf: %q -> %q", in, out)
+			}
+		}
+	})
+}
+
+func hasLeaf(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, c := range x {
+			if hasLeaf(c) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		for _, c := range x {
+			if hasLeaf(c) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
