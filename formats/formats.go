@@ -1,0 +1,110 @@
+// Package formats holds one adapter per analytics wire format. An adapter
+// knows its vendor's JSON: it splits a body into records, names their kind,
+// assigns canonical classes to the vendor's keys, finds the data subject of
+// each record, and re-encodes the result exactly as the vendor expects. It
+// never decides what to mask: that is the policy's job, applied by the
+// masking rewriter.
+package formats
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/consentry/consentry/masking"
+)
+
+// Request is what an adapter may read of an HTTP request besides its body.
+// The proxy implements it over fasthttp; values are views valid only during
+// the call.
+type Request interface {
+	Header(name string) []byte
+	Query(name string) []byte
+}
+
+// RecordPolicy gives the record-level decision (keep or drop a whole record).
+type RecordPolicy interface {
+	RecordDecision(tenant, format, kind, name string) masking.Decision
+}
+
+// Subject names the data subject of a record. Values are views into the
+// body; implementations must copy what they keep.
+type Subject struct {
+	Identity []byte // the user's identity, if the record names one
+	Device   []byte // the device or anonymous id
+	Kind     string // record kind, for the system-event rule
+	Name     string // event name
+}
+
+// Signals are the rights-relevant facts a record carries.
+type Signals struct {
+	OptOut      int8 // +1 opted out, -1 opted back in, 0 no signal
+	AllowSystem bool // ct_allow_sys_events_and_communication with the opt-out
+	// Marketing holds consent flags seen, by channel ("push", "email", ...):
+	// +1 granted, -1 revoked.
+	Marketing map[string]int8
+}
+
+// Subjects is the rights registry as the adapters use it. Check must never
+// answer "keep" for a suppressed subject; an error means unknown state and
+// the record is dropped (fail closed).
+type Subjects interface {
+	Observe(tenant string, s Subject, sig Signals) error
+	Suppressed(tenant string, s Subject) (bool, error)
+}
+
+// Env carries what an adapter needs to clean one request.
+type Env struct {
+	Tenant   string
+	Planner  masking.Planner
+	Applier  masking.Applier
+	Records  RecordPolicy
+	Subjects Subjects // nil: no rights registry
+	Rewriter *masking.Rewriter
+	Stats    *masking.Stats
+	// OnRecord, when set, sees each record's plan (explain uses it).
+	OnRecord func(kind, name string, p *masking.Plan)
+}
+
+// Result counts what happened to the records of one request.
+type Result struct {
+	RecordsIn     int
+	RecordsOut    int
+	Suppressed    int // dropped for a data subject's rights
+	PolicyDropped int // dropped by record_decision
+	// AllDropped means the request carried data records and none is left:
+	// the proxy answers with the vendor's own success reply instead of
+	// forwarding.
+	AllDropped bool
+}
+
+// Dropped is the number of records removed.
+func (r Result) Dropped() int { return r.Suppressed + r.PolicyDropped }
+
+// Error is a client error in a request body: malformed or inconsistent
+// input that must be answered with a 4xx and never forwarded.
+type Error struct {
+	Status int
+	Code   string // stable, snake_case
+	Msg    string // never contains payload values
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf builds a client error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// AsError converts any error from an adapter into a client error: syntax
+// errors become 400 malformed_json; other errors 400 invalid_payload.
+func AsError(err error) *Error {
+	var fe *Error
+	if errors.As(err, &fe) {
+		return fe
+	}
+	var se *masking.SyntaxError
+	if errors.As(err, &se) {
+		return &Error{Status: 400, Code: "malformed_json", Msg: se.Error()}
+	}
+	return &Error{Status: 400, Code: "invalid_payload", Msg: err.Error()}
+}

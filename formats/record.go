@@ -1,0 +1,78 @@
+package formats
+
+import (
+	"unsafe"
+
+	"github.com/consentry/consentry/masking"
+)
+
+// B2S views b as a string without copying. The string is valid only while b
+// is unchanged; never keep it past the request.
+func B2S(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// Clean decides and rewrites one record: rights first (a suppressed
+// subject's record is dropped whole), then the record-level policy, then the
+// field plan. It appends the cleaned record to dst and reports whether it
+// was kept. Records that carry an opt-out or opt-in signal are learned before
+// the check and always forwarded (cleaned), so that the vendor learns the
+// new state too.
+func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
+	res.RecordsIn++
+	if env.Subjects != nil {
+		if sig.OptOut != 0 || len(sig.Marketing) > 0 || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
+			if err := env.Subjects.Observe(env.Tenant, subj, sig); err != nil {
+				res.Suppressed++ // unknown state: fail closed
+				return dst, false, nil
+			}
+		}
+		if sig.OptOut == 0 {
+			drop, err := env.Subjects.Suppressed(env.Tenant, subj)
+			if drop || err != nil {
+				res.Suppressed++
+				return dst, false, nil
+			}
+		}
+	}
+	if env.Records != nil {
+		if d := env.Records.RecordDecision(env.Tenant, format, subj.Kind, subj.Name); d.Action != masking.ActionKeep {
+			res.PolicyDropped++
+			return dst, false, nil
+		}
+	}
+	rec := masking.Record{
+		Tenant:      env.Tenant,
+		Format:      format,
+		Kind:        subj.Kind,
+		Name:        subj.Name,
+		Classifier:  cls,
+		Planner:     env.Planner,
+		Transformer: env.Applier,
+	}
+	if env.OnRecord != nil {
+		rec.OnPlan = func(p *masking.Plan) { env.OnRecord(subj.Kind, subj.Name, p) }
+	}
+	out, err := env.Rewriter.Rewrite(dst, raw, &rec, env.Stats)
+	if err != nil {
+		return dst, false, err
+	}
+	res.RecordsOut++
+	return out, true, nil
+}
+
+// CleanHeader rewrites a batch header (kind "meta") under the field plan. A
+// header is never suppressed or dropped by record policy: it describes the
+// request, and the proxy answers itself when no record is left.
+func (env *Env) CleanHeader(dst, raw []byte, format string, cls masking.Classifier) ([]byte, error) {
+	rec := masking.Record{
+		Tenant:      env.Tenant,
+		Format:      format,
+		Kind:        "meta",
+		Classifier:  cls,
+		Planner:     env.Planner,
+		Transformer: env.Applier,
+	}
+	if env.OnRecord != nil {
+		rec.OnPlan = func(p *masking.Plan) { env.OnRecord("meta", "", p) }
+	}
+	return env.Rewriter.Rewrite(dst, raw, &rec, env.Stats)
+}
