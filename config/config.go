@@ -1,0 +1,312 @@
+// Package config reads Consentry's YAML configuration: strict decoding
+// (unknown keys are errors naming the key and line), ${ENV} expansion,
+// secrets from environment variables or files, defaults as named constants,
+// and a Validate that reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults.
+const (
+	DefaultListen              = "127.0.0.1:8080"
+	DefaultAdmin               = "127.0.0.1:9090"
+	DefaultDataDir             = "./consentry-data"
+	DefaultMaxBodyBytes        = 4 << 20
+	DefaultMaxHeaderBytes      = 16 << 10
+	DefaultMaxDecompressed     = 16 << 20
+	DefaultMaxCompressionRatio = 100
+	DefaultUpstreamTimeout     = 15 * time.Second
+	DefaultShutdownGrace       = 20 * time.Second
+	DefaultTenantName          = "default"
+)
+
+// Config is the whole file.
+type Config struct {
+	Listen        string            `yaml:"listen"`
+	Admin         string            `yaml:"admin"`
+	DataDir       string            `yaml:"data_dir"`
+	TLS           TLS               `yaml:"tls"`
+	Limits        Limits            `yaml:"limits"`
+	Policy        Policy            `yaml:"policy"`
+	Audit         Audit             `yaml:"audit"`
+	Shutdown      Shutdown          `yaml:"shutdown"`
+	Upstream      UpstreamOpts      `yaml:"upstream"`
+	AdminTokens   []Secret          `yaml:"admin_tokens"`
+	DefaultTenant string            `yaml:"default_tenant"`
+	Tenants       map[string]Tenant `yaml:"tenants"`
+
+	// SingleTenant is set by the --upstream shortcut with no file: any
+	// account is served by one generated tenant.
+	SingleTenant bool `yaml:"-"`
+}
+
+// TLS terminates TLS on the main listener when both files are set.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Limits bound what one request may cost.
+type Limits struct {
+	MaxBodyBytes        int `yaml:"max_body_bytes"`
+	MaxHeaderBytes      int `yaml:"max_header_bytes"`
+	MaxDecompressed     int `yaml:"max_decompressed_bytes"`
+	MaxCompressionRatio int `yaml:"max_compression_ratio"`
+}
+
+// Policy says where the Rego comes from.
+type Policy struct {
+	Dir   string `yaml:"dir"`   // empty: the embedded rules/
+	Watch *bool  `yaml:"watch"` // reload on file change (default true with dir)
+}
+
+// Audit says where decision records go: "stdout" (default), "off", or a file.
+type Audit struct {
+	Output string `yaml:"output"`
+}
+
+// Shutdown timing: readiness fails for DrainDelay before the listener
+// stops accepting, then in-flight requests get Grace to finish.
+type Shutdown struct {
+	DrainDelay time.Duration `yaml:"drain_delay"`
+	Grace      time.Duration `yaml:"grace"`
+}
+
+// UpstreamOpts tune the pooled upstream clients.
+type UpstreamOpts struct {
+	Timeout  time.Duration `yaml:"timeout"`
+	MaxConns int           `yaml:"max_conns"`
+	// InsecureSkipVerify is for tests against self-signed upstreams only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Tenant is one customer: where its traffic goes, its keys, its policy data.
+type Tenant struct {
+	// Accounts are the vendor account ids (CleverTap account id) that belong
+	// to this tenant. Empty: the tenant's name is its account id.
+	Accounts []string `yaml:"accounts"`
+	// Upstream is the default upstream base URL; Upstreams overrides it per
+	// format ("clevertap.sdk", "clevertap.rest", ...).
+	Upstream  string            `yaml:"upstream"`
+	Upstreams map[string]string `yaml:"upstreams"`
+	Keys      Keys              `yaml:"keys"`
+	// PolicyData is merged into data.tenants[<name>] for the Rego policy.
+	PolicyData map[string]any `yaml:"policy_data"`
+}
+
+// Keys are a tenant's secrets. Unset keys are generated on first start and
+// kept in the data directory.
+type Keys struct {
+	HMAC       Secret `yaml:"hmac"`
+	Token      Secret `yaml:"token"`
+	TokenKeyID string `yaml:"token_key_id"`
+}
+
+// Secret is a value given inline (with ${ENV} expansion), from an
+// environment variable, or from a file. Only one may be set.
+type Secret struct {
+	Value string `yaml:"value"`
+	Env   string `yaml:"env"`
+	File  string `yaml:"file"`
+	Name  string `yaml:"name"` // admin tokens: the name written to the rights log
+}
+
+// Resolve returns the secret's bytes, or nil if unset.
+func (s Secret) Resolve() ([]byte, error) {
+	switch {
+	case s.Value != "":
+		return []byte(s.Value), nil
+	case s.Env != "":
+		v, ok := os.LookupEnv(s.Env)
+		if !ok || v == "" {
+			return nil, fmt.Errorf("environment variable %s is not set", s.Env)
+		}
+		return []byte(v), nil
+	case s.File != "":
+		b, err := os.ReadFile(s.File)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read secret file: %w", err)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	return nil, nil
+}
+
+// Default returns the built-in configuration.
+func Default() *Config {
+	c := &Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Admin == "" {
+		c.Admin = DefaultAdmin
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Limits.MaxBodyBytes == 0 {
+		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Limits.MaxHeaderBytes == 0 {
+		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.Limits.MaxDecompressed == 0 {
+		c.Limits.MaxDecompressed = DefaultMaxDecompressed
+	}
+	if c.Limits.MaxCompressionRatio == 0 {
+		c.Limits.MaxCompressionRatio = DefaultMaxCompressionRatio
+	}
+	if c.Upstream.Timeout == 0 {
+		c.Upstream.Timeout = DefaultUpstreamTimeout
+	}
+	if c.Upstream.MaxConns == 0 {
+		c.Upstream.MaxConns = 512
+	}
+	if c.Shutdown.Grace == 0 {
+		c.Shutdown.Grace = DefaultShutdownGrace
+	}
+	if c.Audit.Output == "" {
+		c.Audit.Output = "stdout"
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Parse decodes YAML strictly, after expanding ${ENV} references.
+func Parse(data []byte) (*Config, error) {
+	var missing []string
+	expanded := envRef.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("config refers to unset environment variables: %s", strings.Join(missing, ", "))
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	c := &Config{}
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // empty file: defaults
+		return nil, fmt.Errorf("cannot parse config: %w", err)
+	}
+	c.applyDefaults()
+	return c, nil
+}
+
+// Load reads and parses the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config file: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem, each naming its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls: set both cert_file and key_file, or neither")
+	}
+	if c.Limits.MaxBodyBytes < 1024 {
+		bad("limits.max_body_bytes: %d is below 1024", c.Limits.MaxBodyBytes)
+	}
+	if c.Limits.MaxDecompressed < c.Limits.MaxBodyBytes {
+		bad("limits.max_decompressed_bytes must be at least limits.max_body_bytes")
+	}
+	if c.Limits.MaxCompressionRatio < 1 {
+		bad("limits.max_compression_ratio must be at least 1")
+	}
+	if len(c.Tenants) == 0 && !c.SingleTenant {
+		bad("tenants: no tenant configured (add one, or run with --upstream URL)")
+	}
+	if c.DefaultTenant != "" {
+		if _, ok := c.Tenants[c.DefaultTenant]; !ok {
+			bad("default_tenant: %q is not a configured tenant", c.DefaultTenant)
+		}
+	}
+	accounts := map[string]string{}
+	for name, t := range c.Tenants {
+		if t.Upstream == "" && len(t.Upstreams) == 0 {
+			bad("tenants.%s.upstream: required", name)
+		}
+		if t.Upstream != "" {
+			if err := checkURL(t.Upstream); err != nil {
+				bad("tenants.%s.upstream: %v", name, err)
+			}
+		}
+		for f, u := range t.Upstreams {
+			if err := checkURL(u); err != nil {
+				bad("tenants.%s.upstreams.%s: %v", name, f, err)
+			}
+		}
+		ids := t.Accounts
+		if len(ids) == 0 {
+			ids = []string{name}
+		}
+		for _, a := range ids {
+			if other, dup := accounts[a]; dup && other != name {
+				bad("tenants.%s.accounts: account %q also belongs to tenant %s", name, a, other)
+			}
+			accounts[a] = name
+		}
+		if id := t.Keys.TokenKeyID; id != "" && !keyID.MatchString(id) {
+			bad("tenants.%s.keys.token_key_id: must match %s", name, keyID)
+		}
+	}
+	for i, s := range c.AdminTokens {
+		if s.Name == "" {
+			bad("admin_tokens[%d].name: required (it is written to the rights log)", i)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var keyID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return errors.New("must start with http:// or https://")
+	}
+	if u.Host == "" {
+		return errors.New("has no host")
+	}
+	return nil
+}
+
+// UpstreamFor returns the tenant's upstream base URL for a format.
+func (t *Tenant) UpstreamFor(format string) string {
+	if u, ok := t.Upstreams[format]; ok {
+		return u
+	}
+	return t.Upstream
+}
