@@ -108,3 +108,27 @@ func AsError(err error) *Error {
 	}
 	return &Error{Status: 400, Code: "invalid_payload", Msg: err.Error()}
 }
+
+// Route tells the proxy how to handle one vendor endpoint. The proxy owns
+// HTTP; the route owns the vendor's knowledge.
+type Route struct {
+	Method string
+	Path   string
+	Format string // policy input.format, and the key of per-format upstreams
+	// Accounts appends to dst every vendor account id the request names
+	// (headers, query, body). They must all agree; none means "unknown".
+	Accounts func(dst [][]byte, req Request, body []byte) [][]byte
+	// Unwrap removes a transport envelope (e.g. encryption in transit) and
+	// returns the inner body and a function that wraps the cleaned body the
+	// same way. nil: no envelope.
+	Unwrap func(body []byte) (inner []byte, wrap func([]byte) ([]byte, error), err error)
+	// Clean rewrites the body; nil means the route carries no body to clean
+	// (a handshake) and is forwarded without one.
+	Clean func(dst, body []byte, env *Env) ([]byte, Result, error)
+	// Reply builds the vendor's own success reply for a request whose
+	// records were all dropped.
+	Reply func(dst []byte, res Result) (body []byte, contentType string)
+	// DropResponseHeaders are removed from upstream replies (e.g. redirects
+	// that would make SDKs bypass the proxy).
+	DropResponseHeaders []string
+}

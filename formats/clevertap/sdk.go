@@ -23,7 +23,7 @@ func SDKAccount(body []byte) []byte {
 		return nil
 	}
 	if id := r.Get("id"); id.Type == gjson.String && id.Str != "" {
-		return []byte(id.Str)
+		return valueBytes(body, id)
 	}
 	return nil
 }
