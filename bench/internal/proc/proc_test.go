@@ -1,0 +1,108 @@
+package proc
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseStat(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{"plain", "123 (sink) S 1 123 123 0 -1 4194560 500 0 0 0 250 40 0 0 20 0 5 0 100 0 0", 2900 * time.Millisecond, false},
+		{"spaces and parens in comm", "9 (a) b (c)) R 1 9 9 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 0 0", 100 * time.Millisecond, false},
+		{"no comm", "9 a R 1", 0, true},
+		{"short", "9 (a) R 1 2 3", 0, true},
+		{"not a number", "9 (a) R 1 9 9 0 -1 0 0 0 0 0 x 3 0", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseStat([]byte(tt.in))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("parseStat = %v, %v; want %v, err %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+func FuzzParseStat(f *testing.F) {
+	f.Add([]byte("123 (sink) S 1 123 123 0 -1 4194560 500 0 0 0 250 40 0 0 20 0 5 0 100 0 0"))
+	f.Add([]byte(")))"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := parseStat(b); err == nil && d < 0 {
+			t.Fatalf("negative CPU time %v", d)
+		}
+	})
+}
+
+func TestStartReadyStop(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	if !Available() {
+		t.Skip("no /proc")
+	}
+	cpu := -1
+	if runtime.NumCPU() > 1 {
+		cpu = 1
+	}
+	p, addr, err := Start(context.Background(), Spec{
+		Name: "shell", Path: "sh", Args: []string{"-c", "echo noise; echo READY 127.0.0.1:1; exec sleep 30"},
+		CPU: cpu, WaitReady: true, ReadyTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second)
+	if addr != "127.0.0.1:1" {
+		t.Fatalf("addr = %q", addr)
+	}
+	if _, err := p.CPUTime(); err != nil {
+		t.Fatal(err)
+	}
+	if cpu >= 0 {
+		raw, err := os.ReadFile("/proc/" + strconv.Itoa(p.PID) + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(raw), "Cpus_allowed_list:\t1\n") {
+			t.Fatalf("child not pinned to CPU 1:\n%s", raw)
+		}
+	}
+	p.Stop(time.Second)
+	if !p.Exited() {
+		t.Fatal("child still running after Stop")
+	}
+}
+
+func TestStartFailsWhenChildExits(t *testing.T) {
+	t.Parallel()
+	_, _, err := Start(context.Background(), Spec{Name: "false", Path: "sh", Args: []string{"-c", "echo boom >&2; exit 3"}, CPU: -1, WaitReady: true})
+	if err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v, want exit error with stderr", err)
+	}
+}
+
+func TestSelfCPUTimeAdvances(t *testing.T) {
+	t.Parallel()
+	a := SelfCPUTime()
+	x := 0
+	for i := range 20_000_000 {
+		x += i
+	}
+	_ = x
+	if b := SelfCPUTime(); Available() && b <= a {
+		t.Fatalf("self CPU did not advance: %v → %v", a, b)
+	}
+}
