@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/consentry/consentry/audit"
+	"github.com/consentry/consentry/masking"
+)
+
+// PolicyStats is what the metrics read from the policy engine.
+type PolicyStats interface {
+	Evaluations() uint64
+	Reloads() (ok, failed uint64, lastOK bool)
+}
+
+// Metrics are Consentry's Prometheus metrics. Label sets are small and
+// bounded: no tenant-supplied strings other than configured tenant names.
+type Metrics struct {
+	Registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	records         *prometheus.CounterVec
+	actions         *prometheus.CounterVec
+	errors          *prometheus.CounterVec
+	upstreamLatency prometheus.Histogram
+	duration        prometheus.Histogram
+
+	mu          sync.Mutex
+	actionCtrs  [masking.NumActions]prometheus.Counter
+	recIn       prometheus.Counter
+	recOut      prometheus.Counter
+	recSupp     prometheus.Counter
+	recDropped  prometheus.Counter
+	reqByStatus map[int]prometheus.Counter
+}
+
+// NewMetrics registers the metrics. src, if it implements PolicyStats,
+// feeds the Rego evaluation and reload counters.
+func NewMetrics(src any) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consentry_requests_total", Help: "Requests by HTTP status class and status.",
+		}, []string{"status"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consentry_records_total", Help: "Records seen, forwarded, suppressed (data-subject rights) and dropped by record policy.",
+		}, []string{"outcome"}),
+		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consentry_field_actions_total", Help: "Field actions applied, by action.",
+		}, []string{"action"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "consentry_request_errors_total", Help: "Refused or failed requests by error code.",
+		}, []string{"code"}),
+		upstreamLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "consentry_upstream_duration_seconds", Help: "Upstream round-trip time.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "consentry_request_duration_seconds", Help: "Time from request to reply, upstream included.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		reqByStatus: map[int]prometheus.Counter{},
+	}
+	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration)
+	for a := range m.actionCtrs {
+		m.actionCtrs[a] = m.actions.WithLabelValues(masking.Action(a).String())
+	}
+	m.recIn = m.records.WithLabelValues("in")
+	m.recOut = m.records.WithLabelValues("forwarded")
+	m.recSupp = m.records.WithLabelValues("suppressed")
+	m.recDropped = m.records.WithLabelValues("policy_dropped")
+	if ps, ok := src.(PolicyStats); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_rego_evaluations_total", Help: "Rego evaluations; flat in steady state because plans are cached.",
+		}, func() float64 { return float64(ps.Evaluations()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_policy_reloads_total", Help: "Successful policy reloads.",
+		}, func() float64 { ok, _, _ := ps.Reloads(); return float64(ok) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_policy_reload_errors_total", Help: "Failed policy reloads (the last good policy stays active).",
+		}, func() float64 { _, bad, _ := ps.Reloads(); return float64(bad) }))
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "consentry_policy_last_reload_successful", Help: "1 if the last policy (re)load succeeded.",
+		}, func() float64 {
+			if _, _, ok := ps.Reloads(); ok {
+				return 1
+			}
+			return 0
+		}))
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
+	}, func() float64 { return 1 }))
+	return m
+}
+
+// Version is set by the binary at start-up.
+var Version = "dev"
+
+func (m *Metrics) observe(ar *audit.Record) {
+	m.mu.Lock()
+	c, ok := m.reqByStatus[ar.Status]
+	if !ok {
+		c = m.requests.WithLabelValues(strconv.Itoa(ar.Status))
+		m.reqByStatus[ar.Status] = c
+	}
+	m.mu.Unlock()
+	c.Inc()
+	m.duration.Observe(ar.Duration.Seconds())
+	if ar.Error != "" {
+		m.errors.WithLabelValues(ar.Error).Inc()
+	}
+	if ar.RecordsIn > 0 {
+		m.recIn.Add(float64(ar.RecordsIn))
+		m.recOut.Add(float64(ar.RecordsOut))
+		m.recSupp.Add(float64(ar.Suppressed))
+		m.recDropped.Add(float64(ar.PolicyDropped))
+	}
+	if st := ar.Stats; st != nil {
+		for a, n := range st.Actions {
+			if n > 0 {
+				m.actionCtrs[a].Add(float64(n))
+			}
+		}
+	}
+}

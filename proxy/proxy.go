@@ -1,0 +1,538 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/consentry/consentry/audit"
+	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/masking"
+)
+
+// Policy is what the proxy needs of the policy engine.
+type Policy interface {
+	masking.Planner
+	formats.RecordPolicy
+	Revision() string
+	Ready() bool
+	TenantOption(tenant, name string) (any, bool)
+}
+
+// Tenant is one configured customer, resolved at start-up.
+type Tenant struct {
+	Name      string
+	Applier   masking.Applier
+	upstreams map[string]*upstream // by format; "" is the default
+}
+
+func (t *Tenant) upstreamFor(format string) *upstream {
+	if u, ok := t.upstreams[format]; ok {
+		return u
+	}
+	return t.upstreams[""]
+}
+
+// upstream is one pooled connection target.
+type upstream struct {
+	client *fasthttp.HostClient
+	host   string
+	prefix string // path prefix of the configured URL, without trailing '/'
+}
+
+func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse upstream URL: %w", err)
+	}
+	addr := u.Host
+	isTLS := u.Scheme == "https"
+	if u.Port() == "" {
+		if isTLS {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	hc := &fasthttp.HostClient{
+		Addr:                          addr,
+		IsTLS:                         isTLS,
+		MaxConns:                      opts.MaxConns,
+		MaxIdleConnDuration:           5 * time.Second, // below common upstream idle timeouts
+		ReadTimeout:                   opts.Timeout,
+		WriteTimeout:                  opts.Timeout,
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxResponseBodySize:           16 << 20,
+	}
+	if isTLS {
+		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
+	}
+	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
+}
+
+type routeKey struct{ method, path string }
+
+// Proxy serves the vendor routes.
+type Proxy struct {
+	cfg      *config.Config
+	policy   Policy
+	subjects formats.Subjects
+	tenants  map[string]*Tenant
+	accounts map[string]*Tenant
+	def      *Tenant
+	routes   map[routeKey]*formats.Route
+	paths    map[string]bool
+	audit    *audit.Logger
+	metrics  *Metrics
+	log      *slog.Logger
+	server   *fasthttp.Server
+	draining atomic.Bool
+	timeout  time.Duration
+}
+
+// Option configures a Proxy.
+type Option func(*Proxy)
+
+// WithSubjects enables the rights registry.
+func WithSubjects(s formats.Subjects) Option { return func(p *Proxy) { p.subjects = s } }
+
+// WithAudit sets the audit logger (default: none).
+func WithAudit(a *audit.Logger) Option { return func(p *Proxy) { p.audit = a } }
+
+// WithLogger sets the operational logger.
+func WithLogger(l *slog.Logger) Option { return func(p *Proxy) { p.log = l } }
+
+// WithMetrics shares a metrics set (the admin listener serves it).
+func WithMetrics(m *Metrics) Option { return func(p *Proxy) { p.metrics = m } }
+
+// TenantSpec is a tenant as the proxy needs it: name, accounts, applier and
+// upstream URLs by format ("" for the default).
+type TenantSpec struct {
+	Name      string
+	Accounts  []string
+	Applier   masking.Applier
+	Upstreams map[string]string
+}
+
+// New builds a Proxy over routes. defaultTenant, if not empty, serves
+// requests whose account is unknown.
+func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant string, routes []formats.Route, opts ...Option) (*Proxy, error) {
+	p := &Proxy{
+		cfg:      cfg,
+		policy:   pol,
+		tenants:  map[string]*Tenant{},
+		accounts: map[string]*Tenant{},
+		routes:   map[routeKey]*formats.Route{},
+		paths:    map[string]bool{},
+		log:      slog.Default(),
+		timeout:  cfg.Upstream.Timeout,
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if p.metrics == nil {
+		p.metrics = NewMetrics(pol)
+	}
+	for _, ts := range tenants {
+		t := &Tenant{Name: ts.Name, Applier: ts.Applier, upstreams: map[string]*upstream{}}
+		for f, raw := range ts.Upstreams {
+			u, err := newUpstream(raw, cfg.Upstream)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %s: %w", ts.Name, err)
+			}
+			t.upstreams[f] = u
+		}
+		p.tenants[ts.Name] = t
+		for _, a := range ts.Accounts {
+			p.accounts[a] = t
+		}
+	}
+	if defaultTenant != "" {
+		if p.def = p.tenants[defaultTenant]; p.def == nil {
+			return nil, fmt.Errorf("default tenant %q is not configured", defaultTenant)
+		}
+	}
+	for i := range routes {
+		r := &routes[i]
+		p.routes[routeKey{r.Method, r.Path}] = r
+		p.paths[r.Path] = true
+	}
+	p.server = &fasthttp.Server{
+		Handler:                       p.Handle,
+		ErrorHandler:                  p.readError,
+		Name:                          "consentry",
+		MaxRequestBodySize:            cfg.Limits.MaxBodyBytes,
+		ReadBufferSize:                cfg.Limits.MaxHeaderBytes,
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  30 * time.Second,
+		IdleTimeout:                   60 * time.Second,
+		CloseOnShutdown:               true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePreParseMultipartForm:  true,
+	}
+	return p, nil
+}
+
+// Serve accepts connections on ln until Shutdown. With cert and key files
+// it terminates TLS.
+func (p *Proxy) Serve(ln net.Listener) error {
+	if c := p.cfg.TLS; c.CertFile != "" {
+		return p.server.ServeTLS(ln, c.CertFile, c.KeyFile)
+	}
+	return p.server.Serve(ln)
+}
+
+// Draining reports whether shutdown has begun.
+func (p *Proxy) Draining() bool { return p.draining.Load() }
+
+// Shutdown fails readiness, waits drainDelay so load balancers move away,
+// then stops accepting and waits for in-flight requests until ctx ends.
+func (p *Proxy) Shutdown(ctx context.Context, drainDelay time.Duration) error {
+	p.draining.Store(true)
+	if drainDelay > 0 {
+		select {
+		case <-time.After(drainDelay):
+		case <-ctx.Done():
+		}
+	}
+	return p.server.ShutdownWithContext(ctx)
+}
+
+// Metrics returns the proxy's metrics.
+func (p *Proxy) Metrics() *Metrics { return p.metrics }
+
+// reqState is the pooled per-request scratch.
+type reqState struct {
+	body     []byte
+	out      []byte
+	zipped   []byte
+	accounts [][]byte
+	stats    masking.Stats
+	env      formats.Env
+	view     requestView
+	audit    audit.Record
+}
+
+var statePool = sync.Pool{New: func() any { return &reqState{} }}
+
+type requestView struct{ ctx *fasthttp.RequestCtx }
+
+func (v *requestView) Header(name string) []byte { return v.ctx.Request.Header.Peek(name) }
+func (v *requestView) Query(name string) []byte  { return v.ctx.QueryArgs().Peek(name) }
+
+// Handle is the fasthttp handler.
+func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	st := statePool.Get().(*reqState)
+	defer statePool.Put(st)
+	st.stats.Reset()
+	st.audit = audit.Record{Time: start, Stats: &st.stats}
+	ar := &st.audit
+
+	rt := p.routes[routeKey{formats.B2S(ctx.Method()), formats.B2S(ctx.Path())}]
+	if rt == nil {
+		if p.paths[string(ctx.Path())] {
+			p.fail(ctx, ar, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+string(ctx.Method()))
+		} else {
+			p.fail(ctx, ar, fasthttp.StatusNotFound, "unknown_route", "Consentry does not serve this path; it is not an open proxy")
+		}
+		p.finish(ar, start)
+		return
+	}
+	ar.Route, ar.Format = rt.Path, rt.Format
+	p.serveRoute(ctx, rt, st)
+	p.finish(ar, start)
+}
+
+func (p *Proxy) finish(ar *audit.Record, start time.Time) {
+	ar.Duration = time.Since(start)
+	if ar.PolicyRevision == "" && p.policy != nil {
+		ar.PolicyRevision = p.policy.Revision()
+	}
+	p.metrics.observe(ar)
+	p.audit.Write(ar)
+}
+
+func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqState) {
+	ar := &st.audit
+	if p.policy == nil || !p.policy.Ready() {
+		p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "policy_unavailable", "no valid policy is loaded")
+		return
+	}
+	ar.PolicyRevision = p.policy.Revision()
+
+	// Body: decompress with limits.
+	body := ctx.PostBody()
+	gz := false
+	switch enc := ctx.Request.Header.Peek("Content-Encoding"); {
+	case len(enc) == 0, bytes.EqualFold(enc, []byte("identity")):
+	case bytes.EqualFold(enc, []byte("gzip")):
+		gz = true
+	default:
+		p.fail(ctx, ar, fasthttp.StatusUnsupportedMediaType, "unsupported_encoding", "Content-Encoding must be gzip or identity")
+		return
+	}
+	if !gz && len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+		gz = true // gzip labelled as something else: sniff, do not trust the header
+	}
+	if gz {
+		var err error
+		st.body, err = gunzip(st.body[:0], body, p.cfg.Limits.MaxDecompressed, p.cfg.Limits.MaxCompressionRatio)
+		if err != nil {
+			code, status := "invalid_gzip", fasthttp.StatusBadRequest
+			if err != errBadGzip {
+				code, status = "body_too_large", fasthttp.StatusRequestEntityTooLarge
+			}
+			p.fail(ctx, ar, status, code, err.Error())
+			return
+		}
+		body = st.body
+	}
+
+	var wrap func([]byte) ([]byte, error)
+	if rt.Unwrap != nil && len(body) > 0 {
+		inner, w, err := rt.Unwrap(body)
+		if err != nil {
+			p.failErr(ctx, ar, err)
+			return
+		}
+		body, wrap = inner, w
+	}
+
+	// Tenant: every account id the request names must agree.
+	st.view.ctx = ctx
+	st.accounts = rt.Accounts(st.accounts[:0], &st.view, body)
+	tenant, ferr := p.resolveTenant(st.accounts)
+	st.view.ctx = nil
+	if ferr != nil {
+		p.failErr(ctx, ar, ferr)
+		return
+	}
+	ar.Tenant = tenant.Name
+	up := tenant.upstreamFor(rt.Format)
+	if up == nil {
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "no_upstream", "tenant has no upstream for format "+rt.Format)
+		return
+	}
+
+	out := body
+	if rt.Clean != nil {
+		if len(body) == 0 {
+			p.fail(ctx, ar, fasthttp.StatusBadRequest, "empty_body", "request body is empty")
+			return
+		}
+		rw := masking.AcquireRewriter()
+		st.env = formats.Env{
+			Tenant:   tenant.Name,
+			Planner:  p.policy,
+			Applier:  tenant.Applier,
+			Records:  p.policy,
+			Subjects: p.subjects,
+			Rewriter: rw,
+			Stats:    &st.stats,
+		}
+		var res formats.Result
+		var err error
+		st.out, res, err = rt.Clean(st.out[:0], body, &st.env)
+		masking.ReleaseRewriter(rw)
+		st.env = formats.Env{}
+		ar.RecordsIn, ar.RecordsOut, ar.Suppressed, ar.PolicyDropped = res.RecordsIn, res.RecordsOut, res.Suppressed, res.PolicyDropped
+		if err != nil {
+			p.failErr(ctx, ar, err)
+			return
+		}
+		if res.AllDropped {
+			// Answer as the vendor would, so that SDKs do not retry.
+			reply, ctype := rt.Reply(st.zipped[:0], res)
+			ctx.Response.Header.SetContentType(ctype)
+			ctx.SetStatusCode(fasthttp.StatusOK)
+			ctx.SetBody(reply)
+			ar.Status, ar.Answered = fasthttp.StatusOK, true
+			return
+		}
+		out = st.out
+		if wrap != nil {
+			sealed, err := wrap(out)
+			if err != nil {
+				p.fail(ctx, ar, fasthttp.StatusInternalServerError, "reencrypt_failed", "cannot re-encrypt the cleaned body")
+				return
+			}
+			out = sealed
+		}
+		if gz {
+			st.zipped = appendGzip(st.zipped[:0], out)
+			out = st.zipped
+		}
+	} else if len(body) > 0 {
+		p.fail(ctx, ar, fasthttp.StatusBadRequest, "unexpected_body", "this route carries no body")
+		return
+	}
+	p.forward(ctx, rt, tenant, up, out, gz, ar)
+}
+
+func (p *Proxy) resolveTenant(ids [][]byte) (*Tenant, error) {
+	for i := 1; i < len(ids); i++ {
+		if !bytes.Equal(ids[i], ids[0]) {
+			return nil, formats.Errorf(fasthttp.StatusBadRequest, "account_mismatch", "the account ids in header, query and body disagree")
+		}
+	}
+	if len(ids) > 0 {
+		if t := p.accounts[formats.B2S(ids[0])]; t != nil {
+			return t, nil
+		}
+	}
+	if p.def != nil {
+		return p.def, nil
+	}
+	if len(ids) == 0 {
+		return nil, formats.Errorf(fasthttp.StatusForbidden, "unknown_tenant", "the request names no account id and no default tenant is configured")
+	}
+	return nil, formats.Errorf(fasthttp.StatusForbidden, "unknown_tenant", "the account id is not configured for any tenant")
+}
+
+// hopByHop are removed in both directions (RFC 7230 §6.1).
+var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// clientIPHeaders reveal the user's address; they are forwarded only when
+// the tenant's policy data says client_ip: keep.
+var clientIPHeaders = []string{"X-Forwarded-For", "X-Real-IP", "Forwarded", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP"}
+
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, body []byte, gz bool, ar *audit.Record) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+
+	ctx.Request.Header.CopyTo(&req.Header)
+	removeConnectionHeaders(&req.Header)
+	if v, ok := p.policy.TenantOption(tenant.Name, "client_ip"); !ok || v != "keep" {
+		for _, h := range clientIPHeaders {
+			req.Header.Del(h)
+		}
+	}
+	req.Header.Del("Content-Length")
+	req.Header.SetHost(up.host)
+	uri := append(append([]byte(up.prefix), ctx.Path()...), '?')
+	uri = append(uri, ctx.URI().QueryString()...)
+	if uri[len(uri)-1] == '?' {
+		uri = uri[:len(uri)-1]
+	}
+	req.SetRequestURIBytes(uri)
+	req.URI().DisablePathNormalizing = true
+	if len(body) > 0 || rt.Clean != nil {
+		req.SetBodyRaw(body)
+	}
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+
+	t0 := time.Now()
+	err := up.client.DoTimeout(req, resp, p.timeout)
+	p.metrics.upstreamLatency.Observe(time.Since(t0).Seconds())
+	if err != nil {
+		status, code := fasthttp.StatusBadGateway, "upstream_unavailable"
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			status, code = fasthttp.StatusGatewayTimeout, "upstream_timeout"
+		}
+		p.log.Warn("upstream request failed", "tenant", tenant.Name, "route", rt.Path, "error", err.Error())
+		p.fail(ctx, ar, status, code, "the upstream did not answer; retry later")
+		return
+	}
+	ar.UpstreamStatus = resp.StatusCode()
+	resp.Header.CopyTo(&ctx.Response.Header)
+	removeConnectionHeaders(&ctx.Response.Header)
+	for _, h := range rt.DropResponseHeaders {
+		ctx.Response.Header.Del(h)
+	}
+	ctx.Response.Header.Del("Content-Length")
+	ctx.SetStatusCode(resp.StatusCode())
+	ctx.SetBody(resp.Body())
+	ar.Status = resp.StatusCode()
+}
+
+type headerDeleter interface {
+	Peek(key string) []byte
+	Del(key string)
+}
+
+func removeConnectionHeaders(h headerDeleter) {
+	if c := h.Peek("Connection"); len(c) > 0 {
+		for _, tok := range bytes.Split(c, []byte(",")) {
+			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
+				h.Del(string(tok))
+			}
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// fail answers with a JSON error; nothing is forwarded.
+func (p *Proxy) fail(ctx *fasthttp.RequestCtx, ar *audit.Record, status int, code, msg string) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+	b := append(ctx.Response.Body()[:0], `{"error":{"code":`...)
+	b = appendJSONString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, "}}"...)
+	ctx.Response.SetBodyRaw(b)
+	ar.Status, ar.Error = status, code
+}
+
+func (p *Proxy) failErr(ctx *fasthttp.RequestCtx, ar *audit.Record, err error) {
+	fe := formats.AsError(err)
+	p.fail(ctx, ar, fe.Status, fe.Code, fe.Msg)
+}
+
+// readError answers requests fasthttp could not read (body or headers over
+// the limit, malformed HTTP).
+func (p *Proxy) readError(ctx *fasthttp.RequestCtx, err error) {
+	ar := &audit.Record{Time: time.Now(), Route: "-"}
+	var status int
+	var code, msg string
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds limits.max_body_bytes"
+	case strings.Contains(err.Error(), "header") && strings.Contains(err.Error(), "too"):
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "request headers exceed limits.max_header_bytes"
+	default:
+		status, code, msg = fasthttp.StatusBadRequest, "bad_request", "cannot read the HTTP request"
+	}
+	p.fail(ctx, ar, status, code, msg)
+	p.finish(ar, ar.Time)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, fmt.Sprintf(`\u%04x`, c)...)
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
