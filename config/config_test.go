@@ -66,3 +66,18 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 		t.Fatalf("%v %+v", err, c)
 	}
 }
+
+func TestResolveKeysGeneratesOnceAndKeeps(t *testing.T) {
+	dir := t.TempDir()
+	k1, err := ResolveKeys(dir, "default", Keys{})
+	if err != nil || !k1.Generated || len(k1.HMAC) != HMACKeySize || len(k1.Token) != TokenKeySize {
+		t.Fatalf("%v %+v", err, k1)
+	}
+	k2, err := ResolveKeys(dir, "default", Keys{})
+	if err != nil || string(k2.HMAC) != string(k1.HMAC) || string(k2.Token) != string(k1.Token) {
+		t.Fatal("keys changed across restarts")
+	}
+	if _, err := ResolveKeys(dir, "x", Keys{HMAC: Secret{Value: "short"}}); err == nil {
+		t.Fatal("short hmac key accepted")
+	}
+}

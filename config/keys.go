@@ -1,0 +1,122 @@
+package config
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Key sizes: HMAC-SHA-256 key and AES-SIV-512 key (two AES-256 halves).
+const (
+	HMACKeySize  = 32
+	TokenKeySize = 64
+)
+
+// TenantKeys are a tenant's resolved secrets.
+type TenantKeys struct {
+	HMAC       []byte
+	Token      []byte
+	TokenKeyID string
+	// Generated is true when the keys were created or read from the data
+	// directory rather than configured.
+	Generated bool
+	Path      string
+}
+
+type keyFile struct {
+	HMAC       string `json:"hmac"`
+	Token      string `json:"token"`
+	TokenKeyID string `json:"token_key_id"`
+}
+
+// ResolveKeys returns the tenant's configured keys; keys not configured are
+// loaded from, or generated into, <dataDir>/keys/<tenant>.json (mode 0600)
+// so that pseudonyms stay stable across restarts.
+func ResolveKeys(dataDir, tenant string, k Keys) (*TenantKeys, error) {
+	hmacKey, err := k.HMAC.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("tenants.%s.keys.hmac: %w", tenant, err)
+	}
+	tokenKey, err := k.Token.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("tenants.%s.keys.token: %w", tenant, err)
+	}
+	out := &TenantKeys{HMAC: hmacKey, TokenKeyID: k.TokenKeyID}
+	if len(tokenKey) > 0 {
+		// Configured token keys are base64 (64 random bytes do not fit in YAML).
+		if out.Token, err = base64.StdEncoding.DecodeString(string(tokenKey)); err != nil || len(out.Token) != TokenKeySize {
+			return nil, fmt.Errorf("tenants.%s.keys.token: must be %d bytes, base64-encoded (openssl rand -base64 %d)", tenant, TokenKeySize, TokenKeySize)
+		}
+	}
+	if out.HMAC != nil && len(out.HMAC) < HMACKeySize {
+		return nil, fmt.Errorf("tenants.%s.keys.hmac: must be at least %d bytes", tenant, HMACKeySize)
+	}
+	if out.HMAC != nil && out.Token != nil {
+		if out.TokenKeyID == "" {
+			out.TokenKeyID = "k1"
+		}
+		return out, nil
+	}
+	stored, path, err := loadOrCreate(dataDir, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out.Generated, out.Path = true, path
+	if out.HMAC == nil {
+		out.HMAC = stored.HMAC
+	}
+	if out.Token == nil {
+		out.Token = stored.Token
+		if out.TokenKeyID == "" {
+			out.TokenKeyID = stored.TokenKeyID
+		}
+	}
+	if out.TokenKeyID == "" {
+		out.TokenKeyID = "k1"
+	}
+	return out, nil
+}
+
+func loadOrCreate(dataDir, tenant string) (*TenantKeys, string, error) {
+	dir := filepath.Join(dataDir, "keys")
+	path := filepath.Join(dir, tenant+".json")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		var kf keyFile
+		if err := json.Unmarshal(b, &kf); err != nil {
+			return nil, path, fmt.Errorf("cannot parse key file %s: %w", path, err)
+		}
+		h, err1 := base64.StdEncoding.DecodeString(kf.HMAC)
+		t, err2 := base64.StdEncoding.DecodeString(kf.Token)
+		if err1 != nil || err2 != nil || len(h) < HMACKeySize || len(t) != TokenKeySize {
+			return nil, path, fmt.Errorf("key file %s is damaged; restore it from backup (deleting it changes every pseudonym)", path)
+		}
+		return &TenantKeys{HMAC: h, Token: t, TokenKeyID: kf.TokenKeyID}, path, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, path, fmt.Errorf("cannot read key file: %w", err)
+	}
+	k := &TenantKeys{HMAC: make([]byte, HMACKeySize), Token: make([]byte, TokenKeySize), TokenKeyID: "k1"}
+	if _, err := rand.Read(k.HMAC); err != nil {
+		return nil, path, err
+	}
+	if _, err := rand.Read(k.Token); err != nil {
+		return nil, path, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, path, fmt.Errorf("cannot create key directory (check --data): %w", err)
+	}
+	b, _ = json.Marshal(keyFile{HMAC: base64.StdEncoding.EncodeToString(k.HMAC), Token: base64.StdEncoding.EncodeToString(k.Token), TokenKeyID: k.TokenKeyID})
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, path, fmt.Errorf("cannot write key file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, path, fmt.Errorf("cannot write key file: %w", err)
+	}
+	return k, path, nil
+}
