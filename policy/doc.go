@@ -1,0 +1,30 @@
+// Package policy loads Consentry's Rego policy and turns it into cached plans.
+//
+// The policy (package consentry, see rules/README.md) answers two queries:
+// data.consentry.decision for one field shape and data.consentry.record_decision
+// for one record. Its input holds the field's path, key, class and JSON type,
+// never its value, so one evaluation serves every record of the same shape.
+//
+// An Engine evaluates Rego only on a cache miss:
+//
+//   - Plan looks up the whole record shape (tenant, format, kind, event name,
+//     field signature) in a per-revision ristretto cache; a hit allocates
+//     nothing and runs no Rego.
+//   - On a miss each field's decision comes from a second per-revision cache
+//     keyed by (tenant, format, kind, name, path, class, type), else from one
+//     Rego evaluation.
+//
+// Every failure fails closed: an evaluation error, an undefined decision, a
+// missing rule id, an unknown action or params that masking.ParseParams
+// rejects all become masking.Decision{Action: masking.ActionDrop, Rule:
+// "consentry.error"}, are counted in Stats.Errors and logged without values.
+//
+// Reload and Watch re-read the sources, compile (strict), prepare and
+// smoke-test them, and only then swap the policy atomically; on any error the
+// last good policy stays active. Caches belong to a revision: a swap starts
+// with empty caches, and the old ones are closed once no caller uses them.
+//
+// Strings in a masking.PlanQuery may be views into a request body: the engine
+// clones whatever it keeps. Plans it returns are shared and must not be
+// modified.
+package policy

@@ -1,0 +1,400 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/open-policy-agent/opa/v1/rego"
+
+	"github.com/consentry/consentry/masking"
+)
+
+// Engine evaluates the policy into cached plans. It is safe for concurrent
+// use; Reload swaps policies atomically under running Plan calls.
+type Engine struct {
+	opts options
+	log  *slog.Logger
+	cur  atomic.Pointer[state]
+
+	reloadMu sync.Mutex // serializes Reload
+
+	evaluations, planHits, planMisses atomic.Uint64
+	recordHits, recordMisses, errs    atomic.Uint64
+	reloads, reloadErrors             atomic.Uint64
+	lastReloadOK                      atomic.Bool
+	lastReloadAt                      atomic.Int64 // unix nanoseconds
+	errLog                            logLimiter
+}
+
+var _ masking.Planner = (*Engine)(nil)
+
+// Stats are the engine's counters since New.
+type Stats struct {
+	Evaluations  uint64 // Rego evaluations (plan and record cache misses)
+	PlanHits     uint64
+	PlanMisses   uint64
+	RecordHits   uint64
+	RecordMisses uint64
+	Errors       uint64 // evaluations that failed closed (drop, rule consentry.error)
+	Reloads      uint64 // successful reloads (Reload calls, and Watch reloads that changed the policy)
+	ReloadErrors uint64 // failed reloads; the last good policy stayed active
+	LastReloadOK bool
+	LastReloadAt time.Time // the initial load or the last counted reload
+	Revision     string
+}
+
+// state is one loaded policy revision with its caches.
+type state struct {
+	revision  string
+	data      map[string]any
+	decisionQ rego.PreparedEvalQuery
+	recordQ   rego.PreparedEvalQuery
+
+	plans     *ristretto.Cache[uint64, *planEntry]
+	decisions *ristretto.Cache[string, masking.Decision]
+	records   *ristretto.Cache[uint64, *recordEntry]
+
+	// Callers hold a reference while they use the caches; the last one out
+	// of a retired state closes them (ristretto panics on use after Close).
+	refs      atomic.Int64
+	retired   atomic.Bool
+	closeOnce sync.Once
+}
+
+type planEntry struct {
+	tenant, format, kind, name string
+	sig                        uint64
+	plan                       *masking.Plan
+}
+
+type recordEntry struct {
+	tenant, format, kind, name string
+	decision                   masking.Decision
+}
+
+func (st *state) newCaches(maxPlans int64) error {
+	var err error
+	if st.plans, err = newCache[uint64, *planEntry](maxPlans); err != nil {
+		return err
+	}
+	if st.decisions, err = newCache[string, masking.Decision](max(maxPlans*decisionsPerPlan, minDecisionCacheSize)); err != nil {
+		st.plans.Close()
+		return err
+	}
+	if st.records, err = newCache[uint64, *recordEntry](max(maxPlans, defaultRecordCacheSize)); err != nil {
+		st.plans.Close()
+		st.decisions.Close()
+		return err
+	}
+	return nil
+}
+
+func newCache[K ristretto.Key, V any](size int64) (*ristretto.Cache[K, V], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[K, V]{
+		NumCounters:        size * 10,
+		MaxCost:            size,
+		BufferItems:        64,
+		IgnoreInternalCost: true, // cost 1 per entry; otherwise each item also costs its struct size
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot create policy cache: %w", err)
+	}
+	return c, nil
+}
+
+func (st *state) release() {
+	if st.refs.Add(-1) == 0 && st.retired.Load() {
+		st.closeOnce.Do(st.closeCaches)
+	}
+}
+
+func (st *state) retire() {
+	st.retired.Store(true)
+	if st.refs.Load() == 0 {
+		st.closeOnce.Do(st.closeCaches)
+	}
+}
+
+func (st *state) closeCaches() {
+	st.plans.Close()
+	st.decisions.Close()
+	st.records.Close()
+}
+
+// acquire returns the current state with a reference held, or nil when the
+// engine is closed. The second load makes sure a state retired in between
+// is not used.
+func (e *Engine) acquire() *state {
+	for {
+		st := e.cur.Load()
+		if st == nil {
+			return nil
+		}
+		st.refs.Add(1)
+		if e.cur.Load() == st {
+			return st
+		}
+		st.release()
+	}
+}
+
+// New loads, compiles (strict), prepares and smoke-tests the policy. Its
+// errors name file:line for Rego problems.
+func New(opts ...Option) (*Engine, error) {
+	e := &Engine{}
+	for _, o := range opts {
+		o(&e.opts)
+	}
+	if e.opts.fsys != nil && e.opts.dir != "" {
+		return nil, errors.New("cannot create policy engine: use WithFS or WithDir, not both")
+	}
+	if e.opts.cacheSize <= 0 {
+		e.opts.cacheSize = DefaultCacheSize
+	}
+	e.log = e.opts.logger
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := e.load(); err != nil {
+		return nil, err
+	}
+	e.lastReloadOK.Store(true)
+	e.lastReloadAt.Store(time.Now().UnixNano())
+	return e, nil
+}
+
+// load reads the sources and swaps in a new state if they changed.
+func (e *Engine) load() (changed bool, err error) {
+	src, err := readSources(&e.opts, false)
+	if err != nil {
+		return false, err
+	}
+	if cur := e.cur.Load(); cur != nil && cur.revision == src.revision {
+		return false, nil
+	}
+	st, err := build(src, e.opts.cacheSize)
+	if err != nil {
+		return false, err
+	}
+	if old := e.cur.Swap(st); old != nil {
+		old.retire()
+	}
+	e.log.Info("policy loaded", slog.String("policy_revision", st.revision))
+	return true, nil
+}
+
+// Close stops the caches' goroutines. Plan and RecordDecision fail closed
+// afterwards.
+func (e *Engine) Close() {
+	if old := e.cur.Swap(nil); old != nil {
+		old.retire()
+	}
+}
+
+// Revision is a short hex hash of the loaded Rego sources and data.
+func (e *Engine) Revision() string {
+	if st := e.cur.Load(); st != nil {
+		return st.revision
+	}
+	return ""
+}
+
+// Ready reports whether a valid policy is loaded.
+func (e *Engine) Ready() bool { return e.cur.Load() != nil }
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Evaluations:  e.evaluations.Load(),
+		PlanHits:     e.planHits.Load(),
+		PlanMisses:   e.planMisses.Load(),
+		RecordHits:   e.recordHits.Load(),
+		RecordMisses: e.recordMisses.Load(),
+		Errors:       e.errs.Load(),
+		Reloads:      e.reloads.Load(),
+		ReloadErrors: e.reloadErrors.Load(),
+		LastReloadOK: e.lastReloadOK.Load(),
+		LastReloadAt: time.Unix(0, e.lastReloadAt.Load()),
+		Revision:     e.Revision(),
+	}
+}
+
+// TenantOption reads data.tenants[tenant][name] from the loaded data without
+// evaluating Rego, e.g. TenantOption("acme-eu", "client_ip"). Values are JSON
+// types: string, float64, bool, []any, map[string]any (shared: do not modify).
+func (e *Engine) TenantOption(tenant, name string) (any, bool) {
+	st := e.cur.Load()
+	if st == nil {
+		return nil, false
+	}
+	tenants, _ := st.data["tenants"].(map[string]any)
+	t, _ := tenants[tenant].(map[string]any)
+	v, ok := t[name]
+	return v, ok
+}
+
+var errClosed = errors.New("cannot plan record: no policy loaded (the engine is closed)")
+
+// Plan returns the decisions for q's record shape. A cached plan is
+// returned without allocating and without evaluating Rego.
+func (e *Engine) Plan(q *masking.PlanQuery) (*masking.Plan, error) {
+	st := e.acquire()
+	if st == nil {
+		return nil, errClosed
+	}
+	defer st.release()
+	h := planKey(q.Tenant, q.Format, q.Kind, q.Name, q.Sig)
+	if ent, ok := st.plans.Get(h); ok && ent.sig == q.Sig && ent.tenant == q.Tenant &&
+		ent.format == q.Format && ent.kind == q.Kind && ent.name == q.Name && ent.plan.Matches(q.Fields) {
+		e.planHits.Add(1)
+		return ent.plan, nil
+	}
+	e.planMisses.Add(1)
+	return e.buildPlan(st, q, h)
+}
+
+func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, h uint64) (p *masking.Plan, err error) {
+	if q.Classifier == nil {
+		return nil, errors.New("cannot plan record: the query has no classifier")
+	}
+	defer func() {
+		// A broken describer or classifier must not take the proxy down; the
+		// caller drops the record's fields on error.
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("cannot plan record: describing a field panicked: %v", r)
+		}
+	}()
+	ent := &planEntry{
+		tenant: strings.Clone(q.Tenant),
+		format: strings.Clone(q.Format),
+		kind:   strings.Clone(q.Kind),
+		name:   strings.Clone(q.Name),
+		sig:    q.Sig,
+	}
+	n := len(q.Fields)
+	p = &masking.Plan{
+		Fields:    append([]masking.FieldShape(nil), q.Fields...),
+		Decisions: make([]masking.Decision, n),
+		Classes:   make([]string, n),
+		Paths:     make([]string, n),
+	}
+	var kb []byte
+	set := false
+	for i := range n {
+		path, key := q.Describe(i)
+		path, key = strings.Clone(path), strings.Clone(key)
+		class := strings.Clone(q.Classifier.Classify(ent.kind, path, key))
+		typ := p.Fields[i].Type.String()
+		p.Paths[i], p.Classes[i] = path, class
+
+		kb = decisionKey(kb[:0], ent.tenant, ent.format, ent.kind, ent.name, path, class, typ)
+		if d, ok := st.decisions.Get(string(kb)); ok {
+			p.Decisions[i] = d
+			continue
+		}
+		d := e.evalField(st, ent, path, key, class, typ)
+		st.decisions.Set(string(kb), d, 1)
+		set = true
+		p.Decisions[i] = d
+	}
+	ent.plan = p
+	st.plans.Set(h, ent, 1)
+	if set {
+		st.decisions.Wait()
+	}
+	st.plans.Wait() // without Wait, ristretto drops many buffered Sets
+	return p, nil
+}
+
+func (e *Engine) evalField(st *state, ent *planEntry, path, key, class, typ string) masking.Decision {
+	e.evaluations.Add(1)
+	d, err := st.evalDecision(context.Background(), ent.tenant, ent.format, ent.kind, ent.name, path, key, class, typ)
+	if err != nil {
+		e.errs.Add(1)
+		if ok, suppressed := e.errLog.allow(); ok {
+			e.log.Warn("policy decision failed closed: field dropped",
+				slog.String("tenant", ent.tenant), slog.String("format", ent.format),
+				slog.String("kind", ent.kind), slog.String("event", ent.name),
+				slog.String("path", path), slog.String("class", class), slog.String("type", typ),
+				slog.String("policy_revision", st.revision), slog.Uint64("suppressed", suppressed),
+				slog.String("error", err.Error()))
+		}
+		return failClosed
+	}
+	return d
+}
+
+// RecordDecision says whether a record is forwarded (keep) or dropped. It is
+// cached per revision; errors fail closed (drop, rule consentry.error).
+func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decision {
+	st := e.acquire()
+	if st == nil {
+		return failClosed
+	}
+	defer st.release()
+	h := recordKey(tenant, format, kind, name)
+	if ent, ok := st.records.Get(h); ok && ent.tenant == tenant && ent.format == format &&
+		ent.kind == kind && ent.name == name {
+		e.recordHits.Add(1)
+		return ent.decision
+	}
+	e.recordMisses.Add(1)
+	ent := &recordEntry{
+		tenant: strings.Clone(tenant),
+		format: strings.Clone(format),
+		kind:   strings.Clone(kind),
+		name:   strings.Clone(name),
+	}
+	e.evaluations.Add(1)
+	d, err := st.evalRecord(context.Background(), ent.tenant, ent.format, ent.kind, ent.name)
+	if err != nil {
+		e.errs.Add(1)
+		if ok, suppressed := e.errLog.allow(); ok {
+			e.log.Warn("policy record decision failed closed: record dropped",
+				slog.String("tenant", ent.tenant), slog.String("format", ent.format),
+				slog.String("kind", ent.kind), slog.String("event", ent.name),
+				slog.String("policy_revision", st.revision), slog.Uint64("suppressed", suppressed),
+				slog.String("error", err.Error()))
+		}
+		d = failClosed
+	}
+	ent.decision = d
+	st.records.Set(h, ent, 1)
+	st.records.Wait()
+	return d
+}
+
+// decisionKey appends an unambiguous key (length-prefixed parts) for one
+// field shape.
+func decisionKey(b []byte, parts ...string) []byte {
+	for _, p := range parts {
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, ':')
+		b = append(b, p...)
+	}
+	return b
+}
+
+// logLimiter lets one warning a second through and counts the rest.
+type logLimiter struct {
+	last       atomic.Int64
+	suppressed atomic.Uint64
+}
+
+func (l *logLimiter) allow() (bool, uint64) {
+	now := time.Now().UnixNano()
+	last := l.last.Load()
+	if now-last < int64(time.Second) || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}
