@@ -1,0 +1,66 @@
+// Command consentry is the privacy-enforcing reverse proxy for analytics
+// traffic. Subcommands: serve, explain, rules test, version.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+const usage = `consentry — privacy-enforcing reverse proxy for analytics traffic
+
+Usage:
+  consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
+  consentry explain --tenant T --format clevertap.sdk|clevertap.rest [--output text|json] FILE
+  consentry rules test [DIR]
+  consentry version
+
+Run 'consentry <command> -h' for the flags of a command.
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdout, stderr)
+	case "rules":
+		if len(args) < 2 || args[1] != "test" {
+			fmt.Fprintln(stderr, "usage: consentry rules test [DIR]")
+			return 2
+		}
+		return cmdRulesTest(args[2:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "consentry %s (%s, %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, revision())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "consentry: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func revision() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return ", commit " + s.Value[:12]
+			}
+		}
+	}
+	return ""
+}
