@@ -36,6 +36,9 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 	var identity []byte
 	dataRecords := 0
 	n := 0
+	if i := masking.SkipSpace(body, 0); i < len(body) && body[i] != '[' {
+		return dst, res, formats.Errorf(400, "invalid_payload", "an SDK batch is a JSON array of a meta header and records")
+	}
 	dst = append(dst, '[')
 	err := masking.EachElement(body, func(start, end int, t masking.ValueType) error {
 		raw := body[start:end]
