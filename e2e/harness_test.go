@@ -266,7 +266,7 @@ func post(t *testing.T, url string, body []byte, headers map[string]string) (*ht
 
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "formats", "clevertap", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "formats", "clevertap", "samples", name))
 	if err != nil {
 		t.Fatal(err)
 	}

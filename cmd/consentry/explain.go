@@ -70,9 +70,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var pretty bytes.Buffer
-	if json.Indent(&pretty, res.Payload, "", "  ") != nil {
-		pretty.Write(res.Payload)
-	}
+	_ = jsonIndent(&pretty, res.Payload)
 	fmt.Fprintf(stdout, "# cleaned payload (%d of %d records forwarded)\n%s\n\n# field decisions\n", res.RecordsOut, res.RecordsIn, pretty.String())
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RECORD\tKIND\tPATH\tCLASS\tACTION\tRULE")
@@ -137,4 +135,13 @@ func reorder(args []string) []string {
 		pos = append(pos, a)
 	}
 	return append(flags, pos...)
+}
+
+// jsonIndent pretty-prints doc, or copies it as is if it is not JSON.
+func jsonIndent(dst *bytes.Buffer, doc []byte) error {
+	if err := json.Indent(dst, doc, "", "  "); err != nil {
+		dst.Write(doc)
+		return err
+	}
+	return nil
 }

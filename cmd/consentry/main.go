@@ -16,6 +16,7 @@ var version = "dev"
 const usage = `consentry — privacy-enforcing reverse proxy for analytics traffic
 
 Usage:
+  consentry demo    [-v]   (the proxy on loopback with the embedded policy and sample payloads)
   consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
   consentry explain --tenant T --format clevertap.sdk|clevertap.rest [--output text|json] FILE
   consentry rules test [DIR]
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch args[0] {
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "serve":
 		return cmdServe(args[1:], stdout, stderr)
 	case "explain":

@@ -17,6 +17,7 @@ import (
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/proxy"
 )
 
@@ -85,17 +86,32 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 	return cfg, nil
 }
 
-func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
-	cfg, err := loadServeConfig(f)
-	if err != nil {
-		return err
-	}
+// server is a built, not yet started, Consentry: proxy, admin listener,
+// policy engine and audit log.
+type server struct {
+	cfg      *config.Config
+	engine   *policy.Engine
+	proxy    *proxy.Proxy
+	admin    *http.Server
+	ln       net.Listener
+	adminLn  net.Listener
+	auditLog *audit.Logger
+	closers  []func()
+	log      *slog.Logger
+}
+
+func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (s *server, err error) {
+	s = &server{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	proxy.Version = version
-	engine, err := newPolicy(cfg.Policy.Dir, cfg, log)
-	if err != nil {
-		return err
+	if s.engine, err = newPolicy(cfg.Policy.Dir, cfg, log); err != nil {
+		return nil, err
 	}
-	defer engine.Close()
+	s.closers = append(s.closers, s.engine.Close)
 
 	names := make([]string, 0, len(cfg.Tenants))
 	for name := range cfg.Tenants {
@@ -107,11 +123,11 @@ func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
 		t := cfg.Tenants[name]
 		keys, err := config.ResolveKeys(cfg.DataDir, name, t.Keys)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		applier, err := newApplier(keys)
 		if err != nil {
-			return fmt.Errorf("tenant %s: %w", name, err)
+			return nil, fmt.Errorf("tenant %s: %w", name, err)
 		}
 		ups := map[string]string{}
 		if t.Upstream != "" {
@@ -133,83 +149,119 @@ func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
 		log.Info("single-tenant mode: every account id is served by the default tenant", "tenant", config.DefaultTenantName, "upstream", cfg.Tenants[config.DefaultTenantName].Upstream, "data_dir", cfg.DataDir)
 	}
 
-	var auditOut io.Writer
 	switch cfg.Audit.Output {
 	case "off":
+		auditOut = nil
 	case "stdout":
-		auditOut = stdout
 	default:
 		file, err := os.OpenFile(cfg.Audit.Output, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err != nil {
-			return fmt.Errorf("audit.output: %w", err)
+			return nil, fmt.Errorf("audit.output: %w", err)
 		}
-		defer file.Close()
+		s.closers = append(s.closers, func() { file.Close() })
 		auditOut = file
 	}
-	auditLog := audit.New(auditOut, time.Second)
-	defer auditLog.Close()
+	s.auditLog = audit.New(auditOut, time.Second)
+	s.closers = append(s.closers, func() { s.auditLog.Close() })
 
-	metrics := proxy.NewMetrics(policyStats{engine})
-	p, err := proxy.New(cfg, engine, specs, cfg.DefaultTenant, allRoutes(),
-		proxy.WithAudit(auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics))
+	metrics := proxy.NewMetrics(policyStats{s.engine})
+	s.proxy, err = proxy.New(cfg, s.engine, specs, cfg.DefaultTenant, allRoutes(),
+		proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (listen / --listen): %w", cfg.Listen, err)
+	}
+	s.closers = append(s.closers, func() { s.ln.Close() })
+	if s.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
+		return nil, fmt.Errorf("cannot listen on %s (admin / --admin): %w", cfg.Admin, err)
+	}
+	s.closers = append(s.closers, func() { s.adminLn.Close() })
+	s.admin = &http.Server{Handler: proxy.AdminMux(s.proxy), ReadHeaderTimeout: 5 * time.Second}
+	return s, nil
+}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("cannot listen on %s (listen / --listen): %w", cfg.Listen, err)
+// close releases everything in reverse order of acquisition.
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
 	}
-	adminLn, err := net.Listen("tcp", cfg.Admin)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("cannot listen on %s (admin / --admin): %w", cfg.Admin, err)
-	}
-	adminSrv := &http.Server{Handler: proxy.AdminMux(p), ReadHeaderTimeout: 5 * time.Second}
+	s.closers = nil
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if cfg.Policy.Dir != "" && (cfg.Policy.Watch == nil || *cfg.Policy.Watch) {
-		go engine.Watch(ctx)
+func (s *server) url() string {
+	scheme := "http"
+	if s.cfg.TLS.CertFile != "" {
+		scheme = "https"
 	}
+	return scheme + "://" + s.ln.Addr().String()
+}
+
+// start serves both listeners; the channel reports a listener failure.
+func (s *server) start(ctx context.Context) <-chan error {
 	errc := make(chan error, 2)
-	go func() { errc <- p.Serve(ln) }()
+	if s.cfg.Policy.Dir != "" && (s.cfg.Policy.Watch == nil || *s.cfg.Policy.Watch) {
+		go s.engine.Watch(ctx)
+	}
 	go func() {
-		if err := adminSrv.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+		if err := s.proxy.Serve(s.ln); err != nil {
 			errc <- err
 		}
 	}()
-	scheme := "http"
-	if cfg.TLS.CertFile != "" {
-		scheme = "https"
-	}
-	log.Info("consentry serving", "version", version, "listen", scheme+"://"+ln.Addr().String(), "admin", "http://"+adminLn.Addr().String(), "policy_revision", engine.Revision(), "tenants", len(specs))
+	go func() {
+		if err := s.admin.Serve(s.adminLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	s.log.Info("consentry serving", "version", version, "listen", s.url(), "admin", "http://"+s.adminLn.Addr().String(), "policy_revision", s.engine.Revision())
+	return errc
+}
 
+// shutdown drains in-flight requests, then releases everything.
+func (s *server) shutdown() {
+	grace := s.cfg.Shutdown.DrainDelay + s.cfg.Shutdown.Grace
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := s.proxy.Shutdown(ctx, s.cfg.Shutdown.DrainDelay); err != nil {
+		s.log.Error("shutdown did not finish in time", "error", err.Error())
+	}
+	_ = s.admin.Shutdown(ctx)
+	s.close()
+}
+
+func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
+	cfg, err := loadServeConfig(f)
+	if err != nil {
+		return err
+	}
+	s, err := newServer(cfg, stdout, log)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
+	errc := s.start(ctx)
 	for {
 		select {
 		case err := <-errc:
+			s.close()
 			return fmt.Errorf("listener failed: %w", err)
-		case s := <-sigs:
-			if s == syscall.SIGHUP {
-				if err := engine.Reload(); err != nil {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := s.engine.Reload(); err != nil {
 					log.Error("policy reload failed; keeping the last good policy", "error", err.Error())
 				} else {
-					log.Info("policy reloaded", "policy_revision", engine.Revision())
+					log.Info("policy reloaded", "policy_revision", s.engine.Revision())
 				}
 				continue
 			}
-			log.Info("shutting down: draining in-flight requests", "signal", s.String(), "grace", cfg.Shutdown.Grace.String())
+			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "grace", cfg.Shutdown.Grace.String())
 			go func() { <-sigs; log.Error("second signal: exiting now"); os.Exit(1) }()
-			sctx, scancel := context.WithTimeout(context.Background(), cfg.Shutdown.DrainDelay+cfg.Shutdown.Grace)
-			err := p.Shutdown(sctx, cfg.Shutdown.DrainDelay)
-			_ = adminSrv.Shutdown(sctx)
-			scancel()
-			if err != nil {
-				log.Error("shutdown did not finish in time", "error", err.Error())
-			}
+			s.shutdown()
 			log.Info("stopped")
 			return nil
 		}
