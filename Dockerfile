@@ -12,4 +12,4 @@ COPY --from=build /out/consentry /consentry
 USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["/consentry"]
-CMD ["serve", "--listen", ":8080", "--admin", ":9090", "--data", "/var/lib/consentry"]
+CMD ["serve", "--config", "/etc/consentry/consentry.yaml", "--listen", ":8080", "--admin", ":9090"]
