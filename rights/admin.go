@@ -1,0 +1,331 @@
+package rights
+
+import (
+	"fmt"
+	"iter"
+	"time"
+)
+
+// adminSubject returns the one subject an admin call names.
+func adminSubject(ref Ref) (Key, Kind, error) {
+	switch {
+	case ref.Tenant == "":
+		return Key{}, 0, fmt.Errorf("cannot resolve subject: %w: no tenant", ErrInvalidSubject)
+	case ref.HasIdentity && ref.HasDevice:
+		return Key{}, 0, fmt.Errorf("cannot resolve subject: %w: name an identity or a device, not both", ErrInvalidSubject)
+	case ref.HasIdentity:
+		return ref.Identity, KindIdentity, nil
+	case ref.HasDevice:
+		return ref.Device, KindDevice, nil
+	default:
+		return Key{}, 0, fmt.Errorf("cannot resolve subject: %w: no identity or device given", ErrInvalidSubject)
+	}
+}
+
+// admin runs one admin change on the subject ref names, logs it under
+// actor and returns the subject's access report after the change.
+func (r *Registry) admin(ref Ref, actor, what string, fn func(t *txn, k Key, kind Kind) error) (Report, error) {
+	k, kind, err := adminSubject(ref)
+	if err != nil {
+		return Report{}, err
+	}
+	if actor == "" {
+		return Report{}, fmt.Errorf("cannot %s: no actor given (pass the admin token name)", what)
+	}
+	if r == nil || r.closed.Load() {
+		return Report{}, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.closed.Load() {
+		return Report{}, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
+	}
+	t := r.begin(ref.Tenant, time.Time{}, actor)
+	if err := fn(t, k, kind); err != nil {
+		return Report{}, t.fail(what, err)
+	}
+	if err := t.commit(what); err != nil {
+		return Report{}, err
+	}
+	rep, err := r.report(ref.Tenant, k, kind)
+	if err != nil {
+		return Report{}, fmt.Errorf("cannot build access report after %s: %w", what, err)
+	}
+	return rep, nil
+}
+
+func changedDetail(changed bool) string {
+	if changed {
+		return ""
+	}
+	return "no change"
+}
+
+// Suppress suppresses one subject (identity or device) with reason admin:
+// only Unsuppress lifts it. Logged under actor (the admin token name).
+func (r *Registry) Suppress(ref Ref, actor string) (Report, error) {
+	return r.admin(ref, actor, "suppress subject", func(t *txn, k Key, kind Kind) error {
+		changed, err := t.suppress(k, kind, ReasonAdmin, false)
+		if err != nil {
+			return err
+		}
+		t.note(ActionSuppress, kind, k, t.recs[k].Reason, "", changedDetail(changed))
+		return nil
+	})
+}
+
+// Unsuppress lifts any suppression of one subject (opt-out, erasure,
+// admin). A device that is suppressed through its session identity stays
+// so until that identity is unsuppressed (the report says ViaIdentity).
+func (r *Registry) Unsuppress(ref Ref, actor string) (Report, error) {
+	return r.admin(ref, actor, "unsuppress subject", func(t *txn, k Key, kind Kind) error {
+		old, err := t.unsuppress(k, kind, func(Reason) bool { return true })
+		if err != nil {
+			return err
+		}
+		d := "no change"
+		if old != ReasonNone {
+			d = "lifted " + old.String()
+		}
+		t.note(ActionUnsuppress, kind, k, ReasonNone, "", d)
+		return nil
+	})
+}
+
+// Erase records an erasure: the subject is suppressed with reason erasure
+// (lifted only by an explicit opt-in or Unsuppress; a login or a profile
+// update does not lift it) and its marketing consent is forgotten. Links
+// are kept so that the subject's devices stay suppressed.
+//
+// Erasing a device (a vendor profile id such as CleverTap's GUID) also
+// erases every identity linked to it, since the vendor profile is that
+// person. Forwarding the deletion upstream, with identifiers translated as
+// the proxy rewrote them, is the caller's job; call Erase first so that the
+// subject is suppressed even if the upstream call fails.
+func (r *Registry) Erase(ref Ref, actor string) (Report, error) {
+	return r.admin(ref, actor, "erase subject", func(t *txn, k Key, kind Kind) error {
+		if _, err := t.suppress(k, kind, ReasonErasure, false); err != nil {
+			return err
+		}
+		t.note(ActionErase, kind, k, t.recs[k].Reason, "", "")
+		if kind != KindDevice {
+			return nil
+		}
+		ids := map[Key]bool{}
+		if dev := t.recs[k]; dev.HasSession {
+			ids[dev.Session] = true
+		}
+		if err := r.store.Links(k, KindDevice, func(ik Key) error { ids[ik] = true; return nil }); err != nil {
+			return err
+		}
+		for _, ik := range sortedKeys(ids) {
+			if _, err := t.suppress(ik, KindIdentity, ReasonErasure, false); err != nil {
+				return err
+			}
+			t.note(ActionErase, KindIdentity, ik, t.recs[ik].Reason, "", "linked to erased device "+k.Prefix(KindDevice))
+		}
+		return nil
+	})
+}
+
+// Show returns the access report of one subject and logs the access under
+// actor. If the log cannot be written, no report is returned.
+func (r *Registry) Show(ref Ref, actor string) (Report, error) {
+	k, kind, err := adminSubject(ref)
+	if err != nil {
+		return Report{}, err
+	}
+	if r == nil || r.closed.Load() {
+		return Report{}, fmt.Errorf("cannot show subject: %w", ErrUnavailable)
+	}
+	rep, err := r.report(ref.Tenant, k, kind)
+	if err != nil {
+		return Report{}, fmt.Errorf("cannot build access report: %w", err)
+	}
+	_, err = r.admin(ref, actor, "log access request", func(t *txn, k Key, kind Kind) error {
+		t.note(ActionAccess, kind, k, ReasonNone, "", "")
+		return nil
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+// report reads what is held on one subject.
+func (r *Registry) report(tenant string, k Key, kind Kind) (Report, error) {
+	rec, ok, err := r.store.Get(k)
+	if err != nil {
+		return Report{}, err
+	}
+	links := 0
+	if err := r.store.Links(k, kind, func(Key) error { links++; return nil }); err != nil {
+		return Report{}, err
+	}
+	rep := Report{
+		Tenant: tenant, Subject: k.Prefix(kind), Kind: kind.String(), Known: ok || links > 0,
+		ErasedAt: timePtr(rec.ErasedAt), UpdatedAt: timePtr(rec.Updated),
+		Consent: make(map[string]ConsentReport, NumChannels),
+	}
+	if kind == KindIdentity {
+		rep.LinkedDevices = &links
+	} else {
+		rep.LinkedIdentities = &links
+	}
+	v := Verdict{Status: StatusClear}
+	v.merge(rec.Reason, rec.AllowSystem)
+	since := rec.Since
+	if kind == KindDevice && rec.HasSession {
+		id, _, err := r.store.Get(rec.Session)
+		if err != nil {
+			return Report{}, err
+		}
+		if id.Reason != ReasonNone {
+			rep.ViaIdentity = true
+			if rec.Reason == ReasonNone {
+				since = id.Since
+			}
+			v.merge(id.Reason, id.AllowSystem)
+		}
+	}
+	if v.Status == StatusSuppressed {
+		rep.Suppressed, rep.Reason, rep.AllowSystemEvents, rep.Since = true, v.Reason.String(), v.AllowSystem, timePtr(since)
+	}
+	for ch, c := range rec.Consent {
+		rep.Consent[Channel(ch).String()] = ConsentReport{State: c.State.String(), At: timePtr(c.At)}
+	}
+	return rep, nil
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// logPage is how many entries Log reads per store transaction, so that an
+// export never holds a read transaction open while the caller writes.
+const logPage = 512
+
+// Log returns the rights-request log from since on (zero: everything), in
+// order. Entries hold no raw identifiers. Stop early by breaking the loop;
+// a read error is yielded once, as the last element.
+func (r *Registry) Log(since time.Time) iter.Seq2[LogEntry, error] {
+	return func(yield func(LogEntry, error) bool) {
+		if r == nil || r.closed.Load() {
+			yield(LogEntry{}, fmt.Errorf("cannot read rights log: %w", ErrUnavailable))
+			return
+		}
+		var after uint64
+		for {
+			page, err := r.store.ReadLog(after, logPage)
+			if err != nil {
+				yield(LogEntry{}, fmt.Errorf("cannot read rights log: %w", err))
+				return
+			}
+			for _, e := range page {
+				after = e.Seq
+				if e.Time.Before(since) {
+					continue
+				}
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < logPage {
+				return
+			}
+		}
+	}
+}
+
+// channelRule says which recorded channels decide a campaign channel:
+// any of them revoked → revoked; else any primary granted → granted.
+var channelRule = [NumChannels]struct{ primary, negative []Channel }{
+	ChannelPush:     {primary: []Channel{ChannelPush, ChannelPushAll}},
+	ChannelPushAll:  {primary: []Channel{ChannelPushAll}},
+	ChannelEmail:    {primary: []Channel{ChannelEmail}, negative: []Channel{ChannelDNDEmail}},
+	ChannelSMS:      {primary: []Channel{ChannelSMS}, negative: []Channel{ChannelDNDPhone}},
+	ChannelWhatsApp: {primary: []Channel{ChannelWhatsApp}, negative: []Channel{ChannelDNDPhone}},
+	ChannelDNDPhone: {primary: []Channel{ChannelDNDPhone}},
+	ChannelDNDEmail: {primary: []Channel{ChannelDNDEmail}},
+}
+
+// Consent returns the effective marketing consent of a campaign target for
+// one channel, combining the device's record (MSG-push is per device) and
+// the person's (the identity named, else the device's session identity).
+// A revocation anywhere wins over a grant.
+func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
+	if ch >= NumChannels {
+		return ConsentUnknown, fmt.Errorf("cannot read marketing consent: unknown channel %d", ch)
+	}
+	if r == nil || r.closed.Load() {
+		return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", ErrUnavailable)
+	}
+	var recs []Record
+	person, hasPerson := ref.Identity, ref.HasIdentity
+	if ref.HasDevice {
+		dev, ok, err := r.store.Get(ref.Device)
+		if err != nil {
+			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+		}
+		if ok {
+			recs = append(recs, dev)
+			if !hasPerson && dev.HasSession {
+				person, hasPerson = dev.Session, true
+			}
+		}
+	}
+	if hasPerson {
+		id, ok, err := r.store.Get(person)
+		if err != nil {
+			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+		}
+		if ok {
+			recs = append(recs, id)
+		}
+	}
+	rule := channelRule[ch]
+	out := ConsentUnknown
+	for i := range recs {
+		for _, c := range rule.negative {
+			if recs[i].Consent[c].State == ConsentRevoked {
+				return ConsentRevoked, nil
+			}
+		}
+		for _, c := range rule.primary {
+			switch recs[i].Consent[c].State {
+			case ConsentRevoked:
+				return ConsentRevoked, nil
+			case ConsentGranted:
+				out = ConsentGranted
+			}
+		}
+	}
+	return out, nil
+}
+
+// CampaignAllowed decides whether a campaign (push, email, sms, whatsapp)
+// may reach a target: not if the registry is unhealthy (fail closed), not
+// if the target is suppressed (unless its opt-out allowed system events and
+// communication), not if it revoked the channel, and, when requireOptIn
+// (the tenant's "marketing opt-in required"), only if it granted it.
+func (r *Registry) CampaignAllowed(ref Ref, ch Channel, requireOptIn bool) (bool, error) {
+	v := r.CheckRef(ref)
+	switch {
+	case v.Status == StatusUnknown:
+		return false, fmt.Errorf("cannot check campaign target: %w", ErrUnavailable)
+	case v.Status == StatusSuppressed && !v.AllowSystem:
+		return false, nil
+	}
+	c, err := r.Consent(ref, ch)
+	if err != nil {
+		return false, err
+	}
+	if c == ConsentRevoked || (requireOptIn && c != ConsentGranted) {
+		return false, nil
+	}
+	return true, nil
+}

@@ -1,0 +1,228 @@
+package rights
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// DBFile is the file name of the embedded store inside the data directory.
+const DBFile = "rights.db"
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketSubjects = []byte("subjects") // key → EncodeRecord
+	bucketHot      = []byte("hot")      // key → Flags (the hot set, loaded at start-up)
+	bucketLinks    = []byte("links")    // identity||device → empty
+	bucketRLinks   = []byte("rlinks")   // device||identity → empty
+	bucketLog      = []byte("log")      // seq (big-endian) → JSON LogEntry
+	metaKeyCheck   = []byte("keycheck")
+	allBuckets     = [][]byte{bucketMeta, bucketSubjects, bucketHot, bucketLinks, bucketRLinks, bucketLog}
+)
+
+// BoltStore is the embedded, durable Store: one bbolt file in a data
+// directory. Every Commit is one bbolt transaction, fsynced before it
+// returns. The file holds keyed hashes and states only.
+type BoltStore struct {
+	db *bolt.DB
+}
+
+var _ Store = (*BoltStore)(nil)
+
+// OpenBolt opens or creates dir/rights.db. It fails after one second if
+// another process holds the file.
+func OpenBolt(dir string) (*BoltStore, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create rights data directory: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, &bolt.Options{
+		Timeout:      time.Second,
+		FreelistType: bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open rights store %s (is another consentry using the data directory?): %w", filepath.Join(dir, DBFile), err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot initialise rights store: %w", err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// Bind implements Store.
+func (s *BoltStore) Bind(fp []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		old := m.Get(metaKeyCheck)
+		if old == nil {
+			return m.Put(metaKeyCheck, fp)
+		}
+		if subtle.ConstantTimeCompare(old, fp) != 1 {
+			return ErrKeyMismatch
+		}
+		return nil
+	})
+}
+
+// Load implements Store.
+func (s *BoltStore) Load(fn func(Key, Flags) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHot).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(k) != KeySize || len(v) != 1 {
+				return fmt.Errorf("cannot load hot set: %w (bad entry)", errBadRecord)
+			}
+			if err := fn(Key(k), Flags(v[0])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Get implements Store.
+func (s *BoltStore) Get(k Key) (Record, bool, error) {
+	var (
+		rec Record
+		ok  bool
+		err error
+	)
+	verr := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketSubjects).Get(k[:])
+		if v == nil {
+			return nil
+		}
+		ok = true
+		rec, err = DecodeRecord(k, v)
+		return err
+	})
+	if verr != nil {
+		return Record{}, false, verr
+	}
+	return rec, ok, nil
+}
+
+// Links implements Store.
+func (s *BoltStore) Links(k Key, kind Kind, fn func(Key) error) error {
+	name := bucketLinks
+	if kind == KindDevice {
+		name = bucketRLinks
+	}
+	// Collect first: fn may read the store, and a long read transaction
+	// would block the writer's remap.
+	var others []Key
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(name).Cursor()
+		for kk, _ := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, _ = c.Next() {
+			if len(kk) != 2*KeySize {
+				return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
+			}
+			others = append(others, Key(kk[KeySize:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit implements Store. bbolt fsyncs the data and the meta page before
+// Update returns.
+func (s *BoltStore) Commit(c *Change) error {
+	if c.empty() {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		subj := tx.Bucket(bucketSubjects)
+		for i := range c.Records {
+			r := &c.Records[i]
+			if err := subj.Put(r.Key[:], EncodeRecord(r)); err != nil {
+				return err
+			}
+		}
+		hot := tx.Bucket(bucketHot)
+		for _, h := range c.Hot {
+			var err error
+			if h.Flags == 0 {
+				err = hot.Delete(h.Key[:])
+			} else {
+				err = hot.Put(h.Key[:], []byte{byte(h.Flags)})
+			}
+			if err != nil {
+				return err
+			}
+		}
+		links, rlinks := tx.Bucket(bucketLinks), tx.Bucket(bucketRLinks)
+		for _, l := range c.Links {
+			var k [2 * KeySize]byte
+			copy(k[:], l.Identity[:])
+			copy(k[KeySize:], l.Device[:])
+			if err := links.Put(k[:], nil); err != nil {
+				return err
+			}
+			copy(k[:], l.Device[:])
+			copy(k[KeySize:], l.Identity[:])
+			if err := rlinks.Put(k[:], nil); err != nil {
+				return err
+			}
+		}
+		lb := tx.Bucket(bucketLog)
+		lb.FillPercent = 0.95 // append-only keys
+		for i := range c.Log {
+			seq, err := lb.NextSequence()
+			if err != nil {
+				return err
+			}
+			c.Log[i].Seq = seq
+			v, err := json.Marshal(&c.Log[i])
+			if err != nil {
+				return err
+			}
+			if err := lb.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ReadLog implements Store.
+func (s *BoltStore) ReadLog(after uint64, limit int) ([]LogEntry, error) {
+	var out []LogEntry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLog).Cursor()
+		for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, after+1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var e LogEntry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("cannot decode rights log entry: %w", err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error { return s.db.Close() }

@@ -1,0 +1,87 @@
+// Package rights keeps data-subject state for the proxy: suppression
+// (opt-out, erasure, admin), marketing consent per channel, and the
+// identity↔device links learned from traffic. It stores keyed hashes only:
+// a subject is (tenant, identity) or (tenant, device id), and its Key is the
+// first 16 bytes of HMAC-SHA-256 under the registry key given to Open. Raw
+// identifiers never reach the store, the request log or an error.
+//
+// # Lifecycle
+//
+//	reg, err := rights.Open(dataDir, registryKey)   // bbolt file dataDir/rights.db
+//	defer reg.Close()
+//	ready := reg.Healthy()                           // false → /readyz fails
+//
+// Open refuses a store created with another key (ErrKeyMismatch): every
+// stored hash would silently miss. New(store, key) takes any Store (a shared
+// store for fleets implements the same interface). A nil *Registry is valid
+// and fails closed.
+//
+// # Hot path (per record)
+//
+//	ref := reg.Ref(tenant, identity, device)   // views into the body; nothing retained
+//	if err := reg.Learn(ref, signals); err != nil { /* not acknowledged: fail the request (5xx) */ }
+//	if reg.CheckRef(ref).Drop(isSystemRecord) { /* drop the record */ }
+//
+// Ref costs one HMAC-SHA-256 per identifier (~150 ns here); compute the
+// device part once per request (SDK batches share one device id) with
+// Key(tenant, KindDevice, g) and Ref.WithIdentity per record. CheckRef reads
+// only memory and does not allocate; Check(tenant, identity, device) is Ref
+// plus CheckRef. Learn is allocation-free when the record repeats a known
+// link and carries no signal; otherwise it reads the store and, on a change,
+// commits durably (bbolt fsync) before returning. Call Learn before
+// CheckRef and for dropped records too, so that a login moves the device's
+// session even when the identity is suppressed.
+//
+// # The suppression rule
+//
+// A record is suppressed if
+//
+//  1. it names an identity and that identity is suppressed, or
+//  2. it carries a device that is suppressed itself (device-level opt-out
+//     made while no identity was known, erasure by device id, admin), or
+//  3. it carries a device, names no identity, and the device's session
+//     identity (the last identity seen with it) is suppressed.
+//
+// Learned signals land on the identity the record names, else on the
+// device's session identity, else on the device. So an identity's opt-out
+// covers all of its devices while it is their current user (scenario 1);
+// when another identity logs in on a shared device, that device's records
+// flow for it while the first identity stays suppressed (scenario 2); an
+// opt-in lifts the opt-out of the same key, nothing else changes
+// (scenario 3); an erasure suppresses until ct_optout:false or an admin
+// Unsuppress — a login or a profile update does not lift it (scenario 4).
+// An opt-out made on an anonymous device moves to the first identity that
+// logs in there (the vendor merges the anonymous profile into it).
+// Precedence: admin > erasure > optout; an opt-in lifts opt-out and
+// erasure, only Unsuppress lifts admin. Verdict.AllowSystem is true only
+// if every applying suppression was an opt-out with
+// ct_allow_sys_events_and_communication (ANDed by the caller with the tenant
+// option; default false = suppress everything).
+//
+// # Zero false negatives
+//
+// The hot set is a complete in-memory map of every subject that can
+// suppress a record (suppressed subjects, and devices whose session identity
+// is suppressed), sharded behind RWMutexes and loaded at start-up from a
+// dedicated store bucket. Nothing is evicted. Writes commit to the store
+// first and then update memory under the shard lock, so the next call sees
+// them. If a commit fails, the new suppressions are still applied in memory,
+// the registry turns unhealthy for good (until reopened) and every lookup
+// answers StatusUnknown, which Verdict.Drop treats as drop. The only cache
+// (device → session identity, used to skip store reads in Learn) is
+// exact-or-miss: entries are invalidated before a session changes.
+//
+// # Admin, access and log
+//
+// Suppress, Unsuppress, Erase and Show take a Ref naming exactly one subject
+// and the actor (admin token name), log the request, and return a Report
+// (JSON-ready: suppression state, reason, timestamps, number of linked
+// devices or identities, marketing consent per channel). Log(since) iterates
+// the durable rights-request log. Consent and CampaignAllowed answer
+// campaign-target filtering (/1/send/push.json, /1/targets/*.json).
+//
+// # Buffer lifetimes
+//
+// No method retains a byte slice it was given. Ref, Key and Report values
+// are plain values owned by the caller.
+package rights

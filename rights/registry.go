@@ -1,0 +1,180 @@
+package rights
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultSessionCacheSlots is the default size of the link cache (about 33
+// bytes per slot).
+const DefaultSessionCacheSlots = 1 << 16
+
+// Registry holds the data-subject state of every tenant. All methods are
+// safe for concurrent use. A nil *Registry answers StatusUnknown (fail
+// closed) and reports unhealthy.
+type Registry struct {
+	store Store
+	keys  *keyer
+	hot   *hotSet
+	sess  *sessionCache
+	now   func() time.Time
+
+	wmu     sync.Mutex // serialises writes; never held by readers
+	healthy atomic.Bool
+	closed  atomic.Bool
+}
+
+type config struct {
+	now       func() time.Time
+	sessSlots int
+}
+
+// Option configures a Registry.
+type Option func(*config)
+
+// WithClock sets the clock used for timestamps when a call gives none.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithSessionCache sets the number of slots of the device→identity link
+// cache that lets Learn skip the store for links it has seen.
+func WithSessionCache(slots int) Option {
+	return func(c *config) { c.sessSlots = max(1, slots) }
+}
+
+// Open opens (or creates) the embedded store in dir and loads the registry.
+// key is the registry's HMAC key (at least 16 bytes, keep it secret and
+// stable: with another key every stored subject is lost, so Open refuses a
+// store created with a different key). On error the caller has no registry
+// and must fail closed; a nil *Registry does that by itself.
+func Open(dir string, key []byte, opts ...Option) (*Registry, error) {
+	st, err := OpenBolt(dir)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(st, key, opts...)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// New builds a registry over store and loads its hot set. The registry owns
+// store from then on (Close closes it).
+func New(store Store, key []byte, opts ...Option) (*Registry, error) {
+	cfg := config{now: time.Now, sessSlots: DefaultSessionCacheSlots}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	k, err := newKeyer(key)
+	if err != nil {
+		return nil, err
+	}
+	fp := k.key("", 0, []byte("consentry rights registry key check v1"))
+	if err := store.Bind(fp[:]); err != nil {
+		if errors.Is(err, ErrKeyMismatch) {
+			return nil, fmt.Errorf("cannot open rights registry: %w (use the key the data directory was created with)", err)
+		}
+		return nil, fmt.Errorf("cannot open rights registry: %w", err)
+	}
+	r := &Registry{store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now}
+	err = store.Load(func(k Key, f Flags) error {
+		r.hot.loadUnlocked(k, f)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load rights registry: %w", err)
+	}
+	r.healthy.Store(true)
+	return r, nil
+}
+
+// Close closes the store. Afterwards lookups answer StatusUnknown.
+func (r *Registry) Close() error {
+	if r == nil || r.closed.Swap(true) {
+		return nil
+	}
+	r.healthy.Store(false)
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.store.Close()
+}
+
+// Healthy is false when the store failed (open, write) or the registry is
+// closed. A failed write keeps it false until the process reopens the
+// registry: the in-memory state may then hold suppressions that are not
+// durable, and the proxy must fail closed and report not-ready.
+func (r *Registry) Healthy() bool { return r != nil && r.healthy.Load() }
+
+// Len is the number of subjects in the hot set (suppressed subjects and
+// devices whose current identity is suppressed).
+func (r *Registry) Len() int {
+	if r == nil {
+		return 0
+	}
+	return r.hot.len()
+}
+
+// Key returns the key of one identifier. id is read, never retained.
+func (r *Registry) Key(tenant string, kind Kind, id []byte) Key {
+	return r.keys.key(tenant, kind, id)
+}
+
+// Ref hashes the identifiers of one record; an empty identity or device
+// means the record does not carry it. Views into request bodies are fine:
+// nothing is retained. Costs one HMAC-SHA-256 per identifier.
+func (r *Registry) Ref(tenant string, identity, device []byte) Ref {
+	ref := Ref{Tenant: tenant}
+	if len(identity) > 0 {
+		ref.Identity, ref.HasIdentity = r.keys.key(tenant, KindIdentity, identity), true
+	}
+	if len(device) > 0 {
+		ref.Device, ref.HasDevice = r.keys.key(tenant, KindDevice, device), true
+	}
+	return ref
+}
+
+// Check is Ref followed by CheckRef. It does not allocate.
+func (r *Registry) Check(tenant string, identity, device []byte) Verdict {
+	if !r.Healthy() {
+		return Verdict{}
+	}
+	return r.CheckRef(r.Ref(tenant, identity, device))
+}
+
+// CheckRef decides one record from the exact in-memory set; it does not
+// allocate and never reads the store. The rule:
+//
+//   - a record naming an identity is suppressed if that identity is;
+//   - a record carrying a device is suppressed if the device itself is
+//     (device-level opt-out with no known identity, erasure by device id,
+//     admin suppression of the device);
+//   - a record carrying a device but naming no identity is also suppressed
+//     if the identity last seen on that device (its session identity) is.
+//
+// So suppressing an identity covers all of its devices while it is their
+// current user, and a device shared with another identity is clear for that
+// other identity once it logs in.
+func (r *Registry) CheckRef(ref Ref) Verdict {
+	if !r.Healthy() {
+		return Verdict{}
+	}
+	v := Verdict{Status: StatusClear}
+	if ref.HasIdentity {
+		v.merge(r.hot.get(&ref.Identity).direct())
+	}
+	if ref.HasDevice {
+		f := r.hot.get(&ref.Device)
+		v.merge(f.direct())
+		if !ref.HasIdentity {
+			v.merge(f.via())
+		}
+	}
+	if !r.healthy.Load() { // the store failed while we looked
+		return Verdict{}
+	}
+	return v
+}

@@ -1,0 +1,166 @@
+package rights
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store is where the registry keeps subject state durably. The embedded
+// implementation is BoltStore; a shared store for fleets can implement the
+// same contract. The registry serialises all writes of one process.
+type Store interface {
+	// Bind records the registry key's fingerprint on first use and
+	// afterwards returns ErrKeyMismatch if it differs.
+	Bind(fingerprint []byte) error
+	// Load calls fn for every hot-set entry (the persisted Flags of every
+	// subject that can suppress a record). Only used at start-up.
+	Load(fn func(Key, Flags) error) error
+	// Get returns the record of a subject; ok is false if none is stored.
+	Get(k Key) (rec Record, ok bool, err error)
+	// Links calls fn for the other side of every identity↔device link of k:
+	// the devices of an identity, or the identities of a device.
+	Links(k Key, kind Kind, fn func(Key) error) error
+	// Commit applies c atomically and returns only once it is durable (the
+	// acknowledged-opt-out guarantee). It assigns LogEntry.Seq.
+	Commit(c *Change) error
+	// ReadLog returns up to limit log entries with Seq > after, in order.
+	ReadLog(after uint64, limit int) ([]LogEntry, error)
+	Close() error
+}
+
+// Change is one atomic write.
+type Change struct {
+	Records []Record
+	Hot     []HotEntry // Flags 0 deletes the entry
+	Links   []Link
+	Log     []LogEntry
+}
+
+// HotEntry is one persisted hot-set entry.
+type HotEntry struct {
+	Key   Key
+	Flags Flags
+}
+
+// Link is one identity↔device link.
+type Link struct {
+	Identity, Device Key
+}
+
+func (c *Change) empty() bool {
+	return len(c.Records) == 0 && len(c.Hot) == 0 && len(c.Links) == 0 && len(c.Log) == 0
+}
+
+// Record encoding, version 1 (all integers big-endian, times in Unix
+// nanoseconds, 0 = zero time):
+//
+//	version(1) kind(1) reason(1) flags(1) since(8) erased(8) sessionAt(8) updated(8)
+//	[session(16) if flags&hasSession] consentMask(1) {state(1) at(8)} per set bit
+const (
+	recordVersion   = 1
+	recFlagAllow    = 1 << 0
+	recFlagSession  = 1 << 1
+	recordFixedSize = 4 + 4*8
+)
+
+var errBadRecord = errors.New("malformed subject record")
+
+// EncodeRecord serialises rec (without its key, which is the store key).
+func EncodeRecord(rec *Record) []byte {
+	b := make([]byte, 0, recordFixedSize+KeySize+1+int(NumChannels)*9)
+	var fl byte
+	if rec.AllowSystem {
+		fl |= recFlagAllow
+	}
+	if rec.HasSession {
+		fl |= recFlagSession
+	}
+	b = append(b, recordVersion, byte(rec.Kind), byte(rec.Reason), fl)
+	b = appendTime(b, rec.Since)
+	b = appendTime(b, rec.ErasedAt)
+	b = appendTime(b, rec.SessionAt)
+	b = appendTime(b, rec.Updated)
+	if rec.HasSession {
+		b = append(b, rec.Session[:]...)
+	}
+	var mask byte
+	for ch, c := range rec.Consent {
+		if c.State != ConsentUnknown {
+			mask |= 1 << ch
+		}
+	}
+	b = append(b, mask)
+	for _, c := range rec.Consent {
+		if c.State != ConsentUnknown {
+			b = append(b, byte(c.State))
+			b = appendTime(b, c.At)
+		}
+	}
+	return b
+}
+
+// DecodeRecord parses what EncodeRecord produced; k is the store key.
+func DecodeRecord(k Key, b []byte) (Record, error) {
+	rec := Record{Key: k}
+	if len(b) < recordFixedSize || b[0] != recordVersion {
+		return rec, fmt.Errorf("cannot decode subject record: %w (unknown version or short)", errBadRecord)
+	}
+	rec.Kind = Kind(b[1])
+	rec.Reason = Reason(b[2])
+	fl := b[3]
+	if (rec.Kind != KindIdentity && rec.Kind != KindDevice) || rec.Reason > ReasonAdmin || fl&^(recFlagAllow|recFlagSession) != 0 {
+		return rec, fmt.Errorf("cannot decode subject record: %w", errBadRecord)
+	}
+	rec.AllowSystem = fl&recFlagAllow != 0
+	rec.HasSession = fl&recFlagSession != 0
+	p := b[4:]
+	rec.Since, p = readTime(p)
+	rec.ErasedAt, p = readTime(p)
+	rec.SessionAt, p = readTime(p)
+	rec.Updated, p = readTime(p)
+	if rec.HasSession {
+		if len(p) < KeySize {
+			return rec, fmt.Errorf("cannot decode subject record session: %w", errBadRecord)
+		}
+		copy(rec.Session[:], p)
+		p = p[KeySize:]
+	}
+	if len(p) < 1 || p[0]>>NumChannels != 0 {
+		return rec, fmt.Errorf("cannot decode subject record consent: %w", errBadRecord)
+	}
+	mask := p[0]
+	p = p[1:]
+	for ch := range NumChannels {
+		if mask&(1<<ch) == 0 {
+			continue
+		}
+		if len(p) < 9 || p[0] == byte(ConsentUnknown) || p[0] > byte(ConsentRevoked) {
+			return rec, fmt.Errorf("cannot decode subject record consent: %w", errBadRecord)
+		}
+		rec.Consent[ch].State = Consent(p[0])
+		rec.Consent[ch].At, p = readTime(p[1:])
+	}
+	if len(p) != 0 {
+		return rec, fmt.Errorf("cannot decode subject record: %w (trailing bytes)", errBadRecord)
+	}
+	return rec, nil
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	var n int64
+	if !t.IsZero() {
+		n = t.UnixNano()
+	}
+	return binary.BigEndian.AppendUint64(b, uint64(n))
+}
+
+// readTime needs len(p) >= 8 (checked by the callers).
+func readTime(p []byte) (time.Time, []byte) {
+	n := int64(binary.BigEndian.Uint64(p))
+	if n == 0 {
+		return time.Time{}, p[8:]
+	}
+	return time.Unix(0, n).UTC(), p[8:]
+}

@@ -1,0 +1,328 @@
+package rights
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinel errors; wrap them with %w and test with errors.Is.
+var (
+	// ErrUnavailable means the store failed or the registry is closed: the
+	// caller must fail closed (drop records, answer 503 on the admin API).
+	ErrUnavailable = errors.New("rights registry unavailable")
+	// ErrInvalidSubject means an admin call named no subject, both subjects,
+	// or no tenant.
+	ErrInvalidSubject = errors.New("invalid subject")
+	// ErrKeyMismatch means the store was created with another registry key:
+	// every stored hash would miss, so the registry refuses to open.
+	ErrKeyMismatch = errors.New("registry key does not match the store")
+)
+
+// Kind says whether a subject is an identity or a device.
+type Kind uint8
+
+// Subject kinds. The byte values are part of the hashed message and of the
+// stored records: never renumber them.
+const (
+	KindIdentity Kind = 'i'
+	KindDevice   Kind = 'd'
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindIdentity:
+		return "identity"
+	case KindDevice:
+		return "device"
+	default:
+		return "unknown"
+	}
+}
+
+// Reason is why a subject is suppressed. Larger values are stronger: a
+// weaker signal never replaces a stronger reason.
+type Reason uint8
+
+// Suppression reasons. Values are stored on disk: never renumber them.
+const (
+	ReasonNone    Reason = 0
+	ReasonOptOut  Reason = 1 // ct_optout:true learned from traffic
+	ReasonErasure Reason = 2 // erasure request; lifted only by an explicit opt-in or an admin
+	ReasonAdmin   Reason = 3 // admin suppression; lifted only by an admin
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonNone:
+		return ""
+	case ReasonOptOut:
+		return "optout"
+	case ReasonErasure:
+		return "erasure"
+	case ReasonAdmin:
+		return "admin"
+	default:
+		return "unknown"
+	}
+}
+
+// Status is the outcome of a lookup. The zero value is StatusUnknown, so a
+// zero Verdict fails closed.
+type Status uint8
+
+// Lookup outcomes.
+const (
+	StatusUnknown    Status = iota // registry unhealthy or closed: drop the record
+	StatusClear                    // not suppressed: keep the record
+	StatusSuppressed               // suppressed: drop it unless AllowSystem and the record is a system record
+)
+
+func (s Status) String() string {
+	switch s {
+	case StatusClear:
+		return "clear"
+	case StatusSuppressed:
+		return "suppressed"
+	default:
+		return "unknown"
+	}
+}
+
+// Verdict is the answer for one record.
+type Verdict struct {
+	Status Status
+	// Reason is the strongest reason among the suppressions that apply.
+	Reason Reason
+	// AllowSystem is true when every suppression that applies was an opt-out
+	// with ct_allow_sys_events_and_communication honoured: system events
+	// (App Launched, Notification Viewed, ...), profile pushes, pings and
+	// data records may still flow.
+	AllowSystem bool
+}
+
+// Drop reports whether the record must be dropped. system says whether the
+// record is one the SDK treats as a system record (see Verdict.AllowSystem).
+func (v Verdict) Drop(system bool) bool {
+	switch v.Status {
+	case StatusClear:
+		return false
+	case StatusSuppressed:
+		return !(system && v.AllowSystem)
+	default:
+		return true
+	}
+}
+
+// merge adds one applying suppression to v.
+func (v *Verdict) merge(r Reason, allowSystem bool) {
+	if r == ReasonNone {
+		return
+	}
+	if v.Status != StatusSuppressed {
+		v.Status, v.Reason, v.AllowSystem = StatusSuppressed, r, allowSystem
+		return
+	}
+	v.Reason = max(v.Reason, r)
+	v.AllowSystem = v.AllowSystem && allowSystem
+}
+
+// Channel is a marketing channel (CleverTap MSG-* profile keys).
+type Channel uint8
+
+// Marketing channels. Values index Record.Consent and are stored on disk.
+const (
+	ChannelPush     Channel = iota // MSG-push: this device
+	ChannelPushAll                 // MSG-push-all: all devices of the user
+	ChannelEmail                   // MSG-email
+	ChannelSMS                     // MSG-sms
+	ChannelWhatsApp                // MSG-whatsapp
+	ChannelDNDPhone                // MSG-dndPhone: true = do not contact the phone number
+	ChannelDNDEmail                // MSG-dndEmail: true = do not contact the email address
+	NumChannels
+)
+
+var channelNames = [NumChannels]string{"push", "push-all", "email", "sms", "whatsapp", "dnd-phone", "dnd-email"}
+
+// marketingKeys are the CleverTap profile keys, in Channel order.
+var marketingKeys = [NumChannels]string{"MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp", "MSG-dndPhone", "MSG-dndEmail"}
+
+func (c Channel) String() string {
+	if c < NumChannels {
+		return channelNames[c]
+	}
+	return "unknown"
+}
+
+// ParseChannel parses a channel name as printed by Channel.String
+// ("push", "push-all", "email", "sms", "whatsapp", "dnd-phone", "dnd-email").
+func ParseChannel(name string) (Channel, bool) {
+	for i, n := range channelNames {
+		if n == name {
+			return Channel(i), true
+		}
+	}
+	return 0, false
+}
+
+// ParseMarketingKey maps a CleverTap profile key and its boolean value to a
+// channel and a consent. The DND keys are negative: MSG-dndPhone:true means
+// the consent to contact the phone number is revoked.
+func ParseMarketingKey(key []byte, value bool) (Channel, Consent, bool) {
+	for i, k := range marketingKeys {
+		if string(key) == k {
+			granted := value
+			if Channel(i) == ChannelDNDPhone || Channel(i) == ChannelDNDEmail {
+				granted = !value
+			}
+			if granted {
+				return Channel(i), ConsentGranted, true
+			}
+			return Channel(i), ConsentRevoked, true
+		}
+	}
+	return 0, ConsentUnknown, false
+}
+
+// Consent is the recorded marketing consent for one channel.
+type Consent uint8
+
+// Consent states. Values are stored on disk.
+const (
+	ConsentUnknown Consent = iota
+	ConsentGranted
+	ConsentRevoked
+)
+
+func (c Consent) String() string {
+	switch c {
+	case ConsentGranted:
+		return "granted"
+	case ConsentRevoked:
+		return "revoked"
+	default:
+		return "unknown"
+	}
+}
+
+// OptSignal is the ct_optout signal of a record.
+type OptSignal uint8
+
+// Opt-out signals.
+const (
+	SignalNone   OptSignal = iota // the record carries no ct_optout
+	SignalOptOut                  // ct_optout:true
+	SignalOptIn                   // ct_optout:false: the explicit opt-in
+)
+
+// Signals are what one record teaches the registry. The zero value teaches
+// nothing (Learn then only links identity and device).
+type Signals struct {
+	OptOut OptSignal
+	// AllowSystem is ct_allow_sys_events_and_communication, already ANDed
+	// with the tenant option by the caller (default: false, suppress all).
+	AllowSystem bool
+	// Marketing holds one consent per channel; ConsentUnknown = not in the record.
+	Marketing [NumChannels]Consent
+	// At is when the signal happened; zero means now.
+	At time.Time
+}
+
+// SetMarketingKey records a CleverTap MSG-* key found in a profile and
+// reports whether key was one.
+func (s *Signals) SetMarketingKey(key []byte, value bool) bool {
+	ch, c, ok := ParseMarketingKey(key, value)
+	if ok {
+		s.Marketing[ch] = c
+	}
+	return ok
+}
+
+func (s *Signals) hasMarketing() bool {
+	for _, c := range s.Marketing {
+		if c != ConsentUnknown {
+			return true
+		}
+	}
+	return false
+}
+
+// ChannelConsent is one channel's consent and when it was recorded.
+type ChannelConsent struct {
+	State Consent
+	At    time.Time
+}
+
+// Record is the stored state of one subject. Stores treat it as a value;
+// only the registry interprets it.
+type Record struct {
+	Key  Key
+	Kind Kind
+	// Suppression.
+	Reason      Reason
+	AllowSystem bool
+	Since       time.Time // when the current suppression started
+	ErasedAt    time.Time // last erasure, kept after an opt-in for the access report
+	// Session is the identity the device was last seen with (devices only).
+	Session    Key
+	HasSession bool
+	SessionAt  time.Time
+	Consent    [NumChannels]ChannelConsent
+	Updated    time.Time
+}
+
+// LogEntry is one rights request or state change. It never holds raw
+// identifiers: Subject is the kind and a prefix of the keyed hash.
+type LogEntry struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Tenant  string    `json:"tenant"`
+	Action  string    `json:"action"`
+	Actor   string    `json:"actor"`
+	Subject string    `json:"subject"`
+	Reason  string    `json:"reason,omitempty"`
+	Channel string    `json:"channel,omitempty"`
+	Detail  string    `json:"detail,omitempty"`
+}
+
+// Log actions.
+const (
+	ActionOptOut     = "optout"     // learned ct_optout:true
+	ActionOptIn      = "optin"      // learned ct_optout:false
+	ActionConsent    = "consent"    // learned MSG-* change
+	ActionSuppress   = "suppress"   // admin
+	ActionUnsuppress = "unsuppress" // admin
+	ActionErase      = "erase"      // admin or DELETE through the proxy
+	ActionAccess     = "access"     // access report served
+)
+
+// ActorTraffic is the actor of changes learned from proxied traffic.
+const ActorTraffic = "traffic"
+
+// Report is the access report for one subject: what Consentry holds on it.
+type Report struct {
+	Tenant  string `json:"tenant"`
+	Subject string `json:"subject"`
+	Kind    string `json:"kind"`
+	// Known is false when nothing at all is held on the subject.
+	Known bool `json:"known"`
+	// Suppressed is the effective state for records that name only this
+	// subject (for a device: also through its current identity).
+	Suppressed        bool       `json:"suppressed"`
+	Reason            string     `json:"reason,omitempty"`
+	Since             *time.Time `json:"since,omitempty"`
+	AllowSystemEvents bool       `json:"allowSystemEvents"`
+	ErasedAt          *time.Time `json:"erasedAt,omitempty"`
+	// ViaIdentity: the device is suppressed because the identity last seen
+	// on it is.
+	ViaIdentity      bool                     `json:"suppressedViaIdentity,omitempty"`
+	LinkedDevices    *int                     `json:"linkedDevices,omitempty"`
+	LinkedIdentities *int                     `json:"linkedIdentities,omitempty"`
+	Consent          map[string]ConsentReport `json:"marketingConsent"`
+	UpdatedAt        *time.Time               `json:"updatedAt,omitempty"`
+}
+
+// ConsentReport is one channel in a Report.
+type ConsentReport struct {
+	State string     `json:"state"`
+	At    *time.Time `json:"at,omitempty"`
+}
