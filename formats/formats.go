@@ -19,6 +19,8 @@ import (
 type Request interface {
 	Header(name string) []byte
 	Query(name string) []byte
+	// QueryString is the raw query string, without '?'.
+	QueryString() []byte
 }
 
 // RecordPolicy gives the record-level decision (keep or drop a whole record).
@@ -122,12 +124,19 @@ type Route struct {
 	// returns the inner body and a function that wraps the cleaned body the
 	// same way. nil: no envelope.
 	Unwrap func(body []byte) (inner []byte, wrap func([]byte) ([]byte, error), err error)
+	// Detect, when several routes share a method and path (Segment and
+	// RudderStack both use /v1/batch), says whether the request is this
+	// route's format. The first route that matches, or the only one, wins.
+	Detect func(req Request, body []byte) bool
 	// Clean rewrites the body; nil means the route carries no body to clean
 	// (a handshake) and is forwarded without one.
 	Clean func(dst, body []byte, env *Env) ([]byte, Result, error)
+	// CleanQuery cleans a payload carried in the query string (GET-style
+	// SDKs such as CleverTap web) and returns the new raw query string.
+	CleanQuery func(dst []byte, req Request, env *Env) ([]byte, Result, error)
 	// Reply builds the vendor's own success reply for a request whose
 	// records were all dropped.
-	Reply func(dst []byte, res Result) (body []byte, contentType string)
+	Reply func(dst []byte, req Request, res Result) (body []byte, contentType string)
 	// DropResponseHeaders are removed from upstream replies (e.g. redirects
 	// that would make SDKs bypass the proxy).
 	DropResponseHeaders []string

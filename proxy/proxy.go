@@ -235,6 +235,7 @@ type requestView struct{ ctx *fasthttp.RequestCtx }
 
 func (v *requestView) Header(name string) []byte { return v.ctx.Request.Header.Peek(name) }
 func (v *requestView) Query(name string) []byte  { return v.ctx.QueryArgs().Peek(name) }
+func (v *requestView) QueryString() []byte       { return v.ctx.URI().QueryString() }
 
 // Handle is the fasthttp handler.
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
@@ -359,7 +360,9 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 		}
 		if res.AllDropped {
 			// Answer as the vendor would, so that SDKs do not retry.
-			reply, ctype := rt.Reply(st.zipped[:0], res)
+			st.view.ctx = ctx
+			reply, ctype := rt.Reply(st.zipped[:0], &st.view, res)
+			st.view.ctx = nil
 			ctx.Response.Header.SetContentType(ctype)
 			ctx.SetStatusCode(fasthttp.StatusOK)
 			ctx.SetBody(reply)

@@ -18,7 +18,7 @@ func Routes() []formats.Route {
 			Accounts:            sdkAccounts,
 			Unwrap:              unwrapEIT,
 			Clean:               CleanSDK,
-			Reply:               func(dst []byte, _ formats.Result) ([]byte, string) { return SDKReply(dst), jsonType },
+			Reply:               func(dst []byte, _ formats.Request, _ formats.Result) ([]byte, string) { return SDKReply(dst), jsonType },
 			DropResponseHeaders: redirectHeaders,
 		},
 		{
@@ -34,7 +34,7 @@ func Routes() []formats.Route {
 			Format:   FormatREST,
 			Accounts: headerAccounts,
 			Clean:    CleanREST,
-			Reply: func(dst []byte, res formats.Result) ([]byte, string) {
+			Reply: func(dst []byte, _ formats.Request, res formats.Result) ([]byte, string) {
 				return RESTReply(dst, res.RecordsIn), jsonType
 			},
 		},
