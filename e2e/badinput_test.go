@@ -107,11 +107,14 @@ tenants:
 		}
 	}
 	codes := map[string]bool{}
-	for _, l := range cs.auditLines(t) {
-		if c, ok := l["error"].(string); ok {
-			codes[c] = true
+	waitFor(t, func() bool {
+		for _, l := range cs.auditLines(t) {
+			if c, ok := l["error"].(string); ok {
+				codes[c] = true
+			}
 		}
-	}
+		return codes["account_mismatch"]
+	})
 	if !codes["malformed_json"] || !codes["body_too_large"] || !codes["account_mismatch"] {
 		t.Errorf("audit lines lack error codes: %v", codes)
 	}
@@ -127,7 +130,8 @@ decision := {"action": "hash", "rule": "b"} if input.field.type == "string"
 record_decision := {"action": "keep", "rule": "r"}
 `,
 		"unknown action": `package consentry
-decision := {"action": "yolo", "rule": "bad"}
+decision := {"action": "yolo", "rule": "bad"} if input.field.class == "device.info"
+decision := {"action": "drop", "rule": "d"} if input.field.class != "device.info"
 record_decision := {"action": "keep", "rule": "r"}
 `,
 		"undefined": `package consentry

@@ -134,6 +134,7 @@ func TestAndroidBatch(t *testing.T) {
 			t.Errorf("identity pseudonym not stable: %s vs %s", a, b)
 		}
 	}
+	waitFor(t, func() bool { return len(cs.auditLines(t)) >= 2 })
 	lines := cs.auditLines(t)
 	if len(lines) < 2 || lines[0]["records_in"] != float64(4) || lines[0]["tenant"] != "default" {
 		t.Errorf("audit lines: %v", lines)

@@ -67,16 +67,15 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 		}
 	}
 	hc := &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         isTLS,
-		MaxConns:                      opts.MaxConns,
-		MaxIdleConnDuration:           5 * time.Second, // below common upstream idle timeouts
-		ReadTimeout:                   opts.Timeout,
-		WriteTimeout:                  opts.Timeout,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		MaxResponseBodySize:           16 << 20,
+		Addr:                     addr,
+		IsTLS:                    isTLS,
+		MaxConns:                 opts.MaxConns,
+		MaxIdleConnDuration:      5 * time.Second, // below common upstream idle timeouts
+		ReadTimeout:              opts.Timeout,
+		WriteTimeout:             opts.Timeout,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		MaxResponseBodySize:      16 << 20,
 	}
 	if isTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
@@ -172,19 +171,18 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		p.paths[r.Path] = true
 	}
 	p.server = &fasthttp.Server{
-		Handler:                       p.Handle,
-		ErrorHandler:                  p.readError,
-		Name:                          "consentry",
-		MaxRequestBodySize:            cfg.Limits.MaxBodyBytes,
-		ReadBufferSize:                cfg.Limits.MaxHeaderBytes,
-		ReadTimeout:                   30 * time.Second,
-		WriteTimeout:                  30 * time.Second,
-		IdleTimeout:                   60 * time.Second,
-		CloseOnShutdown:               true,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePreParseMultipartForm:  true,
+		Handler:                      p.Handle,
+		ErrorHandler:                 p.readError,
+		Name:                         "consentry",
+		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
+		ReadBufferSize:               cfg.Limits.MaxHeaderBytes,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  60 * time.Second,
+		CloseOnShutdown:              true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
 	}
 	return p, nil
 }

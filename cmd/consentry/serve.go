@@ -100,8 +100,8 @@ type server struct {
 	log      *slog.Logger
 }
 
-func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (s *server, err error) {
-	s = &server{cfg: cfg, log: log}
+func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log}
 	defer func() {
 		if err != nil {
 			s.close()

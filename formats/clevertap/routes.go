@@ -37,6 +37,7 @@ func Routes() []formats.Route {
 			Reply: func(dst []byte, _ formats.Request, res formats.Result) ([]byte, string) {
 				return RESTReply(dst, res.RecordsIn), jsonType
 			},
+			DropResponseHeaders: redirectHeaders,
 		},
 	}
 }
