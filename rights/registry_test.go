@@ -1,0 +1,513 @@
+package rights
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var testKey = []byte("test-registry-key-0123456789abcdef")
+
+const tenant = "acme-eu"
+
+// testClock returns a clock that advances one second per call, so that
+// timestamps are deterministic and ordered.
+func testClock() func() time.Time {
+	var mu sync.Mutex
+	t := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(time.Second)
+		return t
+	}
+}
+
+func openTest(t *testing.T, dir string) *Registry {
+	t.Helper()
+	r, err := Open(dir, testKey, WithClock(testClock()))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func b(s string) []byte { return []byte(s) }
+
+// op is one step of a scenario: what a proxied record or an admin did.
+type op struct {
+	do       string // link, optout, optin, consent, erase, suppress, unsuppress
+	id, dev  string
+	allow    bool
+	channel  Channel
+	consent  Consent
+	wantErr  error
+	expects  []expect
+	comments string
+}
+
+// expect is the verdict for a record naming id and/or dev.
+type expect struct {
+	id, dev string
+	status  Status
+	reason  Reason
+	allow   bool
+}
+
+func clear(id, dev string) expect { return expect{id: id, dev: dev, status: StatusClear} }
+func supp(id, dev string, r Reason) expect {
+	return expect{id: id, dev: dev, status: StatusSuppressed, reason: r}
+}
+
+func apply(t *testing.T, r *Registry, o op) error {
+	t.Helper()
+	ref := r.Ref(tenant, b(o.id), b(o.dev))
+	switch o.do {
+	case "link":
+		return r.Link(ref)
+	case "optout":
+		return r.OptOut(ref, o.allow, time.Time{})
+	case "optin":
+		return r.OptIn(ref, time.Time{})
+	case "consent":
+		return r.Marketing(ref, o.channel, o.consent, time.Time{})
+	case "profile": // a login or profile update without ct_optout
+		s := Signals{}
+		s.SetMarketingKey(b("MSG-email"), true)
+		return r.Learn(ref, s)
+	case "erase":
+		_, err := r.Erase(ref, "test-admin")
+		return err
+	case "suppress":
+		_, err := r.Suppress(ref, "test-admin")
+		return err
+	case "unsuppress":
+		_, err := r.Unsuppress(ref, "test-admin")
+		return err
+	}
+	t.Fatalf("unknown op %q", o.do)
+	return nil
+}
+
+func checkAll(t *testing.T, r *Registry, where string, es []expect) {
+	t.Helper()
+	for _, e := range es {
+		got := r.Check(tenant, b(e.id), b(e.dev))
+		want := Verdict{Status: e.status, Reason: e.reason, AllowSystem: e.allow}
+		if got != want {
+			t.Errorf("%s: Check(id=%q, dev=%q) = %+v, want %+v", where, e.id, e.dev, got, want)
+		}
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		ops  []op
+	}{
+		{
+			name: "1 multi-device: opt-out on a1 suppresses a1 and a2",
+			ops: []op{
+				{do: "link", id: "A", dev: "a1"},
+				{do: "link", id: "A", dev: "a2"},
+				{do: "optout", dev: "a1", expects: []expect{
+					supp("", "a1", ReasonOptOut), supp("", "a2", ReasonOptOut),
+					supp("A", "", ReasonOptOut), supp("A", "a2", ReasonOptOut),
+					clear("B", ""), clear("", "a3"), clear("B", "a2"),
+				}},
+			},
+		},
+		{
+			name: "1b multi-device: opt-out naming the identity",
+			ops: []op{
+				{do: "link", id: "A", dev: "a1"},
+				{do: "link", id: "A", dev: "a2"},
+				{do: "optout", id: "A", dev: "a1", expects: []expect{
+					supp("", "a1", ReasonOptOut), supp("", "a2", ReasonOptOut), supp("A", "", ReasonOptOut),
+				}},
+			},
+		},
+		{
+			name: "2 shared device: B's records flow, A's stay dropped",
+			ops: []op{
+				{do: "link", id: "B", dev: "a1"},
+				{do: "link", id: "A", dev: "a1"},
+				{do: "optout", dev: "a1", expects: []expect{
+					supp("", "a1", ReasonOptOut), supp("A", "", ReasonOptOut), clear("B", ""), clear("B", "a1"),
+				}},
+				{do: "link", id: "B", dev: "a1", expects: []expect{ // A logs out, B logs in
+					clear("", "a1"), clear("B", "a1"), clear("B", ""),
+					supp("A", "", ReasonOptOut), supp("A", "a1", ReasonOptOut),
+				}},
+				{do: "link", id: "A", dev: "a1", expects: []expect{ // A logs in again
+					supp("", "a1", ReasonOptOut), clear("B", "a1"),
+				}},
+			},
+		},
+		{
+			name: "3 opt back in: same key flows again, nothing else changes",
+			ops: []op{
+				{do: "link", id: "A", dev: "a1"},
+				{do: "link", id: "A", dev: "a2"},
+				{do: "optout", id: "C"},
+				{do: "optout", dev: "a1"},
+				{do: "optin", dev: "a2", expects: []expect{
+					clear("A", ""), clear("", "a1"), clear("", "a2"), clear("A", "a1"),
+					supp("C", "", ReasonOptOut),
+				}},
+			},
+		},
+		{
+			name: "4 erased then logs in: stays suppressed until explicit opt-in",
+			ops: []op{
+				{do: "link", id: "A", dev: "a1"},
+				{do: "erase", id: "A", expects: []expect{supp("A", "", ReasonErasure), supp("", "a1", ReasonErasure)}},
+				{do: "link", id: "A", dev: "a9", expects: []expect{supp("A", "a9", ReasonErasure), supp("", "a9", ReasonErasure)}},
+				{do: "profile", id: "A", dev: "a9", expects: []expect{supp("A", "", ReasonErasure)}},
+				{do: "optout", id: "A", expects: []expect{supp("A", "", ReasonErasure)}},
+				{do: "optin", dev: "a9", expects: []expect{clear("A", ""), clear("", "a1"), clear("", "a9")}},
+			},
+		},
+		{
+			name: "4b erasure lifted by admin unsuppress",
+			ops: []op{
+				{do: "erase", id: "A"},
+				{do: "unsuppress", id: "A", expects: []expect{clear("A", "")}},
+			},
+		},
+		{
+			name: "anonymous device opt-out moves to the first identity that logs in",
+			ops: []op{
+				{do: "optout", dev: "d1", expects: []expect{
+					supp("", "d1", ReasonOptOut), supp("X", "d1", ReasonOptOut), clear("A", ""),
+				}},
+				{do: "link", id: "A", dev: "d1", expects: []expect{
+					supp("A", "", ReasonOptOut), supp("", "d1", ReasonOptOut), supp("A", "d1", ReasonOptOut),
+				}},
+				{do: "link", id: "B", dev: "d1", expects: []expect{
+					clear("", "d1"), clear("B", "d1"), supp("A", "", ReasonOptOut),
+				}},
+			},
+		},
+		{
+			name: "admin suppression survives opt-in, lifted by unsuppress",
+			ops: []op{
+				{do: "suppress", id: "A"},
+				{do: "optin", id: "A", expects: []expect{supp("A", "", ReasonAdmin)}},
+				{do: "optout", id: "A", allow: true, expects: []expect{supp("A", "", ReasonAdmin)}},
+				{do: "unsuppress", id: "A", expects: []expect{clear("A", "")}},
+			},
+		},
+		{
+			name: "system events: allow flag and its combination",
+			ops: []op{
+				{do: "link", id: "A", dev: "a1"},
+				{do: "optout", id: "A", allow: true, expects: []expect{
+					{id: "A", status: StatusSuppressed, reason: ReasonOptOut, allow: true},
+					{dev: "a1", status: StatusSuppressed, reason: ReasonOptOut, allow: true},
+				}},
+				{do: "suppress", dev: "a1", expects: []expect{
+					{id: "A", dev: "a1", status: StatusSuppressed, reason: ReasonAdmin},
+					{id: "A", status: StatusSuppressed, reason: ReasonOptOut, allow: true},
+				}},
+				{do: "optout", id: "A", allow: false, expects: []expect{supp("A", "", ReasonOptOut)}},
+			},
+		},
+		{
+			name: "erasing a device erases its identities",
+			ops: []op{
+				{do: "link", id: "A", dev: "g1"},
+				{do: "link", id: "A", dev: "g2"},
+				{do: "erase", dev: "g1", expects: []expect{
+					supp("A", "", ReasonErasure), supp("", "g1", ReasonErasure), supp("B", "g1", ReasonErasure),
+					supp("", "g2", ReasonErasure), clear("B", ""),
+				}},
+			},
+		},
+		{
+			name: "tenants are separate",
+			ops: []op{
+				{do: "optout", id: "A", expects: []expect{supp("A", "", ReasonOptOut)}},
+			},
+		},
+		{
+			name: "admin calls must name exactly one subject",
+			ops: []op{
+				{do: "suppress", id: "A", dev: "a1", wantErr: ErrInvalidSubject},
+				{do: "erase", wantErr: ErrInvalidSubject},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			r := openTest(t, dir)
+			var last []expect
+			for i, o := range tt.ops {
+				err := apply(t, r, o)
+				if !errors.Is(err, o.wantErr) {
+					t.Fatalf("step %d %s: err = %v, want %v", i, o.do, err, o.wantErr)
+				}
+				checkAll(t, r, fmt.Sprintf("step %d %s", i, o.do), o.expects)
+				if len(o.expects) > 0 {
+					last = o.expects
+				}
+			}
+			if other := r.Check("other-tenant", b("A"), nil); other.Status != StatusClear {
+				t.Errorf("other tenant: %+v, want clear", other)
+			}
+			// The same state after a restart.
+			r.Close()
+			r2 := openTest(t, dir)
+			checkAll(t, r2, "after restart", last)
+		})
+	}
+}
+
+func TestNilAndClosedRegistryFailClosed(t *testing.T) {
+	t.Parallel()
+	var nilReg *Registry
+	if v := nilReg.Check(tenant, b("A"), nil); v.Status != StatusUnknown || !v.Drop(true) {
+		t.Errorf("nil registry: %+v, want unknown and drop", v)
+	}
+	if nilReg.Healthy() {
+		t.Error("nil registry healthy")
+	}
+	r := openTest(t, t.TempDir())
+	r.Close()
+	if v := r.Check(tenant, b("A"), nil); v.Status != StatusUnknown {
+		t.Errorf("closed registry: %+v, want unknown", v)
+	}
+	if err := r.OptOut(r.Ref(tenant, b("A"), nil), false, time.Time{}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("OptOut on closed registry: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestVerdictDrop(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		v      Verdict
+		system bool
+		want   bool
+	}{
+		{Verdict{}, false, true},
+		{Verdict{}, true, true},
+		{Verdict{Status: StatusClear}, false, false},
+		{Verdict{Status: StatusSuppressed, Reason: ReasonOptOut}, true, true},
+		{Verdict{Status: StatusSuppressed, Reason: ReasonOptOut, AllowSystem: true}, true, false},
+		{Verdict{Status: StatusSuppressed, Reason: ReasonOptOut, AllowSystem: true}, false, true},
+	}
+	for _, tt := range tests {
+		if got := tt.v.Drop(tt.system); got != tt.want {
+			t.Errorf("%+v.Drop(%v) = %v, want %v", tt.v, tt.system, got, tt.want)
+		}
+	}
+}
+
+func TestKeyMismatchRefusesToOpen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := openTest(t, dir)
+	if err := r.OptOut(r.Ref(tenant, b("A"), nil), false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	_, err := Open(dir, []byte("another-key-0123456789abcdef"))
+	if !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("Open with another key: %v, want ErrKeyMismatch", err)
+	}
+	if _, err := Open(t.TempDir(), []byte("short")); err == nil {
+		t.Fatal("Open with a short key: no error")
+	}
+}
+
+func TestOpenFailures(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file, testKey); err == nil {
+		t.Error("Open on a file: no error")
+	}
+	dir := t.TempDir()
+	r := openTest(t, dir)
+	_ = r
+	if _, err := Open(dir, testKey); err == nil { // locked by r
+		t.Error("second Open of a locked store: no error")
+	}
+}
+
+// TestNoRawIdentifiersStored drives every write path with recognisable
+// identifiers and checks that none reaches the store file, the log, a
+// report or an error.
+func TestNoRawIdentifiersStored(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := openTest(t, dir)
+	raw := []string{"alice@example.com", "__g0123456789abcdefDEVICE", "bob-identity-42", "__gSHAREDDEVICE99"}
+	steps := []error{
+		r.Link(r.Ref(tenant, b(raw[0]), b(raw[1]))),
+		r.OptOut(r.Ref(tenant, nil, b(raw[1])), true, time.Time{}),
+		r.Marketing(r.Ref(tenant, b(raw[2]), nil), ChannelEmail, ConsentRevoked, time.Time{}),
+		r.Link(r.Ref(tenant, b(raw[2]), b(raw[3]))),
+		r.OptIn(r.Ref(tenant, b(raw[0]), nil), time.Time{}),
+	}
+	var text strings.Builder
+	for _, err := range steps {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []func(Ref, string) (Report, error){r.Erase, r.Suppress, r.Unsuppress, r.Show} {
+		rep, err := f(r.Ref(tenant, nil, b(raw[3])), "ops-token")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&text, "%+v\n", rep)
+	}
+	_, err := r.Suppress(r.Ref(tenant, b(raw[0]), b(raw[1])), "ops-token")
+	fmt.Fprintf(&text, "%v\n", err)
+	for e, err := range r.Log(time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&text, "%+v\n", e)
+	}
+	r.Close()
+	db, err := os.ReadFile(filepath.Join(dir, DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range raw {
+		if strings.Contains(string(db), s) {
+			t.Errorf("store file contains raw identifier %q", s)
+		}
+		if strings.Contains(text.String(), s) {
+			t.Errorf("log, report or error contains raw identifier %q", s)
+		}
+	}
+}
+
+// TestConcurrentReadersNeverSeeAcknowledgedSuppressionAsClear checks the
+// "effective for the next call" guarantee under concurrent lookups.
+func TestConcurrentReadersNeverSeeAcknowledgedSuppressionAsClear(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	const n = 20
+	var acked [n]atomic.Bool
+	refs := make([]Ref, n)
+	for i := range refs {
+		refs[i] = r.Ref(tenant, b(fmt.Sprintf("user-%d", i)), nil)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for i := range refs {
+					was := acked[i].Load()
+					if v := r.CheckRef(refs[i]); was && v.Status != StatusSuppressed {
+						bad.Add(1)
+					}
+				}
+			}
+		})
+	}
+	for i := range refs {
+		if err := r.OptOut(refs[i], false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		acked[i].Store(true)
+	}
+	close(stop)
+	wg.Wait()
+	if bad.Load() != 0 {
+		t.Fatalf("%d lookups saw an acknowledged opt-out as clear", bad.Load())
+	}
+}
+
+func TestLearnSkipsStoreForKnownLinkAndRepeatedSignals(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	ref := r.Ref(tenant, b("A"), b("a1"))
+	if err := r.OptOut(ref, false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := r.OptOut(ref, false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Link(ref); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	for _, err := range r.Log(time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 1 {
+		t.Errorf("log has %d entries for one opt-out repeated, want 1", n)
+	}
+	if !r.sess.has(&ref.Device, &ref.Identity) {
+		t.Error("known link not cached")
+	}
+}
+
+func TestLogSinceAndEarlyStop(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	for i := range logPage + 10 { // more than one page
+		if err := r.OptOut(r.Ref(tenant, b(fmt.Sprintf("u%d", i)), nil), false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var all []LogEntry
+	for e, err := range r.Log(time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, e)
+	}
+	if len(all) != logPage+10 {
+		t.Fatalf("log has %d entries, want %d", len(all), logPage+10)
+	}
+	for i, e := range all {
+		if e.Seq != uint64(i+1) || e.Action != ActionOptOut || e.Actor != ActorTraffic || e.Tenant != tenant {
+			t.Fatalf("entry %d = %+v", i, e)
+		}
+	}
+	since := all[len(all)-3].Time
+	n := 0
+	for range r.Log(since) {
+		n++
+	}
+	if n != 3 {
+		t.Errorf("Log(since) returned %d entries, want 3", n)
+	}
+	n = 0
+	for range r.Log(time.Time{}) {
+		n++
+		if n == 2 {
+			break
+		}
+	}
+}
