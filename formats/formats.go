@@ -137,6 +137,9 @@ type Route struct {
 	// Reply builds the vendor's own success reply for a request whose
 	// records were all dropped.
 	Reply func(dst []byte, req Request, res Result) (body []byte, contentType string)
+	// Browser marks routes that browsers call cross-origin: the proxy answers
+	// their CORS preflights and adds CORS headers to replies it makes itself.
+	Browser bool
 	// DropResponseHeaders are removed from upstream replies (e.g. redirects
 	// that would make SDKs bypass the proxy).
 	DropResponseHeaders []string

@@ -93,8 +93,8 @@ type Proxy struct {
 	tenants  map[string]*Tenant
 	accounts map[string]*Tenant
 	def      *Tenant
-	routes   map[routeKey]*formats.Route
-	paths    map[string]bool
+	routes   map[routeKey][]*formats.Route
+	paths    map[string][]*formats.Route
 	audit    *audit.Logger
 	metrics  *Metrics
 	log      *slog.Logger
@@ -135,8 +135,8 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		policy:   pol,
 		tenants:  map[string]*Tenant{},
 		accounts: map[string]*Tenant{},
-		routes:   map[routeKey]*formats.Route{},
-		paths:    map[string]bool{},
+		routes:   map[routeKey][]*formats.Route{},
+		paths:    map[string][]*formats.Route{},
 		log:      slog.Default(),
 		timeout:  cfg.Upstream.Timeout,
 	}
@@ -167,8 +167,9 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 	}
 	for i := range routes {
 		r := &routes[i]
-		p.routes[routeKey{r.Method, r.Path}] = r
-		p.paths[r.Path] = true
+		k := routeKey{r.Method, r.Path}
+		p.routes[k] = append(p.routes[k], r)
+		p.paths[r.Path] = append(p.paths[r.Path], r)
 	}
 	p.server = &fasthttp.Server{
 		Handler:                      p.Handle,
@@ -220,6 +221,7 @@ type reqState struct {
 	body     []byte
 	out      []byte
 	zipped   []byte
+	query    []byte
 	accounts [][]byte
 	stats    masking.Stats
 	env      formats.Env
@@ -244,19 +246,45 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	st.audit = audit.Record{Time: start, Stats: &st.stats}
 	ar := &st.audit
 
-	rt := p.routes[routeKey{formats.B2S(ctx.Method()), formats.B2S(ctx.Path())}]
-	if rt == nil {
-		if p.paths[string(ctx.Path())] {
+	cands := p.routes[routeKey{formats.B2S(ctx.Method()), formats.B2S(ctx.Path())}]
+	if len(cands) == 0 {
+		switch on := p.paths[string(ctx.Path())]; {
+		case len(on) > 0 && ctx.IsOptions():
+			p.preflight(ctx, on, ar)
+		case len(on) > 0:
 			p.fail(ctx, ar, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+string(ctx.Method()))
-		} else {
+		default:
 			p.fail(ctx, ar, fasthttp.StatusNotFound, "unknown_route", "Consentry does not serve this path; it is not an open proxy")
 		}
 		p.finish(ar, start)
 		return
 	}
-	ar.Route, ar.Format = rt.Path, rt.Format
-	p.serveRoute(ctx, rt, st)
+	ar.Route, ar.Format = cands[0].Path, cands[0].Format
+	p.serveRoute(ctx, cands, st)
 	p.finish(ar, start)
+}
+
+// preflight answers a CORS preflight for browser routes.
+func (p *Proxy) preflight(ctx *fasthttp.RequestCtx, on []*formats.Route, ar *audit.Record) {
+	browser := false
+	for _, r := range on {
+		browser = browser || r.Browser
+	}
+	origin := ctx.Request.Header.Peek("Origin")
+	if !browser || len(origin) == 0 {
+		p.fail(ctx, ar, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept OPTIONS")
+		return
+	}
+	h := &ctx.Response.Header
+	h.SetBytesV("Access-Control-Allow-Origin", origin)
+	h.Set("Vary", "Origin")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	if rh := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(rh) > 0 {
+		h.SetBytesV("Access-Control-Allow-Headers", rh)
+	}
+	h.Set("Access-Control-Max-Age", "600")
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	ar.Status = fasthttp.StatusNoContent
 }
 
 func (p *Proxy) finish(ar *audit.Record, start time.Time) {
@@ -268,7 +296,7 @@ func (p *Proxy) finish(ar *audit.Record, start time.Time) {
 	p.audit.Write(ar)
 }
 
-func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqState) {
+func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st *reqState) {
 	ar := &st.audit
 	if p.policy == nil || !p.policy.Ready() {
 		p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "policy_unavailable", "no valid policy is loaded")
@@ -304,6 +332,26 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 		body = st.body
 	}
 
+	// Routes sharing a path (Segment and RudderStack) tell their format.
+	st.view.ctx = ctx
+	rt := cands[0]
+	if len(cands) > 1 {
+		rt = nil
+		for _, c := range cands {
+			if c.Detect == nil || c.Detect(&st.view, body) {
+				rt = c
+				break
+			}
+		}
+		if rt == nil {
+			st.view.ctx = nil
+			p.fail(ctx, ar, fasthttp.StatusBadRequest, "unknown_format", "cannot tell which SDK sent this request")
+			return
+		}
+		ar.Format = rt.Format
+	}
+	st.view.ctx = nil
+
 	var wrap func([]byte) ([]byte, error)
 	if rt.Unwrap != nil && len(body) > 0 {
 		inner, w, err := rt.Unwrap(body)
@@ -331,8 +379,9 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 	}
 
 	out := body
-	if rt.Clean != nil {
-		if len(body) == 0 {
+	query := ctx.URI().QueryString()
+	if rt.Clean != nil || rt.CleanQuery != nil {
+		if rt.Clean != nil && len(body) == 0 {
 			p.fail(ctx, ar, fasthttp.StatusBadRequest, "empty_body", "request body is empty")
 			return
 		}
@@ -348,7 +397,17 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 		}
 		var res formats.Result
 		var err error
-		st.out, res, err = rt.Clean(st.out[:0], body, &st.env)
+		if rt.CleanQuery != nil {
+			st.view.ctx = ctx
+			st.query, res, err = rt.CleanQuery(st.query[:0], &st.view, &st.env)
+			st.view.ctx = nil
+			query = st.query
+		}
+		if err == nil && rt.Clean != nil {
+			var r2 formats.Result
+			st.out, r2, err = rt.Clean(st.out[:0], body, &st.env)
+			res = mergeResults(res, r2)
+		}
 		masking.ReleaseRewriter(rw)
 		st.env = formats.Env{}
 		ar.RecordsIn, ar.RecordsOut, ar.Suppressed, ar.PolicyDropped = res.RecordsIn, res.RecordsOut, res.Suppressed, res.PolicyDropped
@@ -362,12 +421,18 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 			reply, ctype := rt.Reply(st.zipped[:0], &st.view, res)
 			st.view.ctx = nil
 			ctx.Response.Header.SetContentType(ctype)
+			if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 {
+				ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
+				ctx.Response.Header.Set("Vary", "Origin")
+			}
 			ctx.SetStatusCode(fasthttp.StatusOK)
 			ctx.SetBody(reply)
 			ar.Status, ar.Answered = fasthttp.StatusOK, true
 			return
 		}
-		out = st.out
+		if rt.Clean != nil {
+			out = st.out
+		}
 		if wrap != nil {
 			sealed, err := wrap(out)
 			if err != nil {
@@ -380,11 +445,23 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, rt *formats.Route, st *reqS
 			st.zipped = appendGzip(st.zipped[:0], out)
 			out = st.zipped
 		}
-	} else if len(body) > 0 {
+	}
+	if rt.Clean == nil && len(body) > 0 {
 		p.fail(ctx, ar, fasthttp.StatusBadRequest, "unexpected_body", "this route carries no body")
 		return
 	}
-	p.forward(ctx, rt, tenant, up, out, gz, ar)
+	p.forward(ctx, rt, tenant, up, query, out, gz, ar)
+}
+
+func mergeResults(a, b formats.Result) formats.Result {
+	r := formats.Result{
+		RecordsIn:     a.RecordsIn + b.RecordsIn,
+		RecordsOut:    a.RecordsOut + b.RecordsOut,
+		Suppressed:    a.Suppressed + b.Suppressed,
+		PolicyDropped: a.PolicyDropped + b.PolicyDropped,
+	}
+	r.AllDropped = (a.AllDropped || a.RecordsIn == 0) && (b.AllDropped || b.RecordsIn == 0) && r.RecordsIn > 0
+	return r
 }
 
 func (p *Proxy) resolveTenant(ids [][]byte) (*Tenant, error) {
@@ -414,7 +491,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // the tenant's policy data says client_ip: keep.
 var clientIPHeaders = []string{"X-Forwarded-For", "X-Real-IP", "Forwarded", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP"}
 
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, body []byte, gz bool, ar *audit.Record) {
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -430,7 +507,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	req.Header.Del("Content-Length")
 	req.Header.SetHost(up.host)
 	uri := append(append([]byte(up.prefix), ctx.Path()...), '?')
-	uri = append(uri, ctx.URI().QueryString()...)
+	uri = append(uri, query...)
 	if uri[len(uri)-1] == '?' {
 		uri = uri[:len(uri)-1]
 	}
