@@ -1,5 +1,8 @@
 package consentry
 
+# The default decision of each class is its own rule, guarded by an equality on
+# input.field.class, so that OPA's rule index evaluates only the matching one.
+
 # METADATA
 # description: |
 #   Default GDPR decisions by field class. Identifiers become keyed pseudonyms (hash) or
@@ -8,75 +11,117 @@ package consentry
 #   structural, consent, account and device-model fields are kept.
 # custom:
 #   regulation: GDPR Art. 5(1)(c) data minimisation, Art. 4(5) pseudonymisation
-class_decisions := {
-	# Identifiers of the person.
-	"id.user": {"action": "hash", "rule": "gdpr.id.user"},
-	"id.device": {
-		"action": "hash",
-		"params": {"if_prefix": {"__g": "__", "-g": "-"}, "hex_len": 32},
-		"rule": "gdpr.id.device",
-	},
-	"contact.email": {"action": "tokenize", "rule": "gdpr.contact.email"},
-	"contact.phone": {"action": "tokenize", "rule": "gdpr.contact.phone"},
-	# Person attributes.
-	"person.name": {"action": "drop", "rule": "gdpr.person.name"},
-	"person.photo": {"action": "drop", "rule": "gdpr.person.photo"},
-	"person.birthdate": {"action": "generalize", "params": {"to": "year"}, "rule": "gdpr.person.birthdate"},
-	"person.gender": {"action": "keep", "rule": "gdpr.person.gender"},
-	"person.age": {"action": "keep", "rule": "gdpr.person.age"},
-	"person.attribute": {"action": "keep", "rule": "gdpr.person.attribute"},
-	# Advertising and vendor device identifiers.
-	"device.ad_id": {"action": "drop", "rule": "gdpr.device.ad_id"},
-	"device.vendor_id": {"action": "drop", "rule": "gdpr.device.vendor_id"},
-	"device.ad_tracking": {"action": "drop", "rule": "gdpr.device.ad_tracking"},
-	"device.info": {"action": "keep", "rule": "gdpr.device.info"},
-	# Network details of the device.
-	"network.wifi": {"action": "drop", "rule": "gdpr.network.wifi"},
-	"network.bluetooth": {"action": "drop", "rule": "gdpr.network.bluetooth"},
-	"network.radio": {"action": "drop", "rule": "gdpr.network.radio"},
-	"network.type": {"action": "drop", "rule": "gdpr.network.type"},
-	"network.carrier": {"action": "drop", "rule": "gdpr.network.carrier"},
-	"network.country": {"action": "drop", "rule": "gdpr.network.country"},
-	# IP address and location.
-	"net.ip": {
-		"action": "generalize",
-		"params": {"to": "prefix", "ipv4_bits": 24, "ipv6_bits": 48},
-		"rule": "gdpr.net.ip",
-	},
-	"net.use_ip": {"action": "redact", "rule": "gdpr.net.use_ip"},
-	"geo.lat": {"action": "generalize", "params": {"to": "decimals", "decimals": 2}, "rule": "gdpr.geo.lat"},
-	"geo.lng": {"action": "generalize", "params": {"to": "decimals", "decimals": 2}, "rule": "gdpr.geo.lng"},
-	"geo.location": {"action": "keep", "rule": "gdpr.geo.location"},
-	# Structure, consent, credentials and app metadata the vendor needs.
-	"record.meta": {"action": "keep", "rule": "gdpr.record.meta"},
-	"auth.account": {"action": "keep", "rule": "gdpr.auth.account"},
-	"consent.optout": {"action": "keep", "rule": "gdpr.consent.optout"},
-	"consent.marketing": {"action": "keep", "rule": "gdpr.consent.marketing"},
-	"app.info": {"action": "keep", "rule": "gdpr.app.info"},
-	# Free text: run the content detectors.
-	"free_text": {"action": "scan", "params": {"findings": scan_findings}, "rule": "gdpr.free_text"},
-}
+by_class := {"action": "hash", "rule": "gdpr.id.user"} if input.field.class == "id.user"
+
+# CleverTap ids derived from advertising ids (__g..., -g...) are rewritten to the shape
+# of random ids; other device ids are kept.
+by_class := {
+	"action": "hash",
+	"params": {"if_prefix": {"__g": "__", "-g": "-"}, "hex_len": 32},
+	"rule": "gdpr.id.device",
+} if input.field.class == "id.device"
+
+by_class := {"action": "tokenize", "rule": "gdpr.contact.email"} if input.field.class == "contact.email"
+
+by_class := {"action": "tokenize", "rule": "gdpr.contact.phone"} if input.field.class == "contact.phone"
+
+by_class := {"action": "drop", "rule": "gdpr.person.name"} if input.field.class == "person.name"
+
+by_class := {"action": "drop", "rule": "gdpr.person.photo"} if input.field.class == "person.photo"
+
+by_class := {
+	"action": "generalize",
+	"params": {"to": "year"},
+	"rule": "gdpr.person.birthdate",
+} if input.field.class == "person.birthdate"
+
+by_class := {"action": "keep", "rule": "gdpr.person.gender"} if input.field.class == "person.gender"
+
+by_class := {"action": "keep", "rule": "gdpr.person.age"} if input.field.class == "person.age"
+
+by_class := {"action": "keep", "rule": "gdpr.person.attribute"} if input.field.class == "person.attribute"
+
+by_class := {"action": "drop", "rule": "gdpr.device.ad_id"} if input.field.class == "device.ad_id"
+
+by_class := {"action": "drop", "rule": "gdpr.device.vendor_id"} if input.field.class == "device.vendor_id"
+
+by_class := {"action": "drop", "rule": "gdpr.device.ad_tracking"} if input.field.class == "device.ad_tracking"
+
+by_class := {"action": "keep", "rule": "gdpr.device.info"} if input.field.class == "device.info"
+
+by_class := {"action": "drop", "rule": "gdpr.network.wifi"} if input.field.class == "network.wifi"
+
+by_class := {"action": "drop", "rule": "gdpr.network.bluetooth"} if input.field.class == "network.bluetooth"
+
+by_class := {"action": "drop", "rule": "gdpr.network.radio"} if input.field.class == "network.radio"
+
+by_class := {"action": "drop", "rule": "gdpr.network.type"} if input.field.class == "network.type"
+
+by_class := {"action": "drop", "rule": "gdpr.network.carrier"} if input.field.class == "network.carrier"
+
+by_class := {"action": "drop", "rule": "gdpr.network.country"} if input.field.class == "network.country"
+
+by_class := {
+	"action": "generalize",
+	"params": {"to": "prefix", "ipv4_bits": 24, "ipv6_bits": 48},
+	"rule": "gdpr.net.ip",
+} if input.field.class == "net.ip"
+
+# CleverTap's useIP flag: redacting a boolean forces it to false.
+by_class := {"action": "redact", "rule": "gdpr.net.use_ip"} if input.field.class == "net.use_ip"
+
+by_class := {
+	"action": "generalize",
+	"params": {"to": "decimals", "decimals": 2},
+	"rule": "gdpr.geo.lat",
+} if input.field.class == "geo.lat"
+
+by_class := {
+	"action": "generalize",
+	"params": {"to": "decimals", "decimals": 2},
+	"rule": "gdpr.geo.lng",
+} if input.field.class == "geo.lng"
+
+# City, region and country names are coarse enough to keep.
+by_class := {"action": "keep", "rule": "gdpr.geo.location"} if input.field.class == "geo.location"
+
+# Structure, credentials, consent flags and app metadata the vendor needs.
+by_class := {"action": "keep", "rule": "gdpr.record.meta"} if input.field.class == "record.meta"
+
+by_class := {"action": "keep", "rule": "gdpr.auth.account"} if input.field.class == "auth.account"
+
+by_class := {"action": "keep", "rule": "gdpr.consent.optout"} if input.field.class == "consent.optout"
+
+by_class := {"action": "keep", "rule": "gdpr.consent.marketing"} if input.field.class == "consent.marketing"
+
+by_class := {"action": "keep", "rule": "gdpr.app.info"} if input.field.class == "app.info"
+
+by_class := {
+	"action": "scan",
+	"params": {"findings": scan_findings},
+	"rule": "gdpr.free_text",
+} if input.field.class == "free_text"
 
 # METADATA
 # description: |
-#   Decisions for classes of a known family that have no entry of their own, so that a
+#   Decisions for classes of a known family that have no rule of their own, so that a
 #   new network.* class is dropped and a new consent.* class is forwarded.
-family_decisions := {
-	"network": {"action": "drop", "rule": "gdpr.network"},
-	"consent": {"action": "keep", "rule": "gdpr.consent"},
-}
+by_family := {"action": "drop", "rule": "gdpr.network"} if _family == "network"
+
+by_family := {"action": "keep", "rule": "gdpr.consent"} if _family == "consent"
 
 # METADATA
 # description: |
 #   Decisions for fields without a known class, by value type: strings and numbers are
 #   scanned by the content detectors (numbers can hold phone or card numbers), booleans
 #   and nulls carry no personal data and are kept.
-type_decisions := {
-	"string": {"action": "scan", "params": {"findings": scan_findings}, "rule": "gdpr.unclassified.scan"},
-	"number": {"action": "scan", "params": {"findings": scan_findings}, "rule": "gdpr.unclassified.scan"},
-	"boolean": {"action": "keep", "rule": "gdpr.unclassified.keep"},
-	"null": {"action": "keep", "rule": "gdpr.unclassified.keep"},
-}
+by_type := {
+	"action": "scan",
+	"params": {"findings": scan_findings},
+	"rule": "gdpr.unclassified.scan",
+} if input.field.type in {"string", "number"}
+
+by_type := {"action": "keep", "rule": "gdpr.unclassified.keep"} if input.field.type in {"boolean", "null"}
 
 # METADATA
 # description: |
@@ -88,3 +133,5 @@ scan_findings := {
 	"net.ip": "redact",
 	"device.ad_id": "redact",
 }
+
+_family := split(input.field.class, ".")[0]

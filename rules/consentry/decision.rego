@@ -26,12 +26,10 @@ decision := _with_rule(d, "tenant.field") if {
 #   The default GDPR decision for input.field: by exact class first, then by class family
 #   (the part before the first dot), then by value type for fields without a known class.
 default_decision := d if {
-	d := class_decisions[input.field.class]
+	d := by_class
 } else := d if {
-	d := family_decisions[_family]
-} else := d if {
-	d := type_decisions[input.field.type]
-}
+	d := by_family
+} else := by_type
 
 # METADATA
 # description: |
@@ -45,8 +43,6 @@ record_decision := {"action": "drop", "rule": "tenant.drop_events"} if {
 } else := {"action": "keep", "rule": "gdpr.record.keep"}
 
 _tenant := data.tenants[input.tenant]
-
-_family := split(input.field.class, ".")[0]
 
 # The override's own rule id wins; object.union fails (and so fails closed) on a non-object.
 _with_rule(d, id) := object.union({"rule": id}, d)

@@ -111,29 +111,6 @@ test_default_decision[note] if {
 	got == tc.want
 }
 
-# Every entry of the class table is covered by a case above.
-test_every_class_has_a_case[class] if {
-	some class, _ in consentry.class_decisions
-	class in {tc.class | some tc in _class_cases}
-}
-
-_actions := {"keep", "drop", "redact", "hash", "tokenize", "mask", "generalize", "scan"}
-
-_allowed_keys := {"action", "params", "rule"}
-
-# Every default decision names a known action and a stable gdpr.* rule id, and has no
-# key the engine would reject.
-test_default_decisions_well_formed[rule] if {
-	some d in array.concat(
-		[d | some d in consentry.class_decisions],
-		array.concat([d | some d in consentry.family_decisions], [d | some d in consentry.type_decisions]),
-	)
-	rule := d.rule
-	d.action in _actions
-	startswith(rule, "gdpr.")
-	object.keys(d) - _allowed_keys == set()
-}
-
 test_unknown_type_is_undefined if {
 	not consentry.decision with input as _input("", "object")
 }
