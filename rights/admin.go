@@ -122,7 +122,7 @@ func (r *Registry) Erase(ref Ref, actor string) (Report, error) {
 			if _, err := t.suppress(ik, KindIdentity, ReasonErasure, false); err != nil {
 				return err
 			}
-			t.note(ActionErase, KindIdentity, ik, t.recs[ik].Reason, "", "linked to erased device "+k.Prefix(KindDevice))
+			t.note(ActionErase, KindIdentity, ik, t.recs[ik].Reason, "", "linked to erased "+k.Prefix(KindDevice))
 		}
 		return nil
 	})

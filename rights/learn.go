@@ -175,7 +175,7 @@ func (t *txn) learn(ref Ref, s *Signals) error {
 func viaDetail(ref Ref, k Key, kind Kind, allow bool) string {
 	var d string
 	if kind == KindIdentity && !ref.HasIdentity && ref.HasDevice {
-		d = "via device " + ref.Device.Prefix(KindDevice)
+		d = "via " + ref.Device.Prefix(KindDevice)
 	}
 	if allow {
 		if d != "" {
@@ -229,7 +229,7 @@ func (t *txn) link(ik, dk Key) error {
 		}
 		if changed {
 			t.note(ActionOptOut, KindIdentity, ik, t.recs[ik].Reason, "",
-				"opt-out made on device "+dk.Prefix(KindDevice)+" before login")
+				"opt-out made on "+dk.Prefix(KindDevice)+" before login")
 		}
 		dev.Reason, dev.AllowSystem, dev.Since = ReasonNone, false, time.Time{}
 	}
@@ -321,7 +321,7 @@ func (t *txn) optIn(ref Ref) error {
 
 func viaSuffix(ref Ref, kind Kind) string {
 	if kind == KindIdentity && !ref.HasIdentity && ref.HasDevice {
-		return " via device " + ref.Device.Prefix(KindDevice)
+		return " via " + ref.Device.Prefix(KindDevice)
 	}
 	return ""
 }
