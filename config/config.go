@@ -101,6 +101,9 @@ type Tenant struct {
 	// format ("clevertap.sdk", "clevertap.rest", ...).
 	Upstream  string            `yaml:"upstream"`
 	Upstreams map[string]string `yaml:"upstreams"`
+	// Formats, when set, are the only formats this tenant accepts
+	// ("clevertap.sdk", "segment", ...); others are refused with 403.
+	Formats []string `yaml:"formats"`
 	Keys      Keys              `yaml:"keys"`
 	// PolicyData is merged into data.tenants[<name>] for the Rego policy.
 	PolicyData map[string]any `yaml:"policy_data"`

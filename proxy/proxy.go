@@ -36,6 +36,7 @@ type Tenant struct {
 	Name      string
 	Applier   masking.Applier
 	upstreams map[string]*upstream // by format; "" is the default
+	formats   map[string]bool      // accepted formats; nil accepts all
 }
 
 func (t *Tenant) upstreamFor(format string) *upstream {
@@ -125,6 +126,7 @@ type TenantSpec struct {
 	Accounts  []string
 	Applier   masking.Applier
 	Upstreams map[string]string
+	Formats   []string // accepted formats; empty accepts all
 }
 
 // New builds a Proxy over routes. defaultTenant, if not empty, serves
@@ -148,6 +150,12 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 	}
 	for _, ts := range tenants {
 		t := &Tenant{Name: ts.Name, Applier: ts.Applier, upstreams: map[string]*upstream{}}
+		if len(ts.Formats) > 0 {
+			t.formats = map[string]bool{}
+			for _, f := range ts.Formats {
+				t.formats[f] = true
+			}
+		}
 		for f, raw := range ts.Upstreams {
 			u, err := newUpstream(raw, cfg.Upstream)
 			if err != nil {
@@ -372,6 +380,10 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		return
 	}
 	ar.Tenant = tenant.Name
+	if tenant.formats != nil && !tenant.formats[rt.Format] {
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed", "tenant does not accept format "+rt.Format)
+		return
+	}
 	up := tenant.upstreamFor(rt.Format)
 	if up == nil {
 		p.fail(ctx, ar, fasthttp.StatusForbidden, "no_upstream", "tenant has no upstream for format "+rt.Format)
