@@ -119,6 +119,12 @@ func (k *keyer) key(tenant string, kind Kind, id []byte) Key {
 	return out
 }
 
+// fingerprint identifies the registry key in the store (Store.Bind). It
+// is a keyed hash of a constant, so it reveals nothing about the key.
+func (k *keyer) fingerprint() Key {
+	return k.key("", 0, []byte("consentry rights registry key check v1"))
+}
+
 func restore(h hash.Hash, state []byte) {
 	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
 		panic("sha256 state cannot be restored: " + err.Error())

@@ -73,7 +73,7 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	fp := k.key("", 0, []byte("consentry rights registry key check v1"))
+	fp := k.fingerprint()
 	if err := store.Bind(fp[:]); err != nil {
 		if errors.Is(err, ErrKeyMismatch) {
 			return nil, fmt.Errorf("cannot open rights registry: %w (use the key the data directory was created with)", err)

@@ -1,0 +1,227 @@
+package rights
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The 1M-subject benchmarks share one store, built once per test binary
+// run in a temporary directory:
+//
+//	go test -run XXX -bench . -benchmem ./rights/
+const benchSubjects = 1_000_000
+
+var (
+	benchOnce sync.Once
+	benchDir  string
+	benchErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
+	os.Exit(code)
+}
+
+func suppressedID(i int) []byte { return fmt.Appendf(nil, "user-%d", i) }
+func clearID(i int) []byte      { return fmt.Appendf(nil, "someone-else-%d", i) }
+
+// build1M writes benchSubjects suppressed identities straight into the
+// bbolt buckets, sorted and in large transactions, so that building takes
+// seconds; the registry then loads them as it would its own.
+func build1M(tb testing.TB) string {
+	tb.Helper()
+	benchOnce.Do(func() {
+		start := time.Now()
+		benchDir, benchErr = os.MkdirTemp("", "consentry-rights-bench-")
+		if benchErr != nil {
+			return
+		}
+		st, err := OpenBolt(benchDir)
+		if err != nil {
+			benchErr = err
+			return
+		}
+		defer st.Close()
+		k, _ := newKeyer(testKey)
+		fp := k.fingerprint()
+		if benchErr = st.Bind(fp[:]); benchErr != nil {
+			return
+		}
+		keys := make([]Key, benchSubjects)
+		for i := range keys {
+			keys[i] = k.key(tenant, KindIdentity, suppressedID(i))
+		}
+		slices.SortFunc(keys, func(a, b Key) int { return bytes.Compare(a[:], b[:]) })
+		at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		rec := EncodeRecord(&Record{Kind: KindIdentity, Reason: ReasonOptOut, Since: at, Updated: at})
+		flags := []byte{byte(makeFlags(ReasonOptOut, false, ReasonNone, false))}
+		const batch = 100_000
+		for lo := 0; lo < len(keys); lo += batch {
+			benchErr = st.db.Update(func(tx *bolt.Tx) error {
+				subj, hot := tx.Bucket(bucketSubjects), tx.Bucket(bucketHot)
+				subj.FillPercent, hot.FillPercent = 1, 1
+				for _, key := range keys[lo:min(lo+batch, len(keys))] {
+					if err := subj.Put(key[:], rec); err != nil {
+						return err
+					}
+					if err := hot.Put(key[:], flags); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if benchErr != nil {
+				return
+			}
+		}
+		fmt.Fprintf(os.Stderr, "built %d-subject rights store in %v\n", benchSubjects, time.Since(start).Round(time.Millisecond))
+	})
+	if benchErr != nil {
+		tb.Fatalf("cannot build benchmark store: %v", benchErr)
+	}
+	return benchDir
+}
+
+// BenchmarkStartup1M measures Open (load of the hot set from bbolt) and
+// the heap it keeps per suppressed subject.
+func BenchmarkStartup1M(b *testing.B) {
+	dir := build1M(b)
+	var perSubject float64
+	var n int
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		r, err := Open(dir, testKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		n = r.Len()
+		perSubject = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+		runtime.KeepAlive(r)
+		r.Close()
+		b.StartTimer()
+	}
+	if n != benchSubjects {
+		b.Fatalf("loaded %d subjects, want %d", n, benchSubjects)
+	}
+	b.ReportMetric(perSubject, "heap-B/subject")
+}
+
+// BenchmarkCheck1M measures lookups against 1M suppressed subjects:
+// Check hashes the raw identifier (HMAC-SHA-256) and looks it up;
+// CheckRef is the lookup alone, for a Ref computed once per request.
+func BenchmarkCheck1M(b *testing.B) {
+	dir := build1M(b)
+	r, err := Open(dir, testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	const probes = 1 << 16
+	var clearIDs, suppIDs [probes][]byte
+	var clearRefs, suppRefs, devRefs [probes]Ref
+	for i := range probes {
+		clearIDs[i] = clearID(i)
+		suppIDs[i] = suppressedID((i * 7919) % benchSubjects)
+		clearRefs[i] = r.Ref(tenant, clearIDs[i], nil)
+		suppRefs[i] = r.Ref(tenant, suppIDs[i], nil)
+		devRefs[i] = r.Ref(tenant, nil, clearIDs[i])
+	}
+	run := func(name string, want Status, f func(i int) Verdict) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if v := f(i & (probes - 1)); v.Status != want {
+					b.Fatalf("probe %d: %v, want %v", i, v.Status, want)
+				}
+				i++
+			}
+		})
+	}
+	run("clear/CheckRef", StatusClear, func(i int) Verdict { return r.CheckRef(clearRefs[i]) })
+	run("suppressed/CheckRef", StatusSuppressed, func(i int) Verdict { return r.CheckRef(suppRefs[i]) })
+	run("clear-device/CheckRef", StatusClear, func(i int) Verdict { return r.CheckRef(devRefs[i]) })
+	run("clear/Check", StatusClear, func(i int) Verdict { return r.Check(tenant, clearIDs[i], nil) })
+	run("suppressed/Check", StatusSuppressed, func(i int) Verdict { return r.Check(tenant, suppIDs[i], nil) })
+	run("clear-identity+device/Check", StatusClear, func(i int) Verdict { return r.Check(tenant, clearIDs[i], clearIDs[i]) })
+	b.Run("clear/CheckRef/parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				if r.CheckRef(clearRefs[i&(probes-1)]).Status != StatusClear {
+					b.Error("not clear")
+					return
+				}
+				i++
+			}
+		})
+	})
+}
+
+// BenchmarkKey is the cost of one subject key (HMAC-SHA-256, truncated).
+func BenchmarkKey(b *testing.B) {
+	k, _ := newKeyer(testKey)
+	id := []byte("__g4f2a9c8e7d6b5a4f3e2d1c0b9a8f7e6")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(id)))
+	for b.Loop() {
+		k.key(tenant, KindDevice, id)
+	}
+}
+
+// BenchmarkLearnKnownLink is Learn for a record that repeats a known
+// identity↔device link and carries no signal: the common case.
+func BenchmarkLearnKnownLink(b *testing.B) {
+	r, err := Open(b.TempDir(), testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ref := r.Ref(tenant, []byte("user-1"), []byte("__g-device-1"))
+	if err := r.Link(ref); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.Learn(ref, Signals{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOptOutDurable is one acknowledged opt-out: read, commit, fsync.
+func BenchmarkOptOutDurable(b *testing.B) {
+	r, err := Open(b.TempDir(), testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := r.OptOut(r.Ref(tenant, suppressedID(i), nil), false, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
