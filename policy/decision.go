@@ -122,7 +122,7 @@ func parseDecision(v any, record bool, defaultRule string) (masking.Decision, er
 	switch p := obj["params"].(type) {
 	case nil:
 	case map[string]any:
-		params = normalizeNumbers(p).(map[string]any)
+		params = p
 	default:
 		return failClosed, fmt.Errorf("decision params is %s, want an object", jsonKind(p))
 	}
@@ -132,37 +132,11 @@ func parseDecision(v any, record bool, defaultRule string) (masking.Decision, er
 		}
 		return masking.Decision{Action: a, Rule: strings.Clone(rule)}, nil
 	}
-	pp, err := parseParams(a, params)
+	pp, err := masking.ParseParams(a, params)
 	if err != nil {
 		return failClosed, fmt.Errorf("invalid params for action %s: %w", a, err)
 	}
 	return masking.Decision{Action: a, Params: pp, Rule: strings.Clone(rule)}, nil
-}
-
-// normalizeNumbers turns the json.Number values of Rego results into float64,
-// the type encoding/json gives masking.ParseParams elsewhere.
-func normalizeNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return x // not representable: ParseParams rejects the type
-		}
-		return f
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = normalizeNumbers(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(x))
-		for i, e := range x {
-			s[i] = normalizeNumbers(e)
-		}
-		return s
-	}
-	return v
 }
 
 func jsonKind(v any) string {
