@@ -62,7 +62,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Int64Var(&c.seed, "seed", 1, "corpus seed")
 	fs.IntVar(&c.variants, "variants", corpus.DefaultVariants, "distinct requests in the corpus, sent round-robin")
 	fs.StringVar(&c.out, "out", "", "results directory (default <repo>/bench/results)")
-	fs.BoolVar(&c.smoke, "smoke", false, "tiny run for CI: 300ms, 1 round, rate 100/s (explicit flags win)")
+	fs.BoolVar(&c.smoke, "smoke", false, "tiny run for CI: 300ms, 1 round, rate 25/s (explicit flags win)")
 	fs.IntVar(&c.conns, "conns", 32, "closed-loop connections")
 	fs.IntVar(&c.openConns, "open-conns", 64, "open-model connections (the most requests in flight)")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "per-request timeout")
@@ -83,7 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.smoke {
 		smoke := map[string]string{
-			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "100", "variants": "4",
+			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "25", "variants": "4",
 			"grace": "1s", "conns": "8", "open-conns": "16", "build-timeout": "45s",
 		}
 		for name, v := range smoke {
@@ -418,8 +418,11 @@ func (h *harness) addNotes() {
 				break
 			}
 		}
-		if c.Open != nil && c.Open.Overload {
+		switch {
+		case c.Open != nil && c.Open.Overload:
 			r.Notes = append(r.Notes, fmt.Sprintf("%s: could not sustain %.0f req/s; its latencies (≥) include requests that were never sent or timed out.", c.Name, r.Rate))
+		case c.Open != nil && c.Open.RPS < 0.9*r.Rate:
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: answered %.0f of the %.0f req/s offered; its latencies include the queue that built up.", c.Name, c.Open.RPS, r.Rate))
 		}
 	}
 	if !proc.Available() {

@@ -36,7 +36,12 @@ func matchIPv4(s []byte, i int) int {
 		return 0
 	}
 	n := ipv4Len(s, i)
-	if n == 0 || !digitEndOK(s, i+n) {
+	if n == 0 {
+		return 0
+	}
+	// A port (":8080") or prefix length ("/24") may follow; more dotted
+	// digits or letters may not.
+	if e := i + n; e < len(s) && (isAlnum(s[e]) || s[e] == '.' && e+1 < len(s) && isDigit(s[e+1])) {
 		return 0
 	}
 	if _, err := netip.ParseAddr(bytesString(s[i : i+n])); err != nil {

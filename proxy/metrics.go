@@ -14,6 +14,9 @@ import (
 type PolicyStats interface {
 	Evaluations() uint64
 	Reloads() (ok, failed uint64, lastOK bool)
+	// FailClosed counts decisions that failed (error, undefined, unknown
+	// action) and therefore dropped their field.
+	FailClosed() uint64
 }
 
 // Metrics are Consentry's Prometheus metrics. Label sets are small and
@@ -76,6 +79,9 @@ func NewMetrics(src any) *Metrics {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "consentry_rego_evaluations_total", Help: "Rego evaluations; flat in steady state because plans are cached.",
 		}, func() float64 { return float64(ps.Evaluations()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_policy_errors_total", Help: "Policy decisions that failed (error, undefined, unknown action) and dropped their field.",
+		}, func() float64 { return float64(ps.FailClosed()) }))
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "consentry_policy_reloads_total", Help: "Successful policy reloads.",
 		}, func() float64 { ok, _, _ := ps.Reloads(); return float64(ok) }))

@@ -60,6 +60,7 @@ func newApplier(k *config.TenantKeys) (*masking.Transformer, error) {
 type policyStats struct{ e *policy.Engine }
 
 func (p policyStats) Evaluations() uint64 { return p.e.Stats().Evaluations }
+func (p policyStats) FailClosed() uint64  { return p.e.Stats().Errors }
 func (p policyStats) Reloads() (ok, failed uint64, lastOK bool) {
 	s := p.e.Stats()
 	return s.Reloads, s.ReloadErrors, s.LastReloadOK
