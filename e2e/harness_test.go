@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 	}
 	binary = filepath.Join(dir, "consentry")
 	build := exec.Command("go", "build", "-o", binary, "../cmd/consentry")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "cannot build consentry:", err)
