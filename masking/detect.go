@@ -114,7 +114,7 @@ const (
 	cDigit  = 1 << iota // 0-9
 	cLetter             // A-Z a-z
 	cHex                // 0-9 A-F a-f
-	cLocal              // email local part: A-Z a-z 0-9 . _ % + - '
+	cLocal              // email local part: A-Z a-z 0-9 . _ % + - ' and UTF-8
 	cJoin               // . , - / : join digits into one token ("1.5", "2024-03")
 	cStart              // may start a finding: letters, digits, + ( :
 	cAlnum  = cDigit | cLetter
@@ -134,6 +134,9 @@ var charClass = func() (t [256]uint8) {
 	}
 	for _, c := range "._%+-'" {
 		t[c] |= cLocal
+	}
+	for c := 0x80; c < 0x100; c++ {
+		t[c] |= cLocal // UTF-8 in internationalized addresses (RFC 6531)
 	}
 	for _, c := range ".,-/:" {
 		t[c] |= cJoin
@@ -174,10 +177,11 @@ func digitEndOK(s []byte, end int) bool {
 // whose local part starts at or after from; it returns -1, -1 when there is
 // none.
 //
-// Rules (RFC 5322 dot-atom, ASCII): local part of [A-Za-z0-9._%+-'], at most
-// 64 bytes (a longer run keeps its last 64), no leading, trailing or double
-// dot; domain of at least two labels of [A-Za-z0-9-] (1-63 bytes, no hyphen
-// at either end), at most 253 bytes, the last label (TLD) letters only and
+// Rules (RFC 5322 dot-atom, with UTF-8 as in RFC 6531): local part of
+// [A-Za-z0-9._%+-'] and non-ASCII bytes, at most 64 bytes (a longer run
+// keeps its last 64), no leading, trailing or double dot; domain of at least
+// two labels of [A-Za-z0-9-] and non-ASCII bytes (1-63 bytes, no hyphen at
+// either end), at most 253 bytes, the last label (TLD) ASCII letters only and
 // at least 2 long. A trailing dot ends the sentence, not the domain.
 func nextEmail(s []byte, from int) (int, int) {
 	for from < len(s) {
@@ -218,7 +222,7 @@ func emailDomainEnd(s []byte, j int) int {
 	for j < len(s) && j-start <= 253 {
 		ls := j
 		letters := true
-		for j < len(s) && (isAlnum(s[j]) || s[j] == '-') {
+		for j < len(s) && (isAlnum(s[j]) || s[j] == '-' || s[j] >= 0x80) {
 			if charClass[s[j]]&cLetter == 0 {
 				letters = false
 			}
