@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -307,24 +306,6 @@ func warm(ctx context.Context, c *fasthttp.HostClient, t Target, reqs []prepared
 		})
 	}
 	wg.Wait()
-}
-
-// Percentiles the harness reports.
-var Percentiles = []float64{0.50, 0.90, 0.99, 1.0}
-
-// SortedKinds returns the error kinds by count, for stable output.
-func (r Result) SortedKinds() []string {
-	ks := make([]string, 0, len(r.Sample))
-	for k := range r.Sample {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool {
-		if r.Sample[ks[i]] != r.Sample[ks[j]] {
-			return r.Sample[ks[i]] > r.Sample[ks[j]]
-		}
-		return ks[i] < ks[j]
-	})
-	return ks
 }
 
 // Probe sends every request of the corpus once and returns an error for

@@ -288,8 +288,19 @@ func (r *Run) Markdown(w io.Writer) error {
 		r.Corpus.Kind, r.Corpus.Records, r.Corpus.AvgBodyBytes, r.Corpus.Variants, r.Corpus.Seed)
 	fmt.Fprintf(&b, "req/s and CPU-µs/req: closed loop, %s connections, median of %s rounds of %s. ",
 		r.Flags["conns"], r.Flags["rounds"], r.Flags["duration"])
-	fmt.Fprintf(&b, "Latency: open model at %.0f req/s (%s), counted from the intended send time. ", r.Rate, r.RateSource)
+	fmt.Fprintf(&b, "Latency: open model at %.0f req/s (%s), counted from the intended send time (the generator's own timer lateness excluded, see send_lag in the JSON). ", r.Rate, r.RateSource)
 	fmt.Fprintf(&b, "Pinning: %s. Machine: %s, %d cores, %s, commit %s.\n", r.Pinning, r.Machine.CPUModel, r.Machine.Cores, r.Go, r.Commit)
+	if c := r.find("consentry"); c != nil && c.Ratios != nil && c.Ratios.PassthroughPresent {
+		q := c.Ratios
+		fmt.Fprintf(&b, "\nConsentry against the issue-4 targets: %.2f × passthrough req/s (target ≥ 0.70, stretch 0.85)", q.RPSToPassthrough)
+		if q.RPSToNaive > 0 {
+			fmt.Fprintf(&b, ", %.1f × naive (target ≥ 10)", q.RPSToNaive)
+		}
+		if c.Open != nil {
+			fmt.Fprintf(&b, ", p99 %+.0f µs over passthrough at %.0f req/s (target ≤ +1000 µs)", q.AddedP99UsVsPass, r.Rate)
+		}
+		b.WriteString(".\n")
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)
 	}
