@@ -17,8 +17,8 @@ func sampleRun() *Run {
 	r := &Run{
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Command: "go run ./bench -rounds 2",
 		Machine: Machine{CPUModel: "Test CPU", Cores: 2, OS: "linux", Arch: "amd64"}, Go: "go1.26.8", Commit: "abc123",
-		Flags:  map[string]string{"conns": "32", "rounds": "2", "duration": "5s"},
-		Corpus: Corpus{Kind: "sdk10", Seed: 1, Variants: 16, Records: 10, AvgBodyBytes: 3100},
+		Flags:   map[string]string{"conns": "32", "rounds": "2", "duration": "5s"},
+		Corpus:  Corpus{Kind: "sdk10", Seed: 1, Variants: 16, Records: 10, AvgBodyBytes: 3100},
 		Pinning: "test", Rate: 10000, RateSource: "half of passthrough's closed-loop capacity",
 	}
 	round := func(n int, phase string, rps, cpu, p50, p99 float64) Round {
