@@ -159,16 +159,18 @@ func appendCounter(b []byte, name string, c *masking.Counter) []byte {
 	b = append(b, `,"`...)
 	b = append(b, name...)
 	b = append(b, `":{`...)
-	for i, n := range c.Names {
-		if i > 0 {
+	first := true
+	c.Each(func(n string, count int) {
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		if n == "" {
 			n = "unclassified"
 		}
 		b = strconv.AppendQuote(b, n)
 		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(c.Counts[i]), 10)
-	}
+		b = strconv.AppendInt(b, int64(count), 10)
+	})
 	return append(b, '}')
 }

@@ -17,6 +17,19 @@ func B2S(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // the check and always forwarded (cleaned), so that the vendor learns the
 // new state too.
 func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
+	end, err := env.Rewriter.Parse(raw, 0)
+	if err != nil {
+		return dst, false, err
+	}
+	if j := masking.SkipSpace(raw, end); j != len(raw) {
+		return dst, false, Errorf(400, "malformed_json", "trailing data after record")
+	}
+	return env.CleanParsed(dst, format, cls, subj, sig, res)
+}
+
+// CleanParsed is Clean for a record already parsed by env.Rewriter.Parse
+// (adapters parse first to read the record's kind and subject from it).
+func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
 	res.RecordsIn++
 	if env.Subjects != nil {
 		if sig.OptOut != 0 || len(sig.Marketing) > 0 || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
@@ -51,18 +64,27 @@ func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, su
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord(subj.Kind, subj.Name, p) }
 	}
-	out, err := env.Rewriter.Rewrite(dst, raw, &rec, env.Stats)
-	if err != nil {
-		return dst, false, err
-	}
 	res.RecordsOut++
-	return out, true, nil
+	return env.Rewriter.Emit(dst, &rec, env.Stats), true, nil
 }
 
 // CleanHeader rewrites a batch header (kind "meta") under the field plan. A
 // header is never suppressed or dropped by record policy: it describes the
 // request, and the proxy answers itself when no record is left.
 func (env *Env) CleanHeader(dst, raw []byte, format string, cls masking.Classifier) ([]byte, error) {
+	end, err := env.Rewriter.Parse(raw, 0)
+	if err != nil {
+		return dst, err
+	}
+	if j := masking.SkipSpace(raw, end); j != len(raw) {
+		return dst, Errorf(400, "malformed_json", "trailing data after record")
+	}
+	return env.CleanParsedHeader(dst, format, cls), nil
+}
+
+// CleanParsedHeader is CleanHeader for a header already parsed by
+// env.Rewriter.Parse.
+func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classifier) []byte {
 	rec := masking.Record{
 		Tenant:      env.Tenant,
 		Format:      format,
@@ -74,5 +96,5 @@ func (env *Env) CleanHeader(dst, raw []byte, format string, cls masking.Classifi
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord("meta", "", p) }
 	}
-	return env.Rewriter.Rewrite(dst, raw, &rec, env.Stats)
+	return env.Rewriter.Emit(dst, &rec, env.Stats)
 }

@@ -390,3 +390,64 @@ func hex4(h []byte) uint32 {
 	}
 	return v
 }
+
+// ForEachElement walks the top-level array in b without validating its
+// elements first: fn gets each element's start and must validate it and
+// return its end (Rewriter.Parse or SkipValue do). Trailing bytes other than
+// whitespace are an error. This keeps batch processing to one scan.
+func ForEachElement(b []byte, fn func(start int) (end int, err error)) error {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return synErr(i, "expected a JSON array")
+	}
+	end, err := ScanArray(b, i, fn)
+	if err != nil {
+		return err
+	}
+	if j := SkipSpace(b, end); j != len(b) {
+		return synErr(j, "trailing data after JSON value")
+	}
+	return nil
+}
+
+// ScanArray walks the array at b[start] == '[' like ForEachElement and
+// returns the index just past it.
+func ScanArray(b []byte, start int, fn func(start int) (end int, err error)) (int, error) {
+	if start >= len(b) || b[start] != '[' {
+		return 0, synErr(start, "expected a JSON array")
+	}
+	return eachElement(b, start, func(vs int) (int, error) {
+		if vs >= len(b) {
+			return 0, synErr(vs, "unexpected end of input")
+		}
+		return fn(vs)
+	})
+}
+
+// ForEachMember walks the top-level object in b; fn gets each member's
+// decoded key (valid during the call) and value start and must return the
+// value's end.
+func ForEachMember(b []byte, fn func(key []byte, start int) (end int, err error)) error {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return synErr(i, "expected a JSON object")
+	}
+	var kbuf [64]byte
+	end, err := eachMember(b, i, func(ks, ke, vs int) (int, error) {
+		key, err := AppendUnquote(kbuf[:0], b[ks:ke])
+		if err != nil {
+			return 0, err
+		}
+		if vs >= len(b) {
+			return 0, synErr(vs, "unexpected end of input")
+		}
+		return fn(key, vs)
+	})
+	if err != nil {
+		return err
+	}
+	if j := SkipSpace(b, end); j != len(b) {
+		return synErr(j, "trailing data after JSON value")
+	}
+	return nil
+}

@@ -1,5 +1,7 @@
 package masking
 
+import "sync"
+
 // FieldShape is one distinct leaf of a record as the policy sees it: its path
 // and type, never its value. Hash identifies (path, type) within the process.
 type FieldShape struct {
@@ -46,6 +48,27 @@ type Plan struct {
 	Decisions []Decision
 	Classes   []string // the class of each field, for audit
 	Paths     []string // the path of each field, for explain
+
+	once     sync.Once
+	classIDs []uint32
+	ruleIDs  []uint32
+}
+
+// ids returns the interned ids of Classes and of the Decisions' rules.
+func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
+	p.once.Do(func() {
+		p.classIDs = make([]uint32, len(p.Decisions))
+		p.ruleIDs = make([]uint32, len(p.Decisions))
+		for i := range p.Decisions {
+			c := ""
+			if i < len(p.Classes) {
+				c = p.Classes[i]
+			}
+			p.classIDs[i] = Intern(c)
+			p.ruleIDs[i] = Intern(p.Decisions[i].Rule)
+		}
+	})
+	return p.classIDs, p.ruleIDs
 }
 
 // Matches reports whether p was built for exactly these fields (guards

@@ -43,27 +43,77 @@ func (n *node) start() int32 {
 	return n.valStart
 }
 
-// Counter counts occurrences of a small set of names (classes, rules)
-// without allocating in steady state.
+// Counter counts occurrences of names (classes, rules) by their interned
+// id, so that counting a field costs an index increment.
 type Counter struct {
-	Names  []string
-	Counts []int
+	counts  []int
+	touched []uint32
 }
 
-// Add counts one occurrence of name.
-func (c *Counter) Add(name string) {
-	for i, n := range c.Names {
-		if n == name {
-			c.Counts[i]++
-			return
-		}
+// Add counts n occurrences of the name with interned id.
+func (c *Counter) Add(id uint32, n int) {
+	if int(id) >= len(c.counts) {
+		c.counts = append(c.counts, make([]int, int(id)+1-len(c.counts))...)
 	}
-	c.Names = append(c.Names, name)
-	c.Counts = append(c.Counts, 1)
+	if c.counts[id] == 0 {
+		c.touched = append(c.touched, id)
+	}
+	c.counts[id] += n
+}
+
+// Each calls fn for every counted name, in first-counted order.
+func (c *Counter) Each(fn func(name string, n int)) {
+	for _, id := range c.touched {
+		fn(InternedName(id), c.counts[id])
+	}
 }
 
 // Reset empties c, keeping its storage.
-func (c *Counter) Reset() { c.Names, c.Counts = c.Names[:0], c.Counts[:0] }
+func (c *Counter) Reset() {
+	for _, id := range c.touched {
+		c.counts[id] = 0
+	}
+	c.touched = c.touched[:0]
+}
+
+// The intern table holds class and rule names. Both come from the
+// policy and the format adapters, never from request data, so it is
+// bounded by the size of the configuration.
+var intern struct {
+	sync.RWMutex
+	ids   map[string]uint32
+	names []string
+}
+
+// Intern returns the id of name, adding it on first use.
+func Intern(name string) uint32 {
+	intern.RLock()
+	id, ok := intern.ids[name]
+	intern.RUnlock()
+	if ok {
+		return id
+	}
+	intern.Lock()
+	defer intern.Unlock()
+	if id, ok := intern.ids[name]; ok {
+		return id
+	}
+	if intern.ids == nil {
+		intern.ids = map[string]uint32{}
+	}
+	id = uint32(len(intern.names))
+	name = strings.Clone(name)
+	intern.ids[name] = id
+	intern.names = append(intern.names, name)
+	return id
+}
+
+// InternedName returns the name of an interned id.
+func InternedName(id uint32) string {
+	intern.RLock()
+	defer intern.RUnlock()
+	return intern.names[id]
+}
 
 // Stats accumulates what the rewriter did; it never holds a value.
 type Stats struct {
@@ -106,13 +156,14 @@ type Record struct {
 // scratch space and is not safe for concurrent use: get one from
 // AcquireRewriter per request.
 type Rewriter struct {
-	raw      []byte
-	nodes    []node
-	leaves   []int32 // node index of every leaf, in order
-	distinct []FieldShape
-	table    []int32 // open addressing over distinct, value = slot+1
-	keyBuf   []byte
-	query    PlanQuery
+	raw        []byte
+	start, end int // the parsed record is raw[start:end]
+	nodes      []node
+	slotHits   []int32 // leaves per distinct shape, for counting
+	distinct   []FieldShape
+	table      []int32 // open addressing over distinct, value = slot+1
+	keyBuf     []byte
+	query      PlanQuery
 }
 
 var rewriterPool = sync.Pool{New: func() any { return NewRewriter() }}
@@ -123,6 +174,7 @@ func AcquireRewriter() *Rewriter { return rewriterPool.Get().(*Rewriter) }
 // ReleaseRewriter returns rw to the pool.
 func ReleaseRewriter(rw *Rewriter) {
 	rw.raw = nil
+	rw.nodes = rw.nodes[:0]
 	rw.query.Classifier, rw.query.Kind, rw.query.Name, rw.query.Tenant = nil, "", "", ""
 	rewriterPool.Put(rw)
 }
@@ -140,25 +192,41 @@ func NewRewriter() *Rewriter {
 // masked like their plain twins. On a planner error every leaf is dropped.
 // A syntax error returns dst unchanged and a *SyntaxError.
 func (rw *Rewriter) Rewrite(dst, raw []byte, rec *Record, st *Stats) ([]byte, error) {
-	rw.raw = raw
-	rw.nodes = rw.nodes[:0]
-	rw.leaves = rw.leaves[:0]
-	rw.distinct = rw.distinct[:0]
-	i := SkipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return dst, synErr(i, "record is not a JSON object")
-	}
-	end, err := rw.walk(i, -1, -1, -1, 0, 0)
+	end, err := rw.Parse(raw, 0)
 	if err != nil {
-		rw.clearTable()
 		return dst, err
 	}
 	if j := SkipSpace(raw, end); j != len(raw) {
-		rw.clearTable()
 		return dst, synErr(j, "trailing data after record")
 	}
-	rw.clearTable()
+	return rw.Emit(dst, rec, st), nil
+}
 
+// Parse validates the JSON object that starts at buf[start] (after optional
+// whitespace) and indexes it for Lookup and Emit. It returns the index just
+// past the object. buf must stay unchanged until Emit.
+func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
+	rw.raw = buf
+	rw.nodes = rw.nodes[:0]
+	rw.distinct = rw.distinct[:0]
+	i := SkipSpace(buf, start)
+	rw.start = i
+	if i >= len(buf) || buf[i] != '{' {
+		return 0, synErr(i, "record is not a JSON object")
+	}
+	end, err := rw.walk(i, -1, -1, -1, 0, 0)
+	rw.clearTable()
+	if err != nil {
+		rw.nodes = rw.nodes[:0]
+		return 0, err
+	}
+	rw.end = end
+	return end, nil
+}
+
+// Emit applies the plan for the parsed record's shape and appends the
+// rewritten record to dst.
+func (rw *Rewriter) Emit(dst []byte, rec *Record, st *Stats) []byte {
 	var sig uint64
 	for _, f := range rw.distinct {
 		sig = bits.RotateLeft64(sig, 11) ^ f.Hash ^ uint64(f.Type)*0xff51afd7ed558ccd
@@ -173,7 +241,100 @@ func (rw *Rewriter) Rewrite(dst, raw []byte, rec *Record, st *Stats) ([]byte, er
 	if perr == nil && rec.OnPlan != nil {
 		rec.OnPlan(plan)
 	}
-	return rw.emit(dst, plan, perr, rec, st), nil
+	return rw.emit(dst, plan, perr, rec, st)
+}
+
+// Lookup returns the node of the member key in the object node parent (0 is
+// the record), or -1. With duplicate keys it returns the last occurrence,
+// as most JSON decoders do.
+func (rw *Rewriter) Lookup(parent int32, key string) int32 {
+	found := int32(-1)
+	if parent < 0 || int(parent) >= len(rw.nodes) || rw.nodes[parent].typ != TypeObject {
+		return -1
+	}
+	for j := parent + 1; int(j) < len(rw.nodes); j++ {
+		n := &rw.nodes[j]
+		if n.parent < parent || (n.parent == rw.nodes[parent].parent && j > parent) {
+			break // left the object
+		}
+		if n.parent != parent || n.keyStart < 0 {
+			continue
+		}
+		if rw.keyIs(n, key) {
+			found = j
+		}
+	}
+	return found
+}
+
+// Children calls fn for every member of the object node parent with its
+// decoded key (valid during the call).
+func (rw *Rewriter) Children(parent int32, fn func(key []byte, child int32)) {
+	if parent < 0 || int(parent) >= len(rw.nodes) || rw.nodes[parent].typ != TypeObject {
+		return
+	}
+	for j := parent + 1; int(j) < len(rw.nodes); j++ {
+		n := &rw.nodes[j]
+		if n.parent < parent || (n.parent == rw.nodes[parent].parent && j > parent) {
+			break
+		}
+		if n.parent != parent || n.keyStart < 0 {
+			continue
+		}
+		key := rw.raw[n.keyStart+1 : n.keyEnd-1]
+		if n.keyEsc {
+			rw.keyBuf, _ = AppendUnquote(rw.keyBuf[:0], rw.raw[n.keyStart:n.keyEnd])
+			key = rw.keyBuf
+		}
+		fn(key, j)
+	}
+}
+
+func (rw *Rewriter) keyIs(n *node, key string) bool {
+	k := rw.raw[n.keyStart+1 : n.keyEnd-1]
+	if !n.keyEsc {
+		return string(k) == key
+	}
+	rw.keyBuf, _ = AppendUnquote(rw.keyBuf[:0], rw.raw[n.keyStart:n.keyEnd])
+	return string(rw.keyBuf) == key
+}
+
+// Type is the JSON type of node n.
+func (rw *Rewriter) Type(n int32) ValueType {
+	if n < 0 || int(n) >= len(rw.nodes) {
+		return TypeNull
+	}
+	return rw.nodes[n].typ
+}
+
+// Value returns the value of a string node (decoded; a view into the
+// document when it has no escapes) or the text of a number node, or nil.
+// The result is valid until the next Parse.
+func (rw *Rewriter) Value(n int32) []byte {
+	if n < 0 || int(n) >= len(rw.nodes) {
+		return nil
+	}
+	nd := &rw.nodes[n]
+	v := rw.raw[nd.valStart:nd.valEnd]
+	switch nd.typ {
+	case TypeNumber:
+		return v
+	case TypeString:
+		if !hasByte(v, '\\') {
+			return v[1 : len(v)-1]
+		}
+		out, _ := AppendUnquote(nil, v)
+		return out
+	}
+	return nil
+}
+
+// Raw returns the raw JSON of node n.
+func (rw *Rewriter) Raw(n int32) []byte {
+	if n < 0 || int(n) >= len(rw.nodes) {
+		return nil
+	}
+	return rw.raw[rw.nodes[n].valStart:rw.nodes[n].valEnd]
 }
 
 // walk records the value at raw[i] as node(s). parent is the parent node,
@@ -208,7 +369,6 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, h uint64, depth int) (
 		rw.nodes[idx].valEnd = int32(end)
 		if parent >= 0 { // the root is an object, never a leaf
 			rw.nodes[idx].slot = rw.slotFor(h, t)
-			rw.leaves = append(rw.leaves, idx)
 		}
 		return end, nil
 	}
@@ -290,9 +450,9 @@ func (rw *Rewriter) clearTable() {
 
 // describe builds the path and key of distinct field i (plan misses only).
 func (rw *Rewriter) describe(i int) (path, key string) {
-	for _, li := range rw.leaves {
+	for li := range rw.nodes {
 		if rw.nodes[li].slot == int32(i) {
-			return rw.pathOf(li)
+			return rw.pathOf(int32(li))
 		}
 	}
 	return "", ""
@@ -330,10 +490,15 @@ func (rw *Rewriter) pathOf(idx int32) (path, key string) {
 func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *Stats) []byte {
 	raw := rw.raw
 	nodes := rw.nodes
-	cursor := int32(0)
+	cursor := int32(rw.start)
 	for i := range nodes {
 		nodes[i].keptAny = false
 	}
+	hits := rw.slotHits[:0]
+	for range rw.distinct {
+		hits = append(hits, 0)
+	}
+	rw.slotHits = hits
 	for li := int32(1); li < int32(len(nodes)); li++ {
 		n := &nodes[li]
 		p := &nodes[n.parent]
@@ -343,14 +508,10 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			continue
 		}
 		st.Fields++
-		var d *Decision
+		hits[n.slot]++
+		d := &failClosed
 		if perr == nil {
 			d = &plan.Decisions[n.slot]
-			st.Classes.Add(plan.Classes[n.slot])
-			st.Rules.Add(d.Rule)
-		} else {
-			d = &failClosed
-			st.Rules.Add(failClosed.Rule)
 		}
 		if d.Action == ActionKeep {
 			st.Actions[ActionKeep]++
@@ -384,10 +545,27 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		cursor = to
 		p.lastEnd = n.valEnd
 	}
-	return append(dst, raw[cursor:]...)
+	if perr == nil {
+		classIDs, ruleIDs := plan.ids()
+		for slot, n := range hits {
+			if n > 0 {
+				st.Classes.Add(classIDs[slot], int(n))
+				st.Rules.Add(ruleIDs[slot], int(n))
+			}
+		}
+	} else if len(hits) > 0 {
+		st.Rules.Add(failClosedID, len(rw.nodes)-1)
+	}
+	return append(dst, raw[cursor:rw.end]...)
 }
 
-var failClosed = Decision{Action: ActionDrop, Rule: "consentry.error"}
+var failClosedID = Intern(failClosed.Rule)
+
+var failClosed = Decision{Action: ActionDrop, Rule: FailClosedRule}
+
+// FailClosedRule is the rule id of fields dropped because no valid decision
+// was available.
+const FailClosedRule = "consentry.error"
 
 // dropRange is the byte range that removes leaf li together with one comma,
 // keeping the container valid. Ranges of consecutive drops are contiguous and

@@ -1,8 +1,6 @@
 package clevertap
 
 import (
-	"github.com/tidwall/gjson"
-
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
 )
@@ -16,64 +14,67 @@ const MaxRESTRecords = 1000
 func CleanREST(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 	var res formats.Result
 	seen := false
+	rw := env.Rewriter
 	dst = append(dst, `{"d":[`...)
-	err := masking.EachMember(body, func(key []byte, start, end int, t masking.ValueType) error {
+	err := masking.ForEachMember(body, func(key []byte, start int) (int, error) {
 		if string(key) != "d" {
-			return formats.Errorf(400, "invalid_payload", "unknown top-level key in upload body (only \"d\" is accepted)")
+			return 0, formats.Errorf(400, "invalid_payload", "unknown top-level key in upload body (only \"d\" is accepted)")
 		}
 		if seen {
-			return formats.Errorf(400, "invalid_payload", "duplicate \"d\" key in upload body")
+			return 0, formats.Errorf(400, "invalid_payload", "duplicate \"d\" key in upload body")
 		}
 		seen = true
-		if t != masking.TypeArray {
-			return formats.Errorf(400, "invalid_payload", "\"d\" must be an array of records")
+		if body[start] != '[' {
+			return 0, formats.Errorf(400, "invalid_payload", "\"d\" must be an array of records")
 		}
 		n := 0
-		return masking.EachElement(body[start:end], func(s, e int, t masking.ValueType) error {
-			raw := body[start+s : start+e]
-			if t != masking.TypeObject {
-				return formats.Errorf(400, "invalid_payload", "record %d is a %s, want an object", n, t)
+		return masking.ScanArray(body, start, func(s int) (int, error) {
+			if body[s] != '{' {
+				return 0, formats.Errorf(400, "invalid_payload", "record %d is not an object", n)
 			}
 			n++
 			if n > MaxRESTRecords {
-				return formats.Errorf(400, "too_many_records", "upload has more than %d records", MaxRESTRecords)
+				return 0, formats.Errorf(400, "too_many_records", "upload has more than %d records", MaxRESTRecords)
 			}
-			rec := gjson.Parse(formats.B2S(raw))
-			kind := rec.Get("type").Str
+			end, err := rw.Parse(body, s)
+			if err != nil {
+				return 0, err
+			}
+			kind := formats.B2S(rw.Value(rw.Lookup(0, "type")))
 			if kind == "" {
-				return formats.Errorf(400, "invalid_payload", "record %d has no \"type\"", n-1)
+				return 0, formats.Errorf(400, "invalid_payload", "record %d has no \"type\"", n-1)
 			}
 			subj := formats.Subject{Kind: kind}
 			var sig formats.Signals
 			for _, k := range [...]string{"identity", "FBID", "GPID"} {
-				if id := rec.Get(k); id.Type == gjson.String || id.Type == gjson.Number {
-					subj.Identity = valueBytes(raw, id)
+				if id := rw.Lookup(0, k); rw.Type(id) == masking.TypeString || rw.Type(id) == masking.TypeNumber {
+					subj.Identity = rw.Value(id)
 					break
 				}
 			}
-			if g := rec.Get("objectId"); g.Type == gjson.String {
-				subj.Device = valueBytes(raw, g)
+			if g := rw.Lookup(0, "objectId"); rw.Type(g) == masking.TypeString {
+				subj.Device = rw.Value(g)
 			}
 			switch kind {
 			case "event":
-				subj.Name = rec.Get("evtName").Str
+				subj.Name = formats.B2S(rw.Value(rw.Lookup(0, "evtName")))
 			case "profile":
-				sig = profileSignals(rec.Get("profileData"))
+				sig = profileSignals(rw, rw.Lookup(0, "profileData"))
 			}
 			sep := len(dst)
 			if dst[len(dst)-1] != '[' {
 				dst = append(dst, ',')
 			}
-			out, kept, err := env.Clean(dst, raw, FormatREST, Classifier{}, subj, sig, &res)
+			out, kept, err := env.CleanParsed(dst, FormatREST, Classifier{}, subj, sig, &res)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			if !kept {
+			if kept {
+				dst = out
+			} else {
 				dst = dst[:sep]
-				return nil
 			}
-			dst = out
-			return nil
+			return end, nil
 		})
 	})
 	if err != nil {

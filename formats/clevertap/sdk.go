@@ -29,55 +29,54 @@ func SDKAccount(body []byte) []byte {
 }
 
 // CleanSDK cleans an SDK batch (already decrypted) and appends the result to
-// dst: the header first, then every record that is kept, in order.
+// dst: the header first, then every record that is kept, in order. Each
+// record is scanned once: parsed, read for its kind and subject, then
+// emitted under its plan.
 func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 	var res formats.Result
-	var device []byte
-	var identity []byte
-	dataRecords := 0
-	n := 0
+	var device, identity []byte
+	dataRecords, n := 0, 0
 	if i := masking.SkipSpace(body, 0); i < len(body) && body[i] != '[' {
 		return dst, res, formats.Errorf(400, "invalid_payload", "an SDK batch is a JSON array of a meta header and records")
 	}
+	rw := env.Rewriter
 	dst = append(dst, '[')
-	err := masking.EachElement(body, func(start, end int, t masking.ValueType) error {
-		raw := body[start:end]
-		if t != masking.TypeObject {
-			return formats.Errorf(400, "invalid_payload", "batch element %d is a %s, want an object", n, t)
-		}
+	err := masking.ForEachElement(body, func(start int) (int, error) {
 		idx := n
 		n++
-		rec := gjson.Parse(formats.B2S(raw))
-		kind := rec.Get("type").Str
+		if c := body[start]; c != '{' {
+			return 0, formats.Errorf(400, "invalid_payload", "batch element %d is not an object", idx)
+		}
+		end, err := rw.Parse(body, start)
+		if err != nil {
+			return 0, err
+		}
+		kind := formats.B2S(rw.Value(rw.Lookup(0, "type")))
 		if kind == "" {
-			return formats.Errorf(400, "invalid_payload", "batch element %d has no \"type\"", idx)
+			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has no \"type\"", idx)
 		}
 		subj := formats.Subject{Kind: kind}
 		var sig formats.Signals
 		switch kind {
 		case "meta":
 			if idx != 0 {
-				return formats.Errorf(400, "invalid_payload", "batch element %d is a second \"meta\" header", idx)
+				return 0, formats.Errorf(400, "invalid_payload", "batch element %d is a second \"meta\" header", idx)
 			}
-			if g := rec.Get("g"); g.Type == gjson.String {
-				device = raw[g.Index+1 : g.Index+len(g.Raw)-1]
+			if g := rw.Lookup(0, "g"); rw.Type(g) == masking.TypeString {
+				device = rw.Value(g)
 			}
-			// The header is cleaned like a record but never suppressed:
-			// it is dropped only when every record goes.
-			out, err := env.CleanHeader(dst, raw, FormatSDK, Classifier{})
-			if err != nil {
-				return err
-			}
-			dst = out
-			return nil
+			// The header is cleaned like a record but never suppressed: it
+			// is dropped only when every record goes.
+			dst = env.CleanParsedHeader(dst, FormatSDK, Classifier{})
+			return end, nil
 		case "event":
-			subj.Name = rec.Get("evtName").Str
+			subj.Name = formats.B2S(rw.Value(rw.Lookup(0, "evtName")))
 		case "profile":
-			p := rec.Get("profile")
-			if id := p.Get("Identity"); id.Exists() && (id.Type == gjson.String || id.Type == gjson.Number) {
-				identity = valueBytes(raw, id)
+			p := rw.Lookup(0, "profile")
+			if id := rw.Lookup(p, "Identity"); rw.Type(id) == masking.TypeString || rw.Type(id) == masking.TypeNumber {
+				identity = rw.Value(id)
 			}
-			sig = profileSignals(p)
+			sig = profileSignals(rw, p)
 		}
 		dataRecords++
 		subj.Identity, subj.Device = identity, device
@@ -85,16 +84,16 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 		if len(dst) > 1 {
 			dst = append(dst, ',')
 		}
-		out, kept, err := env.Clean(dst, raw, FormatSDK, Classifier{}, subj, sig, &res)
+		out, kept, err := env.CleanParsed(dst, FormatSDK, Classifier{}, subj, sig, &res)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !kept {
 			dst = dst[:sep]
-			return nil
+			return end, nil
 		}
 		dst = out
-		return nil
+		return end, nil
 	})
 	if err != nil {
 		return dst[:0], res, err
@@ -124,38 +123,37 @@ var marketingChannels = map[string]string{
 	"MSG-whatsapp": "whatsapp", "MSG-dndPhone": "dnd-phone", "MSG-dndEmail": "dnd-email",
 }
 
-// profileSignals reads opt-out and marketing flags from a profile object.
-func profileSignals(p gjson.Result) formats.Signals {
+// profileSignals reads opt-out and marketing flags from the profile object
+// node p of the parsed record.
+func profileSignals(rw *masking.Rewriter, p int32) formats.Signals {
 	var sig formats.Signals
-	if !p.IsObject() {
-		return sig
-	}
-	p.ForEach(func(k, v gjson.Result) bool {
-		switch key := k.Str; {
-		case key == "ct_optout":
-			if v.Type == gjson.True {
-				sig.OptOut = 1
-			} else if v.Type == gjson.False {
+	rw.Children(p, func(key []byte, v int32) {
+		t := rw.Type(v)
+		switch {
+		case string(key) == "ct_optout":
+			if t == masking.TypeBool {
 				sig.OptOut = -1
+				if rw.Raw(v)[0] == 't' {
+					sig.OptOut = 1
+				}
 			}
-		case key == "ct_allow_sys_events_and_communication":
-			sig.AllowSystem = v.Type == gjson.True
-		case len(key) > 4 && key[:4] == "MSG-":
-			ch, ok := marketingChannels[key]
-			if !ok || (v.Type != gjson.True && v.Type != gjson.False) {
-				return true
+		case string(key) == "ct_allow_sys_events_and_communication":
+			sig.AllowSystem = t == masking.TypeBool && rw.Raw(v)[0] == 't'
+		case len(key) > 4 && string(key[:4]) == "MSG-":
+			ch, ok := marketingChannels[string(key)]
+			if !ok || t != masking.TypeBool {
+				return
 			}
 			if sig.Marketing == nil {
 				sig.Marketing = map[string]int8{}
 			}
 			// For the dnd-* channels +1 means "do not disturb" is set.
-			if v.Type == gjson.True {
+			if rw.Raw(v)[0] == 't' {
 				sig.Marketing[ch] = 1
 			} else {
 				sig.Marketing[ch] = -1
 			}
 		}
-		return true
 	})
 	return sig
 }
