@@ -22,16 +22,22 @@ import (
 type Engine struct {
 	opts options
 	log  *slog.Logger
-	cur  atomic.Pointer[state]
+	cur  atomic.Pointer[state] // read by every call
 
-	reloadMu sync.Mutex // serializes Reload
+	// The hit counters are written by every call: keep them off the cache
+	// line of cur so that cores do not invalidate each other's reads.
+	_          [64]byte
+	planHits   atomic.Uint64
+	_          [56]byte
+	recordHits atomic.Uint64
+	_          [56]byte
 
-	evaluations, planHits, planMisses atomic.Uint64
-	recordHits, recordMisses, errs    atomic.Uint64
-	reloads, reloadErrors             atomic.Uint64
-	lastReloadOK                      atomic.Bool
-	lastReloadAt                      atomic.Int64 // unix nanoseconds
-	errLog                            logLimiter
+	evaluations, planMisses, recordMisses, errs atomic.Uint64
+	reloads, reloadErrors                       atomic.Uint64
+	lastReloadOK                                atomic.Bool
+	lastReloadAt                                atomic.Int64 // unix nanoseconds
+	errLog                                      logLimiter
+	reloadMu                                    sync.Mutex // serializes Reload
 }
 
 var _ masking.Planner = (*Engine)(nil)
@@ -64,7 +70,10 @@ type state struct {
 
 	// Callers hold a reference while they use the caches; the last one out
 	// of a retired state closes them (ristretto panics on use after Close).
+	// refs is written by every call: padded away from the read-only fields.
+	_         [64]byte
 	refs      atomic.Int64
+	_         [56]byte
 	retired   atomic.Bool
 	closeOnce sync.Once
 }
