@@ -1,0 +1,89 @@
+package rights
+
+import (
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+)
+
+// tableKey builds key number i of a small universe whose probe homes
+// collide a lot (only a few distinct values in bytes 7-14), so that probe
+// runs are long and wrap around the table end.
+func tableKey(i byte) Key {
+	var k Key
+	k[0], k[1] = i, i^0x5a
+	k[7] = i % 5           // few homes
+	k[14] = 0xff * (i & 1) // homes near the end and the start
+	return k
+}
+
+// applyOps runs ops (pairs of key number, flags) on a hotTable and on a
+// map, and checks they agree after every op.
+func applyOps(t *testing.T, ops []byte) {
+	t.Helper()
+	var tab hotTable
+	model := map[Key]Flags{}
+	for p := 0; p+1 < len(ops); p += 2 {
+		k, f := tableKey(ops[p]%64), Flags(ops[p+1]%4) // 0 deletes
+		tab.set(&k, f)
+		if f == 0 {
+			delete(model, k)
+		} else {
+			model[k] = f
+		}
+		if tab.n != len(model) {
+			t.Fatalf("op %d: n = %d, model has %d", p/2, tab.n, len(model))
+		}
+		for i := range 64 {
+			k := tableKey(byte(i))
+			if got, want := tab.get(&k), model[k]; got != want {
+				t.Fatalf("op %d: get(key %d) = %d, want %d", p/2, i, got, want)
+			}
+		}
+	}
+}
+
+func TestHotTableMatchesMap(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		ops := make([]byte, 2*rng.IntN(300))
+		for i := range ops {
+			ops[i] = byte(rng.Uint32())
+		}
+		applyOps(t, ops)
+	}
+}
+
+func FuzzHotTable(f *testing.F) {
+	f.Add([]byte{1, 1, 2, 2, 1, 0, 3, 3, 2, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) { applyOps(t, ops) })
+}
+
+func TestHotShardIsOneCacheLine(t *testing.T) {
+	t.Parallel()
+	if n := unsafe.Sizeof(hotShard{}); n != 64 {
+		t.Errorf("hotShard is %d bytes, want 64", n)
+	}
+}
+
+func TestFlagsRoundTrip(t *testing.T) {
+	t.Parallel()
+	for d := ReasonNone; d <= ReasonAdmin; d++ {
+		for v := ReasonNone; v <= ReasonAdmin; v++ {
+			for _, da := range []bool{false, true} {
+				for _, va := range []bool{false, true} {
+					f := makeFlags(d, da, v, va)
+					gd, gda := f.direct()
+					gv, gva := f.via()
+					if gd != d || gv != v || gda != (da && d != ReasonNone) || gva != (va && v != ReasonNone) {
+						t.Errorf("makeFlags(%v,%v,%v,%v) round trip = %v,%v,%v,%v", d, da, v, va, gd, gda, gv, gva)
+					}
+					if f.suppressing() != (d != ReasonNone || v != ReasonNone) {
+						t.Errorf("suppressing(%08b) wrong", f)
+					}
+				}
+			}
+		}
+	}
+}
