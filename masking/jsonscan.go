@@ -42,6 +42,10 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	i++
 	for i < len(b) {
 		c := b[i]
+		if plainStringByte[c] {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
 			return i + 1, escaped, nil
@@ -75,6 +79,15 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	}
 	return 0, false, synErr(start, "unterminated string")
 }
+
+// plainStringByte marks bytes that need no checking inside a string: ASCII
+// printable except '"' and '\\'.
+var plainStringByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex4(h []byte) bool {
 	for _, c := range h {

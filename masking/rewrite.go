@@ -28,6 +28,7 @@ type node struct {
 	valStart int32
 	valEnd   int32
 	slot     int32 // index into distinct shapes, leaves only; -1 for containers
+	subEnd   int32 // index of the first node after this node's subtree
 	typ      ValueType
 	keyEsc   bool
 	// emit-pass state for containers: a child before the current one was
@@ -214,7 +215,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	if i >= len(buf) || buf[i] != '{' {
 		return 0, synErr(i, "record is not a JSON object")
 	}
-	end, err := rw.walk(i, -1, -1, -1, 0, 0)
+	end, err := rw.walk(i, -1, -1, -1, false, 0, 0)
 	rw.clearTable()
 	if err != nil {
 		rw.nodes = rw.nodes[:0]
@@ -252,15 +253,8 @@ func (rw *Rewriter) Lookup(parent int32, key string) int32 {
 	if parent < 0 || int(parent) >= len(rw.nodes) || rw.nodes[parent].typ != TypeObject {
 		return -1
 	}
-	for j := parent + 1; int(j) < len(rw.nodes); j++ {
-		n := &rw.nodes[j]
-		if n.parent < parent || (n.parent == rw.nodes[parent].parent && j > parent) {
-			break // left the object
-		}
-		if n.parent != parent || n.keyStart < 0 {
-			continue
-		}
-		if rw.keyIs(n, key) {
+	for j := parent + 1; j < rw.nodes[parent].subEnd; j = rw.nodes[j].subEnd {
+		if rw.keyIs(&rw.nodes[j], key) {
 			found = j
 		}
 	}
@@ -273,14 +267,8 @@ func (rw *Rewriter) Children(parent int32, fn func(key []byte, child int32)) {
 	if parent < 0 || int(parent) >= len(rw.nodes) || rw.nodes[parent].typ != TypeObject {
 		return
 	}
-	for j := parent + 1; int(j) < len(rw.nodes); j++ {
+	for j := parent + 1; j < rw.nodes[parent].subEnd; j = rw.nodes[j].subEnd {
 		n := &rw.nodes[j]
-		if n.parent < parent || (n.parent == rw.nodes[parent].parent && j > parent) {
-			break
-		}
-		if n.parent != parent || n.keyStart < 0 {
-			continue
-		}
 		key := rw.raw[n.keyStart+1 : n.keyEnd-1]
 		if n.keyEsc {
 			rw.keyBuf, _ = AppendUnquote(rw.keyBuf[:0], rw.raw[n.keyStart:n.keyEnd])
@@ -291,6 +279,9 @@ func (rw *Rewriter) Children(parent int32, fn func(key []byte, child int32)) {
 }
 
 func (rw *Rewriter) keyIs(n *node, key string) bool {
+	if n.keyEnd-n.keyStart-2 != int32(len(key)) && !n.keyEsc {
+		return false
+	}
 	k := rw.raw[n.keyStart+1 : n.keyEnd-1]
 	if !n.keyEsc {
 		return string(k) == key
@@ -339,24 +330,17 @@ func (rw *Rewriter) Raw(n int32) []byte {
 
 // walk records the value at raw[i] as node(s). parent is the parent node,
 // ks/ke the key token span (or -1), h the parent's path hash.
-func (rw *Rewriter) walk(i int, parent int32, ks, ke int, h uint64, depth int) (int, error) {
+func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth int) (int, error) {
 	raw := rw.raw
 	if len(rw.nodes) >= maxNodes {
 		return 0, ErrTooManyFields
 	}
-	end, t, container, err := scanScalar(raw, i)
-	if err != nil {
-		return 0, err
-	}
-	idx := int32(len(rw.nodes))
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, slot: -1})
 	if ks >= 0 {
 		// Escaped keys hash as their decoded name.
 		key := raw[ks+1 : ke-1]
-		if hasByte(key, '\\') {
-			rw.nodes[idx].keyEsc = true
-			rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[ks:ke])
-			if err != nil {
+		if kesc {
+			var err error
+			if rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[ks:ke]); err != nil {
 				return 0, err
 			}
 			key = rw.keyBuf
@@ -365,30 +349,71 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, h uint64, depth int) (
 	} else if parent >= 0 {
 		h = bits.RotateLeft64(h, 7) ^ arrayMark
 	}
-	if !container {
-		rw.nodes[idx].valEnd = int32(end)
-		if parent >= 0 { // the root is an object, never a leaf
-			rw.nodes[idx].slot = rw.slotFor(h, t)
+	idx := int32(len(rw.nodes))
+	if i >= len(raw) {
+		return 0, synErr(i, "unexpected end of input")
+	}
+	c := raw[i]
+	if c != '{' && c != '[' {
+		end, t, _, err := scanScalar(raw, i)
+		if err != nil {
+			return 0, err
 		}
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, slot: rw.slotFor(h, t)})
 		return end, nil
 	}
 	if depth >= MaxDepth {
 		return 0, synErr(i, "nesting too deep")
 	}
-	if t == TypeObject {
-		end, err = eachMember(raw, i, func(ks, ke, vs int) (int, error) {
-			return rw.walk(vs, idx, ks, ke, h, depth+1)
-		})
+	t, closer := TypeObject, byte('}')
+	if c == '[' {
+		t, closer = TypeArray, ']'
+	}
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, slot: -1})
+	j := SkipSpace(raw, i+1)
+	if j < len(raw) && raw[j] == closer {
+		j++
 	} else {
-		end, err = eachElement(raw, i, func(vs int) (int, error) {
-			return rw.walk(vs, idx, -1, -1, h, depth+1)
-		})
+		for {
+			var err error
+			if t == TypeObject {
+				if j >= len(raw) || raw[j] != '"' {
+					return 0, synErr(j, "expected object key")
+				}
+				cks := j
+				cke, esc, err := scanString(raw, j)
+				if err != nil {
+					return 0, err
+				}
+				j = SkipSpace(raw, cke)
+				if j >= len(raw) || raw[j] != ':' {
+					return 0, synErr(j, "expected ':' after object key")
+				}
+				j, err = rw.walk(SkipSpace(raw, j+1), idx, cks, cke, esc, h, depth+1)
+			} else {
+				j, err = rw.walk(j, idx, -1, -1, false, h, depth+1)
+			}
+			if err != nil {
+				return 0, err
+			}
+			j = SkipSpace(raw, j)
+			if j >= len(raw) {
+				return 0, synErr(j, "unterminated object or array")
+			}
+			if raw[j] == ',' {
+				j = SkipSpace(raw, j+1)
+				continue
+			}
+			if raw[j] != closer {
+				return 0, synErr(j, "expected ',' or closing bracket")
+			}
+			j++
+			break
+		}
 	}
-	if err != nil {
-		return 0, err
-	}
-	rw.nodes[idx].valEnd = int32(end)
-	return end, nil
+	rw.nodes[idx].valEnd = int32(j)
+	rw.nodes[idx].subEnd = int32(len(rw.nodes))
+	return j, nil
 }
 
 func hasByte(b []byte, c byte) bool {
