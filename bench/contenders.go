@@ -75,6 +75,7 @@ func (h *harness) startRole(ctx context.Context, name, role string, cpu int, arg
 		CPU:          cpu,
 		WaitReady:    true,
 		ReadyTimeout: 30 * time.Second,
+		LogFile:      filepath.Join(h.tmp, name+".log"),
 	})
 	if err != nil {
 		return nil, "", err
@@ -187,6 +188,10 @@ func (h *harness) startConsentry(ctx context.Context) (*proc.Proc, string, error
 		Args: []string{"serve", "--listen", addr, "--admin", adminAddr, "--upstream", "http://" + h.sinkAddr, "--data", data},
 		Env:  h.childEnv(""),
 		CPU:  h.contCPU,
+		// The default audit stream goes to stdout: Consentry pays for
+		// writing it, the harness does not read it.
+		DiscardStdout: true,
+		LogFile:       filepath.Join(h.tmp, "consentry.log"),
 	})
 	if err != nil {
 		return nil, "", err
@@ -301,8 +306,9 @@ func (h *harness) startNginx(ctx context.Context) (*proc.Proc, string, error) {
 	p, _, err := proc.Start(ctx, proc.Spec{
 		Name: cNginx,
 		Path: bin,
-		Args: []string{"-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", confPath},
-		CPU:  h.contCPU,
+		Args:    []string{"-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", confPath},
+		CPU:     h.contCPU,
+		LogFile: filepath.Join(dir, "stderr.log"),
 	})
 	if err != nil {
 		return nil, "", err

@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.smoke {
 		smoke := map[string]string{
 			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "25", "variants": "4",
-			"grace": "1s", "conns": "8", "open-conns": "16", "build-timeout": "45s",
+			"grace": "1s", "conns": "8", "open-conns": "16", "build-timeout": "35s",
 		}
 		for name, v := range smoke {
 			if !set[name] {

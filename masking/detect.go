@@ -70,20 +70,28 @@ func Detect(dst []Finding, s []byte) []Finding {
 }
 
 // matchAt tries the detectors that may start at s[i] (a token boundary).
+// Cheap shape tests run first so that ordinary words and small numbers
+// cost a few comparisons.
 func matchAt(s []byte, i int) (int, string) {
 	c := s[i]
 	cl := charClass[c]
 	if cl&cHex != 0 || c == ':' {
-		if e := matchUUID(s, i); e > 0 {
-			return e, ClassAdID
+		if i+36 <= len(s) && s[i+8] == '-' {
+			if e := matchUUID(s, i); e > 0 {
+				return e, ClassAdID
+			}
 		}
-		if e := matchIPv6(s, i); e > 0 {
-			return e, ClassIP
+		if colonSoon(s, i) {
+			if e := matchIPv6(s, i); e > 0 {
+				return e, ClassIP
+			}
 		}
 	}
 	if cl&cLetter != 0 {
-		if e := matchIBAN(s, i); e > 0 {
-			return e, ClassIBAN
+		if i+15 <= len(s) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if e := matchIBAN(s, i); e > 0 {
+				return e, ClassIBAN
+			}
 		}
 		return 0, ""
 	}
@@ -91,8 +99,11 @@ func matchAt(s []byte, i int) (int, string) {
 		if digitJoined(s, i) {
 			return 0, ""
 		}
-		if e := matchCard(s, i); e > 0 {
-			return e, ClassCard
+		long := digitsAhead(s, i, 13)
+		if long {
+			if e := matchCard(s, i); e > 0 {
+				return e, ClassCard
+			}
 		}
 		if e := matchSSN(s, i); e > 0 {
 			return e, ClassSSN
@@ -100,13 +111,47 @@ func matchAt(s []byte, i int) (int, string) {
 		if e := matchIPv4(s, i); e > 0 {
 			return e, ClassIP
 		}
+		if !long && !digitsAhead(s, i, 8) {
+			return 0, ""
+		}
 	}
-	if cl&cDigit != 0 || c == '+' || c == '(' {
+	if cl&cDigit != 0 || (c == '+' || c == '(') && digitsAhead(s, i, 8) {
 		if e := matchPhone(s, i); e > 0 {
 			return e, ClassPhone
 		}
 	}
 	return 0, ""
+}
+
+// colonSoon: an IPv6 address has a ':' within its first five bytes.
+func colonSoon(s []byte, i int) bool {
+	for k := i; k < len(s) && k-i <= 4; k++ {
+		if s[k] == ':' {
+			return true
+		}
+		if !isHex(s[k]) {
+			return false
+		}
+	}
+	return false
+}
+
+// digitsAhead reports whether at least need digits follow s[i] with only
+// phone and card punctuation (space - . ( ) +) between them.
+func digitsAhead(s []byte, i, need int) bool {
+	for k := i; k < len(s); k++ {
+		switch c := s[k]; {
+		case isDigit(c):
+			need--
+			if need == 0 {
+				return true
+			}
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')' || c == '+':
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // Byte classes.

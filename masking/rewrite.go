@@ -200,7 +200,7 @@ func (rw *Rewriter) Rewrite(dst, raw []byte, rec *Record, st *Stats) ([]byte, er
 	if j := SkipSpace(raw, end); j != len(raw) {
 		return dst, synErr(j, "trailing data after record")
 	}
-	return rw.Emit(dst, rec, st), nil
+	return append(rw.Emit(dst, rec, st), raw[end:]...), nil
 }
 
 // Parse validates the JSON object that starts at buf[start] (after optional

@@ -126,9 +126,11 @@ func appendAuto(dst []byte, p *Params, text []byte, quoted bool) ([]byte, bool) 
 
 // appendDate truncates a date to January 1st (or the 1st of the month),
 // keeping its format: CleverTap "$D_<epoch seconds>", legacy "$D_yyyymmdd",
-// ISO 8601 "yyyy-mm-dd[Thh:mm:ss[.f][zone]]", and integers that are
-// yyyymmdd (8 digits, a valid date in 1900-2100), epoch seconds or epoch
-// milliseconds. All in UTC.
+// ISO 8601 "yyyy-mm-dd[Thh:mm:ss[.f][zone]]", and integers that are a year
+// (4 digits, kept), yyyymmdd (8 digits, a valid date in 1900-2100), epoch
+// seconds (|v| < 1e11) or epoch milliseconds (|v| < 1e14). All in UTC. An
+// 8-digit value that is a valid yyyymmdd is read as one even though it is
+// also a 1970-1973 epoch second.
 func appendDate(dst, text []byte, month, quoted bool) ([]byte, bool) {
 	if quoted && len(text) > 3 && text[0] == '$' && text[1] == 'D' && text[2] == '_' {
 		v, digits, ok := parseInt(text[3:])
@@ -152,6 +154,9 @@ func appendDate(dst, text []byte, month, quoted bool) ([]byte, bool) {
 	v, digits, ok := parseInt(text)
 	if !ok {
 		return dst, false
+	}
+	if digits == 4 && v >= 1000 {
+		return strconv.AppendInt(dst, v, 10), true // a year is coarse enough already
 	}
 	if digits == 8 && v > 0 {
 		if y, m, d := int(v/10000), int(v/100%100), int(v%100); validYMD(y, m, d) {

@@ -61,6 +61,11 @@ type keyer struct {
 	pool         sync.Pool
 }
 
+// maxPooledBuf bounds the message buffer kept per pooled hasher; nothing
+// is copied into it past this size (the id is not retained either way:
+// the buffer is overwritten by the next call).
+const maxPooledBuf = 256
+
 type keyHasher struct {
 	in, out hash.Hash
 	buf     []byte
@@ -93,7 +98,7 @@ func newKeyer(key []byte) (*keyer, error) {
 	}
 	k := &keyer{inner: pad(0x36), outer: pad(0x5c)}
 	k.pool.New = func() any {
-		return &keyHasher{in: sha256.New(), out: sha256.New(), buf: make([]byte, 0, 64)}
+		return &keyHasher{in: sha256.New(), out: sha256.New(), buf: make([]byte, 0, maxPooledBuf)}
 	}
 	return k, nil
 }
@@ -105,15 +110,20 @@ func (k *keyer) key(tenant string, kind Kind, id []byte) Key {
 	h.buf = append(h.buf[:0], byte(kind))
 	h.buf = binary.AppendUvarint(h.buf, uint64(len(tenant)))
 	h.buf = append(h.buf, tenant...)
-	h.in.Write(h.buf)
-	h.in.Write(id)
+	if len(h.buf)+len(id) <= maxPooledBuf { // one Write is a little cheaper
+		h.buf = append(h.buf, id...)
+		h.in.Write(h.buf)
+	} else {
+		h.in.Write(h.buf)
+		h.in.Write(id)
+	}
 	s := h.in.Sum(h.sum[:0])
 	restore(h.out, k.outer)
 	h.out.Write(s)
 	s = h.out.Sum(h.sum[:0])
 	var out Key
 	copy(out[:], s)
-	if cap(h.buf) <= 1024 { // do not pool a buffer grown by a huge tenant name
+	if cap(h.buf) <= maxPooledBuf { // do not pool a buffer grown by a huge tenant name
 		k.pool.Put(h)
 	}
 	return out

@@ -31,12 +31,13 @@ const maxPooled = 1 << 20
 
 // compressor holds the working memory of one compression.
 type compressor struct {
-	units  []uint16 // the input as UTF-16
-	keys   []uint64 // open-addressing table: key+1, 0 = empty
-	vals   []int32  // code of each key
-	prefix []int32  // per code: code of the word without its last unit, -1 for single units
-	last   []uint16 // per code: last unit
-	out    []byte   // UTF-16BE bytes of the compressed units
+	units  []uint16   // the input as UTF-16
+	keys   []uint64   // open-addressing table: key+1, 0 = empty
+	vals   []int32    // code of each key
+	prefix []int32    // per code: code of the word without its last unit, -1 for single units
+	last   []uint16   // per code: last unit
+	out    []byte     // UTF-16BE bytes of the compressed units
+	low    [256]int32 // single units below 256: code+1 with pendingFlag, 0 = absent
 
 	acc  uint64 // pending bits, most significant first
 	nacc uint
@@ -103,6 +104,7 @@ func (c *compressor) compress(s []byte) error {
 		c.keys = make([]uint64, size)
 		c.vals = make([]int32, size)
 	}
+	clear(c.low[:])
 	c.prefix = c.prefix[:0]
 	c.last = c.last[:0]
 	for range 3 { // codes 0, 1, 2 are the literal markers and end of stream
@@ -148,7 +150,11 @@ func (c *compressor) compress(s []byte) error {
 		code, pending, ok := c.lookupSingle(u)
 		if !ok {
 			code, pending = dictSize, true
-			c.insert(singleKey<<16|uint64(u), dictSize)
+			if u < 256 {
+				c.low[u] = dictSize + 1
+			} else {
+				c.insert(singleKey<<16|uint64(u), dictSize)
+			}
 			c.prefix = append(c.prefix, -1)
 			c.last = append(c.last, u)
 			dictSize++
@@ -245,6 +251,10 @@ func (c *compressor) lookup(key uint64) (int32, bool) {
 const pendingFlag = -1 << 31
 
 func (c *compressor) lookupSingle(u uint16) (code int32, pending, ok bool) {
+	if u < 256 {
+		v := c.low[u]
+		return (v &^ pendingFlag) - 1, v&pendingFlag == 0, v != 0
+	}
 	v, ok := c.lookup(singleKey<<16 | uint64(u))
 	if !ok {
 		return 0, false, false
@@ -255,6 +265,10 @@ func (c *compressor) lookupSingle(u uint16) (code int32, pending, ok bool) {
 // markSent records that unit u has been sent as a literal: entries are
 // inserted pending (flag bit clear) and sending sets the flag.
 func (c *compressor) markSent(u uint16) {
+	if u < 256 {
+		c.low[u] |= pendingFlag
+		return
+	}
 	key := singleKey<<16 | uint64(u)
 	mask := uint64(len(c.keys) - 1)
 	for p := hash64(key) & mask; c.keys[p] != 0; p = (p + 1) & mask {

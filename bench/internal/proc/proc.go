@@ -32,6 +32,13 @@ type Spec struct {
 	// return the address that follows it.
 	WaitReady    bool
 	ReadyTimeout time.Duration
+	// LogFile, when set, receives the child's stderr (and stdout, unless
+	// WaitReady or DiscardStdout), so that a chatty child costs the harness
+	// no CPU; Stderr then reads the file's tail.
+	LogFile string
+	// DiscardStdout sends stdout to /dev/null (an audit stream nobody
+	// reads); the child still pays for writing it.
+	DiscardStdout bool
 }
 
 // Proc is a running child started by Start.
@@ -39,10 +46,11 @@ type Proc struct {
 	Name string
 	PID  int
 
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error // from Wait, valid after done is closed
-	stderr *tail
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error // from Wait, valid after done is closed
+	stderr  *tail
+	logFile string
 }
 
 // ErrExited reports a child that ended before it was stopped.
@@ -58,15 +66,27 @@ func Start(ctx context.Context, s Spec) (p *Proc, addr string, err error) {
 	// A grandchild holding our stderr pipe (nginx workers) must not make
 	// Wait hang after the child itself is gone.
 	cmd.WaitDelay = 2 * time.Second
-	p = &Proc{Name: s.Name, cmd: cmd, done: make(chan struct{}), stderr: &tail{max: 8 << 10}}
-	cmd.Stderr = p.stderr
+	p = &Proc{Name: s.Name, cmd: cmd, done: make(chan struct{}), stderr: &tail{max: 8 << 10}, logFile: s.LogFile}
+	var errOut io.Writer = p.stderr
+	if s.LogFile != "" {
+		f, err := os.Create(s.LogFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("cannot start %s: %w", s.Name, err)
+		}
+		defer f.Close() // the child holds its own descriptor
+		errOut = f
+	}
+	cmd.Stderr = errOut
 	var stdout io.ReadCloser
-	if s.WaitReady {
+	switch {
+	case s.WaitReady:
 		if stdout, err = cmd.StdoutPipe(); err != nil {
 			return nil, "", fmt.Errorf("cannot start %s: %w", s.Name, err)
 		}
-	} else {
-		cmd.Stdout = p.stderr
+	case s.DiscardStdout:
+		cmd.Stdout = nil // os/exec connects nil to /dev/null
+	default:
+		cmd.Stdout = errOut
 	}
 	if err := startPinned(cmd, s.CPU); err != nil {
 		return nil, "", fmt.Errorf("cannot start %s: %w", s.Name, err)
@@ -132,7 +152,26 @@ func (p *Proc) Done() <-chan struct{} { return p.done }
 
 // Stderr returns the last few KB the child wrote to stderr (and stdout
 // lines other than the ready line), for error messages.
-func (p *Proc) Stderr() string { return strings.TrimSpace(p.stderr.String()) }
+func (p *Proc) Stderr() string {
+	if p.logFile != "" {
+		return strings.TrimSpace(fileTail(p.logFile, 8<<10))
+	}
+	return strings.TrimSpace(p.stderr.String())
+}
+
+// fileTail returns the last max bytes of the file at path.
+func fileTail(path string, max int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > max {
+		_, _ = f.Seek(-max, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, max))
+	return string(b)
+}
 
 // Stop ends the child by its PID: SIGTERM, then SIGKILL after grace. It
 // waits until the child is reaped (bounded: SIGKILL cannot be ignored).

@@ -106,3 +106,23 @@ func TestSelfCPUTimeAdvances(t *testing.T) {
 		t.Fatalf("self CPU did not advance: %v → %v", a, b)
 	}
 }
+
+func TestLogFileAndDiscardedStdout(t *testing.T) {
+	t.Parallel()
+	log := t.TempDir() + "/child.log"
+	p, _, err := Start(context.Background(), Spec{
+		Name: "shell", Path: "sh", Args: []string{"-c", "echo audit-line; echo log-line >&2; exec sleep 30"},
+		CPU: -1, LogFile: log, DiscardStdout: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stderr() == "" && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := p.Stderr(); got != "log-line" {
+		t.Fatalf("Stderr() = %q, want only the stderr line", got)
+	}
+}
