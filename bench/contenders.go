@@ -304,8 +304,8 @@ func (h *harness) startNginx(ctx context.Context) (*proc.Proc, string, error) {
 		return nil, "", err
 	}
 	p, _, err := proc.Start(ctx, proc.Spec{
-		Name: cNginx,
-		Path: bin,
+		Name:    cNginx,
+		Path:    bin,
 		Args:    []string{"-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", confPath},
 		CPU:     h.contCPU,
 		LogFile: filepath.Join(dir, "stderr.log"),
