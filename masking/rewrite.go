@@ -211,7 +211,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.nodes = rw.nodes[:0]
 	rw.distinct = rw.distinct[:0]
 	i := SkipSpace(buf, start)
-	rw.start = i
+	rw.start = start
 	if i >= len(buf) || buf[i] != '{' {
 		return 0, synErr(i, "record is not a JSON object")
 	}
