@@ -60,6 +60,10 @@ func runRole(role string, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if host, _, err := net.SplitHostPort(*listen); err != nil || !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintf(os.Stderr, "bench %s: -listen %q: the harness only listens on 127.0.0.1\n", role, *listen)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	ln, err := net.Listen("tcp4", *listen)
