@@ -214,3 +214,24 @@ func TestEncryptedBatch(t *testing.T) {
 		t.Errorf("IV reused for a different plaintext")
 	}
 }
+
+// Every copy of a field is masked: duplicate keys, keys written with
+// escapes, other letter cases, numbers, nesting and profile commands.
+func TestNoCopyEscapes(t *testing.T) {
+	up := newUpstream(t)
+	cs := start(t, "--upstream", up.url)
+	batch := []byte(`[{"type":"meta","id":"` + account + `","g":"__0123"},
+{"type":"profile","profile":{"Email":"first@example.com","Email":"second@example.com","\u0045mail":"third@example.com","EMAIL":"fourth@example.com",
+ "Phone":14155550123,"Name":{"$set":"Jane Doe"},"Identity":{"$set":"user-99"},"Tags":{"$add":["vip","fifth@example.com"]}}},
+{"type":"event","evtName":"Nested","evtData":{"a":{"b":[{"c":"sixth@example.com"},{"Email":"seventh@example.com"}]},"n":4111111111111111}}]`)
+	resp, body := post(t, cs.url+"/a1?z="+account, batch, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	out := up.last(t).Body
+	assertNoLeak(t, out, []string{"first@example.com", "second@example.com", "third@example.com", "fourth@example.com",
+		"14155550123", "Jane Doe", "user-99", "fifth@example.com", "sixth@example.com", "seventh@example.com", "4111111111111111"})
+	if !gjson.ValidBytes(out) || gjson.GetBytes(out, "1.profile.Tags.$add.0").Str != "vip" {
+		t.Errorf("structure or kept values lost: %s", out)
+	}
+}

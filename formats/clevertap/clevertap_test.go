@@ -218,3 +218,23 @@ func FuzzCleanREST(f *testing.F) {
 		}
 	})
 }
+
+func FuzzOpenEnvelope(f *testing.F) {
+	env := &Envelope{key: bytes.Repeat([]byte{3}, 32)}
+	sealed, _ := env.Seal([]byte(`[{"type":"meta"}]`))
+	f.Add(sealed)
+	f.Add([]byte(`{"itp":"","itk":"","itv":""}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		plain, e, err := OpenEnvelope(in)
+		if err != nil {
+			return
+		}
+		if e == nil || len(e.key) != 32 {
+			t.Fatal("opened without a session key")
+		}
+		again, err := e.Seal(plain)
+		if err != nil || !IsEnvelope(again) {
+			t.Fatalf("cannot reseal: %v", err)
+		}
+	})
+}
