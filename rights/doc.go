@@ -22,7 +22,8 @@
 //	if err := reg.Learn(ref, signals); err != nil { /* not acknowledged: fail the request (5xx) */ }
 //	if reg.CheckRef(ref).Drop(isSystemRecord) { /* drop the record */ }
 //
-// Ref costs one HMAC-SHA-256 per identifier (~150 ns here); compute the
+// Ref costs one HMAC-SHA-256 per identifier (two SHA-256 blocks, ~150 ns
+// of CPU with SHA-NI); compute the
 // device part once per request (SDK batches share one device id) with
 // Key(tenant, KindDevice, g) and Ref.WithIdentity per record. CheckRef reads
 // only memory and does not allocate; Check(tenant, identity, device) is Ref
@@ -42,6 +43,9 @@
 //  3. it carries a device, names no identity, and the device's session
 //     identity (the last identity seen with it) is suppressed.
 //
+// A record that carries neither an identity nor a device is clear: there is
+// nothing to attribute it to.
+//
 // Learned signals land on the identity the record names, else on the
 // device's session identity, else on the device. So an identity's opt-out
 // covers all of its devices while it is their current user (scenario 1);
@@ -60,16 +64,20 @@
 //
 // # Zero false negatives
 //
-// The hot set is a complete in-memory map of every subject that can
-// suppress a record (suppressed subjects, and devices whose session identity
-// is suppressed), sharded behind RWMutexes and loaded at start-up from a
-// dedicated store bucket. Nothing is evicted. Writes commit to the store
+// The hot set is a complete in-memory set of every subject that can
+// suppress a record (suppressed subjects, and devices whose session
+// identity is suppressed): 64 shards, each an RWMutex and an open-addressing
+// table of 16-byte slots (15 key bytes + 1 byte of Flags), loaded at
+// start-up from a dedicated store bucket. Nothing is evicted; a 120-bit
+// prefix collision can only over-suppress. Writes commit to the store
 // first and then update memory under the shard lock, so the next call sees
-// them. If a commit fails, the new suppressions are still applied in memory,
-// the registry turns unhealthy for good (until reopened) and every lookup
-// answers StatusUnknown, which Verdict.Drop treats as drop. The only cache
-// (device → session identity, used to skip store reads in Learn) is
-// exact-or-miss: entries are invalidated before a session changes.
+// them. If a commit fails, the new suppressions are still applied in
+// memory, the registry turns unhealthy for good (until reopened) and every
+// lookup answers StatusUnknown, which Verdict.Drop treats as drop. The only
+// cache (device → session identity, used to skip store reads in Learn) is
+// exact-or-miss: entries are invalidated before a session changes. No
+// ristretto: a lossy cache cannot answer "not suppressed", and the exact
+// table is already one cache miss per lookup.
 //
 // # Admin, access and log
 //
@@ -77,8 +85,24 @@
 // and the actor (admin token name), log the request, and return a Report
 // (JSON-ready: suppression state, reason, timestamps, number of linked
 // devices or identities, marketing consent per channel). Log(since) iterates
-// the durable rights-request log. Consent and CampaignAllowed answer
-// campaign-target filtering (/1/send/push.json, /1/targets/*.json).
+// the durable rights-request log (what, when, actor, tenant, subject key
+// prefix). ValidateIdentifier checks admin input. Errors wrap
+// ErrInvalidSubject (→ 400), ErrUnavailable (→ 503) or ErrKeyMismatch.
+//
+// # Wiring into the proxy (CleverTap)
+//
+//   - SDK batch (/a1, web /a?d=): dev := Key(tenant, KindDevice, g);
+//     per record ref := Ref{Tenant: tenant, Device: dev, HasDevice: true},
+//     plus WithIdentity(Key(tenant, KindIdentity, id)) for a profile that
+//     carries an identity key. Signals from profile.ct_optout,
+//     ct_allow_sys_events_and_communication (AND the tenant option) and
+//     MSG-* (Signals.SetMarketingKey).
+//   - REST /1/upload: identity → identity; objectId (the GUID) → device.
+//   - /1/delete/profiles.json: Erase each identity / guid first, then
+//     forward the translated delete upstream.
+//   - Campaigns (/1/send/push.json, /1/targets/*.json): drop each target for
+//     which CampaignAllowed(ref, channel, tenantRequiresOptIn) is false.
+//   - /readyz: Healthy(). Metrics: Len().
 //
 // # Buffer lifetimes
 //

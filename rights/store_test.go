@@ -3,6 +3,7 @@ package rights
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,5 +109,30 @@ func TestParseMarketingKey(t *testing.T) {
 	}
 	if _, ok := ParseChannel("fax"); ok {
 		t.Error("ParseChannel(fax) ok")
+	}
+}
+
+func TestValidateIdentifier(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		id string
+		ok bool
+	}{
+		{"alice@example.com", true},
+		{"__g0123456789abcdef", true},
+		{"Jürgen", true},
+		{"", false},
+		{strings.Repeat("x", MaxIdentifierLen+1), false},
+		{"bad\xff", false},
+		{"tab\tid", false},
+	}
+	for _, tt := range tests {
+		err := ValidateIdentifier([]byte(tt.id))
+		if (err == nil) != tt.ok {
+			t.Errorf("ValidateIdentifier(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+		}
+		if err != nil && (!errors.Is(err, ErrInvalidSubject) || (tt.id != "" && strings.Contains(err.Error(), tt.id))) {
+			t.Errorf("ValidateIdentifier(%q) error %q: must wrap ErrInvalidSubject and not quote the value", tt.id, err)
+		}
 	}
 }

@@ -2,7 +2,10 @@ package rights
 
 import (
 	"errors"
+	"fmt"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors; wrap them with %w and test with errors.Is.
@@ -325,4 +328,28 @@ type Report struct {
 type ConsentReport struct {
 	State string     `json:"state"`
 	At    *time.Time `json:"at,omitempty"`
+}
+
+// MaxIdentifierLen is the longest identifier ValidateIdentifier accepts.
+// CleverTap itself rejects identities over 120 characters.
+const MaxIdentifierLen = 1024
+
+// ValidateIdentifier checks an identity or device id given to the admin
+// API: non-empty, at most MaxIdentifierLen bytes, UTF-8, no control
+// characters. The error wraps ErrInvalidSubject and never quotes the value.
+func ValidateIdentifier(id []byte) error {
+	switch {
+	case len(id) == 0:
+		return fmt.Errorf("cannot use identifier: %w: it is empty", ErrInvalidSubject)
+	case len(id) > MaxIdentifierLen:
+		return fmt.Errorf("cannot use identifier: %w: %d bytes, at most %d", ErrInvalidSubject, len(id), MaxIdentifierLen)
+	case !utf8.Valid(id):
+		return fmt.Errorf("cannot use identifier: %w: not UTF-8", ErrInvalidSubject)
+	}
+	for _, r := range string(id) {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("cannot use identifier: %w: contains a control character", ErrInvalidSubject)
+		}
+	}
+	return nil
 }
