@@ -31,7 +31,10 @@
 // link and carries no signal; otherwise it reads the store and, on a change,
 // commits durably (bbolt fsync) before returning. Call Learn before
 // CheckRef and for dropped records too, so that a login moves the device's
-// session even when the identity is suppressed.
+// session even when the identity is suppressed. A ct_optout:false record is
+// thus clear and forwarded; a ct_optout:true record is itself suppressed once
+// learned: to forward it (recommended, so the vendor marks the profile and the
+// web SDK stops on its ":OO" reply), take that record's verdict before Learn.
 //
 // # The suppression rule
 //
