@@ -167,7 +167,10 @@ func lastLines(b []byte, n int) string {
 }
 
 func (h *harness) startConsentry(ctx context.Context) (*proc.Proc, string, error) {
-	bin, err := h.buildConsentry(ctx)
+	bin, err := h.consentryBin, h.buildErr
+	if err == nil && bin == "" {
+		err = errors.New("not built before the run")
+	}
 	if err != nil {
 		return nil, "", &startError{status: "not built", err: err}
 	}

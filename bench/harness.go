@@ -151,6 +151,9 @@ type harness struct {
 	reqs     []corpus.Request
 	run      *report.Run
 	active   []*active
+
+	consentryBin string // built (or given) before the run
+	buildErr     error
 }
 
 // active is a started contender.
@@ -206,6 +209,12 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 	h.run = &report.Run{
 		Started: now, Command: cfg.command, Machine: machine(), Go: runtime.Version(),
 		Commit: gitCommit(h.repo), Flags: cfg.flags, Corpus: corpusInfo(cfg, h.reqs),
+	}
+	// Build before pinning: the compiler would inherit CPU 0 alone.
+	for _, name := range cfg.contenders {
+		if name == cConsentry {
+			h.consentryBin, h.buildErr = h.buildConsentry(ctx)
+		}
 	}
 	restore := h.pin()
 	defer restore()
