@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/bench/internal/proc"
+	"github.com/consentry/consentry/bench/internal/report"
 )
 
 // Contender names.
@@ -172,7 +173,7 @@ func (h *harness) startConsentry(ctx context.Context) (*proc.Proc, string, error
 		err = errors.New("not built before the run")
 	}
 	if err != nil {
-		return nil, "", &startError{status: "not built", err: err}
+		return nil, "", &startError{status: report.StatusNotBuilt, err: err}
 	}
 	port, err1 := freePort()
 	admin, err2 := freePort()
@@ -290,7 +291,7 @@ http {
 func (h *harness) startNginx(ctx context.Context) (*proc.Proc, string, error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
-		return nil, "", &startError{status: "skipped", err: errors.New("nginx not on PATH")}
+		return nil, "", &startError{status: report.StatusSkipped, err: errors.New("nginx not on PATH")}
 	}
 	port, err := freePort()
 	if err != nil {
