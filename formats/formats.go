@@ -41,10 +41,22 @@ type Subject struct {
 type Signals struct {
 	OptOut      int8 // +1 opted out, -1 opted back in, 0 no signal
 	AllowSystem bool // ct_allow_sys_events_and_communication with the opt-out
-	// Marketing holds consent flags seen, by channel ("push", "email", ...):
-	// +1 granted, -1 revoked.
-	Marketing map[string]int8
+	// Marketing holds the subscription flags seen, indexed like
+	// MarketingChannels: +1 the flag was true, -1 false, 0 not seen. For the
+	// dnd-* channels true means "do not disturb".
+	Marketing [NumMarketingChannels]int8
 }
+
+// MarketingChannels are the marketing channels, in index order (CleverTap's
+// MSG-push, MSG-push-all, MSG-email, MSG-sms, MSG-whatsapp, MSG-dndPhone,
+// MSG-dndEmail).
+var MarketingChannels = [NumMarketingChannels]string{"push", "push-all", "email", "sms", "whatsapp", "dnd-phone", "dnd-email"}
+
+// NumMarketingChannels is the number of marketing channels.
+const NumMarketingChannels = 7
+
+// HasMarketing reports whether any marketing flag was seen.
+func (s *Signals) HasMarketing() bool { return s.Marketing != [NumMarketingChannels]int8{} }
 
 // Subjects is the rights registry as the adapters use it. Check must never
 // answer "keep" for a suppressed subject; an error means unknown state and

@@ -32,7 +32,7 @@ func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, su
 func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
 	res.RecordsIn++
 	if env.Subjects != nil {
-		if sig.OptOut != 0 || len(sig.Marketing) > 0 || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
+		if sig.OptOut != 0 || sig.HasMarketing() || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
 			if err := env.Subjects.Observe(env.Tenant, subj, sig); err != nil {
 				res.Suppressed++ // unknown state: fail closed
 				return dst, false, nil

@@ -142,7 +142,7 @@ func TestProfileSignals(t *testing.T) {
 		t.Fatalf("observed %d records", len(rec.observed))
 	}
 	o := rec.observed[0]
-	if o.identity != "u1" || o.device != "__abc" || o.sig.OptOut != 1 || !o.sig.AllowSystem || o.sig.Marketing["email"] != -1 || o.sig.Marketing["dnd-phone"] != 1 {
+	if o.identity != "u1" || o.device != "__abc" || o.sig.OptOut != 1 || !o.sig.AllowSystem || o.sig.Marketing[2] != -1 || o.sig.Marketing[5] != 1 {
 		t.Errorf("signals %+v", o)
 	}
 	if rec.observed[1].identity != "u1" {

@@ -117,11 +117,9 @@ func valueBytes(raw []byte, r gjson.Result) []byte {
 	return v
 }
 
-// marketingChannels maps CleverTap's subscription keys to channels.
-var marketingChannels = map[string]string{
-	"MSG-push": "push", "MSG-push-all": "push-all", "MSG-email": "email", "MSG-sms": "sms",
-	"MSG-whatsapp": "whatsapp", "MSG-dndPhone": "dnd-phone", "MSG-dndEmail": "dnd-email",
-}
+// marketingKeys are CleverTap's subscription keys in the order of
+// formats.MarketingChannels.
+var marketingKeys = [formats.NumMarketingChannels]string{"MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp", "MSG-dndPhone", "MSG-dndEmail"}
 
 // profileSignals reads opt-out and marketing flags from the profile object
 // node p of the parsed record.
@@ -140,18 +138,16 @@ func profileSignals(rw *masking.Rewriter, p int32) formats.Signals {
 		case string(key) == "ct_allow_sys_events_and_communication":
 			sig.AllowSystem = t == masking.TypeBool && rw.Raw(v)[0] == 't'
 		case len(key) > 4 && string(key[:4]) == "MSG-":
-			ch, ok := marketingChannels[string(key)]
-			if !ok || t != masking.TypeBool {
+			if t != masking.TypeBool {
 				return
 			}
-			if sig.Marketing == nil {
-				sig.Marketing = map[string]int8{}
-			}
-			// For the dnd-* channels +1 means "do not disturb" is set.
-			if rw.Raw(v)[0] == 't' {
-				sig.Marketing[ch] = 1
-			} else {
-				sig.Marketing[ch] = -1
+			for ch, k := range marketingKeys {
+				if string(key) == k {
+					sig.Marketing[ch] = -1
+					if rw.Raw(v)[0] == 't' {
+						sig.Marketing[ch] = 1
+					}
+				}
 			}
 		}
 	})
