@@ -137,9 +137,11 @@ func colonSoon(s []byte, i int) bool {
 }
 
 // digitsAhead reports whether at least need digits follow s[i] with only
-// phone and card punctuation (space - . ( ) +) between them.
+// phone and card punctuation (space - . ( ) +) between them, within 3*need
+// bytes (which bounds the work per start: no finding is that sparse).
 func digitsAhead(s []byte, i, need int) bool {
-	for k := i; k < len(s); k++ {
+	end := min(len(s), i+3*need)
+	for k := i; k < end; k++ {
 		switch c := s[k]; {
 		case isDigit(c):
 			need--
