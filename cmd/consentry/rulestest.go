@@ -36,6 +36,11 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	passed, failed := 0, 0
+	if unformatted, err := policy.CheckFormat(fsys); err == nil {
+		for _, f := range unformatted {
+			fmt.Fprintf(stdout, "WARN %s is not opa-fmt formatted\n", f)
+		}
+	}
 	for _, r := range results {
 		switch {
 		case r.Skip:
