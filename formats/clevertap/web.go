@@ -57,9 +57,9 @@ const (
 	// KindLinkQuery is the query of /r: a link built by CleverTap's servers,
 	// whose parameters other than the SDK's own are classified by name only.
 	KindLinkQuery = "link_query"
-	KindURL   = "url"   // the parts of one URL (name: cpg, referrer, origin)
-	KindClick = "click" // /r: a click on a campaign link
-	KindEmail = "subscription"
+	KindURL       = "url"   // the parts of one URL (name: cpg, referrer, origin)
+	KindClick     = "click" // /r: a click on a campaign link
+	KindEmail     = "subscription"
 )
 
 const (
@@ -136,8 +136,8 @@ const (
 )
 
 type paramSpec struct {
-	kind  paramKind
-	class string
+	kind   paramKind
+	class  string
 	known  bool // one of the SDK's own parameters
 	unique bool // may appear once only
 }

@@ -36,8 +36,12 @@ var webDecisions = func() map[string]masking.Decision {
 		}
 		return ps
 	}
-	keep := func(c string) masking.Decision { return masking.Decision{Action: masking.ActionKeep, Rule: "test." + c} }
-	drop := func(c string) masking.Decision { return masking.Decision{Action: masking.ActionDrop, Rule: "test." + c} }
+	keep := func(c string) masking.Decision {
+		return masking.Decision{Action: masking.ActionKeep, Rule: "test." + c}
+	}
+	drop := func(c string) masking.Decision {
+		return masking.Decision{Action: masking.ActionDrop, Rule: "test." + c}
+	}
 	m := map[string]masking.Decision{
 		"id.user":          {Action: masking.ActionHash, Rule: "test.id.user"},
 		"id.device":        {Action: masking.ActionHash, Params: p(masking.ActionHash, map[string]any{"if_prefix": map[string]any{"__g": "__", "-g": "-"}, "hex_len": 32}), Rule: "test.id.device"},
@@ -126,14 +130,14 @@ func webEnv(t testing.TB, pol webPolicy, subj *webSubjects) *formats.Env {
 // Consentry forwards (or answers). Run go test -update to rewrite them.
 
 type webCase struct {
-	Doc        string              `json:"doc"`
-	Route      string              `json:"route"`
+	Doc        string               `json:"doc"`
+	Route      string               `json:"route"`
 	Query      [][2]json.RawMessage `json:"query"` // [key, value]; d and arp values are LZ-encoded
-	Modern     bool                `json:"modern_padding"`
-	EIT        bool                `json:"eit"`
-	Headers    map[string]string   `json:"headers"`
-	Suppressed []string            `json:"suppressed"`
-	DropEvents []string            `json:"drop_events"`
+	Modern     bool                 `json:"modern_padding"`
+	EIT        bool                 `json:"eit"`
+	Headers    map[string]string    `json:"headers"`
+	Suppressed []string             `json:"suppressed"`
+	DropEvents []string             `json:"drop_events"`
 }
 
 // Fixed EIT key and IV for test inputs.
