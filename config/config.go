@@ -104,9 +104,25 @@ type Tenant struct {
 	// Formats, when set, are the only formats this tenant accepts
 	// ("clevertap.sdk", "segment", ...); others are refused with 403.
 	Formats []string `yaml:"formats"`
-	Keys      Keys              `yaml:"keys"`
+	Keys    Keys     `yaml:"keys"`
 	// PolicyData is merged into data.tenants[<name>] for the Rego policy.
 	PolicyData map[string]any `yaml:"policy_data"`
+	// Rights are the tenant's data-subject options.
+	Rights RightsOpts `yaml:"rights"`
+}
+
+// RightsOpts are a tenant's data-subject options.
+type RightsOpts struct {
+	// AllowSystemEvents honours ct_allow_sys_events_and_communication: an
+	// opted-out subject's system events still flow when the app asked for
+	// it. Default false: an opt-out suppresses everything.
+	AllowSystemEvents bool `yaml:"allow_system_events"`
+	// MarketingOptInRequired treats subjects with no recorded consent as
+	// opted out of campaigns (the GDPR recommendation).
+	MarketingOptInRequired bool `yaml:"marketing_opt_in_required"`
+	// HonorGPC drops every record of a request that carries Sec-GPC: 1
+	// (Global Privacy Control) and answers it as the vendor would.
+	HonorGPC bool `yaml:"honor_gpc"`
 }
 
 // Keys are a tenant's secrets. Unset keys are generated on first start and

@@ -135,3 +135,24 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
 }
+
+func TestGlobalPrivacyControl(t *testing.T) {
+	up := newUpstream(t)
+	cfg := writeFile(t, t.TempDir(), "c.yaml", `
+tenants:
+  acme:
+    accounts: ["`+account+`"]
+    upstream: `+up.url+`
+    rights: {honor_gpc: true}
+`)
+	cs := start(t, "--config", cfg)
+	batch := []byte(`[{"type":"meta","id":"` + account + `"},{"type":"event","evtName":"E","evtData":{"x":1}}]`)
+	resp, body := post(t, cs.url+"/a1?z="+account, batch, map[string]string{"Sec-GPC": "1"})
+	if resp.StatusCode != 200 || string(body) != "{}" || len(up.requests()) != 0 {
+		t.Fatalf("GPC request: %d %s, %d forwarded", resp.StatusCode, body, len(up.requests()))
+	}
+	resp, _ = post(t, cs.url+"/a1?z="+account, batch, nil)
+	if resp.StatusCode != 200 || len(up.requests()) != 1 {
+		t.Fatalf("request without GPC not forwarded")
+	}
+}

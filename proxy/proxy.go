@@ -37,6 +37,7 @@ type Tenant struct {
 	Applier   masking.Applier
 	upstreams map[string]*upstream // by format; "" is the default
 	formats   map[string]bool      // accepted formats; nil accepts all
+	honorGPC  bool
 }
 
 func (t *Tenant) upstreamFor(format string) *upstream {
@@ -127,6 +128,7 @@ type TenantSpec struct {
 	Applier   masking.Applier
 	Upstreams map[string]string
 	Formats   []string // accepted formats; empty accepts all
+	HonorGPC  bool     // Sec-GPC: 1 drops the request's records
 }
 
 // New builds a Proxy over routes. defaultTenant, if not empty, serves
@@ -149,7 +151,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		p.metrics = NewMetrics(pol)
 	}
 	for _, ts := range tenants {
-		t := &Tenant{Name: ts.Name, Applier: ts.Applier, upstreams: map[string]*upstream{}}
+		t := &Tenant{Name: ts.Name, Applier: ts.Applier, upstreams: map[string]*upstream{}, honorGPC: ts.HonorGPC}
 		if len(ts.Formats) > 0 {
 			t.formats = map[string]bool{}
 			for _, f := range ts.Formats {
@@ -397,6 +399,15 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			p.fail(ctx, ar, fasthttp.StatusBadRequest, "empty_body", "request body is empty")
 			return
 		}
+		if tenant.honorGPC && string(ctx.Request.Header.Peek("Sec-GPC")) == "1" && rt.Reply != nil {
+			// Global Privacy Control: nothing of this request is shared.
+			st.view.ctx = ctx
+			reply, ctype := rt.Reply(st.zipped[:0], &st.view, formats.Result{AllDropped: true, Suppressed: 1})
+			st.view.ctx = nil
+			p.answer(ctx, rt, reply, ctype)
+			ar.Status, ar.Answered, ar.Error = fasthttp.StatusOK, true, ""
+			return
+		}
 		rw := masking.AcquireRewriter()
 		st.env = formats.Env{
 			Tenant:   tenant.Name,
@@ -432,13 +443,7 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			st.view.ctx = ctx
 			reply, ctype := rt.Reply(st.zipped[:0], &st.view, res)
 			st.view.ctx = nil
-			ctx.Response.Header.SetContentType(ctype)
-			if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 {
-				ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
-				ctx.Response.Header.Set("Vary", "Origin")
-			}
-			ctx.SetStatusCode(fasthttp.StatusOK)
-			ctx.SetBody(reply)
+			p.answer(ctx, rt, reply, ctype)
 			ar.Status, ar.Answered = fasthttp.StatusOK, true
 			return
 		}
@@ -463,6 +468,18 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		return
 	}
 	p.forward(ctx, rt, tenant, up, query, out, gz, ar)
+}
+
+// answer replies for the vendor (all records dropped): 200 with the
+// vendor's own success body, so that SDKs do not retry.
+func (p *Proxy) answer(ctx *fasthttp.RequestCtx, rt *formats.Route, reply []byte, ctype string) {
+	ctx.Response.Header.SetContentType(ctype)
+	if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 {
+		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
+		ctx.Response.Header.Set("Vary", "Origin")
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(reply)
 }
 
 func mergeResults(a, b formats.Result) formats.Result {

@@ -140,7 +140,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		if len(accounts) == 0 && !cfg.SingleTenant {
 			accounts = []string{name}
 		}
-		specs = append(specs, proxy.TenantSpec{Name: name, Accounts: accounts, Applier: applier, Upstreams: ups, Formats: t.Formats})
+		specs = append(specs, proxy.TenantSpec{Name: name, Accounts: accounts, Applier: applier, Upstreams: ups, Formats: t.Formats, HonorGPC: t.Rights.HonorGPC})
 		if keys.Generated {
 			log.Info("tenant keys kept in the data directory; back them up: losing them changes every pseudonym", "tenant", name, "path", keys.Path)
 		}

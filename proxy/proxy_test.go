@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/policy"
+	"github.com/consentry/consentry/rules"
+)
+
+func TestGunzipLimits(t *testing.T) {
+	plain := bytes.Repeat([]byte("a"), 10000)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(plain)
+	zw.Close()
+	z := buf.Bytes()
+
+	if out, err := gunzip(nil, z, 1<<20, 1000); err != nil || !bytes.Equal(out, plain) {
+		t.Fatalf("within limits: %v", err)
+	}
+	if _, err := gunzip(nil, z, 5000, 1000); err != errTooLarge {
+		t.Errorf("size limit: %v", err)
+	}
+	if _, err := gunzip(nil, z, 1<<20, 2); err != errRatio {
+		t.Errorf("ratio limit: %v", err)
+	}
+	if _, err := gunzip(nil, []byte{0x1f, 0x8b, 0, 0}, 1<<20, 100); err != errBadGzip {
+		t.Errorf("broken gzip: %v", err)
+	}
+	if out := appendGzip(nil, plain); !bytes.Equal(mustGunzip(t, out), plain) {
+		t.Error("appendGzip round trip")
+	}
+}
+
+func mustGunzip(t *testing.T, b []byte) []byte {
+	out, err := gunzip(nil, b, 1<<24, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// testProxy is a Proxy with the real default policy whose upstream is an
+// in-memory fasthttp server answering {}.
+func testProxy(tb testing.TB) (*Proxy, *fasthttputil.InmemoryListener) {
+	tb.Helper()
+	eng, err := policy.New(policy.WithFS(rules.FS))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(eng.Close)
+	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{1}, 32), TokenKey: bytes.Repeat([]byte{2}, 64), TokenKeyID: "t"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := config.Default()
+	p, err := New(cfg, eng, []TenantSpec{{Name: "acme", Accounts: []string{"ACC"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}}}, "", clevertap.Routes())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-WZRK-RD", "elsewhere")
+		ctx.SetBodyString("{}")
+	}}
+	go up.Serve(ln)
+	tb.Cleanup(func() { ln.Close() })
+	p.tenants["acme"].upstreams[""].client.Dial = func(string) (net.Conn, error) { return ln.Dial() }
+	return p, ln
+}
+
+func request(ctx *fasthttp.RequestCtx, method, uri string, body []byte, hdr ...string) {
+	ctx.Request.Reset()
+	ctx.Response.Reset()
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(uri)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		ctx.Request.Header.Set(hdr[i], hdr[i+1])
+	}
+	ctx.Request.SetBody(body)
+}
+
+func TestHandleRoutesAndTenants(t *testing.T) {
+	p, _ := testProxy(t)
+	var ctx fasthttp.RequestCtx
+	batch := []byte(`[{"type":"meta","id":"ACC","af":{"GoogleAdID":"abc"}},{"type":"event","evtName":"E","evtData":{"Email":"a@b.co"}}]`)
+	for _, tc := range []struct {
+		name, method, uri string
+		body              []byte
+		hdr               []string
+		status            int
+		contains          string
+	}{
+		{"ok", "POST", "/a1?z=ACC", batch, nil, 200, "{}"},
+		{"header account, other case", "POST", "/a1", batch, []string{"x-clevertap-account-id", "ACC"}, 200, "{}"},
+		{"mismatch", "POST", "/a1?z=OTHER", batch, nil, 400, "account_mismatch"},
+		{"unknown", "POST", "/a1?z=NOPE", []byte(`[{"type":"meta","id":"NOPE"}]`), nil, 403, "unknown_tenant"},
+		{"no account", "POST", "/1/upload", []byte(`{"d":[]}`), nil, 403, "unknown_tenant"},
+		{"404", "POST", "/v2/whatever", batch, nil, 404, "unknown_route"},
+		{"405", "PUT", "/a1", batch, nil, 405, "method_not_allowed"},
+		{"preflight on a server route", "OPTIONS", "/a1", nil, []string{"Origin", "https://shop.example"}, 405, "method_not_allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			request(&ctx, tc.method, tc.uri, tc.body, tc.hdr...)
+			p.Handle(&ctx)
+			if ctx.Response.StatusCode() != tc.status || !strings.Contains(string(ctx.Response.Body()), tc.contains) {
+				t.Errorf("got %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+			if len(ctx.Response.Header.Peek("X-WZRK-RD")) > 0 {
+				t.Error("redirect header passed through")
+			}
+		})
+	}
+}
+
+// BenchmarkHandle is one SDK batch through the whole handler: route,
+// tenant, clean, forward to an in-memory upstream, filter the reply.
+func BenchmarkHandle(b *testing.B) {
+	p, _ := testProxy(b)
+	in, err := clevertap.Samples.ReadFile("samples/android_batch.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	in = bytes.ReplaceAll(in, []byte("TEST-RK4-654-R75Z"), []byte("ACC"))
+	var ctx fasthttp.RequestCtx
+	request(&ctx, "POST", "/a1?os=Android&z=ACC", in)
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 200 {
+		b.Fatalf("status %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		request(&ctx, "POST", "/a1?os=Android&z=ACC", in)
+		p.Handle(&ctx)
+	}
+}
