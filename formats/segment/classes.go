@@ -23,7 +23,7 @@ func (Classifier) Classify(kind, path, key string) string {
 	case "context":
 		return contextClass(segs[1:], key)
 	case "traits":
-		return traitClass(segs[1:], key)
+		return traitClass(segs[1:], key, kind != "group")
 	case "_metadata":
 		if len(segs) == 2 {
 			return "app.info"
@@ -149,7 +149,7 @@ func contextClass(rest []string, key string) string {
 			}
 		}
 	case "traits":
-		return traitClass(rest[1:], key)
+		return traitClass(rest[1:], key, true)
 	case "consent", "consentManagement":
 		return "consent.marketing"
 	case "externalId":
@@ -165,9 +165,10 @@ func contextClass(rest []string, key string) string {
 	return keyClass(key, false)
 }
 
-// traitClass classifies traits.<rest>: person attributes.
-func traitClass(rest []string, key string) string {
-	if len(rest) == 1 {
+// traitClass classifies traits.<rest>: a person's attributes, or a group's
+// (company's) when person is false.
+func traitClass(rest []string, key string, person bool) string {
+	if len(rest) == 1 && person {
 		switch key {
 		case "id":
 			return "id.user"
@@ -183,7 +184,7 @@ func traitClass(rest []string, key string) string {
 			return ClassAddress
 		}
 	}
-	return keyClass(key, true)
+	return keyClass(key, person)
 }
 
 // keyClass classifies a key by name alone: personal data that apps put under

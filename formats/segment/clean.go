@@ -140,7 +140,7 @@ func CleanMessage(dst, body []byte, env *formats.Env, format, kind string) ([]by
 		return dst, res, err
 	}
 	if fields[mType].ok && fields[mType].str() != kind {
-		return dst, res, formats.Errorf(400, "invalid_payload", "message \"type\" does not match the path (/v1/%s)", kind)
+		return dst, res, formats.Errorf(400, "invalid_payload", "message \"type\" is not %q, the kind this path accepts", kind)
 	}
 	out, kept, err := env.Clean(dst, body, format, Classifier{}, subject(kind, &fields), formats.Signals{}, &res)
 	if err != nil {

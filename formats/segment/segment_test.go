@@ -1,0 +1,299 @@
+package segment
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/consentry/consentry/formats"
+)
+
+// TestGolden runs every testdata/*.http request through its route under the
+// default policy and compares with the .golden file next to it.
+// Regenerate with: go test ./formats/segment -run Golden -update
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.http")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	routes := Routes()
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".http")
+		t.Run(name, func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := parseRequest(t, b)
+			o := serve(t, routes, req, newEnv(t, nil))
+			checkGolden(t, name, o.text())
+			if strings.HasPrefix(name, "bad_") {
+				if o.err == nil {
+					t.Fatal("malformed request was accepted")
+				}
+				if o.err.Status != 400 {
+					t.Errorf("status %d, want 400", o.err.Status)
+				}
+				return
+			}
+			if o.err != nil {
+				t.Fatalf("cleaning failed: %v", o.err)
+			}
+			if !json.Valid(o.body) {
+				t.Fatalf("output is not valid JSON: %s", o.body)
+			}
+			assertNoSeeds(t, o.body)
+			for _, k := range []string{`"advertisingId"`, `"carrier"`, `"wifi"`, `"cellular"`, `"bluetooth"`, `"adTrackingEnabled"`} {
+				if strings.Contains(string(o.body), k) {
+					t.Errorf("network or ad tracking key %s survived", k)
+				}
+			}
+		})
+	}
+}
+
+// TestKeptFields checks that fields the default policy keeps arrive byte for
+// byte as sent.
+func TestKeptFields(t *testing.T) {
+	cases := []struct {
+		file  string
+		paths []string
+	}{
+		{"segment_node_batch", []string{
+			"writeKey", "sentAt", "batch.0.type", "batch.0.timestamp", "batch.0.messageId", "batch.0.anonymousId",
+			"batch.0.traits.plan", "batch.0.traits.address.city", "batch.0.context.device.id", "batch.0.context.device.model",
+			"batch.0.context.library", "batch.0._metadata", "batch.0.integrations",
+			"batch.1.event", "batch.1.properties.total", "batch.1.properties.currency",
+		}},
+		{"segment_go_batch", []string{"messageId", "sentAt", "context.library", "batch.1.event", "batch.1.properties.total"}},
+		{"rudder_node_batch", []string{"timestamp", "sentAt", "batch.0.channel", "batch.0.originalTimestamp", "batch.0.context.library"}},
+		{"rudder_go_batch", []string{"batch.1.anonymousId", "batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
+		{"segment_browser_page", []string{"name", "properties.title", "properties.path", "context.userAgent", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
+		{"segment_group_alias_batch", []string{"batch.0.groupId", "batch.0.traits.employees", "batch.2.name", "batch.2.context.location.city"}},
+	}
+	routes := Routes()
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", c.file+".http"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := parseRequest(t, b)
+			o := serve(t, routes, req, newEnv(t, nil))
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			for _, p := range c.paths {
+				in, out := gjson.GetBytes(req.body, p), gjson.GetBytes(o.body, p)
+				if !in.Exists() {
+					t.Fatalf("test path %s is not in the input", p)
+				}
+				if in.Raw != out.Raw {
+					t.Errorf("%s: got %s, want %s", p, out.Raw, in.Raw)
+				}
+			}
+		})
+	}
+}
+
+// TestMaskedFields checks what the default policy does to the identifiers
+// and coordinates: hashed, tokenized, generalized, never the original.
+func TestMaskedFields(t *testing.T) {
+	b, err := os.ReadFile("testdata/segment_node_batch.http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseRequest(t, b)
+	o := serve(t, Routes(), req, newEnv(t, nil))
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	checks := map[string]func(string) bool{
+		"batch.0.userId":          func(v string) bool { return len(v) == 64 }, // HMAC hex
+		"batch.0.traits.email":    func(v string) bool { return strings.HasPrefix(v, "tok:t1:") },
+		"batch.0.traits.phone":    func(v string) bool { return strings.HasPrefix(v, "tok:t1:") },
+		"batch.0.context.ip":      func(v string) bool { return v == "203.0.113.0" },
+		"batch.0.traits.name":     func(v string) bool { return v == "" },
+		"batch.1.properties.note": func(v string) bool { return !strings.Contains(v, "4155550123") && strings.HasPrefix(v, "call me at ") },
+	}
+	for p, ok := range checks {
+		if v := gjson.GetBytes(o.body, p).String(); !ok(v) {
+			t.Errorf("%s = %q", p, v)
+		}
+	}
+	if a, b := gjson.GetBytes(o.body, "batch.0.userId").Str, gjson.GetBytes(o.body, "batch.1.userId").Str; a != b {
+		t.Errorf("the same userId hashed differently: %s vs %s", a, b)
+	}
+}
+
+func TestDetect(t *testing.T) {
+	cases := []struct {
+		name    string
+		headers map[string]string
+		body    string
+		want    string
+	}{
+		{"segment node", map[string]string{"user-agent": "analytics-node-next/latest"}, `{"batch":[{"type":"track","context":{"library":{"name":"@segment/analytics-node"}}}]}`, FormatSegment},
+		{"segment go", nil, `{"batch":[{"type":"track"}],"context":{"library":{"name":"analytics-go"}}}`, FormatSegment},
+		{"segment single", nil, `{"type":"track","event":"x"}`, FormatSegment},
+		{"rudder go headers", map[string]string{"rs-targetnode": "0"}, `{"batch":[{"type":"track"}]}`, FormatRudderStack},
+		{"rudder js header", map[string]string{"anonymousid": "YW5vbi0x"}, `{"type":"track"}`, FormatRudderStack},
+		{"rudder channel", nil, `{"batch":[{"type":"track","channel":"server","context":{"library":{"name":"analytics-node"}}}]}`, FormatRudderStack},
+		{"rudder single channel", nil, `{"type":"track","channel":"web"}`, FormatRudderStack},
+		{"rudder library", nil, `{"type":"track","context":{"library":{"name":"RudderLabs JavaScript SDK"}}}`, FormatRudderStack},
+		{"not json", nil, `nope`, FormatSegment},
+	}
+	routes := Routes()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := &request{method: "POST", path: "/v1/batch", headers: map[string]string{}, body: []byte(c.body)}
+			for k, v := range c.headers {
+				req.headers[k] = v
+			}
+			var got string
+			for _, r := range routes {
+				if r.Path == "/v1/batch" && r.Detect(req, req.body) {
+					got = r.Format
+					break
+				}
+			}
+			if got != c.want {
+				t.Errorf("detected %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+func TestAccounts(t *testing.T) {
+	cases := []struct {
+		name string
+		auth string
+		body string
+		want []string
+	}{
+		{"basic", "Basic U0VHX1dSSVRFX0tFWTo=", `{"batch":[]}`, []string{"SEG_WRITE_KEY"}},
+		{"basic without colon", "Basic U0VHX1dSSVRFX0tFWQ==", `{"batch":[]}`, []string{"SEG_WRITE_KEY"}},
+		{"basic and body", "basic U0VHX1dSSVRFX0tFWTo=", `{"batch":[],"writeKey":"SEG_WRITE_KEY"}`, []string{"SEG_WRITE_KEY", "SEG_WRITE_KEY"}},
+		{"per message", "", `{"batch":[{"writeKey":"A"},{"type":"track"},{"writeKey":"B"}]}`, []string{"A", "B"}},
+		{"single message", "", `{"type":"track","writeKey":"K\u0031"}`, []string{"K1"}},
+		{"bad basic", "Basic !!!", `{"batch":[]}`, nil},
+		{"bearer", "Bearer abc", `{"writeKey":"K"}`, []string{"K"}},
+		{"none", "", `{"batch":[]}`, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req := &request{headers: map[string]string{}}
+			if c.auth != "" {
+				req.headers["authorization"] = c.auth
+			}
+			var got []string
+			for _, a := range Accounts(nil, req, []byte(c.body)) {
+				got = append(got, string(a))
+			}
+			if !slices.Equal(got, c.want) {
+				t.Errorf("accounts %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestSuppressed drops the messages of a suppressed subject and answers with
+// the vendor's reply when nothing is left.
+func TestSuppressed(t *testing.T) {
+	b, err := os.ReadFile("testdata/segment_node_batch.http")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := parseRequest(t, b)
+	routes := Routes()
+
+	o := serve(t, routes, req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if !o.res.AllDropped || o.res.Suppressed != 2 || o.reply != `{"success":true}` {
+		t.Errorf("result %+v reply %q, want all 2 suppressed and the Segment reply", o.res, o.reply)
+	}
+
+	// A suppressed device: only the message that names it goes.
+	body := `{"batch":[{"type":"track","event":"a","anonymousId":"anon-1"},{"type":"track","event":"b","anonymousId":"anon-2"}],"writeKey":"K"}`
+	env := newEnv(t, &subjects{suppressed: map[string]bool{"anon-1": true}})
+	out, res, err := CleanBatch(nil, []byte(body), env, FormatSegment)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsOut != 1 || res.AllDropped || !json.Valid(out) || gjson.GetBytes(out, "batch.#").Int() != 1 ||
+		gjson.GetBytes(out, "batch.0.event").Str != "b" || gjson.GetBytes(out, "writeKey").Str != "K" {
+		t.Errorf("got %s %+v", out, res)
+	}
+
+	rreq := &request{method: "POST", path: "/v1/track", headers: map[string]string{"rs-targetnode": "0"},
+		body: []byte(`{"userId":"user-42","event":"x"}`)}
+	o = serve(t, routes, rreq, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	if o.format != FormatRudderStack || !o.res.AllDropped || o.reply != "OK" || !strings.HasPrefix(o.replyType, "text/plain") {
+		t.Errorf("rudderstack single message: %+v", o)
+	}
+}
+
+// TestEmptyBatch forwards an empty batch: nothing was dropped.
+func TestEmptyBatch(t *testing.T) {
+	out, res, err := CleanBatch(nil, []byte(` {"batch":[]} `), newEnv(t, nil), FormatSegment)
+	if err != nil || res.AllDropped || string(out) != `{"batch":[]}` {
+		t.Errorf("got %s %+v %v", out, res, err)
+	}
+}
+
+// TestErrorsCarryNoValues makes sure refusals never echo payload values.
+func TestErrorsCarryNoValues(t *testing.T) {
+	bodies := []string{
+		`{"batch":[{"type":"jane.doe@example.com"}]}`,
+		`{"batch":[{"type":"track","userId":"jane.doe@example.com","userId":"x"}]}`,
+		`{"batch":"jane.doe@example.com"}`,
+		`{"batch":["jane.doe@example.com"]}`,
+		`{"batch":[],"writeKey":"jane.doe@example.com","writeKey":"x"}`,
+		`{"batch":[{"type":"track","userId":"jane.doe@example.com"`,
+	}
+	for _, b := range bodies {
+		_, _, err := CleanBatch(nil, []byte(b), newEnv(t, nil), FormatSegment)
+		if err == nil {
+			t.Errorf("%s: accepted", b)
+			continue
+		}
+		if fe := formats.AsError(err); strings.Contains(fe.Msg, "jane") || fe.Status != 400 {
+			t.Errorf("%s: error %q", b, fe.Msg)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct{ kind, path, key, want string }{
+		{"track", "context.library.name", "name", "app.info"},
+		{"track", "context.library.name.x", "x", ""},
+		{"track", "context.library.name", "library.name", ""},
+		{"track", "context.device.advertisingId", "advertisingId", "device.ad_id"},
+		{"track", "context.network.foo", "foo", "network.type"},
+		{"track", "properties.name", "name", ""},
+		{"identify", "traits.name", "name", "person.name"},
+		{"group", "traits.name", "name", ""},
+		{"identify", "context.traits.First Name", "First Name", "person.name"},
+		{"track", "properties.products[].email", "email", "contact.email"},
+		{"track", "properties.user.email", "user.email", "contact.email"},
+		{"page", "name", "name", "record.meta"},
+		{"track", "name", "name", ""},
+		{"meta", "writeKey", "writeKey", "auth.account"},
+		{"meta", "context.library.version", "version", "app.info"},
+		{"track", "context.externalId[].id", "id", "id.user"},
+		{"track", "context.consent.categoryPreferences.Advertising", "Advertising", "consent.marketing"},
+		{"track", "integrations.Amplitude.session_id", "session_id", ""},
+	}
+	for _, c := range cases {
+		if got := (Classifier{}).Classify(c.kind, c.path, c.key); got != c.want {
+			t.Errorf("Classify(%q, %q, %q) = %q, want %q", c.kind, c.path, c.key, got, c.want)
+		}
+	}
+}
