@@ -1543,7 +1543,9 @@ var newGUID = func() []byte {
 	return hex.AppendEncode(nil, b[:])
 }
 
-// digits returns v if it is 1 to 19 ASCII digits, else nil.
+// digits returns v without leading zeros if it is 1 to 19 ASCII digits,
+// else nil: the result is a valid JSON and JavaScript number ("08" is
+// neither).
 func digits(v []byte) []byte {
 	if len(v) == 0 || len(v) > 19 {
 		return nil
@@ -1552,6 +1554,9 @@ func digits(v []byte) []byte {
 		if c < '0' || c > '9' {
 			return nil
 		}
+	}
+	for len(v) > 1 && v[0] == '0' {
+		v = v[1:]
 	}
 	return v
 }

@@ -350,3 +350,432 @@ func runWebCase(t *testing.T, tc *webCase) string {
 	}
 	return b.String()
 }
+
+// ---------------------------------------------------------------------------
+// Focused tests
+
+// q builds a query string: pairs of key and value; d and arp values are
+// JSON or text to LZ-encode, the rest are percent-encoded.
+func q(t testing.TB, kv ...string) string {
+	t.Helper()
+	var b []byte
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b = append(b, '&')
+		}
+		b = append(appendComponent(b, []byte(kv[i])), '=')
+		if kv[i] == "d" || kv[i] == "arp" {
+			var err error
+			b, err = EncodeWebParam(b, []byte(kv[i+1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		b = appendComponent(b, []byte(kv[i+1]))
+	}
+	return string(b)
+}
+
+const testGUID = "3f2a9c0d5e8b4a7c9d1e2f3a4b5c6d7e"
+
+func TestWebUnchangedIsByteExact(t *testing.T) {
+	env := webEnv(t, webPolicy{}, nil)
+	for _, in := range []string{
+		q(t, "t", "96", "type", "ping", "d", `{"id":"A","g":"`+testGUID+`","s":1700000000,"pg":6,"af":{"lib":"web-sdk-v2.5.2","protocol":"https"}}`,
+			"rn", "9", "gc", testGUID, "tries", "1", "origin", "https://shop.example.com", "useIP", "false", "r", "1700000120000"),
+		// Modern padding is kept when nothing changes.
+		"t=96&type=page&d=N4XyA%3D%3D%3D&useIP=false",
+		// Parameter spellings the SDK does not produce but that mean the same.
+		"t=96&type=page&d=N4XyAA==&rn=1&origin=https://a.example&useIP=false",
+	} {
+		out, res, err := CleanWebIngest(nil, &StaticRequest{RawQuery: in}, env)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if string(out) != in || res.RecordsOut != 1 {
+			t.Errorf("changed:\n in %s\nout %s", in, out)
+		}
+	}
+}
+
+func TestWebUseIP(t *testing.T) {
+	env := webEnv(t, webPolicy{}, nil)
+	d := `{"id":"A","g":"` + testGUID + `"}`
+	for in, want := range map[string]string{
+		"useIP=true":  "useIP=false",
+		"useIP=false": "useIP=false",
+		"useIP=TRUE":  "useIP=false",
+		"useIP":       "useIP=false",
+		"useIP=1":     "useIP=false",
+	} {
+		out, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: q(t, "t", "96", "type", "page", "d", d) + "&" + in}, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(string(out), "&"+want) {
+			t.Errorf("%s → %s, want suffix %s", in, out, want)
+		}
+	}
+	// A policy that keeps the class lets true through.
+	keepAll := keepPolicy{}
+	env = webEnv(t, webPolicy{}, nil)
+	env.Planner = keepAll
+	out, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: q(t, "t", "96", "type", "page", "d", d, "useIP", "true")}, env)
+	if err != nil || !strings.HasSuffix(string(out), "&useIP=true") {
+		t.Errorf("kept useIP: %s %v", out, err)
+	}
+}
+
+// keepPolicy keeps every field.
+type keepPolicy struct{}
+
+func (keepPolicy) Plan(q *masking.PlanQuery) (*masking.Plan, error) {
+	p := &masking.Plan{Fields: append([]masking.FieldShape(nil), q.Fields...)}
+	for i := range q.Fields {
+		path, _ := q.Describe(i)
+		p.Decisions = append(p.Decisions, masking.Decision{Action: masking.ActionKeep, Rule: "keep"})
+		p.Classes = append(p.Classes, "")
+		p.Paths = append(p.Paths, path)
+	}
+	return p, nil
+}
+
+func TestCleanURL(t *testing.T) {
+	env := webEnv(t, webPolicy{}, nil)
+	f := func(in, want string) {
+		t.Helper()
+		c := getCleaner()
+		defer c.release()
+		got, err := c.cleanURL(nil, []byte(in), "cpg", env)
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if string(got) != want {
+			t.Errorf("cleanURL(%s)\n got %s\nwant %s", in, got, want)
+		}
+	}
+	f("https://shop.example.com/", "https://shop.example.com/")
+	f("https://shop.example.com", "https://shop.example.com")
+	f("http://127.0.0.1:18080/", "http://127.0.0.1:18080/")
+	f("https://jane:pw@shop.example.com/a", "https://shop.example.com/a")
+	f("https://shop.example.com/p?utm_source=mail&page=2", "https://shop.example.com/p?utm_source=mail&page=2")
+	f("https://shop.example.com/p?email=jane%40example.com&x=1",
+		"https://shop.example.com/p?email=tok%3At1%3ARgVq04B28Sj3aIbZON83cn6vYmS06A12qcaplnLJXgQ-cQ&x=1")
+	f("https://shop.example.com/p?Phone=%2B14155550123", "https://shop.example.com/p?Phone=tok%3At1%3AT0rEpEtbxp57emeOGSqY-tvfccheq8wkwooEqPX8")
+	f("https://shop.example.com/p?firstName=Jane&lastName=Doe&sku=1", "https://shop.example.com/p?sku=1")
+	f("https://shop.example.com/reset?token=abc&password=x&api_key=k&code=1&sid=2", "https://shop.example.com/reset")
+	f("https://shop.example.com/?gclid=Cj0&fbclid=Iw&msclkid=m&a=1", "https://shop.example.com/?a=1")
+	f("https://shop.example.com/?q=mail+me+at+jane%40example.com", "https://shop.example.com/?q=mail%20me%20at%20%5Bemail%5D")
+	f("https://shop.example.com/u/jane@example.com/x", "https://shop.example.com/u/%5Bemail%5D/x")
+	f("https://shop.example.com/u/jane%40example.com", "https://shop.example.com/u/%5Bemail%5D")
+	f("https://a.example/cb#access_token=abc&state=s&expires_in=3600", "https://a.example/cb#expires_in=3600")
+	f("https://a.example/#/reset?token=abc&step=2", "https://a.example/#/reset?step=2")
+	f("https://a.example/#/reset?token=abc", "https://a.example/#/reset")
+	f("https://a.example/#section-2", "https://a.example/#section-2")
+	f("https://a.example/#token=abc", "https://a.example/")
+	f("https://a.example/?flag&x=%ZZ&y=2", "https://a.example/?flag&y=2") // undecodable parameters are dropped
+	f("https://a.example/100%/x", "https://a.example/100%/x")          // an undecodable path is scanned as it is
+	f("mailto:jane@example.com", "mailto:%5Bemail%5D")
+	f("/relative/path?email=a%40b.co", "/relative/path?email=tok%3At1%3AnNonQPWBVUum6hHJAD6dlwqOjPrWZQMY")
+	f("about:blank", "about:blank")
+	f("", "")
+}
+
+func TestURLParamClass(t *testing.T) {
+	for key, want := range map[string]string{
+		"email": "contact.email", "user_email": "contact.email", "EmailAddress": "contact.email", "mail": "contact.email",
+		"phone": "contact.phone", "mobileNumber": "contact.phone", "tel": "contact.phone",
+		"first_name": "person.name", "lastName": "person.name", "username": "person.name", "name": "person.name",
+		"hostname": "", "pagename": "",
+		"token": "auth.secret", "access_token": "auth.secret", "id_token": "auth.secret", "password": "auth.secret",
+		"apiKey": "auth.secret", "code": "auth.secret", "sessionid": "auth.secret", "X-Amz-Signature": "auth.secret",
+		"gclid": "ad.click_id", "fbclid": "ad.click_id", "ttclid": "ad.click_id", "irclickid": "ad.click_id",
+		"utm_source": "web.campaign", "utm_campaign": "web.campaign",
+		"uid": "id.user", "customer_id": "id.user", "ip": "net.ip", "lat": "geo.lat", "lng": "geo.lng",
+		"dob": "person.birthdate", "zip": "person.address",
+		"page": "", "q": "", "sku": "", "": "",
+		strings.Repeat("x", 100) + "email": "",
+	} {
+		if got := urlParamClass(key); got != want {
+			t.Errorf("urlParamClass(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestWebClassify(t *testing.T) {
+	c := WebClassifier{}
+	for _, tc := range []struct{ kind, path, key, want string }{
+		{"page", "cpg", "cpg", "web.page_url"},
+		{"page", "referrer", "referrer", "web.referrer"},
+		{"page", "uc", "uc", "web.campaign"},
+		{"page", "WZRK_CAMP.wzrk_id", "wzrk_id", "web.campaign"},
+		{"page", "g", "g", "id.device"},
+		{"page", "id", "id", "auth.account"},
+		{"page", "af.lib", "lib", "device.info"},
+		{"page", "af.Latitude", "Latitude", "geo.lat"},
+		{"event", "evtData.Email", "Email", "contact.email"},
+		{"event", "evtData.cpg", "cpg", ""},
+		{"profile", "profile.Phone", "Phone", "contact.phone"},
+		{"data", "endpoint", "endpoint", "id.push_token"},
+		{"data", "keys.auth", "auth", "id.push_token"},
+		{KindQuery, "gc", "gc", "id.device"},
+		{KindQuery, "useIP", "useIP", "net.use_ip"},
+		{KindQuery, "e", "e", "consent.subscription_ref"},
+		{KindLinkQuery, "e", "e", ""},
+		{KindLinkQuery, "email", "email", "contact.email"},
+		{KindURL, "path", "path", "web.url_path"},
+		{KindURL, "fragment", "fragment", "web.url_fragment"},
+		{KindURL, "query.token", "token", "auth.secret"},
+		{KindURL, "query.path", "path", ""},
+		{KindClick, "g", "g", "id.device"},
+		{KindEmail, "unsubGroups[].name", "name", "consent.marketing"},
+		{KindEmail, "cUsY", "cUsY", "consent.marketing"},
+	} {
+		if got := c.Classify(tc.kind, tc.path, tc.key); got != tc.want {
+			t.Errorf("Classify(%s, %s) = %q, want %q", tc.kind, tc.path, got, tc.want)
+		}
+	}
+	if formats.MarketingChannels[emailChannel] != "email" {
+		t.Fatalf("emailChannel points at %q", formats.MarketingChannels[emailChannel])
+	}
+}
+
+func TestWebErrors(t *testing.T) {
+	env := webEnv(t, webPolicy{}, nil)
+	ok := `{"id":"A"}`
+	for _, tc := range []struct {
+		name, route, query, code string
+	}{
+		{"no d", "/a", "t=96&type=page", "invalid_payload"},
+		{"no d on /e", "/e", "r=1&sub=0", "invalid_payload"},
+		{"bad type", "/a", q(t, "t", "96", "type", "bogus", "d", ok), "invalid_payload"},
+		{"two d", "/a", q(t, "t", "96", "type", "page", "d", ok, "d", ok), "duplicate_param"},
+		{"two gc", "/a", q(t, "t", "96", "type", "page", "d", ok, "gc", "a", "gc", "b"), "duplicate_param"},
+		{"two useIP", "/a", q(t, "type", "page", "d", ok, "useIP", "false", "useIP", "true"), "duplicate_param"},
+		{"bad escape", "/a", "t=96&type=page&d=N4XyAA%3&useIP=false", "malformed_query"},
+		{"bad escape in value", "/a", "type=page&d=N4XyAA==&gc=%ZZ", "malformed_query"},
+		{"not UTF-8", "/a", "type=page&d=N4XyAA==&gc=%FF", "malformed_query"},
+		{"d not base64", "/a", "type=page&d=%7B%7D", "invalid_payload"},
+		{"d not JSON", "/a", q(t, "type", "page", "d", "hello"), "malformed_json"},
+		{"d an array", "/a", q(t, "type", "page", "d", `[{"id":"A"}]`), "malformed_json"},
+		{"d trailing data", "/a", q(t, "type", "page", "d", `{"id":"A"} x`), "malformed_json"},
+		{"reserved kind", "/a", q(t, "type", "push", "d", `{"type":"url","path":"x"}`), "invalid_payload"},
+		{"arp not LZ", "/a", q(t, "type", "page", "d", ok) + "&arp=%25", "invalid_payload"},
+		{"arp not JSON", "/a", q(t, "type", "page", "d", ok, "arp", "x"), "malformed_json"},
+		{"click not guid|p|s", "/r", q(t, "r", "1", "d", "a|b"), "invalid_payload"},
+		{"too many params", "/a", q(t, "type", "page", "d", ok) + strings.Repeat("&x=1", maxWebParams), "too_many_params"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := cleanerFor(tc.route)(nil, &StaticRequest{RawQuery: tc.query}, env)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if fe := formats.AsError(err); fe.Code != tc.code || fe.Status != 400 {
+				t.Fatalf("got %d %s (%v), want 400 %s", fe.Status, fe.Code, err, tc.code)
+			}
+			if strings.Contains(err.Error(), "example.com") {
+				t.Fatal("error message carries payload")
+			}
+		})
+	}
+}
+
+func eitQuery(t *testing.T, inner string, envelopeID string) string {
+	t.Helper()
+	lz, err := lzstring.AppendCompressToBase64(nil, []byte(inner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := sealTestEnvelope(t, lz, envelopeID)
+	return q(t, "t", "96", "type", "push", "d", string(env), "gc", testGUID, "useIP", "false")
+}
+
+func TestWebEIT(t *testing.T) {
+	env := webEnv(t, webPolicy{}, nil)
+	in := eitQuery(t, `{"type":"event","evtName":"E","evtData":{"email":"jane.doe@example.com"},"id":"ACC"}`, "ACC")
+	if ids := WebAccounts(nil, &StaticRequest{RawQuery: in}, nil); len(ids) != 1 || string(ids[0]) != "ACC" {
+		t.Fatalf("accounts %q", ids)
+	}
+	out1, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: in}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out2, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: in}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(out1, out2) {
+		t.Fatal("two seals with the same IV")
+	}
+	for _, out := range [][]byte{out1, out2} {
+		if bytes.Contains(out, []byte("jane")) || strings.Contains(describeQuery(t, string(out), true), "jane.doe") {
+			t.Fatal("email forwarded")
+		}
+	}
+	// Unchanged content keeps the original envelope.
+	same := eitQuery(t, `{"type":"event","evtName":"E","id":"ACC"}`, "ACC")
+	if out, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: same}, env); err != nil || string(out) != same {
+		t.Fatalf("unchanged envelope rewritten: %v", err)
+	}
+	for name, bad := range map[string]string{
+		"id mismatch":  eitQuery(t, `{"type":"event","evtName":"E","id":"OTHER"}`, "ACC"),
+		"tampered":     strings.Replace(in, "d=N4", "d=M4", 1),
+		"extra key":    q(t, "type", "push", "d", `{"itp":"AA==","itk":"AA==","itv":"AA==","id":"A","encrypted":true,"x":1}`),
+		"short key":    q(t, "type", "push", "d", `{"itp":"AAAA","itk":"AAAA","itv":"AAAAAAAAAAAAAAAA","id":"A","encrypted":true}`),
+		"not base64":   q(t, "type", "push", "d", `{"itp":"***","itk":"AA==","itv":"AA==","id":"A","encrypted":true}`),
+		"no encrypted": q(t, "type", "push", "d", `{"itp":"AA==","itk":"AA==","itv":"AA==","id":"A"}`),
+	} {
+		if _, _, err := CleanWebIngest(nil, &StaticRequest{RawQuery: bad}, env); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestWebAccounts(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{q(t, "type", "page", "d", `{"id":"TEST-ACC-123","g":"x"}`), []string{"TEST-ACC-123"}},
+		{q(t, "type", "page", "d", `{"af":{"scv":"sc-sdk-v1"}}`), nil},
+		{q(t, "r", "1", "d", testGUID+"|1|2"), nil},
+		{"type=page&d=garbage!", nil},
+		{"", nil},
+	} {
+		got := WebAccounts(nil, &StaticRequest{RawQuery: tc.query}, nil)
+		if len(got) != len(tc.want) || (len(got) == 1 && string(got[0]) != tc.want[0]) {
+			t.Errorf("%s: %q, want %q", tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestWebReply(t *testing.T) {
+	newGUID = func() []byte { return []byte("00112233445566778899aabbccddeeff") }
+	fetch := map[string]string{"Accept": "application/json"}
+	eit := map[string]string{"X-CleverTap-Encryption-Enabled": "true"}
+	suppressed := formats.Result{RecordsIn: 1, Suppressed: 1, AllDropped: true}
+	dropped := formats.Result{RecordsIn: 1, PolicyDropped: 1, AllDropped: true}
+	d := `{"type":"event","id":"A","g":"` + testGUID + `","s":1700000000}`
+	for _, tc := range []struct {
+		name    string
+		query   string
+		headers map[string]string
+		res     formats.Result
+		want    string
+		ctype   string
+	}{
+		{"jsonp", q(t, "type", "push", "d", d, "rn", "7", "gc", testGUID), nil, dropped,
+			"$WZRK_WR.s('" + testGUID + "', 1700000000, false, 7);", jsonpType},
+		{"jsonp opt-out", q(t, "type", "push", "d", d, "rn", "7", "gc", testGUID), nil, suppressed,
+			"$WZRK_WR.s('" + testGUID + ":OO', 1700000000, false, 7, true);", jsonpType},
+		{"already :OO", q(t, "type", "push", "d", d, "rn", "7", "gc", testGUID+":OO"), nil, suppressed,
+			"$WZRK_WR.s('" + testGUID + ":OO', 1700000000, false, 7, true);", jsonpType},
+		{"fetch", q(t, "type", "push", "d", d, "rn", "7"), fetch, dropped,
+			`{"meta":{"g":"` + testGUID + `","sid":1700000000,"rf":false,"rn":"7","optOut":false}}`, jsonType},
+		{"fetch opt-out (EIT header)", q(t, "type", "push", "d", d, "rn", "7"), eit, suppressed,
+			`{"meta":{"g":"` + testGUID + `:OO","sid":1700000000,"rf":false,"rn":"7","optOut":true}}`, jsonType},
+		{"guid from d, session from s", q(t, "type", "push", "d", `{"g":"abc"}`, "rn", "2", "s", "1699999999"), nil, dropped,
+			"$WZRK_WR.s('abc', 1699999999, false, 2);", jsonpType},
+		{"session from i", q(t, "type", "push", "d", `{"id":"A"}`, "rn", "1", "i", "1700000001", "gc", "g1"), nil, dropped,
+			"$WZRK_WR.s('g1', 1700000001, false, 1);", jsonpType},
+		{"no guid at all", q(t, "type", "push", "d", `{"id":"A"}`, "rn", "1"), nil, suppressed,
+			"$WZRK_WR.s('00112233445566778899aabbccddeeff:OO', 0, false, 1, true);", jsonpType},
+		{"click guid", q(t, "r", "1", "d", "g-click|3|1700000000", "rn", "4"), nil, dropped,
+			"$WZRK_WR.s('g-click', 0, false, 4);", jsonpType},
+		{"injection is escaped", q(t, "type", "push", "d", `{"id":"A"}`, "rn", "1);alert(1", "gc", "x');alert(1);//"), nil, dropped,
+			`$WZRK_WR.s('x\u0027\u0029\u003balert\u00281\u0029\u003b\u002f\u002f', 0, false, 0);`, jsonpType},
+		{"custom id with @", q(t, "type", "push", "d", `{"id":"A"}`, "gc", "_w_jane@example.com"), fetch, dropped,
+			`{"meta":{"g":"_w_jane\u0040example\u002ecom","sid":0,"rf":false,"rn":"0","optOut":false}}`, jsonType},
+		{"garbage query", "%%%&d=@@@", nil, dropped,
+			"$WZRK_WR.s('00112233445566778899aabbccddeeff', 0, false, 0);", jsonpType},
+		{"eit d", eitQuery(t, `{"type":"event","g":"enc-guid","s":5,"id":"A"}`, "A")[len("t=96&"):], eit, dropped,
+			`{"meta":{"g":"` + testGUID + `","sid":5,"rf":false,"rn":"0","optOut":false}}`, jsonType},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ctype := WebReply(nil, &StaticRequest{RawQuery: tc.query, Headers: tc.headers}, tc.res)
+			if string(got) != tc.want || ctype != tc.ctype {
+				t.Errorf("got  %s (%s)\nwant %s (%s)", got, ctype, tc.want, tc.ctype)
+			}
+			if ctype == jsonType && !json.Valid(got) {
+				t.Error("invalid JSON")
+			}
+		})
+	}
+}
+
+func TestWebRoutes(t *testing.T) {
+	paths := map[string]bool{}
+	for _, r := range WebRoutes() {
+		paths[r.Path] = true
+		if r.Method != "GET" || r.Format != FormatWeb || !r.Browser || r.CleanQuery == nil || r.Reply == nil ||
+			r.Accounts == nil || r.Clean != nil || len(r.DropResponseHeaders) == 0 {
+			t.Errorf("route %s: %+v", r.Path, r)
+		}
+	}
+	if !paths["/a"] || !paths["/r"] || !paths["/e"] {
+		t.Errorf("paths %v", paths)
+	}
+}
+
+// The shipped default policy, end to end: no seeded value survives in any
+// form, and useIP is forced to false.
+func TestWebDefaultPolicy(t *testing.T) {
+	env := testEnv(t)
+	seeds := []string{"jane.doe@example.com", "jane.doe%40example.com", "4155550123", "Jane Doe", "Jane", "cdda802e-fb9c-47ad-9866-0794d394c912", "user:secret"}
+	files, _ := filepath.Glob("testdata/web/*.json")
+	for _, file := range files {
+		raw, _ := os.ReadFile(file)
+		var tc webCase
+		if err := json.Unmarshal(raw, &tc); err != nil {
+			t.Fatal(err)
+		}
+		if len(tc.Suppressed) > 0 || len(tc.DropEvents) > 0 {
+			continue
+		}
+		in := tc.buildQuery(t)
+		out, res, err := cleanerFor(tc.Route)(nil, &StaticRequest{RawQuery: in}, env)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if res.AllDropped {
+			t.Fatalf("%s: dropped", file)
+		}
+		text := describeQuery(t, string(out), tc.EIT)
+		for _, s := range seeds {
+			if strings.Contains(text, s) || strings.Contains(string(out), s) {
+				t.Errorf("%s: %q reaches the upstream:\n%s", file, s, text)
+			}
+		}
+		if strings.Contains(string(out), "useIP=true") {
+			t.Errorf("%s: useIP=true forwarded", file)
+		}
+	}
+}
+
+func BenchmarkCleanWebIngest(b *testing.B) {
+	for _, name := range []string{"event_pii", "page_view", "ping"} {
+		b.Run(name, func(b *testing.B) {
+			raw, err := os.ReadFile("testdata/web/" + name + ".json")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var tc webCase
+			if err := json.Unmarshal(raw, &tc); err != nil {
+				b.Fatal(err)
+			}
+			req := &StaticRequest{RawQuery: tc.buildQuery(b)}
+			env := testEnv(b)
+			var dst []byte
+			b.SetBytes(int64(len(req.RawQuery)))
+			b.ReportAllocs()
+			for b.Loop() {
+				env.Stats.Reset()
+				dst, _, err = CleanWebIngest(dst[:0], req, env)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
