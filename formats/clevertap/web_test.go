@@ -475,7 +475,7 @@ func TestCleanURL(t *testing.T) {
 	f("https://a.example/#section-2", "https://a.example/#section-2")
 	f("https://a.example/#token=abc", "https://a.example/")
 	f("https://a.example/?flag&x=%ZZ&y=2", "https://a.example/?flag&y=2") // undecodable parameters are dropped
-	f("https://a.example/100%/x", "https://a.example/100%/x")          // an undecodable path is scanned as it is
+	f("https://a.example/100%/x", "https://a.example/100%/x")             // an undecodable path is scanned as it is
 	f("mailto:jane@example.com", "mailto:%5Bemail%5D")
 	f("/relative/path?email=a%40b.co", "/relative/path?email=tok%3At1%3AnNonQPWBVUum6hHJAD6dlwqOjPrWZQMY")
 	f("about:blank", "about:blank")
