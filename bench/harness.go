@@ -253,6 +253,7 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 	if len(h.active) == 0 {
 		return nil, errors.New("cannot run: no contender started")
 	}
+	wall0, sys0, ours0 := time.Now(), sysBusy(), h.ourCPU()
 
 	for r := 1; r <= cfg.rounds; r++ {
 		for _, a := range h.active {
@@ -268,6 +269,10 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 				return nil, err
 			}
 		}
+	}
+	if wall := time.Since(wall0); sys0 > 0 {
+		foreign := (sysBusy() - sys0) - (h.ourCPU() - ours0)
+		h.run.ForeignCPUPct = max(0, float64(100*foreign)/float64(wall))
 	}
 	for _, c := range h.run.Contenders {
 		c.Summarize()
@@ -412,8 +417,27 @@ func (h *harness) chooseRate() {
 	h.run.Rate, h.run.RateSource = 1000, "default; no passthrough measured"
 }
 
+// ourCPU is the CPU time of the harness and every child it runs.
+func (h *harness) ourCPU() time.Duration {
+	total := proc.SelfCPUTime()
+	for _, p := range h.procs {
+		if d, err := p.CPUTime(); err == nil {
+			total += d
+		}
+	}
+	return total
+}
+
+func sysBusy() time.Duration {
+	d, _ := proc.SystemBusy()
+	return d
+}
+
 func (h *harness) addNotes() {
 	r := h.run
+	if r.ForeignCPUPct > 10 {
+		r.Notes = append(r.Notes, fmt.Sprintf("other processes used %.0f%% of a CPU during the run (%d CPUs): figures are noisy, rerun on a quiet machine.", r.ForeignCPUPct, r.Machine.Cores))
+	}
 	for _, c := range r.Contenders {
 		if c.Name == cNaive && c.Status == report.StatusOK {
 			r.Notes = append(r.Notes, "naive: net/http + encoding/json + one OPA evaluation per field with rules/ (Rego v1); tokenize, mask, generalize and scan are approximated in Go (HMAC, rune masking, date/number rounding, two regexes).")

@@ -15,10 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// clockTick is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; the
-// kernel reports it as 100 on every architecture Go supports.
-const clockTick = 10 * time.Millisecond
-
 // Available reports whether per-process CPU accounting works here.
 func Available() bool {
 	_, err := os.Stat("/proc/self/stat")
@@ -78,27 +74,6 @@ func pidCPUTime(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("cannot read CPU time of pid %d: %w", pid, err)
 	}
 	return parseStat(raw)
-}
-
-// parseStat extracts utime + stime from a /proc/<pid>/stat line. The
-// command name (field 2) may contain spaces and parentheses, so fields are
-// counted from the last ')'.
-func parseStat(raw []byte) (time.Duration, error) {
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("cannot parse /proc stat: no command field")
-	}
-	f := bytes.Fields(raw[i+1:])
-	// f[0] is field 3 (state); utime is field 14, stime field 15.
-	if len(f) < 13 {
-		return 0, fmt.Errorf("cannot parse /proc stat: %d fields", len(f)+2)
-	}
-	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
-	s, err2 := strconv.ParseUint(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("cannot parse /proc stat utime/stime")
-	}
-	return time.Duration(u+s) * clockTick, nil
 }
 
 // children lists the direct children of pid over all its threads.
@@ -165,4 +140,15 @@ func setAllThreads(set *unix.CPUSet) error {
 		}
 	}
 	return last
+}
+
+// SystemBusy returns the CPU time all processes on the machine have used
+// (user, nice, system, irq, softirq, steal over every CPU) since boot, so
+// that a run can tell how much of the machine others took.
+func SystemBusy() (time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("cannot read /proc/stat: %w", err)
+	}
+	return parseSystemStat(raw)
 }

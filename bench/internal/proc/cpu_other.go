@@ -25,3 +25,6 @@ func SelfCPUTime() time.Duration { return 0 }
 
 // PinSelf is unavailable; callers run unpinned.
 func PinSelf(cpu int) (func(), error) { return nil, errNoProc }
+
+// SystemBusy is unavailable without /proc.
+func SystemBusy() (time.Duration, error) { return 0, errNoProc }

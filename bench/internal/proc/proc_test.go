@@ -126,3 +126,16 @@ func TestLogFileAndDiscardedStdout(t *testing.T) {
 		t.Fatalf("Stderr() = %q, want only the stderr line", got)
 	}
 }
+
+func TestParseSystemStat(t *testing.T) {
+	t.Parallel()
+	got, err := parseSystemStat([]byte("cpu  100 5 50 9000 20 3 2 1 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n"))
+	if err != nil || got != 161*clockTick {
+		t.Fatalf("parseSystemStat = %v, %v; want %v", got, err, 161*clockTick)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8", "cpu 1 2 x 4 5 6 7 8"} {
+		if _, err := parseSystemStat([]byte(bad)); err == nil {
+			t.Errorf("parseSystemStat(%q) accepted", bad)
+		}
+	}
+}

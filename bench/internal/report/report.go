@@ -41,10 +41,13 @@ type Run struct {
 	Corpus   Corpus            `json:"corpus"`
 	Pinning  string            `json:"pinning"`
 	// Rate is the open-model rate in requests/s and where it came from.
-	Rate       float64      `json:"rate"`
-	RateSource string       `json:"rate_source"`
-	Contenders []*Contender `json:"contenders"`
-	Notes      []string     `json:"notes,omitempty"`
+	Rate       float64 `json:"rate"`
+	RateSource string  `json:"rate_source"`
+	// ForeignCPUPct is the CPU other processes used during the
+	// measurements, in percent of one CPU.
+	ForeignCPUPct float64      `json:"foreign_cpu_pct"`
+	Contenders    []*Contender `json:"contenders"`
+	Notes         []string     `json:"notes,omitempty"`
 }
 
 // Machine describes where the run happened.

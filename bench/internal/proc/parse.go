@@ -1,0 +1,51 @@
+package proc
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// clockTick is USER_HZ, the unit of utime/stime in /proc/<pid>/stat; the
+// kernel reports it as 100 on every architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// parseStat extracts utime + stime from a /proc/<pid>/stat line. The
+// command name (field 2) may contain spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseStat(raw []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("cannot parse /proc stat: no command field")
+	}
+	f := bytes.Fields(raw[i+1:])
+	// f[0] is field 3 (state); utime is field 14, stime field 15.
+	if len(f) < 13 {
+		return 0, fmt.Errorf("cannot parse /proc stat: %d fields", len(f)+2)
+	}
+	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("cannot parse /proc stat utime/stime")
+	}
+	return time.Duration(u+s) * clockTick, nil
+}
+
+func parseSystemStat(raw []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(raw, []byte{'\n'})
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, fmt.Errorf("cannot parse /proc/stat: unexpected first line")
+	}
+	var busy uint64
+	// user nice system idle iowait irq softirq steal
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		v, err := strconv.ParseUint(string(f[i]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("cannot parse /proc/stat: %w", err)
+		}
+		busy += v
+	}
+	return time.Duration(busy) * clockTick, nil
+}
