@@ -477,18 +477,18 @@ func (c *webCleaner) subject(rw *masking.Rewriter) (formats.Subject, formats.Sig
 	default:
 		t := rw.Lookup(0, "type")
 		if rw.Type(t) == masking.TypeString {
-			subj.Kind = string(rw.Value(t))
+			subj.Kind = formats.B2S(rw.Value(t)) // d stays unchanged until the record is emitted
 		}
 		switch subj.Kind {
 		case "":
-			subj.Kind = string(c.value("type"))
+			subj.Kind = formats.B2S(c.value("type"))
 		case KindQuery, KindLinkQuery, KindURL, KindClick, KindEmail, "meta":
 			// The adapter's own kinds classify differently: never let a
 			// payload borrow them.
 			return subj, sig, formats.Errorf(400, "invalid_payload", "d has a reserved type")
 		}
 		if subj.Kind == "event" {
-			subj.Name = string(rw.Value(rw.Lookup(0, "evtName")))
+			subj.Name = formats.B2S(rw.Value(rw.Lookup(0, "evtName")))
 		}
 		if p := rw.Lookup(0, "profile"); rw.Type(p) == masking.TypeObject {
 			if id := rw.Lookup(p, "Identity"); rw.Type(id) == masking.TypeString || rw.Type(id) == masking.TypeNumber {
