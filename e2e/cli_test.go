@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 func runCLI(t *testing.T, args ...string) (string, string, int) {
@@ -109,5 +111,25 @@ func TestBinaryIsStatic(t *testing.T) {
 		if p.Type == elf.PT_INTERP {
 			t.Fatal("binary has a dynamic interpreter; build with CGO_ENABLED=0")
 		}
+	}
+}
+
+// A token written by the proxy is reversed with the tenant's key by
+// `consentry detokenize`, and only with it.
+func TestDetokenizeRoundTrip(t *testing.T) {
+	up := newUpstream(t)
+	data := t.TempDir()
+	cs := start(t, "--upstream", up.url, "--data", data)
+	post(t, cs.url+"/a1?z="+account, readTestdata(t, "android_batch.json"), nil)
+	tok := gjson.GetBytes(up.last(t).Body, "2.profile.Email").Str
+	if !strings.HasPrefix(tok, "tok:") {
+		t.Fatalf("email not tokenized: %q", tok)
+	}
+	out, errs, code := runCLI(t, "detokenize", "--data", data, tok)
+	if code != 0 || strings.TrimSpace(out) != `"jane.doe@example.com"` {
+		t.Fatalf("detokenize: %d %q %s", code, out, errs)
+	}
+	if _, _, code := runCLI(t, "detokenize", "--data", t.TempDir(), tok); code == 0 {
+		t.Fatal("a token was reversed with another tenant's key")
 	}
 }

@@ -20,6 +20,7 @@ Usage:
   consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
   consentry explain --tenant T --format clevertap.sdk|clevertap.rest [--output text|json] FILE
   consentry rules test [DIR]
+  consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
   consentry version
 
 Run 'consentry <command> -h' for the flags of a command.
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "explain":
 		return cmdExplain(args[1:], stdout, stderr)
+	case "detokenize":
+		return cmdDetokenize(args[1:], stdout, stderr)
 	case "rules":
 		if len(args) < 2 || args[1] != "test" {
 			fmt.Fprintln(stderr, "usage: consentry rules test [DIR]")
