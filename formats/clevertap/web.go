@@ -6,28 +6,42 @@ package clevertap
 // payload d (LZ-String Base64 of one JSON record) and an arp object, /r
 // (clicks on campaign links) carries d = LZ("guid|page|session"), /e (email
 // preference pages) carries d = LZ({"id","unsubGroups",...}). CleanQuery
-// rebuilds the query string parameter by parameter, in the order received:
+// rebuilds the query string parameter by parameter, in the order received;
+// a parameter that does not change keeps its exact bytes.
 //
 //   - d is decoded, cleaned as one record (kind d.type, or the query's type:
-//     "page", "ping", "data", "push"; name d.evtName) and re-encoded in the
-//     SDK's exact variant; an Encryption-in-Transit envelope is opened and
-//     sealed again with the same key and a fresh IV. arp is cleaned as
-//     kind "meta".
-//   - Every other parameter is a field of one "query" record (so the policy
-//     decides gc, origin, useIP, ... like any JSON field). useIP is written
-//     "true" only when the client sent true and the policy kept it.
+//     "page", "ping", "data", "push"; name d.evtName; "click" on /r,
+//     "subscription" on /e) and re-encoded in the SDK's exact variant; an
+//     Encryption-in-Transit envelope is opened and sealed again with the
+//     same key and a fresh IV. arp is cleaned as kind "meta". Subject: d.g
+//     or gc, and profile.Identity; signals: profile.ct_optout and the optOut
+//     flag (opting out wins), MSG-* flags, and sub=0/1 on /e.
+//   - Every other parameter is a field of one record of kind "query"
+//     ("link_query" on /r), so the policy decides gc (id.device), origin,
+//     useIP (net.use_ip, a boolean), ... like any JSON field. useIP is
+//     written "true" only when the client sent true and the policy kept it;
+//     any other decision (redact, drop, ...) writes "false".
 //   - URLs (d.cpg, d.referrer, the origin parameter) are split into path,
-//     query parameters and fragment, which are the fields of a "url" record:
-//     query keys get classes by name (email → contact.email, token →
-//     auth.secret, gclid → ad.click_id, ...), paths and values without a
-//     class are scanned by the default policy. User info (user:pass@) is
-//     always removed.
-//   - On /a an unknown parameter is dropped (the SDK's set is fixed and
-//     anything else was not put there by it); on /r and /e, whose links are
-//     built by CleverTap's servers, unknown parameters are fields of the
-//     query record without a class, for the policy to decide.
+//     query parameters and fragment (with its own "?" parameters, or OAuth
+//     style "#k=v&..."), the fields of a record of kind "url" named after
+//     the field: parameter keys get classes by name (email → contact.email,
+//     token/password/code → auth.secret, gclid/fbclid → ad.click_id, first
+//     name → person.name, ...), paths, fragments and other values are
+//     scanned by the default policy. User info (user:pass@) is always
+//     removed; a parameter that does not percent-decode to UTF-8 is dropped.
+//     The whole URL is then a field of d (web.page_url, web.referrer,
+//     web.origin) that the policy may still drop.
+//   - On /a an unknown parameter is dropped: the SDK's set is fixed, so
+//     anything else was not put there by it and could carry anything. On /r
+//     and /e, whose links are built by CleverTap's servers, an unknown
+//     parameter is a field of the query record classified by its name only,
+//     for the policy to decide.
+//   - A second d, arp, gc, useIP, optOut, origin or type is refused (which
+//     one would the backend read?).
 //
-// Unchanged parameters keep their exact bytes.
+// When Consentry drops the record, WebReply acknowledges it the way the
+// server does, so that the SDK neither holds nor replays it; a suppressed
+// subject gets a GUID ending in ":OO", which stops the SDK.
 
 import (
 	"bytes"
