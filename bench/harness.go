@@ -451,9 +451,20 @@ func (h *harness) addNotes() {
 				break
 			}
 		}
+		over, open := 0, 0
+		for _, rd := range c.Rounds {
+			if rd.Phase == report.PhaseOpen {
+				open++
+				if rd.Overload {
+					over++
+				}
+			}
+		}
 		switch {
 		case c.Open != nil && c.Open.Overload:
-			r.Notes = append(r.Notes, fmt.Sprintf("%s: could not sustain %.0f req/s; its latencies (≥) include requests that were never sent or timed out.", c.Name, r.Rate))
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: could not sustain %.0f req/s in %d of %d open rounds; its latencies (≥) include requests that were never sent or timed out.", c.Name, r.Rate, over, open))
+		case over > 0:
+			r.Notes = append(r.Notes, fmt.Sprintf("%s: fell behind %.0f req/s in %d of %d open rounds (medians shown; every round is in the JSON).", c.Name, r.Rate, over, open))
 		case c.Open != nil && c.Open.RPS < 0.9*r.Rate:
 			r.Notes = append(r.Notes, fmt.Sprintf("%s: answered %.0f of the %.0f req/s offered; its latencies include the queue that built up.", c.Name, c.Open.RPS, r.Rate))
 		}
