@@ -7,7 +7,9 @@ package explain
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"sort"
+	"strings"
 
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
@@ -44,7 +46,7 @@ func Formats(routes []formats.Route) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range routes {
-		if r.Clean != nil && !seen[r.Format] {
+		if (r.Clean != nil || r.CleanQuery != nil) && !seen[r.Format] {
 			seen[r.Format] = true
 			out = append(out, r.Format)
 		}
@@ -56,14 +58,15 @@ func Formats(routes []formats.Route) []string {
 // Run cleans payload as format for tenant.
 func Run(routes []formats.Route, format, tenant string, payload []byte, pol Policy, applier masking.Applier) (*Result, error) {
 	var clean func(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error)
+	var cleanQuery func(dst []byte, req formats.Request, env *formats.Env) ([]byte, formats.Result, error)
 	var unwrap func([]byte) ([]byte, func([]byte) ([]byte, error), error)
 	for _, r := range routes {
-		if r.Format == format && r.Clean != nil {
-			clean, unwrap = r.Clean, r.Unwrap
+		if r.Format == format && (r.Clean != nil || r.CleanQuery != nil) {
+			clean, cleanQuery, unwrap = r.Clean, r.CleanQuery, r.Unwrap
 			break
 		}
 	}
-	if clean == nil {
+	if clean == nil && cleanQuery == nil {
 		return nil, fmt.Errorf("unknown format %q (known: %v)", format, Formats(routes))
 	}
 	if unwrap != nil {
@@ -94,7 +97,22 @@ func Run(routes []formats.Route, format, tenant string, payload []byte, pol Poli
 			}
 		},
 	}
-	out, r, err := clean(nil, payload, env)
+	var out []byte
+	var r formats.Result
+	var err error
+	if clean != nil {
+		out, r, err = clean(nil, payload, env)
+	} else {
+		// Query-string formats: the payload is a URL or its query string.
+		q := strings.TrimSpace(string(payload))
+		if i := strings.IndexByte(q, '?'); i >= 0 {
+			q = q[i+1:]
+		}
+		out, r, err = cleanQuery(nil, queryRequest(q), env)
+		if err == nil {
+			out, _ = json.Marshal(string(out))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -102,3 +120,16 @@ func Run(routes []formats.Route, format, tenant string, payload []byte, pol Poli
 	res.RecordsIn, res.RecordsOut, res.AllDropped = r.RecordsIn, r.RecordsOut, r.AllDropped
 	return res, nil
 }
+
+// queryRequest is a request that is only a query string.
+type queryRequest string
+
+func (q queryRequest) Header(string) []byte { return nil }
+func (q queryRequest) Query(name string) []byte {
+	v, _ := url.ParseQuery(string(q))
+	if s := v.Get(name); s != "" {
+		return []byte(s)
+	}
+	return nil
+}
+func (q queryRequest) QueryString() []byte { return []byte(q) }

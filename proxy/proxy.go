@@ -534,6 +534,18 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 		}
 	}
 	req.Header.Del("Content-Length")
+	if rt.Browser {
+		// A same-site proxy domain receives the site's cookies, and the
+		// Referer can carry the page URL with personal data in it.
+		req.Header.Del("Cookie")
+		if ref := req.Header.Peek("Referer"); len(ref) > 0 {
+			if o := refererOrigin(ref); o != "" {
+				req.Header.Set("Referer", o)
+			} else {
+				req.Header.Del("Referer")
+			}
+		}
+	}
 	req.Header.SetHost(up.host)
 	uri := append(append([]byte(up.prefix), ctx.Path()...), '?')
 	uri = append(uri, query...)
@@ -568,9 +580,22 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 		ctx.Response.Header.Del(h)
 	}
 	ctx.Response.Header.Del("Content-Length")
+	if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 && len(ctx.Response.Header.Peek("Access-Control-Allow-Origin")) == 0 {
+		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
+		ctx.Response.Header.Set("Vary", "Origin")
+	}
 	ctx.SetStatusCode(resp.StatusCode())
 	ctx.SetBody(resp.Body())
 	ar.Status = resp.StatusCode()
+}
+
+// refererOrigin cuts a Referer to its origin ("https://shop.example/").
+func refererOrigin(ref []byte) string {
+	u, err := url.Parse(string(ref))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/"
 }
 
 type headerDeleter interface {

@@ -10,6 +10,10 @@ var redirectHeaders = []string{"X-WZRK-RD", "X-WZRK-SPIKY-RD"}
 // Routes are CleverTap's endpoints that Consentry serves. Any other path is
 // refused: Consentry is never an open proxy.
 func Routes() []formats.Route {
+	return append(mobileRoutes(), WebRoutes()...)
+}
+
+func mobileRoutes() []formats.Route {
 	return []formats.Route{
 		{
 			Method:              "POST",

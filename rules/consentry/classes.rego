@@ -102,6 +102,17 @@ by_class := {
 	"rule": "gdpr.free_text",
 } if input.field.class == "free_text"
 
+# Web SDK (clevertap.web): the format adapter splits page URLs into parts and
+# decides each part; the assembled URL itself is kept. Secrets, ad click ids and
+# postal addresses in URL parameters are dropped.
+by_class := {"action": "keep", "rule": "gdpr.web.url"} if input.field.class in {"web.page_url", "web.referrer", "web.origin"}
+
+by_class := {"action": "drop", "rule": "gdpr.auth.secret"} if input.field.class == "auth.secret"
+
+by_class := {"action": "drop", "rule": "gdpr.ad.click_id"} if input.field.class == "ad.click_id"
+
+by_class := {"action": "drop", "rule": "gdpr.person.address"} if input.field.class == "person.address"
+
 # METADATA
 # description: |
 #   Decisions for classes of a known family that have no rule of their own, so that a

@@ -56,6 +56,12 @@ _class_cases := {
 	"network.type": {"class": "network.type", "type": "string", "want": _drop("gdpr.network.type")},
 	"network.carrier": {"class": "network.carrier", "type": "string", "want": _drop("gdpr.network.carrier")},
 	"network.country": {"class": "network.country", "type": "string", "want": _drop("gdpr.network.country")},
+	"web.page_url": {"class": "web.page_url", "type": "string", "want": _keep("gdpr.web.url")},
+	"web.referrer": {"class": "web.referrer", "type": "string", "want": _keep("gdpr.web.url")},
+	"web.origin": {"class": "web.origin", "type": "string", "want": _keep("gdpr.web.url")},
+	"auth.secret": {"class": "auth.secret", "type": "string", "want": _drop("gdpr.auth.secret")},
+	"ad.click_id": {"class": "ad.click_id", "type": "string", "want": _drop("gdpr.ad.click_id")},
+	"person.address": {"class": "person.address", "type": "string", "want": _drop("gdpr.person.address")},
 	"network family": {"class": "network.cell_id", "type": "number", "want": _drop("gdpr.network")},
 	"net.ip": {"class": "net.ip", "type": "string", "want": {
 		"action": "generalize",
