@@ -12,8 +12,7 @@ import (
 func tableKey(i byte) Key {
 	var k Key
 	k[0], k[1] = i, i^0x5a
-	k[7] = i % 5           // few homes
-	k[14] = 0xff * (i & 1) // homes near the end and the start
+	k[8] = 0xfe + i%5 // few homes, around the end and the start of the table
 	return k
 }
 

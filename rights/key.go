@@ -31,10 +31,14 @@ func (k Key) Prefix(kind Kind) string {
 // Ref names the subjects of one record by their keys. Build it with
 // Registry.Ref (or Registry.Key) once per record, or once per request for
 // the parts that all records share (the device id of an SDK batch).
+//
+// The keys come first: Go copies this 56-byte struct with 16-byte moves and
+// an overlapping tail move, and a key inside that overlap made CheckRef on
+// a copied Ref 2.5× slower (failed store-to-load forwarding).
 type Ref struct {
-	Tenant      string
 	Identity    Key
 	Device      Key
+	Tenant      string
 	HasIdentity bool
 	HasDevice   bool
 }

@@ -142,7 +142,14 @@ func (r *Registry) Check(tenant string, identity, device []byte) Verdict {
 	if !r.Healthy() {
 		return Verdict{}
 	}
-	return r.CheckRef(r.Ref(tenant, identity, device))
+	var ik, dk Key
+	if len(identity) > 0 {
+		ik = r.keys.key(tenant, KindIdentity, identity)
+	}
+	if len(device) > 0 {
+		dk = r.keys.key(tenant, KindDevice, device)
+	}
+	return r.verdict(&ik, &dk, len(identity) > 0, len(device) > 0)
 }
 
 // CheckRef decides one record from the exact in-memory set; it does not
@@ -159,17 +166,21 @@ func (r *Registry) Check(tenant string, identity, device []byte) Verdict {
 // current user, and a device shared with another identity is clear for that
 // other identity once it logs in.
 func (r *Registry) CheckRef(ref Ref) Verdict {
+	return r.verdict(&ref.Identity, &ref.Device, ref.HasIdentity, ref.HasDevice)
+}
+
+func (r *Registry) verdict(ik, dk *Key, hasIdentity, hasDevice bool) Verdict {
 	if !r.Healthy() {
 		return Verdict{}
 	}
 	v := Verdict{Status: StatusClear}
-	if ref.HasIdentity {
-		v.merge(r.hot.get(&ref.Identity).direct())
+	if hasIdentity {
+		v.merge(r.hot.get(ik).direct())
 	}
-	if ref.HasDevice {
-		f := r.hot.get(&ref.Device)
+	if hasDevice {
+		f := r.hot.get(dk)
 		v.merge(f.direct())
-		if !ref.HasIdentity {
+		if !hasIdentity {
 			v.merge(f.via())
 		}
 	}
