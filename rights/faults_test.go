@@ -124,3 +124,24 @@ func TestFailedRetryIsWrittenDurably(t *testing.T) {
 		t.Errorf("after restart: %+v, want suppressed", v)
 	}
 }
+
+func TestLearnRejectsInvalidSignals(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	ref := r.Ref(tenant, b("A"), nil)
+	bad := []Signals{{OptOut: 9}, {Marketing: [NumChannels]Consent{ChannelSMS: 7}}}
+	for _, s := range bad {
+		if err := r.Learn(ref, s); err == nil {
+			t.Errorf("Learn(%+v): no error", s)
+		}
+	}
+	if err := r.Marketing(ref, NumChannels, ConsentGranted, time.Time{}); err == nil {
+		t.Error("Marketing with an unknown channel: no error")
+	}
+	if !r.Healthy() {
+		t.Error("invalid input made the registry unhealthy")
+	}
+	if _, err := r.Consent(ref, NumChannels); err == nil {
+		t.Error("Consent with an unknown channel: no error")
+	}
+}

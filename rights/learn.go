@@ -31,6 +31,9 @@ func (r *Registry) Learn(ref Ref, s Signals) error {
 	if !ref.HasIdentity && !ref.HasDevice {
 		return nil
 	}
+	if err := s.validate(); err != nil {
+		return err
+	}
 	link := ref.HasIdentity && ref.HasDevice && !r.sess.has(&ref.Device, &ref.Identity)
 	if !link && s.OptOut == SignalNone && !s.hasMarketing() {
 		return nil
@@ -70,6 +73,19 @@ func (r *Registry) Marketing(ref Ref, ch Channel, c Consent, at time.Time) error
 	s := Signals{At: at}
 	s.Marketing[ch] = c
 	return r.Learn(ref, s)
+}
+
+// validate rejects values that would make a stored record unreadable.
+func (s *Signals) validate() error {
+	if s.OptOut > SignalOptIn {
+		return fmt.Errorf("cannot learn rights signals: unknown opt-out signal %d", s.OptOut)
+	}
+	for ch, c := range s.Marketing {
+		if c > ConsentRevoked {
+			return fmt.Errorf("cannot learn rights signals: unknown consent %d for channel %s", c, Channel(ch))
+		}
+	}
+	return nil
 }
 
 // txn gathers one write: records read from the store and changed, links,
