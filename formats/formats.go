@@ -33,8 +33,12 @@ type RecordPolicy interface {
 type Subject struct {
 	Identity []byte // the user's identity, if the record names one
 	Device   []byte // the device or anonymous id
-	Kind     string // record kind, for the system-event rule
+	Kind     string // record kind
 	Name     string // event name
+	// System marks records the vendor's SDK still sends for a subject who
+	// opted out with "allow system events" (CleverTap: App Launched,
+	// Notification Viewed, ..., profile pushes, pings, data records).
+	System bool
 }
 
 // Signals are the rights-relevant facts a record carries.
@@ -58,12 +62,34 @@ const NumMarketingChannels = 7
 // HasMarketing reports whether any marketing flag was seen.
 func (s *Signals) HasMarketing() bool { return s.Marketing != [NumMarketingChannels]int8{} }
 
-// Subjects is the rights registry as the adapters use it. Check must never
-// answer "keep" for a suppressed subject; an error means unknown state and
-// the record is dropped (fail closed).
+// Subjects is the rights registry as the adapters use it.
 type Subjects interface {
-	Observe(tenant string, s Subject, sig Signals) error
-	Suppressed(tenant string, s Subject) (bool, error)
+	// Admit learns what the record teaches (opt-out, opt-in, marketing
+	// consent, identity-device link) and says whether it may be forwarded.
+	// It never admits a suppressed subject's record. A record carrying an
+	// opt-out is forwarded (so the vendor learns it) unless its subject
+	// was already suppressed. An error means the state is unknown or a
+	// signal could not be stored durably: the request must fail (5xx) so
+	// that the SDK retries; nothing is forwarded.
+	Admit(tenant string, s Subject, sig Signals) (bool, error)
+}
+
+// CampaignTarget names one target of a campaign call.
+type CampaignTarget struct {
+	Identity []byte
+	Device   []byte
+}
+
+// Rights is the rights registry as the rights routes (erasure, campaigns)
+// use it.
+type Rights interface {
+	Subjects
+	// Erase suppresses the subject for erasure, durably, before the
+	// deletion is forwarded upstream.
+	Erase(tenant string, s Subject, actor string) error
+	// CampaignAllowed says whether a campaign on channel ("push", "email",
+	// "sms", "whatsapp") may reach the target.
+	CampaignAllowed(tenant string, t CampaignTarget, channel string) (bool, error)
 }
 
 // Env carries what an adapter needs to clean one request.
@@ -73,6 +99,8 @@ type Env struct {
 	Applier  masking.Applier
 	Records  RecordPolicy
 	Subjects Subjects // nil: no rights registry
+	// Rights is the same registry for the rights routes (nil: none).
+	Rights Rights
 	Rewriter *masking.Rewriter
 	Stats    *masking.Stats
 	// OnRecord, when set, sees each record's plan (explain uses it).

@@ -13,9 +13,8 @@ func B2S(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // Clean decides and rewrites one record: rights first (a suppressed
 // subject's record is dropped whole), then the record-level policy, then the
 // field plan. It appends the cleaned record to dst and reports whether it
-// was kept. Records that carry an opt-out or opt-in signal are learned before
-// the check and always forwarded (cleaned), so that the vendor learns the
-// new state too.
+// was kept. The rights registry learns the record's signals first (see
+// Subjects.Admit).
 func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
 	end, err := env.Rewriter.Parse(raw, 0)
 	if err != nil {
@@ -32,18 +31,13 @@ func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, su
 func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
 	res.RecordsIn++
 	if env.Subjects != nil {
-		if sig.OptOut != 0 || sig.HasMarketing() || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
-			if err := env.Subjects.Observe(env.Tenant, subj, sig); err != nil {
-				res.Suppressed++ // unknown state: fail closed
-				return dst, false, nil
-			}
+		keep, err := env.Subjects.Admit(env.Tenant, subj, sig)
+		if err != nil {
+			return dst, false, &Error{Status: 503, Code: "rights_unavailable", Msg: "the data-subject registry cannot answer; retry later"}
 		}
-		if sig.OptOut == 0 {
-			drop, err := env.Subjects.Suppressed(env.Tenant, subj)
-			if drop || err != nil {
-				res.Suppressed++
-				return dst, false, nil
-			}
+		if !keep {
+			res.Suppressed++
+			return dst, false, nil
 		}
 	}
 	if env.Records != nil {

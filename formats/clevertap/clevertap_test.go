@@ -148,21 +148,23 @@ func TestProfileSignals(t *testing.T) {
 	if rec.observed[1].identity != "u1" {
 		t.Errorf("the batch's identity did not carry to the following event: %+v", rec.observed[1])
 	}
+	if !rec.observed[0].system || rec.observed[1].system {
+		t.Errorf("system flags: profile %v, custom event %v", rec.observed[0].system, rec.observed[1].system)
+	}
 }
 
 type observation struct {
 	identity, device string
 	sig              formats.Signals
+	system           bool
 }
 
 type recordingSubjects struct{ observed []observation }
 
-func (r *recordingSubjects) Observe(_ string, s formats.Subject, sig formats.Signals) error {
-	r.observed = append(r.observed, observation{string(s.Identity), string(s.Device), sig})
-	return nil
+func (r *recordingSubjects) Admit(_ string, s formats.Subject, sig formats.Signals) (bool, error) {
+	r.observed = append(r.observed, observation{string(s.Identity), string(s.Device), sig, s.System})
+	return true, nil
 }
-
-func (r *recordingSubjects) Suppressed(string, formats.Subject) (bool, error) { return false, nil }
 
 func TestEnvelopeRoundTrip(t *testing.T) {
 	plain := []byte(`[{"type":"meta","id":"A"}]`)

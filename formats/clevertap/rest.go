@@ -61,6 +61,7 @@ func CleanREST(dst, body []byte, env *formats.Env) ([]byte, formats.Result, erro
 			case "profile":
 				sig = profileSignals(rw, rw.Lookup(0, "profileData"))
 			}
+			subj.System = IsSystem(kind, subj.Name)
 			sep := len(dst)
 			if dst[len(dst)-1] != '[' {
 				dst = append(dst, ',')

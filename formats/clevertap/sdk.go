@@ -79,7 +79,7 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 			sig = profileSignals(rw, p)
 		}
 		dataRecords++
-		subj.Identity, subj.Device = identity, device
+		subj.Identity, subj.Device, subj.System = identity, device, IsSystem(kind, subj.Name)
 		sep := len(dst)
 		if len(dst) > 1 {
 			dst = append(dst, ',')
@@ -152,4 +152,27 @@ func profileSignals(rw *masking.Rewriter, p int32) formats.Signals {
 		}
 	})
 	return sig
+}
+
+// systemEvents are the events CleverTap's SDKs raise themselves; with
+// ct_allow_sys_events_and_communication an opted-out subject's SDK still
+// sends them (clevertap-wire.md §8.1).
+var systemEvents = map[string]bool{
+	"App Launched": true, "App Installed": true, "App Uninstalled": true, "App Version Changed": true,
+	"Notification Sent": true, "Notification Viewed": true, "Notification Clicked": true,
+	"Push Impressions": true, "UTM Visited": true, "Geocluster Entered": true, "Geocluster Exited": true,
+	"wzrk_fetch": true, "App Inbox Viewed": true, "App Inbox Clicked": true,
+}
+
+// IsSystem reports whether a record of kind and event name is one the SDKs
+// treat as a system record: system events, profile pushes, pings and data
+// (push token) records.
+func IsSystem(kind, name string) bool {
+	switch kind {
+	case "profile", "ping", "data", "meta":
+		return true
+	case "event":
+		return systemEvents[name]
+	}
+	return false
 }

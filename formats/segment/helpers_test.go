@@ -363,3 +363,18 @@ func assertNoSeeds(t testing.TB, b []byte) {
 		}
 	}
 }
+
+// Admit is formats.Subjects: learn, then refuse suppressed subjects; a
+// record carrying an opt-out or opt-in signal is forwarded.
+func (s *subjects) Admit(tenant string, subj formats.Subject, sig formats.Signals) (bool, error) {
+	if sig.OptOut != 0 || sig.HasMarketing() || (len(subj.Identity) > 0 && len(subj.Device) > 0) {
+		if err := s.Observe(tenant, subj, sig); err != nil {
+			return false, err
+		}
+	}
+	if sig.OptOut != 0 {
+		return true, nil
+	}
+	drop, err := s.Suppressed(tenant, subj)
+	return !drop, err
+}
