@@ -25,18 +25,6 @@ func knownKind(k string) bool {
 	return false
 }
 
-// messageKeys are the members a message's subject and kind are read from.
-// writeKey is read only so that pick refuses two different ones.
-var messageKeys = [...]string{"type", "userId", "anonymousId", "event", "name", "writeKey"}
-
-const (
-	mType = iota
-	mUserID
-	mAnonymousID
-	mEvent
-	mName
-)
-
 // CleanBatch cleans a /v1/batch body {"batch":[messages], ...} for format
 // and appends the result to dst: the other top-level keys first, cleaned as
 // one "meta" header, then the kept messages in order.
@@ -84,7 +72,6 @@ func CleanBatch(dst, body []byte, env *formats.Env, format string) ([]byte, form
 	}
 	dst = append(dst, `"batch":[`...)
 	open := len(dst)
-	var fields [len(messageKeys)]member
 	n := 0
 	batch := body[bs:be]
 	err = masking.EachElement(batch, func(s, e int, t masking.ValueType) error {
@@ -94,21 +81,23 @@ func CleanBatch(dst, body []byte, env *formats.Env, format string) ([]byte, form
 		if t != masking.TypeObject {
 			return formats.Errorf(400, "invalid_payload", "batch message %d is a %s, want an object", idx, t)
 		}
-		if err := pick(raw, messageKeys[:], fields[:]); err != nil {
+		if _, err := env.Rewriter.Parse(raw, 0); err != nil {
 			return err
 		}
-		if err := checkIDs(&fields); err != nil {
-			return err
-		}
-		kind := fields[mType].str()
+		p := parsed{env.Rewriter}
+		kind := p.str(0, "type")
 		if !knownKind(kind) {
 			return formats.Errorf(400, "invalid_payload", "batch message %d has no known \"type\" (want one of identify, track, page, screen, group, alias)", idx)
+		}
+		subj, err := subject(p, kind)
+		if err != nil {
+			return err
 		}
 		sep := len(dst)
 		if sep > open {
 			dst = append(dst, ',')
 		}
-		out, kept, err := env.Clean(dst, raw, format, Classifier{}, subject(kind, &fields), formats.Signals{}, &res)
+		out, kept, err := env.CleanParsed(dst, format, Classifier{}, subj, formats.Signals{}, &res)
 		if err != nil {
 			return err
 		}
@@ -132,17 +121,22 @@ func CleanBatch(dst, body []byte, env *formats.Env, format string) ([]byte, form
 // the vendor stores another.
 func CleanMessage(dst, body []byte, env *formats.Env, format, kind string) ([]byte, formats.Result, error) {
 	var res formats.Result
-	var fields [len(messageKeys)]member
-	if err := pick(body, messageKeys[:], fields[:]); err != nil {
+	end, err := env.Rewriter.Parse(body, 0)
+	if err != nil {
 		return dst, res, err
 	}
-	if err := checkIDs(&fields); err != nil {
-		return dst, res, err
+	if masking.SkipSpace(body, end) != len(body) {
+		return dst, res, formats.Errorf(400, "malformed_json", "trailing data after the message")
 	}
-	if fields[mType].ok && fields[mType].str() != kind {
+	p := parsed{env.Rewriter}
+	if t := p.node(0, "type"); t >= 0 && p.str(0, "type") != kind {
 		return dst, res, formats.Errorf(400, "invalid_payload", "message \"type\" is not %q, the kind this path accepts", kind)
 	}
-	out, kept, err := env.Clean(dst, body, format, Classifier{}, subject(kind, &fields), formats.Signals{}, &res)
+	subj, err := subject(p, kind)
+	if err != nil {
+		return dst, res, err
+	}
+	out, kept, err := env.CleanParsed(dst, format, Classifier{}, subj, formats.Signals{}, &res)
 	if err != nil {
 		return dst, res, err
 	}
@@ -150,31 +144,22 @@ func CleanMessage(dst, body []byte, env *formats.Env, format, kind string) ([]by
 	return out, res, nil
 }
 
-// checkIDs refuses identifiers the rights check could not read: an object
-// or array userId would pass the check as "no identity".
-func checkIDs(f *[len(messageKeys)]member) error {
-	for _, i := range [...]int{mUserID, mAnonymousID} {
-		switch m := f[i]; {
-		case !m.ok, m.t == masking.TypeString, m.t == masking.TypeNumber, m.t == masking.TypeNull:
-		default:
-			return formats.Errorf(400, "invalid_payload", "%q must be a string", messageKeys[i])
-		}
+// subject reads a message's data subject and event name from the parsed
+// message, and refuses a second, different writeKey.
+func subject(p parsed, kind string) (formats.Subject, error) {
+	s := formats.Subject{Kind: kind}
+	var err error
+	if s.Identity, err = p.id(0, "userId"); err != nil {
+		return s, err
 	}
-	return nil
-}
-
-// subject reads a message's data subject and event name.
-func subject(kind string, f *[len(messageKeys)]member) formats.Subject {
-	s := formats.Subject{
-		Kind:     kind,
-		Identity: f[mUserID].text(),
-		Device:   f[mAnonymousID].text(),
+	if s.Device, err = p.id(0, "anonymousId"); err != nil {
+		return s, err
 	}
 	switch kind {
 	case "track":
-		s.Name = f[mEvent].str()
+		s.Name = p.str(0, "event")
 	case "page", "screen":
-		s.Name = f[mName].str()
+		s.Name = p.str(0, "name")
 	}
-	return s
+	return s, p.unique(0, "writeKey")
 }

@@ -240,6 +240,20 @@ func TestSuppressed(t *testing.T) {
 	}
 }
 
+// TestDuplicateKeys reads the subject from the last of duplicate keys, as
+// the vendors' decoders do, and refuses two different write keys.
+func TestDuplicateKeys(t *testing.T) {
+	req := parseRequest(t, []byte("POST /v1/batch\n\n"+`{"batch":[{"type":"track","event":"x","userId":"user-1","user\u0049d":"user-42"}]}`))
+	o := serve(t, Routes(), req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	if o.err != nil || !o.res.AllDropped {
+		t.Errorf("the last userId was not checked: %+v %v", o.res, o.err)
+	}
+	_, _, err := CleanBatch(nil, []byte(`{"batch":[{"type":"track","writeKey":"A","writeKey":"B"}]}`), newEnv(t, nil), FormatSegment)
+	if fe := formats.AsError(err); err == nil || fe.Code != "duplicate_key" {
+		t.Errorf("two write keys in a message: %v", err)
+	}
+}
+
 // TestEmptyBatch forwards an empty batch: nothing was dropped.
 func TestEmptyBatch(t *testing.T) {
 	out, res, err := CleanBatch(nil, []byte(` {"batch":[]} `), newEnv(t, nil), FormatSegment)
@@ -252,7 +266,8 @@ func TestEmptyBatch(t *testing.T) {
 func TestErrorsCarryNoValues(t *testing.T) {
 	bodies := []string{
 		`{"batch":[{"type":"jane.doe@example.com"}]}`,
-		`{"batch":[{"type":"track","userId":"jane.doe@example.com","userId":"x"}]}`,
+		`{"batch":[{"type":"track","userId":{"jane.doe@example.com":1}}]}`,
+		`{"batch":[{"type":"track","writeKey":"jane.doe@example.com","writeKey":"x"}]}`,
 		`{"batch":"jane.doe@example.com"}`,
 		`{"batch":["jane.doe@example.com"]}`,
 		`{"batch":[],"writeKey":"jane.doe@example.com","writeKey":"x"}`,
