@@ -342,6 +342,7 @@ func (h *harness) measure(ctx context.Context, a *active, phase string, round in
 	cpu0, errA := a.proc.CPUTime()
 	sink0, errB := h.sink.CPUTime()
 	gen0 := proc.SelfCPUTime()
+	cores0, errE := proc.PerCPUBusy()
 	var res load.Result
 	var err error
 	if phase == report.PhaseClosed {
@@ -355,6 +356,7 @@ func (h *harness) measure(ctx context.Context, a *active, phase string, round in
 	cpu1, errC := a.proc.CPUTime()
 	sink1, errD := h.sink.CPUTime()
 	gen1 := proc.SelfCPUTime()
+	cores1, errF := proc.PerCPUBusy()
 	rd := report.Round{
 		Round: round, Phase: phase, OK: res.OK, Errors: res.Errors, Unsent: res.Unsent,
 		Seconds: res.Elapsed.Seconds(), RPS: res.RPS(), Kinds: res.Sample,
@@ -368,6 +370,13 @@ func (h *harness) measure(ctx context.Context, a *active, phase string, round in
 	rd.GenCPUUs = report.PerReq(gen1-gen0, res.OK)
 	if res.Elapsed > 0 {
 		rd.GenCoreBusy = float64((gen1-gen0)+(sink1-sink0)) / float64(res.Elapsed)
+	}
+	if h.pinned && errors.Join(errA, errB, errC, errD, errE, errF) == nil && len(cores0) > h.contCPU && len(cores1) > h.contCPU && res.Elapsed > 0 {
+		// The contender is alone on its CPU and the generator and sink on
+		// theirs; whatever else those CPUs did was someone else's work.
+		pct := func(d time.Duration) float64 { return max(0, 100*float64(d)/float64(res.Elapsed)) }
+		rd.ForeignContPct = pct((cores1[h.contCPU] - cores0[h.contCPU]) - (cpu1 - cpu0))
+		rd.ForeignGenPct = pct((cores1[h.genCPU] - cores0[h.genCPU]) - (gen1 - gen0) - (sink1 - sink0))
 	}
 	if phase == report.PhaseOpen {
 		rd.Rate = rate
@@ -435,6 +444,18 @@ func sysBusy() time.Duration {
 
 func (h *harness) addNotes() {
 	r := h.run
+	disturbed, total := 0, 0
+	for _, c := range r.Contenders {
+		for _, rd := range c.Rounds {
+			total++
+			if rd.ForeignContPct > 10 || rd.ForeignGenPct > 10 {
+				disturbed++
+			}
+		}
+	}
+	if disturbed > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d of %d measurements had other processes take more than 10%% of a pinned CPU (foreign_cpu_pct_* in the JSON).", disturbed, total))
+	}
 	if r.ForeignCPUPct > 10 {
 		r.Notes = append(r.Notes, fmt.Sprintf("other processes used %.0f%% of a CPU during the run (%d CPUs): figures are noisy, rerun on a quiet machine.", r.ForeignCPUPct, r.Machine.Cores))
 	}

@@ -152,3 +152,13 @@ func SystemBusy() (time.Duration, error) {
 	}
 	return parseSystemStat(raw)
 }
+
+// PerCPUBusy returns the CPU time all processes have used on each CPU
+// since boot, indexed by CPU number.
+func PerCPUBusy() ([]time.Duration, error) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return nil, fmt.Errorf("cannot read /proc/stat: %w", err)
+	}
+	return parsePerCPU(raw)
+}

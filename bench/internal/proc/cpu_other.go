@@ -28,3 +28,6 @@ func PinSelf(cpu int) (func(), error) { return nil, errNoProc }
 
 // SystemBusy is unavailable without /proc.
 func SystemBusy() (time.Duration, error) { return 0, errNoProc }
+
+// PerCPUBusy is unavailable without /proc.
+func PerCPUBusy() ([]time.Duration, error) { return nil, errNoProc }

@@ -139,3 +139,28 @@ func TestParseSystemStat(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePerCPU(t *testing.T) {
+	t.Parallel()
+	raw := "cpu  9 9 9 9 9 9 9 9\ncpu0 1 0 1 100 0 0 0 0 0 0\ncpu1 10 0 10 100 5 1 1 1 0 0\nintr 5\n"
+	got, err := parsePerCPU([]byte(raw))
+	if err != nil || len(got) != 2 || got[0] != 2*clockTick || got[1] != 23*clockTick {
+		t.Fatalf("parsePerCPU = %v, %v", got, err)
+	}
+	if _, err := parsePerCPU([]byte("cpu 1 2 3 4 5 6 7 8\n")); err == nil {
+		t.Fatal("no per-CPU lines accepted")
+	}
+}
+
+func FuzzParsePerCPU(f *testing.F) {
+	f.Add([]byte("cpu  9 9 9 9 9 9 9 9\ncpu0 1 0 1 100 0 0 0 0 0 0\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if ds, err := parsePerCPU(b); err == nil {
+			for _, d := range ds {
+				if d < 0 {
+					t.Fatalf("negative busy time %v", d)
+				}
+			}
+		}
+	})
+}

@@ -100,6 +100,10 @@ type Round struct {
 	// GenCoreBusy is the load generator's plus the sink's CPU time over
 	// the wall time: near 1 on a pinned run means CPU 0 was the limit.
 	GenCoreBusy float64 `json:"gen_core_busy,omitempty"`
+	// CPU time other processes took on the pinned CPUs during the
+	// measurement, in percent of the wall time: noise indicators.
+	ForeignContPct float64 `json:"foreign_cpu_pct_contender_cpu,omitempty"`
+	ForeignGenPct  float64 `json:"foreign_cpu_pct_generator_cpu,omitempty"`
 	// Open phase only: latency from the intended send time.
 	Rate     float64 `json:"rate,omitempty"`
 	P50Us    float64 `json:"p50_us,omitempty"`
