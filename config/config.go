@@ -44,12 +44,23 @@ type Config struct {
 	Shutdown      Shutdown          `yaml:"shutdown"`
 	Upstream      UpstreamOpts      `yaml:"upstream"`
 	AdminTokens   []Secret          `yaml:"admin_tokens"`
+	Rights        Rights            `yaml:"rights"`
 	DefaultTenant string            `yaml:"default_tenant"`
 	Tenants       map[string]Tenant `yaml:"tenants"`
 
 	// SingleTenant is set by the --upstream shortcut with no file: any
 	// account is served by one generated tenant.
 	SingleTenant bool `yaml:"-"`
+}
+
+// Rights configures the data-subject registry (opt-outs, erasures,
+// consent), kept in data_dir/rights.db.
+type Rights struct {
+	// Disabled turns the registry off: no suppression, no erasure routes.
+	Disabled bool `yaml:"disabled"`
+	// Key is the registry's HMAC key (>= 16 bytes); subjects are stored as
+	// keyed hashes under it. Unset: generated into data_dir/keys/rights.key.
+	Key Secret `yaml:"key"`
 }
 
 // TLS terminates TLS on the main listener when both files are set.

@@ -120,3 +120,39 @@ func loadOrCreate(dataDir, tenant string) (*TenantKeys, string, error) {
 	}
 	return k, path, nil
 }
+
+// RegistryKey returns the rights registry key: configured, or read from (or
+// generated into) <dataDir>/keys/rights.key.
+func RegistryKey(dataDir string, s Secret) ([]byte, error) {
+	k, err := s.Resolve()
+	if err != nil {
+		return nil, fmt.Errorf("rights.key: %w", err)
+	}
+	if k != nil {
+		if len(k) < 16 {
+			return nil, errors.New("rights.key: must be at least 16 bytes")
+		}
+		return k, nil
+	}
+	path := filepath.Join(dataDir, "keys", "rights.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := base64.StdEncoding.DecodeString(string(b))
+		if err != nil || len(k) < 16 {
+			return nil, fmt.Errorf("key file %s is damaged; restore it from backup (the registry cannot be read without it)", path)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("cannot read the rights key: %w", err)
+	}
+	k = make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create key directory (check --data): %w", err)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(base64.StdEncoding.EncodeToString(k)), 0o600); err != nil {
+		return nil, fmt.Errorf("cannot write the rights key: %w", err)
+	}
+	return k, os.Rename(path+".tmp", path)
+}

@@ -91,7 +91,7 @@ type routeKey struct{ method, path string }
 type Proxy struct {
 	cfg      *config.Config
 	policy   Policy
-	subjects formats.Subjects
+	rights   *RightsAdapter
 	tenants  map[string]*Tenant
 	accounts map[string]*Tenant
 	def      *Tenant
@@ -108,8 +108,9 @@ type Proxy struct {
 // Option configures a Proxy.
 type Option func(*Proxy)
 
-// WithSubjects enables the rights registry.
-func WithSubjects(s formats.Subjects) Option { return func(p *Proxy) { p.subjects = s } }
+// WithRights enables the rights registry: suppressed subjects' records are
+// dropped, signals learned, erasures and campaigns filtered.
+func WithRights(r *RightsAdapter) Option { return func(p *Proxy) { p.rights = r } }
 
 // WithAudit sets the audit logger (default: none).
 func WithAudit(a *audit.Logger) Option { return func(p *Proxy) { p.audit = a } }
@@ -414,9 +415,11 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			Planner:  p.policy,
 			Applier:  tenant.Applier,
 			Records:  p.policy,
-			Subjects: p.subjects,
 			Rewriter: rw,
 			Stats:    &st.stats,
+		}
+		if p.rights != nil {
+			st.env.Subjects, st.env.Rights = p.rights, p.rights
 		}
 		var res formats.Result
 		var err error

@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/proxy"
+	"github.com/consentry/consentry/rights"
 )
 
 type serveFlags struct {
@@ -96,6 +97,7 @@ type server struct {
 	ln       net.Listener
 	adminLn  net.Listener
 	auditLog *audit.Logger
+	rights   *proxy.RightsAdapter
 	closers  []func()
 	log      *slog.Logger
 }
@@ -165,8 +167,28 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	s.closers = append(s.closers, func() { s.auditLog.Close() })
 
 	metrics := proxy.NewMetrics(policyStats{s.engine})
-	s.proxy, err = proxy.New(cfg, s.engine, specs, cfg.DefaultTenant, allRoutes(),
-		proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics))
+	opts := []proxy.Option{proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics)}
+	var checks []proxy.Check
+	if !cfg.Rights.Disabled {
+		key, err := config.RegistryKey(cfg.DataDir, cfg.Rights.Key)
+		if err != nil {
+			return nil, err
+		}
+		reg, err := rights.Open(cfg.DataDir, key)
+		if err != nil {
+			return nil, fmt.Errorf("cannot open the rights registry in %s (data_dir / --data): %w", cfg.DataDir, err)
+		}
+		s.closers = append(s.closers, func() { reg.Close() })
+		tenantOpts := map[string]proxy.RightsOptions{}
+		for name, t := range cfg.Tenants {
+			tenantOpts[name] = proxy.RightsOptions{AllowSystemEvents: t.Rights.AllowSystemEvents, MarketingOptInRequired: t.Rights.MarketingOptInRequired}
+		}
+		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)
+		opts = append(opts, proxy.WithRights(s.rights))
+		checks = append(checks, s.rights.Healthy)
+		log.Info("rights registry open", "subjects", reg.Len(), "path", cfg.DataDir)
+	}
+	s.proxy, err = proxy.New(cfg, s.engine, specs, cfg.DefaultTenant, allRoutes(), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +200,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		return nil, fmt.Errorf("cannot listen on %s (admin / --admin): %w", cfg.Admin, err)
 	}
 	s.closers = append(s.closers, func() { s.adminLn.Close() })
-	s.admin = &http.Server{Handler: proxy.AdminMux(s.proxy), ReadHeaderTimeout: 5 * time.Second}
+	s.admin = &http.Server{Handler: proxy.AdminMux(s.proxy, checks...), ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
 
