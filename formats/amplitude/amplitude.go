@@ -53,15 +53,6 @@ func Accounts(dst [][]byte, _ formats.Request, body []byte) [][]byte {
 	return append(dst, []byte(r.Raw))
 }
 
-// eventKeys are the members an event's kind and subject are read from.
-var eventKeys = [...]string{"event_type", "user_id", "device_id"}
-
-const (
-	kEventType = iota
-	kUserID
-	kDeviceID
-)
-
 // Clean cleans an upload {"api_key", "events":[...], ...} and appends the
 // result to dst: the other top-level keys first, cleaned as one "meta"
 // header, then the kept events in order.
@@ -109,7 +100,6 @@ func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 	}
 	dst = append(dst, `"events":[`...)
 	open := len(dst)
-	var f [len(eventKeys)]member
 	events := body[es:ee]
 	n := 0
 	err = masking.EachElement(events, func(s, e int, t masking.ValueType) error {
@@ -119,19 +109,25 @@ func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 		if t != masking.TypeObject {
 			return formats.Errorf(400, "invalid_payload", "event %d is a %s, want an object", idx, t)
 		}
-		if err := pick(raw, eventKeys[:], f[:]); err != nil {
+		if _, err := env.Rewriter.Parse(raw, 0); err != nil {
 			return err
 		}
-		if f[kEventType].t != masking.TypeString || !f[kEventType].ok {
+		p := parsed{env.Rewriter}
+		if p.rw.Type(p.node(0, "event_type")) != masking.TypeString {
 			return formats.Errorf(400, "invalid_payload", "event %d has no \"event_type\" string", idx)
 		}
-		for _, i := range [...]int{kUserID, kDeviceID} {
-			if m := f[i]; m.ok && m.t != masking.TypeString && m.t != masking.TypeNumber && m.t != masking.TypeNull {
-				return formats.Errorf(400, "invalid_payload", "event %d: %q must be a string", idx, eventKeys[i])
-			}
+		var subj formats.Subject
+		var err error
+		if subj.Identity, err = p.id(0, "user_id"); err != nil {
+			return err
 		}
-		subj := formats.Subject{Identity: f[kUserID].text(), Device: f[kDeviceID].text()}
-		switch name := f[kEventType].str(); name {
+		if subj.Device, err = p.id(0, "device_id"); err != nil {
+			return err
+		}
+		if err := p.unique(0, "api_key"); err != nil {
+			return err
+		}
+		switch name := p.str(0, "event_type"); name {
 		case "$identify":
 			subj.Kind = "identify"
 		case "$groupidentify":
@@ -143,7 +139,7 @@ func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 		if sep > open {
 			dst = append(dst, ',')
 		}
-		out, kept, err := env.Clean(dst, raw, Format, Classifier{}, subj, formats.Signals{}, &res)
+		out, kept, err := env.CleanParsed(dst, Format, Classifier{}, subj, formats.Signals{}, &res)
 		if err != nil {
 			return err
 		}

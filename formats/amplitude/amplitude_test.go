@@ -187,9 +187,19 @@ func TestSuppressed(t *testing.T) {
 	}
 }
 
+// TestDuplicateKeys reads the subject from the last of duplicate keys, as
+// Amplitude's decoder does.
+func TestDuplicateKeys(t *testing.T) {
+	body := `{"api_key":"K","events":[{"event_type":"x","user_id":"user-1","user_id":"user-42"}]}`
+	_, res, err := Clean(nil, []byte(body), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	if err != nil || !res.AllDropped {
+		t.Errorf("the last user_id was not checked: %+v %v", res, err)
+	}
+}
+
 func TestErrorsCarryNoValues(t *testing.T) {
 	bodies := []string{
-		`{"api_key":"k","events":[{"event_type":"x","user_id":"jane.doe@example.com","user_id":"y"}]}`,
+		`{"api_key":"k","events":[{"event_type":"x","user_id":["jane.doe@example.com"]}]}`,
 		`{"api_key":"jane.doe@example.com","api_key":"x","events":[]}`,
 		`{"api_key":"k","events":["jane.doe@example.com"]}`,
 		`{"api_key":"k","events":[{"event_type":"x","user_id":"jane.doe@example.com"`,
