@@ -8,65 +8,58 @@ import (
 	"github.com/consentry/consentry/masking"
 )
 
-// member is one top-level member's value as found by pick.
-type member struct {
-	raw []byte // the JSON token
-	t   masking.ValueType
-	ok  bool
+// parsed reads fields of the record the rewriter has just parsed. Lookup
+// takes the last of duplicate keys, as the vendors' decoders do, so the
+// subject is read from the value the vendor will use.
+type parsed struct{ rw *masking.Rewriter }
+
+// node is the member key of object node obj (0 is the record), or -1.
+func (p parsed) node(obj int32, key string) int32 {
+	if obj < 0 {
+		return -1
+	}
+	return p.rw.Lookup(obj, key)
 }
 
-// pick validates obj (a JSON object) and finds the top-level members named
-// by keys; out[i] receives keys[i]. Keys written with escapes match their
-// plain twins. A key that occurs twice with different values is refused:
-// the vendors' decoders keep the last occurrence, so reading the first one
-// would check a subject's rights against the wrong identity.
-func pick(obj []byte, keys []string, out []member) error {
-	for i := range out {
-		out[i] = member{}
+// id is the value of a string or number member: a subject identifier. An
+// object or array there is refused: the rights check could not read it and
+// would treat the record as anonymous.
+func (p parsed) id(obj int32, key string) ([]byte, error) {
+	n := p.node(obj, key)
+	switch p.rw.Type(n) {
+	case masking.TypeString, masking.TypeNumber:
+		return p.rw.Value(n), nil
+	case masking.TypeObject, masking.TypeArray:
+		return nil, formats.Errorf(400, "invalid_payload", "%q must be a string", key)
 	}
-	return masking.EachMember(obj, func(key []byte, s, e int, t masking.ValueType) error {
-		for i, k := range keys {
-			if string(key) != k {
-				continue
-			}
-			v := obj[s:e]
-			if out[i].ok && !bytes.Equal(out[i].raw, v) {
-				return formats.Errorf(400, "duplicate_key", "a record has two different values for %q; send each key once", k)
-			}
-			out[i] = member{raw: v, t: t, ok: true}
-		}
-		return nil
-	})
+	return nil, nil
 }
 
-// text is the value of a string (unquoted) or number member, or nil. It is a
-// view into the body unless the string has escapes.
-func (m member) text() []byte {
-	switch {
-	case !m.ok:
-		return nil
-	case m.t == masking.TypeNumber:
-		return m.raw
-	case m.t != masking.TypeString:
-		return nil
-	}
-	s := m.raw[1 : len(m.raw)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
-		return s
-	}
-	out, err := masking.AppendUnquote(nil, m.raw)
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-// str is text as a string view; valid while the body is.
-func (m member) str() string {
-	if m.t != masking.TypeString {
+// str is the value of a string member as a string view, or "".
+func (p parsed) str(obj int32, key string) string {
+	n := p.node(obj, key)
+	if p.rw.Type(n) != masking.TypeString {
 		return ""
 	}
-	return formats.B2S(m.text())
+	return formats.B2S(p.rw.Value(n))
+}
+
+// unique refuses an object whose credential key occurs twice with different
+// values: Accounts reads the first, the vendor the last.
+func (p parsed) unique(obj int32, key string) error {
+	var first []byte
+	var err error
+	p.rw.Children(obj, func(k []byte, child int32) {
+		if string(k) != key || err != nil {
+			return
+		}
+		v := p.rw.Raw(child)
+		if first != nil && !bytes.Equal(first, v) {
+			err = formats.Errorf(400, "duplicate_key", "a record has two different %q values", key)
+		}
+		first = v
+	})
+	return err
 }
 
 // appendQuoted appends s as a JSON string.

@@ -293,14 +293,6 @@ func appendParamValue(dst, val []byte) ([]byte, error) {
 	return escape(dst, val), nil
 }
 
-// recordKeys are read from each record, per kind; propKeys from an event's
-// properties.
-var (
-	eventKeys   = [...]string{"event", "properties"}
-	propKeys    = [...]string{"distinct_id", "$user_id", "$device_id", "token"}
-	profileKeys = [...]string{"$distinct_id", "$user_id", "$device_id", "$token"}
-)
-
 // cleanRecords cleans a decoded payload: one record object, an array of
 // them, or NDJSON (objects one after another).
 func cleanRecords(dst, plain []byte, env *formats.Env, kind string, res *formats.Result) ([]byte, error) {
@@ -368,44 +360,45 @@ func cleanRecords(dst, plain []byte, env *formats.Env, kind string, res *formats
 
 // cleanRecord reads one record's subject and cleans it.
 func cleanRecord(dst, raw []byte, env *formats.Env, kind string, res *formats.Result) ([]byte, bool, error) {
+	if _, err := env.Rewriter.Parse(raw, 0); err != nil {
+		return dst, false, err
+	}
+	p := parsed{env.Rewriter}
 	subj := formats.Subject{Kind: kind}
-	var ids [len(propKeys)]member
-	switch kind {
-	case KindEvent:
-		var ev [len(eventKeys)]member
-		if err := pick(raw, eventKeys[:], ev[:]); err != nil {
-			return dst, false, err
-		}
-		if !ev[0].ok || ev[0].t != masking.TypeString {
+	obj, token := int32(0), "$token" // where the ids and the token are
+	if kind == KindEvent {
+		if p.rw.Type(p.node(0, "event")) != masking.TypeString {
 			return dst, false, formats.Errorf(400, "invalid_payload", "an event has no \"event\" name")
 		}
-		subj.Name = ev[0].str()
-		if p := ev[1]; p.ok {
-			if p.t != masking.TypeObject {
-				return dst, false, formats.Errorf(400, "invalid_payload", "event \"properties\" must be an object")
-			}
-			if err := pick(p.raw, propKeys[:], ids[:]); err != nil {
-				return dst, false, err
-			}
+		subj.Name = p.str(0, "event")
+		obj, token = p.node(0, "properties"), "token"
+		if obj >= 0 && p.rw.Type(obj) != masking.TypeObject {
+			return dst, false, formats.Errorf(400, "invalid_payload", "event \"properties\" must be an object")
 		}
-	default:
-		if err := pick(raw, profileKeys[:], ids[:]); err != nil {
+	}
+	distinct := "$distinct_id"
+	if kind == KindEvent {
+		distinct = "distinct_id"
+	}
+	var ids [3][]byte
+	for i, k := range [...]string{"$user_id", distinct, "$device_id"} {
+		var err error
+		if ids[i], err = p.id(obj, k); err != nil {
 			return dst, false, err
 		}
 	}
-	for _, m := range ids[:3] {
-		if m.ok && m.t != masking.TypeString && m.t != masking.TypeNumber && m.t != masking.TypeNull {
-			return dst, false, formats.Errorf(400, "invalid_payload", "distinct_id, $user_id and $device_id must be strings")
+	if obj >= 0 {
+		if err := p.unique(obj, token); err != nil {
+			return dst, false, err
 		}
 	}
 	if kind != KindGroup {
-		subj.Identity = ids[1].text() // $user_id
+		subj.Identity, subj.Device = ids[0], ids[2]
 		if subj.Identity == nil {
-			subj.Identity = ids[0].text() // distinct_id
+			subj.Identity = ids[1]
 		}
-		subj.Device = ids[2].text()
 	}
-	return env.Clean(dst, raw, Format, Classifier{}, subj, formats.Signals{}, res)
+	return env.CleanParsed(dst, Format, Classifier{}, subj, formats.Signals{}, res)
 }
 
 // accounts returns the Accounts function of kind's routes: the project

@@ -284,10 +284,20 @@ func TestPartialDrop(t *testing.T) {
 	}
 }
 
+// TestDuplicateKeys reads the subject from the last of duplicate keys, as
+// Mixpanel's decoder does.
+func TestDuplicateKeys(t *testing.T) {
+	o := serve(t, Routes(), loadCase(t, "duplicate_distinct_id"), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	if o.err != nil || !o.res.AllDropped {
+		t.Errorf("the last $distinct_id was not checked: %+v %v", o.res, o.err)
+	}
+}
+
 func TestErrorsCarryNoValues(t *testing.T) {
 	enc := func(s string) string { return "data=" + base64.StdEncoding.EncodeToString([]byte(s)) }
 	bodies := []string{
-		enc(`{"event":"x","properties":{"distinct_id":"jane.doe@example.com","distinct_id":"y"}}`),
+		enc(`{"event":"x","properties":{"distinct_id":{"jane.doe@example.com":1}}}`),
+		enc(`{"event":"x","properties":{"token":"jane.doe@example.com","token":"y"}}`),
 		enc(`["jane.doe@example.com"]`),
 		enc(`{"properties":{"email":"jane.doe@example.com"}}`),
 		enc(`{"event":"x","properties":"jane.doe@example.com"}`),
