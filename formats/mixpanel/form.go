@@ -37,9 +37,12 @@ func splitParams(dst []param, s []byte) ([]param, error) {
 			return dst, formats.Errorf(400, "invalid_payload", "more than %d parameters", maxParams)
 		}
 		k, v, _ := bytes.Cut(seg, []byte("="))
-		key, err := unescape(nil, k, true)
-		if err != nil {
-			return dst, err
+		key := k // a view unless it needs decoding
+		if bytes.ContainsAny(k, "%+") {
+			var err error
+			if key, err = unescape(nil, k, true); err != nil {
+				return dst, err
+			}
 		}
 		dst = append(dst, param{raw: seg, key: key, value: v, data: string(key) == "data"})
 	}
@@ -108,9 +111,12 @@ var b64s = []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.
 // percent-encoded, or percent-encoded plain JSON.
 func decodeData(dst, raw []byte) ([]byte, encoding, error) {
 	var enc encoding
-	pct, err := unescape(nil, raw, false)
-	if err != nil {
-		return dst, enc, err
+	pct := raw // a view unless it needs decoding; raw itself is never written
+	if bytes.ContainsAny(raw, "% ") {
+		var err error
+		if pct, err = unescape(nil, raw, false); err != nil {
+			return dst, enc, err
+		}
 	}
 	if i := masking.SkipSpace(pct, 0); i < len(pct) && (pct[i] == '{' || pct[i] == '[') {
 		// Plain JSON is percent-encoded by every client that sends it; a
@@ -118,7 +124,8 @@ func decodeData(dst, raw []byte) ([]byte, encoding, error) {
 		plain, err := unescape(dst, raw, true)
 		return plain, encoding{json: true, escaped: true}, err
 	}
-	// A '+' that some hop decoded into a space is a base64 digit again.
+	// A '+' that some hop decoded into a space is a base64 digit again
+	// (pct is a copy whenever it can hold a space).
 	for i, c := range pct {
 		if c == ' ' {
 			pct[i] = '+'

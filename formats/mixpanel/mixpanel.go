@@ -74,6 +74,7 @@ type state struct {
 	hout   []byte // cleaned hdr
 	keys   []byte // keys of the cleaned hdr members
 	cms    []cleanedParam
+	val    []byte // a decoded parameter value
 }
 
 type cleanedParam struct{ key, val [2]int } // spans in keys and hout
@@ -161,7 +162,7 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 			st.spans = append(st.spans, [2]int{-1, -1})
 			continue
 		}
-		if st.hdr, err = appendParamMember(st.hdr, p, &st.spans); err != nil {
+		if st.hdr, st.val, err = appendParamMember(st.hdr, st.val[:0], p, &st.spans); err != nil {
 			return dst, err
 		}
 	}
@@ -240,16 +241,16 @@ func appendSep(dst []byte, mark int) []byte {
 // appendParamMember appends `"key":value` for p to a header object and
 // records the value's span. Short decimal values become JSON numbers so that
 // the policy can act on flags such as ip=1 by type.
-func appendParamMember(obj []byte, p *param, spans *[][2]int) ([]byte, error) {
+func appendParamMember(obj, scratch []byte, p *param, spans *[][2]int) ([]byte, []byte, error) {
 	if !utf8.Valid(p.key) {
-		return obj, formats.Errorf(400, "invalid_payload", "a parameter name is not UTF-8")
+		return obj, scratch, formats.Errorf(400, "invalid_payload", "a parameter name is not UTF-8")
 	}
-	v, err := unescape(nil, p.value, true)
+	v, err := unescape(scratch, p.value, true)
 	if err != nil {
-		return obj, err
+		return obj, v, err
 	}
 	if !utf8.Valid(v) {
-		return obj, formats.Errorf(400, "invalid_payload", "parameter %q is not UTF-8", p.key)
+		return obj, v, formats.Errorf(400, "invalid_payload", "a parameter value is not UTF-8")
 	}
 	if len(obj) > 1 {
 		obj = append(obj, ',')
@@ -263,7 +264,7 @@ func appendParamMember(obj []byte, p *param, spans *[][2]int) ([]byte, error) {
 		obj = appendQuoted(obj, v)
 	}
 	*spans = append(*spans, [2]int{s, len(obj)})
-	return obj, nil
+	return obj, v, nil
 }
 
 func isSmallInt(v []byte) bool {
