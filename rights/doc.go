@@ -70,9 +70,11 @@
 // The hot set is a complete in-memory set of every subject that can
 // suppress a record (suppressed subjects, and devices whose session
 // identity is suppressed): 64 shards, each an RWMutex and an open-addressing
-// table of 16-byte slots (15 key bytes + 1 byte of Flags), loaded at
-// start-up from a dedicated store bucket. Nothing is evicted; a 120-bit
-// prefix collision can only over-suppress. Writes commit to the store
+// table of 16-byte slots (15 key bytes + 1 byte of Flags) with a parallel
+// 1-byte tag array that stays in the CPU caches, so that a miss, the common
+// case, rarely touches main memory. It is loaded at start-up from a
+// dedicated store bucket. Nothing is evicted; a 120-bit prefix collision can
+// only over-suppress. Writes commit to the store
 // first and then update memory under the shard lock, so the next call sees
 // them. If a commit fails, the new suppressions are still applied in
 // memory, the registry turns unhealthy for good (until reopened) and every

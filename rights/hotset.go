@@ -49,10 +49,12 @@ type hotSet struct {
 	shards [hotShards]hotShard
 }
 
-// hotShard is 64 bytes (24 + 40), one cache line.
+// hotShard is padded to two cache lines so that the read-lock counters of
+// neighbouring shards do not share a line.
 type hotShard struct {
 	mu sync.RWMutex
 	t  hotTable
+	_  [128 - 24 - 64]byte
 }
 
 func newHotSet() *hotSet { return &hotSet{} }
@@ -91,15 +93,19 @@ func (h *hotSet) len() int {
 	return n
 }
 
-// hotTable is an open-addressing hash table with linear probing whose slot
-// is one 16-byte Key: bytes 0-14 are the subject key, byte 15 holds the
-// Flags (0 = empty slot). Subject keys are uniformly random HMAC output, so
-// the slot index is taken from the key itself without hashing, and a lookup
-// (hit or miss) usually touches one cache line: about half the cost of a Go
-// map hit, at 21-43 bytes per subject. Two keys that differ only in byte 15
-// share a slot, which can only suppress too much, never too little.
+// hotTable is an open-addressing hash table with linear probing. A slot is
+// one 16-byte Key: bytes 0-14 are the subject key, byte 15 holds the Flags.
+// A parallel array holds one tag byte per slot (0 = empty, else a
+// fingerprint of the key), 16 times smaller than the slots, so that it stays
+// in the CPU caches: a lookup of a subject that is not in the set (the
+// common case) usually ends in the tag array without a memory miss, and
+// only a tag match reads the slot. Subject keys are uniformly random HMAC
+// output, so the home slot, the tag and the shard are taken from different
+// key bytes without hashing. Two keys that differ only in byte 15 share a
+// slot, which can only suppress too much, never too little.
 type hotTable struct {
-	slots []Key // length is a power of two, or zero
+	tags  []uint8
+	slots []Key // same length as tags: a power of two, or zero
 	mask  uint64
 	n     int
 }
@@ -108,8 +114,16 @@ type hotTable struct {
 const low7 = 1<<56 - 1
 
 // slotHome is taken from bytes 8-14 (tables are far smaller than 2^56
-// slots); byte 0 already chose the shard.
+// slots); byte 0 chose the shard.
 func slotHome(k *Key) uint64 { return binary.LittleEndian.Uint64(k[8:16]) & low7 }
+
+// slotTag is the non-zero fingerprint of a key, from byte 1.
+func slotTag(k *Key) uint8 {
+	if k[1] == 0 {
+		return 1
+	}
+	return k[1]
+}
 
 // find returns the slot index holding k, or the empty slot where it would
 // go, and whether it was found. The table must not be empty. It reads the
@@ -117,14 +131,16 @@ func slotHome(k *Key) uint64 { return binary.LittleEndian.Uint64(k[8:16]) & low7
 // forwarding when the caller has just copied a Ref (measured 2.5× slower).
 func (t *hotTable) find(k *Key) (uint64, bool) {
 	a, b := binary.LittleEndian.Uint64(k[0:8]), binary.LittleEndian.Uint64(k[8:16])&low7
+	tag := slotTag(k)
 	for i := b & t.mask; ; i = (i + 1) & t.mask {
-		s := &t.slots[i]
-		w := binary.LittleEndian.Uint64(s[8:16])
-		if w>>56 == 0 {
+		switch t.tags[i] {
+		case 0:
 			return i, false
-		}
-		if w&low7 == b && binary.LittleEndian.Uint64(s[0:8]) == a {
-			return i, true
+		case tag:
+			s := &t.slots[i]
+			if binary.LittleEndian.Uint64(s[8:16])&low7 == b && binary.LittleEndian.Uint64(s[0:8]) == a {
+				return i, true
+			}
 		}
 	}
 }
@@ -157,18 +173,19 @@ func (t *hotTable) set(k *Key, f Flags) {
 	if !ok {
 		t.n++
 	}
+	t.tags[i] = slotTag(k)
 	t.slots[i] = *k
 	t.slots[i][15] = byte(f)
 }
 
 func (t *hotTable) grow() {
-	old := t.slots
-	n := max(16, 2*len(old))
-	t.slots, t.mask = make([]Key, n), uint64(n-1)
-	for i := range old {
-		if s := &old[i]; s[15] != 0 {
-			j, _ := t.find(s)
-			t.slots[j] = *s
+	oldTags, oldSlots := t.tags, t.slots
+	n := max(16, 2*len(oldSlots))
+	t.tags, t.slots, t.mask = make([]uint8, n), make([]Key, n), uint64(n-1)
+	for i, tag := range oldTags {
+		if tag != 0 {
+			j, _ := t.find(&oldSlots[i])
+			t.tags[j], t.slots[j] = tag, oldSlots[i]
 		}
 	}
 }
@@ -178,15 +195,14 @@ func (t *hotTable) grow() {
 func (t *hotTable) remove(i uint64) {
 	t.n--
 	for {
-		t.slots[i] = Key{}
+		t.tags[i], t.slots[i] = 0, Key{}
 		j := i
 		for {
 			j = (j + 1) & t.mask
-			s := &t.slots[j]
-			if s[15] == 0 {
+			if t.tags[j] == 0 {
 				return
 			}
-			h := slotHome(s) & t.mask
+			h := slotHome(&t.slots[j]) & t.mask
 			// The entry at j may stay if its home lies cyclically in (i, j].
 			if i <= j {
 				if i < h && h <= j {
@@ -195,7 +211,7 @@ func (t *hotTable) remove(i uint64) {
 			} else if i < h || h <= j {
 				continue
 			}
-			t.slots[i] = *s
+			t.tags[i], t.slots[i] = t.tags[j], t.slots[j]
 			i = j
 			break
 		}
