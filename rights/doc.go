@@ -82,7 +82,7 @@
 // cache (device → session identity, used to skip store reads in Learn) is
 // exact-or-miss: entries are invalidated before a session changes. No
 // ristretto: a lossy cache cannot answer "not suppressed", and the exact
-// table is already one cache miss per lookup.
+// table answers a miss from the CPU caches and a hit with one memory access.
 //
 // # Admin, access and log
 //
