@@ -7,7 +7,11 @@ import (
 
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/amplitude"
 	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/formats/mixpanel"
+	"github.com/consentry/consentry/formats/posthog"
+	"github.com/consentry/consentry/formats/segment"
 	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/rules"
@@ -15,7 +19,12 @@ import (
 
 // allRoutes are every vendor route Consentry serves.
 func allRoutes() []formats.Route {
-	return clevertap.Routes()
+	routes := clevertap.Routes()
+	routes = append(routes, segment.Routes()...)
+	routes = append(routes, amplitude.Routes()...)
+	routes = append(routes, mixpanel.Routes()...)
+	routes = append(routes, posthog.Routes()...)
+	return routes
 }
 
 // newPolicy loads the Rego from dir (or the embedded rules) with the
