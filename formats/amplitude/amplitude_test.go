@@ -65,7 +65,7 @@ func TestKeptFields(t *testing.T) {
 	}{
 		{"amplitude_node", []string{
 			"api_key", "options", "client_upload_time",
-			"events.0.time", "events.0.insert_id", "events.0.device_id", "events.0.event_type", "events.0.event_id",
+			"events.0.time", "events.0.insert_id", "events.0.event_type", "events.0.event_id",
 			"events.0.library", "events.0.user_properties.$set.plan",
 			"events.1.event_type", "events.1.city", "events.1.country", "events.1.session_id", "events.1.platform",
 			"events.1.os_name", "events.1.language", "events.1.price", "events.1.quantity", "events.1.revenue",

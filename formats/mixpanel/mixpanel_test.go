@@ -165,7 +165,7 @@ func TestKeptFields(t *testing.T) {
 		name  string
 		paths []string
 	}{
-		{"node_track_get", []string{"event", "properties.token", "properties.total", "properties.time", "properties.$insert_id", "properties.mp_lib", "properties.$lib_version", "properties.$device_id"}},
+		{"node_track_get", []string{"event", "properties.token", "properties.total", "properties.time", "properties.$insert_id", "properties.mp_lib", "properties.$lib_version"}},
 		{"node_engage_get", []string{"$token", "$set.plan", "$set.$city"}},
 		{"node_track_batch_post", []string{"0.event", "1.event", "1.properties.total", "1.properties.token"}},
 		{"js_track_post", []string{"0.properties.$os", "0.properties.$browser", "0.properties.$browser_version", "0.properties.$screen_height", "0.properties.time", "0.properties.$initial_referrer"}},
@@ -198,10 +198,10 @@ func TestKeptFields(t *testing.T) {
 	}
 }
 
-// TestDeviceIDFollowsPolicy documents that $device_id is an id.device: the
-// policy decides. The default policy hashes only CleverTap-style prefixed
-// device ids, so a $device_id that holds an advertising id (as the node
-// capture in sdk-formats.md §3.5 does) is kept unless the policy changes.
+// TestDeviceIDFollowsPolicy checks that $device_id is an id.device, so the
+// policy decides: the default policy turns other vendors' device ids into
+// keyed pseudonyms, since callers may put an advertising id there (as the
+// node capture in sdk-formats.md §3.5 does).
 func TestDeviceIDFollowsPolicy(t *testing.T) {
 	for _, kind := range []string{KindEvent, KindProfile} {
 		path := "properties.$device_id"

@@ -86,13 +86,13 @@ func TestKeptFields(t *testing.T) {
 	}{
 		{"node_batch", []string{"api_key", "sent_at", "batch.0.event", "batch.0.uuid", "batch.0.timestamp",
 			"batch.0.properties.$set.plan", "batch.0.properties.$lib", "batch.0.properties.$geoip_disable",
-			"batch.1.properties.total", "batch.1.properties.$device_id"}},
+			"batch.1.properties.total"}},
 		{"go_batch", []string{"api_key", "batch.0.type", "batch.0.library", "batch.0.library_version", "batch.0.properties",
-			"batch.1.properties.$device_id", "batch.2.event", "batch.3.properties.$group_type", "batch.3.properties.$group_key",
+			"batch.2.event", "batch.3.properties.$group_type", "batch.3.properties.$group_key",
 			"batch.3.properties.$group_set.name", "batch.3.properties.$group_set.employees"}},
 		{"js_e_array", []string{"0.event", "0.uuid", "0.properties.$os", "0.properties.$host", "0.properties.$pathname",
 			"0.properties.$session_id", "0.properties.$window_id", "0.properties.$pageview_id", "0.properties.$insert_id",
-			"0.properties.$time", "0.properties.token", "0.properties.$device_id"}},
+			"0.properties.$time", "0.properties.token"}},
 		{"js_base64_form", []string{"0.properties.$session_id", "0.properties.token"}},
 		{"capture_single", []string{"api_key", "event", "timestamp", "properties.plan", "properties.$lib"}},
 	}

@@ -65,14 +65,14 @@ func TestKeptFields(t *testing.T) {
 		paths []string
 	}{
 		{"segment_node_batch", []string{
-			"writeKey", "sentAt", "batch.0.type", "batch.0.timestamp", "batch.0.messageId", "batch.0.anonymousId",
-			"batch.0.traits.plan", "batch.0.traits.address.city", "batch.0.context.device.id", "batch.0.context.device.model",
+			"writeKey", "sentAt", "batch.0.type", "batch.0.timestamp", "batch.0.messageId",
+			"batch.0.traits.plan", "batch.0.traits.address.city", "batch.0.context.device.model",
 			"batch.0.context.library", "batch.0._metadata", "batch.0.integrations",
 			"batch.1.event", "batch.1.properties.total", "batch.1.properties.currency",
 		}},
 		{"segment_go_batch", []string{"messageId", "sentAt", "context.library", "batch.1.event", "batch.1.properties.total"}},
 		{"rudder_node_batch", []string{"timestamp", "sentAt", "batch.0.channel", "batch.0.originalTimestamp", "batch.0.context.library"}},
-		{"rudder_go_batch", []string{"batch.1.anonymousId", "batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
+		{"rudder_go_batch", []string{"batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
 		{"segment_browser_page", []string{"name", "properties.title", "properties.path", "context.userAgent", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
 		{"segment_group_alias_batch", []string{"batch.0.groupId", "batch.0.traits.employees", "batch.2.name", "batch.2.context.location.city"}},
 	}

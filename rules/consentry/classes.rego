@@ -14,12 +14,22 @@ package consentry
 by_class := {"action": "hash", "rule": "gdpr.id.user"} if input.field.class == "id.user"
 
 # CleverTap ids derived from advertising ids (__g..., -g...) are rewritten to the shape
-# of random ids; other device ids are kept.
+# of random ids; CleverTap's random ids are kept (the SDK and the backend share them).
 by_class := {
 	"action": "hash",
 	"params": {"if_prefix": {"__g": "__", "-g": "-"}, "hex_len": 32},
 	"rule": "gdpr.id.device",
-} if input.field.class == "id.device"
+} if {
+	input.field.class == "id.device"
+	startswith(input.format, "clevertap.")
+}
+
+# Other vendors' device and anonymous ids are caller-chosen and may hold an
+# advertising id: they become keyed pseudonyms.
+by_class := {"action": "hash", "rule": "gdpr.id.device.pseudonym"} if {
+	input.field.class == "id.device"
+	not startswith(input.format, "clevertap.")
+}
 
 by_class := {"action": "tokenize", "rule": "gdpr.contact.email"} if input.field.class == "contact.email"
 
@@ -111,7 +121,7 @@ by_class := {"action": "drop", "rule": "gdpr.auth.secret"} if input.field.class 
 
 by_class := {"action": "drop", "rule": "gdpr.ad.click_id"} if input.field.class == "ad.click_id"
 
-by_class := {"action": "drop", "rule": "gdpr.person.address"} if input.field.class == "person.address"
+by_class := {"action": "drop", "rule": "gdpr.person.address"} if input.field.class in {"person.address", "contact.address"}
 
 # METADATA
 # description: |

@@ -34,11 +34,11 @@ default_decision := d if {
 # METADATA
 # description: |
 #   Whether a whole record is forwarded: {"action": "keep"|"drop", "rule"}. A tenant drops
-#   events by name with data.tenants[tenant].drop_events; everything else is kept (opted-out
+#   events (event, track, page, screen records) by name with data.tenants[tenant].drop_events; everything else is kept (opted-out
 #   and erased subjects are removed before the policy runs).
 # entrypoint: true
 record_decision := {"action": "drop", "rule": "tenant.drop_events"} if {
-	input.record.kind == "event"
+	input.record.kind in {"event", "track", "page", "screen"}
 	input.record.name in _tenant.drop_events
 } else := {"action": "keep", "rule": "gdpr.record.keep"}
 

@@ -62,6 +62,7 @@ _class_cases := {
 	"auth.secret": {"class": "auth.secret", "type": "string", "want": _drop("gdpr.auth.secret")},
 	"ad.click_id": {"class": "ad.click_id", "type": "string", "want": _drop("gdpr.ad.click_id")},
 	"person.address": {"class": "person.address", "type": "string", "want": _drop("gdpr.person.address")},
+	"contact.address": {"class": "contact.address", "type": "string", "want": _drop("gdpr.person.address")},
 	"network family": {"class": "network.cell_id", "type": "number", "want": _drop("gdpr.network")},
 	"net.ip": {"class": "net.ip", "type": "string", "want": {
 		"action": "generalize",
@@ -184,6 +185,7 @@ _record_cases := {
 		"want": _drop("tenant.drop_events"),
 	},
 	"profile is kept": {"tenant": "acme-eu", "kind": "profile", "name": "Debug", "want": _keep("gdpr.record.keep")},
+	"listed segment track is dropped": {"tenant": "acme-eu", "kind": "track", "name": "Debug", "want": _drop("tenant.drop_events")},
 	"other tenant keeps the event": {"tenant": "globex", "kind": "event", "name": "Debug", "want": _keep("gdpr.record.keep")},
 	"meta is kept": {"tenant": "", "kind": "meta", "name": "", "want": _keep("gdpr.record.keep")},
 }
@@ -196,4 +198,9 @@ test_record_decision[note] if {
 
 test_record_decision_without_tenant_data if {
 	consentry.record_decision == _keep("gdpr.record.keep") with input as _record("acme-eu", "event", "Debug")
+}
+
+test_device_ids_of_other_vendors_are_pseudonymised if {
+	d := consentry.decision with input as object.union(_input("id.device", "string"), {"format": "segment"})
+	d == {"action": "hash", "rule": "gdpr.id.device.pseudonym"}
 }
