@@ -117,6 +117,10 @@ type Result struct {
 	// the proxy answers with the vendor's own success reply instead of
 	// forwarding.
 	AllDropped bool
+	// Verbose is set by adapters whose vendor answers differently when the
+	// request body asked for a verbose reply (Mixpanel's verbose=1 in a
+	// form body); Route.Reply reads it.
+	Verbose bool
 }
 
 // Dropped is the number of records removed.

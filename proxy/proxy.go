@@ -384,6 +384,17 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 	}
 	ar.Tenant = tenant.Name
 	if tenant.formats != nil && !tenant.formats[rt.Format] {
+		// Routes sharing a path (Segment and RudderStack) read the same
+		// account: prefer the format this tenant accepts over detection.
+		for _, c := range cands {
+			if tenant.formats[c.Format] {
+				rt = c
+				ar.Format = c.Format
+				break
+			}
+		}
+	}
+	if tenant.formats != nil && !tenant.formats[rt.Format] {
 		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed", "tenant does not accept format "+rt.Format)
 		return
 	}
@@ -487,6 +498,7 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, rt *formats.Route, reply []byte
 
 func mergeResults(a, b formats.Result) formats.Result {
 	r := formats.Result{
+		Verbose:       a.Verbose || b.Verbose,
 		RecordsIn:     a.RecordsIn + b.RecordsIn,
 		RecordsOut:    a.RecordsOut + b.RecordsOut,
 		Suppressed:    a.Suppressed + b.Suppressed,

@@ -162,6 +162,9 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 			st.spans = append(st.spans, [2]int{-1, -1})
 			continue
 		}
+		if string(p.key) == "verbose" && isSet(p.value) {
+			res.Verbose = true // form bodies (mixpanel-python) ask for the verbose reply here
+		}
 		if st.hdr, st.val, err = appendParamMember(st.hdr, st.val[:0], p, &st.spans); err != nil {
 			return dst, err
 		}
@@ -477,7 +480,7 @@ func replyFor(isImport bool) func(dst []byte, req formats.Request, res formats.R
 			dst = append(dst, `{"code":200,"num_records_imported":`...)
 			dst = strconv.AppendInt(dst, int64(res.RecordsIn), 10)
 			dst = append(dst, `,"status":"OK"}`...)
-		case isSet(req.Query("verbose")):
+		case res.Verbose || isSet(req.Query("verbose")):
 			dst = append(dst, `{"status":1,"error":null}`...)
 		default:
 			dst = append(dst, '1')
