@@ -234,6 +234,7 @@ type reqState struct {
 	zipped   []byte
 	query    []byte
 	accounts [][]byte
+	subjects requestSubjects
 	stats    masking.Stats
 	env      formats.Env
 	view     requestView
@@ -430,7 +431,8 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			Stats:    &st.stats,
 		}
 		if p.rights != nil {
-			st.env.Subjects, st.env.Rights = p.rights, p.rights
+			st.subjects.reset(p.rights, tenant.Name)
+			st.env.Subjects, st.env.Rights = &st.subjects, p.rights
 		}
 		var res formats.Result
 		var err error

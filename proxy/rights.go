@@ -39,7 +39,11 @@ func (a *RightsAdapter) Healthy() string {
 
 // Admit implements formats.Subjects.
 func (a *RightsAdapter) Admit(tenant string, s formats.Subject, sig formats.Signals) (bool, error) {
-	ref := a.reg.Ref(tenant, s.Identity, s.Device)
+	return a.admit(a.reg.Ref(tenant, s.Identity, s.Device), s, sig)
+}
+
+func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Signals) (bool, error) {
+	tenant := ref.Tenant
 	rs := rights.Signals{AllowSystem: sig.AllowSystem && a.tenants[tenant].AllowSystemEvents}
 	switch {
 	case sig.OptOut > 0:
@@ -101,3 +105,41 @@ func (a *RightsAdapter) CampaignAllowed(tenant string, t formats.CampaignTarget,
 
 // Registry returns the wrapped registry (for the admin API).
 func (a *RightsAdapter) Registry() *rights.Registry { return a.reg }
+
+// requestSubjects is the per-request face of the adapter: records of one
+// batch share their device id (and often their identity), and hashing a
+// subject costs two SHA-256 blocks, so it remembers the last keys.
+type requestSubjects struct {
+	a                   *RightsAdapter
+	tenant              string
+	device, identity    []byte
+	devKey, identKey    rights.Key
+	hasDevKey, hasIdKey bool
+}
+
+func (r *requestSubjects) reset(a *RightsAdapter, tenant string) {
+	r.a, r.tenant, r.hasDevKey, r.hasIdKey = a, tenant, false, false
+}
+
+// Admit implements formats.Subjects.
+func (r *requestSubjects) Admit(tenant string, s formats.Subject, sig formats.Signals) (bool, error) {
+	if tenant != r.tenant {
+		return r.a.Admit(tenant, s, sig)
+	}
+	ref := rights.Ref{Tenant: tenant}
+	if len(s.Device) > 0 {
+		if !r.hasDevKey || string(r.device) != string(s.Device) {
+			r.device = append(r.device[:0], s.Device...)
+			r.devKey, r.hasDevKey = r.a.reg.Key(tenant, rights.KindDevice, s.Device), true
+		}
+		ref.Device, ref.HasDevice = r.devKey, true
+	}
+	if len(s.Identity) > 0 {
+		if !r.hasIdKey || string(r.identity) != string(s.Identity) {
+			r.identity = append(r.identity[:0], s.Identity...)
+			r.identKey, r.hasIdKey = r.a.reg.Key(tenant, rights.KindIdentity, s.Identity), true
+		}
+		ref.Identity, ref.HasIdentity = r.identKey, true
+	}
+	return r.a.admit(ref, s, sig)
+}
