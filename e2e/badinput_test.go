@@ -56,7 +56,7 @@ tenants:
 		{"broken gzip", "POST", "/a1?z=" + account, []byte{0x1f, 0x8b, 1, 2, 3}, map[string]string{"Content-Encoding": "gzip"}, 400, "invalid_gzip"},
 		{"tenant mismatch", "POST", "/a1?z=OTHER-ACCOUNT", small, map[string]string{"X-CleverTap-Account-Id": account}, 400, "account_mismatch"},
 		{"unknown tenant", "POST", "/a1?z=NOT-CONFIGURED", []byte(`[{"type":"meta","id":"NOT-CONFIGURED"}]`), nil, 403, "unknown_tenant"},
-		{"unknown route", "POST", "/1/send/push.json", small, nil, 404, "unknown_route"},
+		{"unknown route", "POST", "/1/counts/profiles.json", small, nil, 404, "unknown_route"},
 		{"open proxy attempt", "GET", "/http://example.com/", nil, nil, 404, "unknown_route"},
 		{"wrong method", "GET", "/a1?z=" + account, nil, nil, 405, "method_not_allowed"},
 		{"unsupported encoding", "POST", "/a1?z=" + account, small, map[string]string{"Content-Encoding": "br"}, 415, "unsupported_encoding"},
