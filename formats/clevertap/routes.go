@@ -10,7 +10,7 @@ var redirectHeaders = []string{"X-WZRK-RD", "X-WZRK-SPIKY-RD"}
 // Routes are CleverTap's endpoints that Consentry serves. Any other path is
 // refused: Consentry is never an open proxy.
 func Routes() []formats.Route {
-	return append(mobileRoutes(), WebRoutes()...)
+	return append(append(mobileRoutes(), WebRoutes()...), RightsRoutes()...)
 }
 
 func mobileRoutes() []formats.Route {
