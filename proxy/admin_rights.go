@@ -1,0 +1,430 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/rights"
+)
+
+// Admin API paths (on the admin listener). Subjects are named in POST
+// bodies, never in URLs, so that identifiers stay out of access logs.
+const (
+	AdminSubjectsPath = "/v1/subjects/" // + suppress | unsuppress | erase | show
+	AdminRightsLog    = "/v1/rights-log"
+	// MinAdminTokenLen is the shortest admin token accepted.
+	MinAdminTokenLen = 16
+	maxAdminBody     = 64 << 10
+)
+
+// AdminToken is one admin API credential. Name is written to the rights
+// log as the actor of every change made with it.
+type AdminToken struct {
+	Name   string
+	Secret []byte
+}
+
+// UpstreamErase tells the admin API how to forward an erasure to the
+// vendor; the format package knows the wire (clevertap.AppendDeleteBody).
+type UpstreamErase struct {
+	Format string // the tenant upstream and policy format to use ("clevertap.rest")
+	Path   string // the vendor's deletion path
+	// Body appends the deletion body for one subject with the identifier
+	// translated as uploads carry it; ok false: the policy removes it, the
+	// vendor never received it.
+	Body func(dst []byte, env *formats.Env, device bool, id []byte) (body []byte, ok bool, err error)
+	// Headers are the vendor's authentication headers for a call on behalf
+	// of account.
+	Headers func(account string, secret []byte) [][2]string
+}
+
+// VendorCredentials let Consentry call a tenant's vendor account itself.
+type VendorCredentials struct {
+	Account string
+	Secret  []byte
+}
+
+// RightsAPI is the data-subject admin API: suppress, unsuppress, erase,
+// show (access report) and the rights-request log, behind bearer tokens
+// compared in constant time. With no tokens it refuses every call.
+type RightsAPI struct {
+	p      *Proxy
+	tokens []tokenHash
+	erase  *UpstreamErase
+	creds  map[string]VendorCredentials
+}
+
+type tokenHash struct {
+	name string
+	sum  [sha256.Size]byte
+}
+
+// RightsAPIOption configures a RightsAPI.
+type RightsAPIOption func(*RightsAPI)
+
+// WithAdminTokens sets the accepted bearer tokens.
+func WithAdminTokens(tokens ...AdminToken) RightsAPIOption {
+	return func(a *RightsAPI) {
+		for _, t := range tokens {
+			a.tokens = append(a.tokens, tokenHash{name: t.Name, sum: sha256.Sum256(t.Secret)})
+		}
+	}
+}
+
+// WithUpstreamErase makes admin erasures also delete the subject at the
+// vendor, for tenants that have credentials in creds.
+func WithUpstreamErase(e UpstreamErase, creds map[string]VendorCredentials) RightsAPIOption {
+	return func(a *RightsAPI) { a.erase, a.creds = &e, creds }
+}
+
+// NewRightsAPI builds the admin API over p's rights registry (which may be
+// absent: the API then says so). Tokens must have a name and at least
+// MinAdminTokenLen bytes.
+func NewRightsAPI(p *Proxy, tokens []AdminToken, opts ...RightsAPIOption) (*RightsAPI, error) {
+	var errs []error
+	names := map[string]bool{}
+	for i, t := range tokens {
+		switch {
+		case t.Name == "":
+			errs = append(errs, fmt.Errorf("admin_tokens[%d].name: required (it is written to the rights log)", i))
+		case names[t.Name]:
+			errs = append(errs, fmt.Errorf("admin_tokens[%d].name: %q is used twice; names tell who did what in the rights log", i, t.Name))
+		case len(t.Secret) < MinAdminTokenLen:
+			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): the token has %d bytes, at least %d are needed (openssl rand -hex 32)", i, t.Name, len(t.Secret), MinAdminTokenLen))
+		}
+		names[t.Name] = true
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	a := &RightsAPI{p: p}
+	WithAdminTokens(tokens...)(a)
+	for _, o := range opts {
+		o(a)
+	}
+	return a, nil
+}
+
+// Register mounts the API on mux.
+func (a *RightsAPI) Register(mux *http.ServeMux) {
+	for _, action := range []string{"suppress", "unsuppress", "erase", "show"} {
+		mux.HandleFunc(AdminSubjectsPath+action, a.guard(http.MethodPost, func(w http.ResponseWriter, r *http.Request, actor string) {
+			a.subject(w, r, action, actor)
+		}))
+	}
+	mux.HandleFunc(AdminRightsLog, a.guard(http.MethodGet, a.logExport))
+}
+
+// guard checks the method, the token and that a registry exists.
+func (a *RightsAPI) guard(method string, h func(w http.ResponseWriter, r *http.Request, actor string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(a.tokens) == 0 {
+			adminError(w, http.StatusForbidden, "admin_api_disabled", "the rights admin API is disabled: configure admin_tokens (each with a name and a secret) to enable it")
+			return
+		}
+		actor, ok := a.authenticate(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="consentry-admin"`)
+			if r.Header.Get("Authorization") == "" {
+				adminError(w, http.StatusUnauthorized, "missing_token", "send Authorization: Bearer <admin token>")
+			} else {
+				adminError(w, http.StatusUnauthorized, "invalid_token", "the bearer token is not one of admin_tokens")
+			}
+			return
+		}
+		if r.Method != method {
+			w.Header().Set("Allow", method)
+			adminError(w, http.StatusMethodNotAllowed, "method_not_allowed", "use "+method)
+			return
+		}
+		if a.p.rights == nil {
+			adminError(w, http.StatusNotFound, "rights_disabled", "the data-subject registry is disabled (rights.disabled)")
+			return
+		}
+		h(w, r, actor)
+	}
+}
+
+// authenticate compares the bearer token with every configured token in
+// constant time (hashes, so that lengths leak nothing) and returns the
+// matching token's name.
+func (a *RightsAPI) authenticate(header string) (string, bool) {
+	scheme, tok, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	name, found := "", 0
+	for i := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
+			name, found = a.tokens[i].name, 1
+		}
+	}
+	return name, found == 1
+}
+
+// SubjectRequest names one subject: a tenant and an identity or a device id.
+type SubjectRequest struct {
+	Tenant   string  `json:"tenant"`
+	Identity *string `json:"identity,omitempty"`
+	Device   *string `json:"device,omitempty"`
+}
+
+// SubjectResponse is the answer of the subject endpoints.
+type SubjectResponse struct {
+	Action   string           `json:"action"`
+	Report   rights.Report    `json:"report"`
+	Upstream *UpstreamOutcome `json:"upstream,omitempty"`
+	Error    *adminErr        `json:"error,omitempty"`
+}
+
+// UpstreamOutcome says what happened to the vendor-side deletion of an
+// admin erasure.
+type UpstreamOutcome struct {
+	Forwarded bool   `json:"forwarded"`
+	Status    int    `json:"status,omitempty"` // the vendor's HTTP status
+	Reason    string `json:"reason,omitempty"`
+}
+
+type adminErr struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, actor string) {
+	var req SubjectRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object {\"tenant\", \"identity\" | \"device\"}: "+jsonProblem(err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		adminError(w, http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
+		return
+	}
+	tenant := a.p.tenants[req.Tenant]
+	switch {
+	case req.Tenant == "":
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name the tenant")
+		return
+	case tenant == nil:
+		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
+		return
+	case (req.Identity == nil) == (req.Device == nil):
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name exactly one of identity or device")
+		return
+	}
+	reg := a.p.rights.Registry()
+	device := req.Device != nil
+	id := []byte(ptrValue(req.Identity))
+	kind := rights.KindIdentity
+	if device {
+		id, kind = []byte(*req.Device), rights.KindDevice
+	}
+	if err := rights.ValidateIdentifier(id); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_identifier", err.Error())
+		return
+	}
+	ref := rights.Ref{Tenant: req.Tenant}
+	if device {
+		ref.Device, ref.HasDevice = reg.Key(req.Tenant, kind, id), true
+	} else {
+		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
+	}
+	var (
+		rep rights.Report
+		err error
+	)
+	switch action {
+	case "suppress":
+		rep, err = reg.Suppress(ref, actor)
+	case "unsuppress":
+		rep, err = reg.Unsuppress(ref, actor)
+	case "erase":
+		rep, err = reg.Erase(ref, actor)
+	case "show":
+		rep, err = reg.Show(ref, actor)
+	}
+	log := a.p.log.With("action", action, "tenant", req.Tenant, "actor", actor, "kind", kind.String())
+	if err != nil {
+		status, code := http.StatusServiceUnavailable, "rights_unavailable"
+		if errors.Is(err, rights.ErrInvalidSubject) {
+			status, code = http.StatusBadRequest, "invalid_subject"
+		}
+		log.Warn("rights admin request failed", "status", status, "error", err.Error())
+		adminError(w, status, code, err.Error())
+		return
+	}
+	resp := SubjectResponse{Action: action, Report: rep}
+	status := http.StatusOK
+	if action == "erase" {
+		resp.Upstream, status = a.eraseUpstream(tenant, device, id)
+		if status != http.StatusOK {
+			resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the vendor deletion failed (" + resp.Upstream.Reason + "); repeat the erase to retry it"}
+		}
+	}
+	log.Info("rights admin request", "subject", rep.Subject, "status", status)
+	writeJSON(w, status, resp)
+}
+
+// eraseUpstream forwards an admin erasure to the vendor when the tenant has
+// credentials; the identifier is translated as uploads carry it.
+func (a *RightsAPI) eraseUpstream(t *Tenant, device bool, id []byte) (*UpstreamOutcome, int) {
+	if a.erase == nil {
+		return &UpstreamOutcome{Reason: "no vendor deletion is configured"}, http.StatusOK
+	}
+	cred, ok := a.creds[t.Name]
+	if !ok || len(cred.Secret) == 0 {
+		return &UpstreamOutcome{Reason: "the tenant has no vendor credentials (tenants." + t.Name + ".rights.clevertap_passcode); delete the profile at the vendor yourself, with the identifier as uploads carried it"}, http.StatusOK
+	}
+	up := t.upstreamFor(a.erase.Format)
+	if up == nil {
+		return &UpstreamOutcome{Reason: "the tenant has no upstream for " + a.erase.Format}, http.StatusBadGateway
+	}
+	if a.p.policy == nil || !a.p.policy.Ready() {
+		return &UpstreamOutcome{Reason: "no valid policy is loaded to translate the identifier"}, http.StatusServiceUnavailable
+	}
+	rw := masking.AcquireRewriter()
+	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
+	body, ok, err := a.erase.Body(nil, &env, device, id)
+	masking.ReleaseRewriter(rw)
+	switch {
+	case err != nil:
+		return &UpstreamOutcome{Reason: "cannot build the vendor deletion: " + err.Error()}, http.StatusBadGateway
+	case !ok:
+		return &UpstreamOutcome{Reason: "the policy removes this identifier from uploads: the vendor never received it"}, http.StatusOK
+	}
+
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(http.MethodPost)
+	req.SetRequestURI(up.prefix + a.erase.Path)
+	req.Header.SetHost(up.host)
+	for _, h := range a.erase.Headers(cred.Account, cred.Secret) {
+		req.Header.Set(h[0], h[1])
+	}
+	req.SetBodyRaw(body)
+	if err := up.client.DoTimeout(req, resp, a.p.timeout); err != nil {
+		a.p.log.Warn("vendor deletion failed", "tenant", t.Name, "error", err.Error())
+		return &UpstreamOutcome{Reason: "the vendor did not answer"}, http.StatusBadGateway
+	}
+	out := &UpstreamOutcome{Forwarded: true, Status: resp.StatusCode()}
+	if out.Status < 200 || out.Status > 299 {
+		out.Reason = fmt.Sprintf("the vendor answered HTTP %d", out.Status)
+		return out, http.StatusBadGateway
+	}
+	return out, http.StatusOK
+}
+
+// logExport streams the rights-request log as {"entries":[...],
+// "complete":true}. A read error after the first entry ends the array with
+// "complete":false and the error.
+func (a *RightsAPI) logExport(w http.ResponseWriter, r *http.Request, actor string) {
+	var since time.Time
+	if s := r.URL.Query().Get("since"); s != "" {
+		var err error
+		if since, err = time.Parse(time.RFC3339, s); err != nil {
+			adminError(w, http.StatusBadRequest, "invalid_since", "since must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			return
+		}
+	}
+	tenant := r.URL.Query().Get("tenant")
+	if tenant != "" && a.p.tenants[tenant] == nil {
+		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
+		return
+	}
+	next, stop := iter.Pull2(a.p.rights.Registry().Log(since))
+	defer stop()
+	e, err, ok := next()
+	if ok && err != nil {
+		adminError(w, http.StatusServiceUnavailable, "rights_unavailable", err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	buf.WriteString(`{"entries":[`)
+	n := 0
+	for ; ok; e, err, ok = next() {
+		if err != nil {
+			break
+		}
+		if tenant != "" && e.Tenant != tenant {
+			continue
+		}
+		if n > 0 {
+			buf.WriteByte(',')
+		}
+		b, _ := json.Marshal(e)
+		buf.Write(b)
+		n++
+		if buf.Len() > 32<<10 {
+			_, _ = w.Write(buf.Bytes())
+			buf.Reset()
+		}
+	}
+	if err != nil {
+		b, _ := json.Marshal(adminErr{Code: "rights_unavailable", Message: err.Error()})
+		fmt.Fprintf(&buf, `],"count":%d,"complete":false,"error":%s}`, n, b)
+	} else {
+		fmt.Fprintf(&buf, `],"count":%d,"complete":true}`, n)
+	}
+	_, _ = w.Write(buf.Bytes())
+	a.p.log.Info("rights log exported", "actor", actor, "entries", n, "tenant", tenant)
+}
+
+func ptrValue(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// jsonProblem describes a decoding error without quoting input values.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var me *http.MaxBytesError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("malformed JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
+	case errors.As(err, &me):
+		return fmt.Sprintf("body over %d bytes", me.Limit)
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	return "malformed JSON"
+}
+
+func adminError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]adminErr{"error": {Code: code, Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,289 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/rights"
+)
+
+const testToken = "0123456789abcdef-ops"
+
+// vendor is an in-memory upstream that records deletion calls.
+type vendor struct {
+	mu     sync.Mutex
+	bodies []string
+	hdrs   []string
+	status int
+}
+
+func (v *vendor) handle(ctx *fasthttp.RequestCtx) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.bodies = append(v.bodies, string(ctx.Path())+" "+string(ctx.PostBody()))
+	v.hdrs = append(v.hdrs, string(ctx.Request.Header.Peek("X-CleverTap-Account-Id"))+"/"+string(ctx.Request.Header.Peek("X-CleverTap-Passcode")))
+	ctx.SetStatusCode(v.status)
+	ctx.SetBodyString(`{"status":"success"}`)
+}
+
+// adminFixture is a proxy with a registry and the rights API on a mux.
+func adminFixture(t *testing.T, tokens []AdminToken, withCreds bool) (*http.ServeMux, *Proxy, *vendor) {
+	t.Helper()
+	p, _ := testProxy(t)
+	reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.rights = NewRightsAdapter(reg, nil)
+	v := &vendor{status: 200}
+	ln := fasthttputil.NewInmemoryListener()
+	go (&fasthttp.Server{Handler: v.handle}).Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	p.tenants["acme"].upstreams[""].client.Dial = func(string) (net.Conn, error) { return ln.Dial() }
+	creds := map[string]VendorCredentials{}
+	if withCreds {
+		creds["acme"] = VendorCredentials{Account: "ACC", Secret: []byte("PASS")}
+	}
+	api, err := NewRightsAPI(p, tokens, WithUpstreamErase(UpstreamErase{
+		Format: clevertap.FormatREST, Path: clevertap.DeletePath, Body: clevertap.AppendDeleteBody, Headers: clevertap.DeleteAuthHeaders,
+	}, creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	return mux, p, v
+}
+
+func call(t *testing.T, mux http.Handler, method, path, token, body string) (int, map[string]any, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", token)
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	raw, _ := io.ReadAll(rec.Body)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s %s: body is not JSON: %s", method, path, raw)
+	}
+	return rec.Code, m, string(raw)
+}
+
+func errCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestRightsAPIRefuses(t *testing.T) {
+	mux, _, _ := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
+	bearer := "Bearer " + testToken
+	for _, tc := range []struct {
+		name, method, path, token, body string
+		status                          int
+		code                            string
+	}{
+		{"no token", "POST", "/v1/subjects/suppress", "", `{"tenant":"acme","identity":"A"}`, 401, "missing_token"},
+		{"wrong token", "POST", "/v1/subjects/suppress", "Bearer nope-nope-nope-nope", `{"tenant":"acme","identity":"A"}`, 401, "invalid_token"},
+		{"token prefix", "POST", "/v1/subjects/suppress", "Bearer " + testToken[:10], `{}`, 401, "invalid_token"},
+		{"basic auth", "POST", "/v1/subjects/suppress", "Basic " + testToken, `{}`, 401, "invalid_token"},
+		{"wrong method", "GET", "/v1/subjects/show", bearer, ``, 405, "method_not_allowed"},
+		{"log wrong method", "POST", "/v1/rights-log", bearer, ``, 405, "method_not_allowed"},
+		{"not JSON", "POST", "/v1/subjects/show", bearer, `tenant=acme`, 400, "invalid_request"},
+		{"empty", "POST", "/v1/subjects/show", bearer, ``, 400, "invalid_request"},
+		{"unknown field", "POST", "/v1/subjects/show", bearer, `{"tenant":"acme","email":"a@b.c"}`, 400, "invalid_request"},
+		{"trailing", "POST", "/v1/subjects/show", bearer, `{"tenant":"acme","identity":"A"} {}`, 400, "invalid_request"},
+		{"no tenant", "POST", "/v1/subjects/show", bearer, `{"identity":"A"}`, 400, "invalid_subject"},
+		{"unknown tenant", "POST", "/v1/subjects/show", bearer, `{"tenant":"other","identity":"A"}`, 404, "unknown_tenant"},
+		{"both", "POST", "/v1/subjects/show", bearer, `{"tenant":"acme","identity":"A","device":"d"}`, 400, "invalid_subject"},
+		{"neither", "POST", "/v1/subjects/show", bearer, `{"tenant":"acme"}`, 400, "invalid_subject"},
+		{"empty id", "POST", "/v1/subjects/suppress", bearer, `{"tenant":"acme","identity":""}`, 400, "invalid_identifier"},
+		{"control char", "POST", "/v1/subjects/suppress", bearer, `{"tenant":"acme","device":"a\nb"}`, 400, "invalid_identifier"},
+		{"number id", "POST", "/v1/subjects/suppress", bearer, `{"tenant":"acme","identity":42}`, 400, "invalid_request"},
+		{"bad since", "GET", "/v1/rights-log?since=yesterday", bearer, ``, 400, "invalid_since"},
+		{"log unknown tenant", "GET", "/v1/rights-log?tenant=other", bearer, ``, 404, "unknown_tenant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, m, raw := call(t, mux, tc.method, tc.path, tc.token, tc.body)
+			if status != tc.status || errCode(m) != tc.code {
+				t.Errorf("got %d %s, want %d %s", status, raw, tc.status, tc.code)
+			}
+			if strings.Contains(raw, "a@b.c") {
+				t.Error("error echoes a value")
+			}
+		})
+	}
+}
+
+func TestRightsAPIDisabled(t *testing.T) {
+	mux, p, _ := adminFixture(t, nil, false)
+	if status, m, _ := call(t, mux, "POST", "/v1/subjects/show", "Bearer "+testToken, `{"tenant":"acme","identity":"A"}`); status != 403 || errCode(m) != "admin_api_disabled" {
+		t.Errorf("no tokens: %d %v", status, m)
+	}
+	mux, p, _ = adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
+	p.rights = nil
+	if status, m, _ := call(t, mux, "POST", "/v1/subjects/show", "Bearer "+testToken, `{"tenant":"acme","identity":"A"}`); status != 404 || errCode(m) != "rights_disabled" {
+		t.Errorf("no registry: %d %v", status, m)
+	}
+}
+
+func TestNewRightsAPIValidatesTokens(t *testing.T) {
+	p, _ := testProxy(t)
+	for _, tc := range []struct {
+		tokens []AdminToken
+		want   string
+	}{
+		{[]AdminToken{{Name: "", Secret: []byte(testToken)}}, "name: required"},
+		{[]AdminToken{{Name: "a", Secret: []byte("short")}}, "at least 16"},
+		{[]AdminToken{{Name: "a", Secret: []byte(testToken)}, {Name: "a", Secret: []byte(testToken + "x")}}, "used twice"},
+	} {
+		if _, err := NewRightsAPI(p, tc.tokens); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v", tc.tokens, err)
+		} else if strings.Contains(err.Error(), "short") {
+			t.Error("error quotes the token")
+		}
+	}
+}
+
+func TestRightsAPISuppressShowUnsuppressLog(t *testing.T) {
+	mux, p, _ := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}, {Name: "dpo", Secret: []byte(testToken + "-dpo")}}, false)
+	reg := p.rights.Registry()
+	ops, dpo := "Bearer "+testToken, "bearer "+testToken+"-dpo"
+	status, m, raw := call(t, mux, "POST", "/v1/subjects/suppress", ops, `{"tenant":"acme","identity":"user-42"}`)
+	rep, _ := m["report"].(map[string]any)
+	if status != 200 || rep["suppressed"] != true || rep["reason"] != "admin" {
+		t.Fatalf("suppress: %d %s", status, raw)
+	}
+	if !reg.Check("acme", []byte("user-42"), nil).Drop(false) {
+		t.Fatal("not in force for the next lookup")
+	}
+	status, m, raw = call(t, mux, "POST", "/v1/subjects/show", dpo, `{"tenant":"acme","identity":"user-42"}`)
+	if rep, _ = m["report"].(map[string]any); status != 200 || rep["suppressed"] != true || strings.Contains(raw, "user-42") {
+		t.Fatalf("show: %d %s", status, raw)
+	}
+	status, m, raw = call(t, mux, "POST", "/v1/subjects/unsuppress", ops, `{"tenant":"acme","identity":"user-42"}`)
+	if rep, _ = m["report"].(map[string]any); status != 200 || rep["suppressed"] != false {
+		t.Fatalf("unsuppress: %d %s", status, raw)
+	}
+	if reg.Check("acme", []byte("user-42"), nil).Drop(false) {
+		t.Fatal("still suppressed")
+	}
+	status, m, raw = call(t, mux, "GET", "/v1/rights-log", dpo, ``)
+	entries, _ := m["entries"].([]any)
+	if status != 200 || m["complete"] != true || len(entries) != 3 || strings.Contains(raw, "user-42") {
+		t.Fatalf("log: %d %s", status, raw)
+	}
+	var actors []string
+	for _, e := range entries {
+		em := e.(map[string]any)
+		actors = append(actors, em["action"].(string)+":"+em["actor"].(string))
+	}
+	if strings.Join(actors, " ") != "suppress:ops access:dpo unsuppress:ops" {
+		t.Errorf("log actors %v", actors)
+	}
+	_, m, _ = call(t, mux, "GET", "/v1/rights-log?since=2999-01-01T00:00:00Z&tenant=acme", dpo, ``)
+	if entries, _ := m["entries"].([]any); len(entries) != 0 || m["count"] != float64(0) {
+		t.Errorf("since filter: %v", m)
+	}
+}
+
+func TestRightsAPIErase(t *testing.T) {
+	t.Run("forwarded translated", func(t *testing.T) {
+		mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		up, _ := m["upstream"].(map[string]any)
+		if status != 200 || up["forwarded"] != true || up["status"] != float64(200) {
+			t.Fatalf("erase: %d %s", status, raw)
+		}
+		if len(v.bodies) != 1 || !strings.HasPrefix(v.bodies[0], clevertap.DeletePath+` {"identity":"`) || strings.Contains(v.bodies[0], "user-42") || v.hdrs[0] != "ACC/PASS" {
+			t.Errorf("vendor got %v %v", v.bodies, v.hdrs)
+		}
+		if v := p.rights.Registry().Check("acme", []byte("user-42"), nil); !v.Drop(false) || v.Reason != rights.ReasonErasure {
+			t.Errorf("not erased: %+v", v)
+		}
+		// a device erasure names the guid
+		call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+		if len(v.bodies) != 2 || v.bodies[1] != clevertap.DeletePath+` {"guid":"df2e224d90874887b4d61153ef3a2508"}` {
+			t.Errorf("device: %v", v.bodies)
+		}
+	})
+	t.Run("no credentials", func(t *testing.T) {
+		mux, _, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		up, _ := m["upstream"].(map[string]any)
+		if status != 200 || up["forwarded"] != false || !strings.Contains(raw, "clevertap_passcode") || len(v.bodies) != 0 {
+			t.Fatalf("erase: %d %s", status, raw)
+		}
+	})
+	t.Run("vendor fails", func(t *testing.T) {
+		mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
+		v.status = 500
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		up, _ := m["upstream"].(map[string]any)
+		if status != 502 || errCode(m) != "upstream_erase_failed" || up["status"] != float64(500) || m["report"] == nil {
+			t.Fatalf("erase: %d %s", status, raw)
+		}
+		if !p.rights.Registry().Check("acme", []byte("user-42"), nil).Drop(false) {
+			t.Error("a failed vendor call must not undo the local erasure")
+		}
+	})
+}
+
+func TestRightsAPIUnavailable(t *testing.T) {
+	mux, p, _ := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
+	p.rights.Registry().Close()
+	for _, path := range []string{"/v1/subjects/suppress", "/v1/subjects/show"} {
+		if status, m, raw := call(t, mux, "POST", path, "Bearer "+testToken, `{"tenant":"acme","identity":"A"}`); status != 503 || errCode(m) != "rights_unavailable" {
+			t.Errorf("%s: %d %s", path, status, raw)
+		}
+	}
+	if status, m, raw := call(t, mux, "GET", "/v1/rights-log", "Bearer "+testToken, ``); status != 503 || errCode(m) != "rights_unavailable" {
+		t.Errorf("log: %d %s", status, raw)
+	}
+}
+
+// TestDeleteRouteErasesFirst drives the proxied deletion route: the subject
+// is suppressed before the translated deletion reaches the vendor, and
+// stays suppressed when the vendor fails.
+func TestDeleteRouteErasesFirst(t *testing.T) {
+	_, p, v := adminFixture(t, nil, false)
+	reg := p.rights.Registry()
+	v.status = 503
+	var ctx fasthttp.RequestCtx
+	request(&ctx, "POST", clevertap.DeletePath, []byte(`{"identity":["user-42"]}`), "X-CleverTap-Account-Id", "ACC")
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 503 {
+		t.Fatalf("vendor failure must pass through: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if !reg.Check("acme", []byte("user-42"), nil).Drop(false) {
+		t.Fatal("not suppressed although the deletion was attempted")
+	}
+	if len(v.bodies) != 1 || strings.Contains(v.bodies[0], "user-42") || !strings.Contains(v.bodies[0], `{"identity":["`) {
+		t.Errorf("vendor got %v", v.bodies)
+	}
+	var entries int
+	for e, err := range reg.Log(time.Time{}) {
+		if err != nil || e.Actor != clevertap.ActorDeleteAPI || e.Action != rights.ActionErase {
+			t.Errorf("log entry %+v %v", e, err)
+		}
+		entries++
+	}
+	if entries != 1 {
+		t.Errorf("%d log entries", entries)
+	}
+}
