@@ -134,6 +134,35 @@ type RightsOpts struct {
 	// HonorGPC drops every record of a request that carries Sec-GPC: 1
 	// (Global Privacy Control) and answers it as the vendor would.
 	HonorGPC bool `yaml:"honor_gpc"`
+	// CleverTapPasscode lets admin erasures (consentry subjects erase)
+	// also delete the profile at CleverTap, through the tenant's
+	// clevertap.rest upstream. Unset: admin erasures are local only.
+	CleverTapPasscode Secret `yaml:"clevertap_passcode"`
+	// CleverTapAccountID is the account those calls name. Default: the
+	// tenant's first account id (or its name).
+	CleverTapAccountID string `yaml:"clevertap_account_id"`
+}
+
+// validate checks the options of tenant name.
+func (o RightsOpts) validate(name string) []error {
+	var errs []error
+	p := o.CleverTapPasscode
+	n := 0
+	for _, v := range []string{p.Value, p.Env, p.File} {
+		if v != "" {
+			n++
+		}
+	}
+	if n > 1 {
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode: set one of value, env or file", name))
+	}
+	if p.Name != "" {
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode.name: only admin_tokens have names", name))
+	}
+	if o.CleverTapAccountID != "" && n == 0 {
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_account_id: set only with clevertap_passcode", name))
+	}
+	return errs
 }
 
 // Keys are a tenant's secrets. Unset keys are generated on first start and
@@ -308,6 +337,7 @@ func (c *Config) Validate() error {
 		if id := t.Keys.TokenKeyID; id != "" && !keyID.MatchString(id) {
 			bad("tenants.%s.keys.token_key_id: must match %s", name, keyID)
 		}
+		errs = append(errs, t.Rights.validate(name)...)
 	}
 	for i, s := range c.AdminTokens {
 		if s.Name == "" {
