@@ -21,6 +21,8 @@ Usage:
   consentry explain --tenant T --format clevertap.sdk|clevertap.rest [--output text|json] FILE
   consentry rules test [DIR]
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
+  consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
+  consentry subjects log [--since RFC3339] [--tenant T] [--admin URL] [--token-file F]
   consentry version
 
 Run 'consentry <command> -h' for the flags of a command.
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], stdout, stderr)
 	case "detokenize":
 		return cmdDetokenize(args[1:], stdout, stderr)
+	case "subjects":
+		return cmdSubjects(args[1:], stdout, stderr)
 	case "rules":
 		if len(args) < 2 || args[1] != "test" {
 			fmt.Fprintln(stderr, "usage: consentry rules test [DIR]")

@@ -200,7 +200,11 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		return nil, fmt.Errorf("cannot listen on %s (admin / --admin): %w", cfg.Admin, err)
 	}
 	s.closers = append(s.closers, func() { s.adminLn.Close() })
-	s.admin = &http.Server{Handler: proxy.AdminMux(s.proxy, checks...), ReadHeaderTimeout: 5 * time.Second}
+	mux := proxy.AdminMux(s.proxy, checks...)
+	if err := mountRightsAPI(mux, s.proxy, cfg); err != nil {
+		return nil, err
+	}
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s, nil
 }
 

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/proxy"
+)
+
+// mountRightsAPI adds the data-subject admin API to the admin mux: tokens
+// from admin_tokens, and vendor-side erasure for tenants with
+// rights.clevertap_passcode.
+func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) error {
+	var errs []error
+	tokens := make([]proxy.AdminToken, 0, len(cfg.AdminTokens))
+	for i, s := range cfg.AdminTokens {
+		v, err := s.Resolve()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): %w", i, s.Name, err))
+		case len(v) == 0:
+			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): no secret: set value, env or file", i, s.Name))
+		}
+		tokens = append(tokens, proxy.AdminToken{Name: s.Name, Secret: v})
+	}
+	creds := map[string]proxy.VendorCredentials{}
+	for name, t := range cfg.Tenants {
+		pass, err := t.Rights.CleverTapPasscode.Resolve()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err))
+			continue
+		}
+		if len(pass) == 0 {
+			continue
+		}
+		account := t.Rights.CleverTapAccountID
+		if account == "" && len(t.Accounts) > 0 {
+			account = t.Accounts[0]
+		}
+		if account == "" {
+			account = name
+		}
+		creds[name] = proxy.VendorCredentials{Account: account, Secret: pass}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	api, err := proxy.NewRightsAPI(p, tokens, proxy.WithUpstreamErase(proxy.UpstreamErase{
+		Format:  clevertap.FormatREST,
+		Path:    clevertap.DeletePath,
+		Body:    clevertap.AppendDeleteBody,
+		Headers: clevertap.DeleteAuthHeaders,
+	}, creds))
+	if err != nil {
+		return err
+	}
+	api.Register(mux)
+	return nil
+}
+
+const subjectsUsage = `usage:
+  consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [flags]
+  consentry subjects log [--since RFC3339] [--tenant T] [flags]
+
+flags:
+  --admin URL        admin listener (default $CONSENTRY_ADMIN_URL or http://` + config.DefaultAdmin + `)
+  --token T          admin token (visible to other local users: prefer the next two)
+  --token-file F     file holding the admin token
+                     (default: $CONSENTRY_ADMIN_TOKEN)
+  --identity ID      the user's identity; "-" reads it from stdin
+  --device ID        the device id (CleverTap GUID); "-" reads it from stdin
+`
+
+// cmdSubjects drives the rights admin API and prints its JSON answer.
+func cmdSubjects(args []string, stdout, stderr io.Writer) int {
+	return runSubjects(args, os.Stdin, stdout, stderr)
+}
+
+func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, subjectsUsage)
+		return 2
+	}
+	action := args[0]
+	switch action {
+	case "suppress", "unsuppress", "erase", "show", "log":
+	default:
+		fmt.Fprintf(stderr, "consentry subjects: unknown action %q\n\n%s", action, subjectsUsage)
+		return 2
+	}
+	fl := flag.NewFlagSet("subjects "+action, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() { fmt.Fprint(stderr, subjectsUsage) }
+	admin := fl.String("admin", envOr("CONSENTRY_ADMIN_URL", "http://"+config.DefaultAdmin), "admin listener URL")
+	token := fl.String("token", "", "admin token")
+	tokenFile := fl.String("token-file", "", "file holding the admin token")
+	tenant := fl.String("tenant", "", "tenant")
+	identity := fl.String("identity", "", "identity")
+	device := fl.String("device", "", "device id")
+	since := fl.String("since", "", "log entries from this RFC 3339 time on")
+	if err := fl.Parse(args[1:]); err != nil {
+		return 2
+	}
+	usage := func(msg string) int {
+		fmt.Fprintf(stderr, "consentry subjects %s: %s\n\n%s", action, msg, subjectsUsage)
+		return 2
+	}
+	if fl.NArg() > 0 {
+		return usage("unexpected argument " + fl.Arg(0))
+	}
+	tok, err := adminToken(*token, *tokenFile)
+	if err != nil {
+		return usage(err.Error())
+	}
+	base, err := url.Parse(strings.TrimRight(*admin, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return usage("--admin must be an http(s) URL such as http://127.0.0.1:9090")
+	}
+
+	var req *http.Request
+	if action == "log" {
+		if *identity != "" || *device != "" {
+			return usage("log takes no --identity or --device")
+		}
+		q := url.Values{}
+		if *since != "" {
+			if _, err := time.Parse(time.RFC3339, *since); err != nil {
+				return usage("--since must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			}
+			q.Set("since", *since)
+		}
+		if *tenant != "" {
+			q.Set("tenant", *tenant)
+		}
+		u := base.String() + proxy.AdminRightsLog
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		req, err = http.NewRequest(http.MethodGet, u, nil)
+	} else {
+		if *since != "" {
+			return usage("--since is for log only")
+		}
+		if *tenant == "" {
+			return usage("--tenant is required")
+		}
+		if (*identity == "") == (*device == "") {
+			return usage("give exactly one of --identity or --device")
+		}
+		body := proxy.SubjectRequest{Tenant: *tenant}
+		id := *identity
+		if *device != "" {
+			id = *device
+		}
+		if id == "-" {
+			if id, err = readLine(stdin); err != nil {
+				return usage(err.Error())
+			}
+		}
+		if *identity != "" {
+			body.Identity = &id
+		} else {
+			body.Device = &id
+		}
+		b, _ := json.Marshal(body)
+		req, err = http.NewRequest(http.MethodPost, base.String()+proxy.AdminSubjectsPath+action, bytes.NewReader(b))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	}
+	if err != nil {
+		return usage(err.Error())
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	client := &http.Client{Timeout: time.Minute}
+	resp, err := client.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "consentry subjects %s: cannot reach the admin API at %s (--admin / CONSENTRY_ADMIN_URL): %v\n", action, base.Redacted(), err)
+		return 1
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		fmt.Fprintf(stderr, "consentry subjects %s: cannot read the answer: %v\n", action, err)
+		return 1
+	}
+	var out bytes.Buffer
+	if json.Indent(&out, raw, "", "  ") != nil {
+		fmt.Fprintf(stderr, "consentry subjects %s: HTTP %d with a non-JSON answer (is --admin the admin listener?)\n", action, resp.StatusCode)
+		return 1
+	}
+	out.WriteByte('\n')
+	_, _ = stdout.Write(out.Bytes())
+	var parsed struct {
+		Error *struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+		Complete *bool `json:"complete"`
+	}
+	_ = json.Unmarshal(raw, &parsed)
+	switch {
+	case parsed.Error != nil:
+		fmt.Fprintf(stderr, "consentry subjects %s: %s (HTTP %d, %s)\n", action, parsed.Error.Message, resp.StatusCode, parsed.Error.Code)
+		return 1
+	case resp.StatusCode/100 != 2:
+		fmt.Fprintf(stderr, "consentry subjects %s: HTTP %d\n", action, resp.StatusCode)
+		return 1
+	case parsed.Complete != nil && !*parsed.Complete:
+		fmt.Fprintf(stderr, "consentry subjects %s: the log export is incomplete\n", action)
+		return 1
+	}
+	return 0
+}
+
+// adminToken takes the token from --token, --token-file or
+// CONSENTRY_ADMIN_TOKEN, in that order.
+func adminToken(flagValue, file string) (string, error) {
+	switch {
+	case flagValue != "" && file != "":
+		return "", errors.New("give --token or --token-file, not both")
+	case flagValue != "":
+		return flagValue, nil
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("cannot read --token-file: %w", err)
+		}
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", errors.New("--token-file is empty")
+	}
+	if t := strings.TrimSpace(os.Getenv("CONSENTRY_ADMIN_TOKEN")); t != "" {
+		return t, nil
+	}
+	return "", errors.New("no admin token: set CONSENTRY_ADMIN_TOKEN, or give --token-file (or --token)")
+}
+
+func readLine(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 1<<16)
+	if !sc.Scan() {
+		return "", errors.New("no identifier on stdin")
+	}
+	return strings.TrimRight(sc.Text(), "\r"), nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
