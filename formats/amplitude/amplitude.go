@@ -8,6 +8,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/vendorkit"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -53,108 +54,66 @@ func Accounts(dst [][]byte, _ formats.Request, body []byte) [][]byte {
 	return append(dst, []byte(r.Raw))
 }
 
+// upload is the body of both endpoints.
+var upload = vendorkit.Envelope{Name: "upload body", Array: "events", Items: "events", Credentials: []string{"api_key"}}
+
 // Clean cleans an upload {"api_key", "events":[...], ...} and appends the
 // result to dst: the other top-level keys first, cleaned as one "meta"
 // header, then the kept events in order.
 func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 	var res formats.Result
-	hdr := getHeader()
-	defer putHeader(hdr)
-	es, ee := -1, -1
-	var apiKey []byte
-	err := masking.EachMember(body, func(key []byte, s, e int, t masking.ValueType) error {
-		switch string(key) {
-		case "events":
-			if es >= 0 {
-				return formats.Errorf(400, "invalid_payload", "duplicate \"events\" key in upload body")
-			}
-			if t != masking.TypeArray {
-				return formats.Errorf(400, "invalid_payload", "\"events\" must be an array of events")
-			}
-			es, ee = s, e
-			return nil
-		case "api_key":
-			// Accounts reads the first one, Amplitude the last one.
-			if apiKey != nil && !bytes.Equal(apiKey, body[s:e]) {
-				return formats.Errorf(400, "duplicate_key", "upload body has two different \"api_key\" values")
-			}
-			apiKey = body[s:e]
-		}
-		hdr.add(key, body[s:e])
-		return nil
-	})
+	hdr := vendorkit.GetHeader()
+	defer vendorkit.PutHeader(hdr)
+	es, ee, err := upload.Split(body, hdr)
 	if err != nil {
 		return dst, res, err
 	}
 	if es < 0 {
-		return dst, res, formats.Errorf(400, "invalid_payload", "upload body has no \"events\" array")
+		return dst, res, upload.Missing()
 	}
 	mark := len(dst)
-	dst = append(dst, '{')
-	dst, wrote, err := hdr.clean(dst, Format, env, Classifier{})
-	if err != nil {
+	if dst, err = upload.Open(dst, hdr, Format, env, Classifier{}); err != nil {
 		return dst[:mark], res, err
 	}
-	if wrote {
-		dst = append(dst, ',')
-	}
-	dst = append(dst, `"events":[`...)
-	open := len(dst)
-	events := body[es:ee]
-	n := 0
-	err = masking.EachElement(events, func(s, e int, t masking.ValueType) error {
-		raw := events[s:e]
-		idx := n
-		n++
-		if t != masking.TypeObject {
-			return formats.Errorf(400, "invalid_payload", "event %d is a %s, want an object", idx, t)
-		}
-		if _, err := env.Rewriter.Parse(raw, 0); err != nil {
-			return err
-		}
-		p := parsed{env.Rewriter}
-		if p.rw.Type(p.node(0, "event_type")) != masking.TypeString {
-			return formats.Errorf(400, "invalid_payload", "event %d has no \"event_type\" string", idx)
-		}
-		var subj formats.Subject
-		var err error
-		if subj.Identity, err = p.id(0, "user_id"); err != nil {
-			return err
-		}
-		if subj.Device, err = p.id(0, "device_id"); err != nil {
-			return err
-		}
-		if err := p.unique(0, "api_key"); err != nil {
-			return err
-		}
-		switch name := p.str(0, "event_type"); name {
-		case "$identify":
-			subj.Kind = "identify"
-		case "$groupidentify":
-			subj.Kind = "group"
-		default:
-			subj.Kind, subj.Name = "event", name
-		}
-		sep := len(dst)
-		if sep > open {
-			dst = append(dst, ',')
-		}
-		out, kept, err := env.CleanParsed(dst, Format, Classifier{}, subj, formats.Signals{}, &res)
-		if err != nil {
-			return err
-		}
-		if !kept {
-			dst = dst[:sep]
-			return nil
-		}
-		dst = out
-		return nil
+	dst, err = vendorkit.CleanArray(dst, body[es:ee], "event", func(dst, raw []byte, idx int) ([]byte, bool, error) {
+		return cleanEvent(dst, raw, idx, env, &res)
 	})
 	if err != nil {
 		return dst[:mark], res, err
 	}
 	res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
-	return append(dst, "]}"...), res, nil
+	return append(dst, '}'), res, nil
+}
+
+// cleanEvent reads one event's kind and subject and cleans it.
+func cleanEvent(dst, raw []byte, idx int, env *formats.Env, res *formats.Result) ([]byte, bool, error) {
+	if _, err := env.Rewriter.Parse(raw, 0); err != nil {
+		return dst, false, err
+	}
+	p := vendorkit.Parsed{RW: env.Rewriter}
+	if p.RW.Type(p.Node(0, "event_type")) != masking.TypeString {
+		return dst, false, formats.Errorf(400, "invalid_payload", "event %d has no \"event_type\" string", idx)
+	}
+	var subj formats.Subject
+	var err error
+	if subj.Identity, err = p.ID(0, "user_id"); err != nil {
+		return dst, false, err
+	}
+	if subj.Device, err = p.ID(0, "device_id"); err != nil {
+		return dst, false, err
+	}
+	if err := p.Unique(0, "api_key"); err != nil {
+		return dst, false, err
+	}
+	switch name := p.Str(0, "event_type"); name {
+	case "$identify":
+		subj.Kind = "identify"
+	case "$groupidentify":
+		subj.Kind = "group"
+	default:
+		subj.Kind, subj.Name = "event", name
+	}
+	return env.CleanParsed(dst, Format, Classifier{}, subj, formats.Signals{}, res)
 }
 
 // Reply is Amplitude's success body. The node SDK reads the status from the

@@ -2,8 +2,6 @@ package amplitude
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,7 +9,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
-	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/formatstest"
 )
 
 func init() { now = func() time.Time { return time.UnixMilli(1777630800999) } }
@@ -20,50 +18,24 @@ func init() { now = func() time.Time { return time.UnixMilli(1777630800999) } }
 // default policy and compares with the .golden file next to it.
 // Regenerate with: go test ./formats/amplitude -run Golden -update
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.http")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	routes := Routes()
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".http")
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
+	formatstest.Golden(t, Routes(), nil, func(t *testing.T, _ *formatstest.Request, o *formatstest.Outcome) {
+		if !json.Valid(o.Body) {
+			t.Fatalf("output is not valid JSON: %s", o.Body)
+		}
+		formatstest.AssertNoSeeds(t, o.Body)
+		for _, k := range []string{`"idfa"`, `"adid"`, `"idfv"`, `"android_id"`, `"carrier"`} {
+			if strings.Contains(string(o.Body), k) {
+				t.Errorf("device or network key %s survived", k)
 			}
-			o := serve(t, routes, parseRequest(t, b), newEnv(t, nil))
-			checkGolden(t, name, o.text())
-			if strings.HasPrefix(name, "bad_") {
-				if o.err == nil || o.err.Status != 400 {
-					t.Fatalf("malformed request: got %v, want a 400", o.err)
-				}
-				return
-			}
-			if o.err != nil {
-				t.Fatalf("cleaning failed: %v", o.err)
-			}
-			if !json.Valid(o.body) {
-				t.Fatalf("output is not valid JSON: %s", o.body)
-			}
-			assertNoSeeds(t, o.body)
-			for _, k := range []string{`"idfa"`, `"adid"`, `"idfv"`, `"android_id"`, `"carrier"`} {
-				if strings.Contains(string(o.body), k) {
-					t.Errorf("device or network key %s survived", k)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestKeptFields checks that fields the default policy keeps arrive byte for
 // byte as sent.
 func TestKeptFields(t *testing.T) {
-	cases := []struct {
-		file  string
-		paths []string
-	}{
-		{"amplitude_node", []string{
+	formatstest.AssertKept(t, Routes(), []formatstest.Kept{
+		{Name: "amplitude_node", Paths: []string{
 			"api_key", "options", "client_upload_time",
 			"events.0.time", "events.0.insert_id", "events.0.event_type", "events.0.event_id",
 			"events.0.library", "events.0.user_properties.$set.plan",
@@ -71,43 +43,15 @@ func TestKeptFields(t *testing.T) {
 			"events.1.os_name", "events.1.language", "events.1.price", "events.1.quantity", "events.1.revenue",
 			"events.1.event_properties.total",
 		}},
-		{"amplitude_go", []string{"api_key", "events.0.insert_id", "events.0.library", "events.1.event_properties.total"}},
-		{"amplitude_batch_group", []string{"options", "events.0.event_type", "events.0.plan", "events.0.ingestion_metadata", "events.0.group_properties.$set.employees"}},
-	}
-	routes := Routes()
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", c.file+".http"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := parseRequest(t, b)
-			o := serve(t, routes, req, newEnv(t, nil))
-			if o.err != nil {
-				t.Fatal(o.err)
-			}
-			for _, p := range c.paths {
-				p = strings.ReplaceAll(p, "$", `\$`)
-				in, out := gjson.GetBytes(req.body, p), gjson.GetBytes(o.body, p)
-				if !in.Exists() {
-					t.Fatalf("test path %s is not in the input", p)
-				}
-				if in.Raw != out.Raw {
-					t.Errorf("%s: got %s, want %s", p, out.Raw, in.Raw)
-				}
-			}
-		})
-	}
+		{Name: "amplitude_go", Paths: []string{"api_key", "events.0.insert_id", "events.0.library", "events.1.event_properties.total"}},
+		{Name: "amplitude_batch_group", Paths: []string{"options", "events.0.event_type", "events.0.plan", "events.0.ingestion_metadata", "events.0.group_properties.$set.employees"}},
+	}, nil)
 }
 
 func TestMaskedFields(t *testing.T) {
-	b, err := os.ReadFile("testdata/amplitude_node.http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := serve(t, Routes(), parseRequest(t, b), newEnv(t, nil))
-	if o.err != nil {
-		t.Fatal(o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "amplitude_node"), formatstest.NewEnv(t, nil))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
 	checks := map[string]func(gjson.Result) bool{
 		"events.0.user_id":                     func(v gjson.Result) bool { return len(v.Str) == 64 },
@@ -119,7 +63,7 @@ func TestMaskedFields(t *testing.T) {
 		"events.1.event_properties.comment":    func(v gjson.Result) bool { return v.Str == "mail me: [email]" },
 	}
 	for p, ok := range checks {
-		if v := gjson.GetBytes(o.body, p); !ok(v) {
+		if v := gjson.GetBytes(o.Body, p); !ok(v) {
 			t.Errorf("%s = %s", p, v.Raw)
 		}
 	}
@@ -164,21 +108,17 @@ func TestAccounts(t *testing.T) {
 // TestSuppressed drops a suppressed subject's events and answers with
 // Amplitude's own success body when nothing is left.
 func TestSuppressed(t *testing.T) {
-	b, err := os.ReadFile("testdata/amplitude_node.http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := serve(t, Routes(), parseRequest(t, b), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil {
-		t.Fatal(o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "amplitude_node"), formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
 	want := `{"code":200,"events_ingested":2,"payload_size_bytes":1234,"server_upload_time":1777630800999}`
-	if !o.res.AllDropped || o.res.Suppressed != 2 || o.reply != want || !strings.HasPrefix(o.replyType, "application/json") {
-		t.Errorf("got %+v reply %s, want all dropped and %s", o.res, o.reply, want)
+	if !o.Res.AllDropped || o.Res.Suppressed != 2 || o.Reply != want || !strings.HasPrefix(o.ReplyType, "application/json") {
+		t.Errorf("got %+v reply %s, want all dropped and %s", o.Res, o.Reply, want)
 	}
 
 	body := `{"api_key":"K","events":[{"event_type":"a","device_id":"dev-1"},{"event_type":"b","device_id":"dev-2"}]}`
-	out, res, err := Clean(nil, []byte(body), newEnv(t, &subjects{suppressed: map[string]bool{"dev-1": true}}))
+	out, res, err := Clean(nil, []byte(body), formatstest.NewEnv(t, formatstest.Suppress("dev-1")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +131,7 @@ func TestSuppressed(t *testing.T) {
 // Amplitude's decoder does.
 func TestDuplicateKeys(t *testing.T) {
 	body := `{"api_key":"K","events":[{"event_type":"x","user_id":"user-1","user_id":"user-42"}]}`
-	_, res, err := Clean(nil, []byte(body), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
+	_, res, err := Clean(nil, []byte(body), formatstest.NewEnv(t, formatstest.Suppress("user-42")))
 	if err != nil || !res.AllDropped {
 		t.Errorf("the last user_id was not checked: %+v %v", res, err)
 	}
@@ -204,16 +144,10 @@ func TestErrorsCarryNoValues(t *testing.T) {
 		`{"api_key":"k","events":["jane.doe@example.com"]}`,
 		`{"api_key":"k","events":[{"event_type":"x","user_id":"jane.doe@example.com"`,
 	}
-	for _, b := range bodies {
-		_, _, err := Clean(nil, []byte(b), newEnv(t, nil))
-		if err == nil {
-			t.Errorf("%s: accepted", b)
-			continue
-		}
-		if fe := formats.AsError(err); strings.Contains(fe.Msg, "jane") || fe.Status != 400 {
-			t.Errorf("%s: error %q", b, fe.Msg)
-		}
-	}
+	formatstest.AssertRefusals(t, bodies, func(b []byte) error {
+		_, _, err := Clean(nil, b, formatstest.NewEnv(t, nil))
+		return err
+	})
 }
 
 func TestClassify(t *testing.T) {
