@@ -1,11 +1,14 @@
 package segment
 
-import "strings"
+import (
+	"strings"
 
-// ClassAddress is a street address or postal code. It is not in the default
-// policy's class table yet, so it falls back to scanning; tenants can give it
-// a rule (drop is the GDPR-sensible one).
-const ClassAddress = "contact.address"
+	"github.com/consentry/consentry/formats/vendorkit"
+)
+
+// ClassAddress is a street address or postal code; the default policy has
+// no rule for it yet, so it is scanned.
+const ClassAddress = vendorkit.ClassAddress
 
 // Classifier assigns canonical classes (DESIGN.md) to Segment and
 // RudderStack message keys. Structural classes, which the policy keeps, are
@@ -15,9 +18,9 @@ type Classifier struct{}
 
 // Classify implements masking.Classifier.
 func (Classifier) Classify(kind, path, key string) string {
-	segs := splitPath(path)
+	segs := vendorkit.SplitPath(path)
 	if strings.IndexByte(key, '.') >= 0 || len(segs) == 0 {
-		return keyClass(key, false)
+		return vendorkit.KeyClass(key, false)
 	}
 	switch segs[0] {
 	case "context":
@@ -30,7 +33,7 @@ func (Classifier) Classify(kind, path, key string) string {
 		}
 		return ""
 	case "properties":
-		return keyClass(key, false)
+		return vendorkit.KeyClass(key, false)
 	}
 	if len(segs) == 1 {
 		if c, ok := topLevel[key]; ok {
@@ -40,19 +43,7 @@ func (Classifier) Classify(kind, path, key string) string {
 			return "record.meta" // the page or screen name
 		}
 	}
-	return keyClass(key, false)
-}
-
-// splitPath splits a rewriter path ("a.b[].c") into its keys.
-func splitPath(path string) []string {
-	if path == "" {
-		return nil
-	}
-	segs := strings.Split(path, ".")
-	for i, s := range segs {
-		segs[i] = strings.TrimRight(s, "[]")
-	}
-	return segs
+	return vendorkit.KeyClass(key, false)
 }
 
 // topLevel are the message and batch keys of the Segment spec.
@@ -88,7 +79,7 @@ func contextClass(rest []string, key string) string {
 		case "active", "direct", "sessionId", "sessionStart", "instanceId":
 			return "record.meta"
 		}
-		return keyClass(key, false)
+		return vendorkit.KeyClass(key, false)
 	}
 	sub, n := rest[0], len(rest)
 	switch sub {
@@ -162,7 +153,7 @@ func contextClass(rest []string, key string) string {
 			}
 		}
 	}
-	return keyClass(key, false)
+	return vendorkit.KeyClass(key, false)
 }
 
 // traitClass classifies traits.<rest>: a person's attributes, or a group's
@@ -184,71 +175,5 @@ func traitClass(rest []string, key string, person bool) string {
 			return ClassAddress
 		}
 	}
-	return keyClass(key, person)
-}
-
-// keyClass classifies a key by name alone: personal data that apps put under
-// any name-alike key. person is true inside person objects (traits), where a
-// bare "name" is the person's name rather than a product's.
-func keyClass(key string, person bool) string {
-	k := normKey(key)
-	if c, ok := piiKeys[k]; ok {
-		return c
-	}
-	if person && (k == "name" || k == "nickname") {
-		return "person.name"
-	}
-	return ""
-}
-
-// normKey lower-cases key and removes '$', '_', '-', '.' and spaces, so that
-// "First Name", "first_name" and "$firstName" match one entry.
-func normKey(key string) string {
-	var b strings.Builder
-	b.Grow(len(key))
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b.WriteByte(c + 'a' - 'A')
-		case c == '$' || c == '_' || c == '-' || c == '.' || c == ' ':
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// piiKeys are normalized key names that hold personal data wherever they
-// appear (properties, traits, unknown objects).
-var piiKeys = map[string]string{
-	"email": "contact.email", "emailaddress": "contact.email", "mail": "contact.email",
-	"useremail": "contact.email",
-	"phone":     "contact.phone", "phonenumber": "contact.phone", "mobile": "contact.phone",
-	"mobilephone": "contact.phone", "mobilenumber": "contact.phone", "telephone": "contact.phone",
-	"tel": "contact.phone", "cellphone": "contact.phone",
-	"firstname": "person.name", "lastname": "person.name", "fullname": "person.name",
-	"surname": "person.name", "givenname": "person.name", "familyname": "person.name",
-	"middlename": "person.name", "displayname": "person.name",
-	"username": "id.user", "userid": "id.user",
-	"anonymousid": "id.device", "deviceid": "id.device",
-	"birthday": "person.birthdate", "birthdate": "person.birthdate", "dateofbirth": "person.birthdate",
-	"dob":    "person.birthdate",
-	"gender": "person.gender", "sex": "person.gender",
-	"age":    "person.age",
-	"avatar": "person.photo", "avatarurl": "person.photo", "photo": "person.photo",
-	"photourl": "person.photo", "picture": "person.photo", "profilepicture": "person.photo",
-	"ip": "net.ip", "ipaddress": "net.ip", "clientip": "net.ip", "requestip": "net.ip",
-	"userip": "net.ip",
-	"idfa":   "device.ad_id", "adid": "device.ad_id", "gaid": "device.ad_id", "aaid": "device.ad_id",
-	"advertisingid": "device.ad_id", "googleadid": "device.ad_id", "ifa": "device.ad_id",
-	"idfv": "device.vendor_id", "androidid": "device.vendor_id", "imei": "device.vendor_id",
-	"vendorid": "device.vendor_id", "appsetid": "device.vendor_id", "androidappsetid": "device.vendor_id",
-	"adtrackingenabled": "device.ad_tracking", "limitadtracking": "device.ad_tracking",
-	"carrier": "network.carrier", "wifi": "network.wifi", "bluetooth": "network.bluetooth",
-	"cellular": "network.radio",
-	"latitude": "geo.lat", "lat": "geo.lat", "longitude": "geo.lng", "lng": "geo.lng", "lon": "geo.lng",
-	"street": ClassAddress, "streetaddress": ClassAddress, "address": ClassAddress,
-	"addressline1": ClassAddress, "addressline2": ClassAddress, "postalcode": ClassAddress,
-	"zipcode": ClassAddress, "zip": ClassAddress, "postcode": ClassAddress,
+	return vendorkit.KeyClass(key, person)
 }

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"bytes"
+	"encoding/base64"
 
 	"github.com/tidwall/gjson"
 
@@ -147,6 +148,29 @@ func IsRudderStack(req formats.Request, body []byte) bool {
 
 func containsFold(s, sub string) bool {
 	return bytes.Contains(bytes.ToLower([]byte(s)), []byte(sub))
+}
+
+// basicUser returns the user name of an "Authorization: Basic" header (the
+// write key; the password is empty), or nil.
+func basicUser(h []byte) []byte {
+	const prefix = "basic "
+	if len(h) <= len(prefix) || !bytes.EqualFold(h[:len(prefix)], []byte(prefix)) {
+		return nil
+	}
+	enc := bytes.TrimSpace(h[len(prefix):])
+	dec := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	n, err := base64.StdEncoding.Decode(dec, enc)
+	if err != nil {
+		return nil
+	}
+	dec = dec[:n]
+	if i := bytes.IndexByte(dec, ':'); i >= 0 {
+		dec = dec[:i]
+	}
+	if len(dec) == 0 {
+		return nil
+	}
+	return dec
 }
 
 var _ masking.Classifier = Classifier{}

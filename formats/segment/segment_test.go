@@ -2,8 +2,6 @@ package segment
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,107 +9,50 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/formatstest"
 )
 
 // TestGolden runs every testdata/*.http request through its route under the
 // default policy and compares with the .golden file next to it.
 // Regenerate with: go test ./formats/segment -run Golden -update
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.http")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	routes := Routes()
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".http")
-		t.Run(name, func(t *testing.T) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
+	formatstest.Golden(t, Routes(), nil, func(t *testing.T, _ *formatstest.Request, o *formatstest.Outcome) {
+		if !json.Valid(o.Body) {
+			t.Fatalf("output is not valid JSON: %s", o.Body)
+		}
+		formatstest.AssertNoSeeds(t, o.Body)
+		for _, k := range []string{`"advertisingId"`, `"carrier"`, `"wifi"`, `"cellular"`, `"bluetooth"`, `"adTrackingEnabled"`} {
+			if strings.Contains(string(o.Body), k) {
+				t.Errorf("network or ad tracking key %s survived", k)
 			}
-			req := parseRequest(t, b)
-			o := serve(t, routes, req, newEnv(t, nil))
-			checkGolden(t, name, o.text())
-			if strings.HasPrefix(name, "bad_") {
-				if o.err == nil {
-					t.Fatal("malformed request was accepted")
-				}
-				if o.err.Status != 400 {
-					t.Errorf("status %d, want 400", o.err.Status)
-				}
-				return
-			}
-			if o.err != nil {
-				t.Fatalf("cleaning failed: %v", o.err)
-			}
-			if !json.Valid(o.body) {
-				t.Fatalf("output is not valid JSON: %s", o.body)
-			}
-			assertNoSeeds(t, o.body)
-			for _, k := range []string{`"advertisingId"`, `"carrier"`, `"wifi"`, `"cellular"`, `"bluetooth"`, `"adTrackingEnabled"`} {
-				if strings.Contains(string(o.body), k) {
-					t.Errorf("network or ad tracking key %s survived", k)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestKeptFields checks that fields the default policy keeps arrive byte for
 // byte as sent.
 func TestKeptFields(t *testing.T) {
-	cases := []struct {
-		file  string
-		paths []string
-	}{
-		{"segment_node_batch", []string{
+	formatstest.AssertKept(t, Routes(), []formatstest.Kept{
+		{Name: "segment_node_batch", Paths: []string{
 			"writeKey", "sentAt", "batch.0.type", "batch.0.timestamp", "batch.0.messageId",
 			"batch.0.traits.plan", "batch.0.traits.address.city", "batch.0.context.device.model",
 			"batch.0.context.library", "batch.0._metadata", "batch.0.integrations",
 			"batch.1.event", "batch.1.properties.total", "batch.1.properties.currency",
 		}},
-		{"segment_go_batch", []string{"messageId", "sentAt", "context.library", "batch.1.event", "batch.1.properties.total"}},
-		{"rudder_node_batch", []string{"timestamp", "sentAt", "batch.0.channel", "batch.0.originalTimestamp", "batch.0.context.library"}},
-		{"rudder_go_batch", []string{"batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
-		{"segment_browser_page", []string{"name", "properties.title", "properties.path", "context.userAgent", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
-		{"segment_group_alias_batch", []string{"batch.0.groupId", "batch.0.traits.employees", "batch.2.name", "batch.2.context.location.city"}},
-	}
-	routes := Routes()
-	for _, c := range cases {
-		t.Run(c.file, func(t *testing.T) {
-			b, err := os.ReadFile(filepath.Join("testdata", c.file+".http"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := parseRequest(t, b)
-			o := serve(t, routes, req, newEnv(t, nil))
-			if o.err != nil {
-				t.Fatal(o.err)
-			}
-			for _, p := range c.paths {
-				in, out := gjson.GetBytes(req.body, p), gjson.GetBytes(o.body, p)
-				if !in.Exists() {
-					t.Fatalf("test path %s is not in the input", p)
-				}
-				if in.Raw != out.Raw {
-					t.Errorf("%s: got %s, want %s", p, out.Raw, in.Raw)
-				}
-			}
-		})
-	}
+		{Name: "segment_go_batch", Paths: []string{"messageId", "sentAt", "context.library", "batch.1.event", "batch.1.properties.total"}},
+		{Name: "rudder_node_batch", Paths: []string{"timestamp", "sentAt", "batch.0.channel", "batch.0.originalTimestamp", "batch.0.context.library"}},
+		{Name: "rudder_go_batch", Paths: []string{"batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
+		{Name: "segment_browser_page", Paths: []string{"name", "properties.title", "properties.path", "context.userAgent", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
+		{Name: "segment_group_alias_batch", Paths: []string{"batch.0.groupId", "batch.0.traits.employees", "batch.2.name", "batch.2.context.location.city"}},
+	}, nil)
 }
 
 // TestMaskedFields checks what the default policy does to the identifiers
 // and coordinates: hashed, tokenized, generalized, never the original.
 func TestMaskedFields(t *testing.T) {
-	b, err := os.ReadFile("testdata/segment_node_batch.http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := parseRequest(t, b)
-	o := serve(t, Routes(), req, newEnv(t, nil))
-	if o.err != nil {
-		t.Fatal(o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "segment_node_batch"), formatstest.NewEnv(t, nil))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
 	checks := map[string]func(string) bool{
 		"batch.0.userId":          func(v string) bool { return len(v) == 64 }, // HMAC hex
@@ -122,11 +63,11 @@ func TestMaskedFields(t *testing.T) {
 		"batch.1.properties.note": func(v string) bool { return !strings.Contains(v, "4155550123") && strings.HasPrefix(v, "call me at ") },
 	}
 	for p, ok := range checks {
-		if v := gjson.GetBytes(o.body, p).String(); !ok(v) {
+		if v := gjson.GetBytes(o.Body, p).String(); !ok(v) {
 			t.Errorf("%s = %q", p, v)
 		}
 	}
-	if a, b := gjson.GetBytes(o.body, "batch.0.userId").Str, gjson.GetBytes(o.body, "batch.1.userId").Str; a != b {
+	if a, b := gjson.GetBytes(o.Body, "batch.0.userId").Str, gjson.GetBytes(o.Body, "batch.1.userId").Str; a != b {
 		t.Errorf("the same userId hashed differently: %s vs %s", a, b)
 	}
 }
@@ -151,13 +92,13 @@ func TestDetect(t *testing.T) {
 	routes := Routes()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := &request{method: "POST", path: "/v1/batch", headers: map[string]string{}, body: []byte(c.body)}
+			req := &formatstest.Request{Method: "POST", Path: "/v1/batch", Headers: map[string]string{}, Body: []byte(c.body)}
 			for k, v := range c.headers {
-				req.headers[k] = v
+				req.Headers[k] = v
 			}
 			var got string
 			for _, r := range routes {
-				if r.Path == "/v1/batch" && r.Detect(req, req.body) {
+				if r.Path == "/v1/batch" && r.Detect(req, req.Body) {
 					got = r.Format
 					break
 				}
@@ -187,9 +128,9 @@ func TestAccounts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			req := &request{headers: map[string]string{}}
+			req := &formatstest.Request{Headers: map[string]string{}}
 			if c.auth != "" {
-				req.headers["authorization"] = c.auth
+				req.Headers["authorization"] = c.auth
 			}
 			var got []string
 			for _, a := range Accounts(nil, req, []byte(c.body)) {
@@ -205,24 +146,20 @@ func TestAccounts(t *testing.T) {
 // TestSuppressed drops the messages of a suppressed subject and answers with
 // the vendor's reply when nothing is left.
 func TestSuppressed(t *testing.T) {
-	b, err := os.ReadFile("testdata/segment_node_batch.http")
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := parseRequest(t, b)
+	req := formatstest.Load(t, "segment_node_batch")
 	routes := Routes()
 
-	o := serve(t, routes, req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil {
-		t.Fatal(o.err)
+	o := formatstest.Serve(t, routes, req, formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
-	if !o.res.AllDropped || o.res.Suppressed != 2 || o.reply != `{"success":true}` {
-		t.Errorf("result %+v reply %q, want all 2 suppressed and the Segment reply", o.res, o.reply)
+	if !o.Res.AllDropped || o.Res.Suppressed != 2 || o.Reply != `{"success":true}` {
+		t.Errorf("result %+v reply %q, want all 2 suppressed and the Segment reply", o.Res, o.Reply)
 	}
 
 	// A suppressed device: only the message that names it goes.
 	body := `{"batch":[{"type":"track","event":"a","anonymousId":"anon-1"},{"type":"track","event":"b","anonymousId":"anon-2"}],"writeKey":"K"}`
-	env := newEnv(t, &subjects{suppressed: map[string]bool{"anon-1": true}})
+	env := formatstest.NewEnv(t, formatstest.Suppress("anon-1"))
 	out, res, err := CleanBatch(nil, []byte(body), env, FormatSegment)
 	if err != nil {
 		t.Fatal(err)
@@ -232,10 +169,10 @@ func TestSuppressed(t *testing.T) {
 		t.Errorf("got %s %+v", out, res)
 	}
 
-	rreq := &request{method: "POST", path: "/v1/track", headers: map[string]string{"rs-targetnode": "0"},
-		body: []byte(`{"userId":"user-42","event":"x"}`)}
-	o = serve(t, routes, rreq, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.format != FormatRudderStack || !o.res.AllDropped || o.reply != "OK" || !strings.HasPrefix(o.replyType, "text/plain") {
+	rreq := &formatstest.Request{Method: "POST", Path: "/v1/track", Headers: map[string]string{"rs-targetnode": "0"},
+		Body: []byte(`{"userId":"user-42","event":"x"}`)}
+	o = formatstest.Serve(t, routes, rreq, formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Format != FormatRudderStack || !o.Res.AllDropped || o.Reply != "OK" || !strings.HasPrefix(o.ReplyType, "text/plain") {
 		t.Errorf("rudderstack single message: %+v", o)
 	}
 }
@@ -243,12 +180,12 @@ func TestSuppressed(t *testing.T) {
 // TestDuplicateKeys reads the subject from the last of duplicate keys, as
 // the vendors' decoders do, and refuses two different write keys.
 func TestDuplicateKeys(t *testing.T) {
-	req := parseRequest(t, []byte("POST /v1/batch\n\n"+`{"batch":[{"type":"track","event":"x","userId":"user-1","user\u0049d":"user-42"}]}`))
-	o := serve(t, Routes(), req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil || !o.res.AllDropped {
-		t.Errorf("the last userId was not checked: %+v %v", o.res, o.err)
+	req := formatstest.ParseRequest(t, []byte("POST /v1/batch\n\n"+`{"batch":[{"type":"track","event":"x","userId":"user-1","user\u0049d":"user-42"}]}`))
+	o := formatstest.Serve(t, Routes(), req, formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil || !o.Res.AllDropped {
+		t.Errorf("the last userId was not checked: %+v %v", o.Res, o.Err)
 	}
-	_, _, err := CleanBatch(nil, []byte(`{"batch":[{"type":"track","writeKey":"A","writeKey":"B"}]}`), newEnv(t, nil), FormatSegment)
+	_, _, err := CleanBatch(nil, []byte(`{"batch":[{"type":"track","writeKey":"A","writeKey":"B"}]}`), formatstest.NewEnv(t, nil), FormatSegment)
 	if fe := formats.AsError(err); err == nil || fe.Code != "duplicate_key" {
 		t.Errorf("two write keys in a message: %v", err)
 	}
@@ -256,7 +193,7 @@ func TestDuplicateKeys(t *testing.T) {
 
 // TestEmptyBatch forwards an empty batch: nothing was dropped.
 func TestEmptyBatch(t *testing.T) {
-	out, res, err := CleanBatch(nil, []byte(` {"batch":[]} `), newEnv(t, nil), FormatSegment)
+	out, res, err := CleanBatch(nil, []byte(` {"batch":[]} `), formatstest.NewEnv(t, nil), FormatSegment)
 	if err != nil || res.AllDropped || string(out) != `{"batch":[]}` {
 		t.Errorf("got %s %+v %v", out, res, err)
 	}
@@ -273,16 +210,10 @@ func TestErrorsCarryNoValues(t *testing.T) {
 		`{"batch":[],"writeKey":"jane.doe@example.com","writeKey":"x"}`,
 		`{"batch":[{"type":"track","userId":"jane.doe@example.com"`,
 	}
-	for _, b := range bodies {
-		_, _, err := CleanBatch(nil, []byte(b), newEnv(t, nil), FormatSegment)
-		if err == nil {
-			t.Errorf("%s: accepted", b)
-			continue
-		}
-		if fe := formats.AsError(err); strings.Contains(fe.Msg, "jane") || fe.Status != 400 {
-			t.Errorf("%s: error %q", b, fe.Msg)
-		}
-	}
+	formatstest.AssertRefusals(t, bodies, func(b []byte) error {
+		_, _, err := CleanBatch(nil, b, formatstest.NewEnv(t, nil), FormatSegment)
+		return err
+	})
 }
 
 func TestClassify(t *testing.T) {
