@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/vendorkit"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -104,15 +105,15 @@ func eventAccounts(dst [][]byte, ev gjson.Result) [][]byte {
 
 // formPayload decodes a form body that must hold exactly one data parameter
 // and nothing else.
-func formPayload(dst, body []byte) ([]byte, encoding, error) {
-	ps, err := splitParams(nil, body)
+func formPayload(dst, body []byte) ([]byte, vendorkit.DataEncoding, error) {
+	ps, err := vendorkit.SplitParams(nil, body)
 	if err != nil {
-		return dst, encoding{}, err
+		return dst, vendorkit.DataEncoding{}, err
 	}
-	if len(ps) != 1 || !ps[0].data {
-		return dst, encoding{}, formats.Errorf(400, "invalid_payload", "a form body must hold one data parameter and nothing else")
+	if len(ps) != 1 || !ps[0].Data {
+		return dst, vendorkit.DataEncoding{}, formats.Errorf(400, "invalid_payload", "a form body must hold one data parameter and nothing else")
 	}
-	return decodeData(dst, ps[0].value)
+	return vendorkit.DecodeData(dst, ps[0].Value)
 }
 
 var plainPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
@@ -143,11 +144,14 @@ func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 		}
 		cleaned := append([]byte(nil), out[mark:]...)
 		dst = append(out[:mark], "data="...)
-		return encodeData(dst, cleaned, enc), res, nil
+		return vendorkit.EncodeData(dst, cleaned, enc), res, nil
 	}
 	out, err := cleanJSON(dst, body, env, &res)
 	return out, res, err
 }
+
+// capture is the envelope {"api_key", "batch":[events], "sent_at", ...}.
+var capture = vendorkit.Envelope{Name: "capture body", Array: "batch", Items: "events", Credentials: []string{"token", "api_key"}}
 
 // cleanJSON cleans an envelope, an array of events or one event.
 func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte, error) {
@@ -157,35 +161,9 @@ func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte,
 		res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
 		return out, err
 	}
-	hdr := getHeader()
-	defer putHeader(hdr)
-	bs, be := -1, -1
-	var apiKey, token []byte
-	err := masking.EachMember(body, func(key []byte, s, e int, t masking.ValueType) error {
-		switch string(key) {
-		case "token":
-			if token != nil && !bytes.Equal(token, body[s:e]) {
-				return formats.Errorf(400, "duplicate_key", "capture body has two different \"token\" values")
-			}
-			token = body[s:e]
-		case "batch":
-			if bs >= 0 {
-				return formats.Errorf(400, "invalid_payload", "duplicate \"batch\" key in capture body")
-			}
-			if t != masking.TypeArray {
-				return formats.Errorf(400, "invalid_payload", "\"batch\" must be an array of events")
-			}
-			bs, be = s, e
-			return nil
-		case "api_key":
-			if apiKey != nil && !bytes.Equal(apiKey, body[s:e]) {
-				return formats.Errorf(400, "duplicate_key", "capture body has two different \"api_key\" values")
-			}
-			apiKey = body[s:e]
-		}
-		hdr.add(key, body[s:e])
-		return nil
-	})
+	hdr := vendorkit.GetHeader()
+	defer vendorkit.PutHeader(hdr)
+	bs, be, err := capture.Split(body, hdr)
 	if err != nil {
 		return dst, err
 	}
@@ -199,15 +177,9 @@ func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte,
 		return out, nil
 	}
 	mark := len(dst)
-	dst = append(dst, '{')
-	dst, wrote, err := hdr.clean(dst, Format, env, Classifier{})
-	if err != nil {
+	if dst, err = capture.Open(dst, hdr, Format, env, Classifier{}); err != nil {
 		return dst[:mark], err
 	}
-	if wrote {
-		dst = append(dst, ',')
-	}
-	dst = append(dst, `"batch":`...)
 	if dst, err = cleanEvents(dst, body[bs:be], env, res); err != nil {
 		return dst[:mark], err
 	}
@@ -217,35 +189,9 @@ func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte,
 
 // cleanEvents cleans a JSON array of events.
 func cleanEvents(dst, arr []byte, env *formats.Env, res *formats.Result) ([]byte, error) {
-	mark := len(dst)
-	dst = append(dst, '[')
-	open := len(dst)
-	n := 0
-	err := masking.EachElement(arr, func(s, e int, t masking.ValueType) error {
-		idx := n
-		n++
-		if t != masking.TypeObject {
-			return formats.Errorf(400, "invalid_payload", "event %d is a %s, want an object", idx, t)
-		}
-		sep := len(dst)
-		if sep > open {
-			dst = append(dst, ',')
-		}
-		out, kept, err := cleanEvent(dst, arr[s:e], env, res)
-		if err != nil {
-			return err
-		}
-		if !kept {
-			dst = dst[:sep]
-			return nil
-		}
-		dst = out
-		return nil
+	return vendorkit.CleanArray(dst, arr, "event", func(dst, raw []byte, _ int) ([]byte, bool, error) {
+		return cleanEvent(dst, raw, env, res)
 	})
-	if err != nil {
-		return dst[:mark], err
-	}
-	return append(dst, ']'), nil
 }
 
 // cleanEvent reads one event's kind and subject and cleans it.
@@ -253,12 +199,12 @@ func cleanEvent(dst, raw []byte, env *formats.Env, res *formats.Result) ([]byte,
 	if _, err := env.Rewriter.Parse(raw, 0); err != nil {
 		return dst, false, err
 	}
-	p := parsed{env.Rewriter}
-	if p.rw.Type(p.node(0, "event")) != masking.TypeString {
+	p := vendorkit.Parsed{RW: env.Rewriter}
+	if p.RW.Type(p.Node(0, "event")) != masking.TypeString {
 		return dst, false, formats.Errorf(400, "invalid_payload", "an event has no \"event\" name")
 	}
-	props := p.node(0, "properties")
-	if props >= 0 && p.rw.Type(props) != masking.TypeObject {
+	props := p.Node(0, "properties")
+	if props >= 0 && p.RW.Type(props) != masking.TypeObject {
 		return dst, false, formats.Errorf(400, "invalid_payload", "event \"properties\" must be an object")
 	}
 	// distinct_id at the top level (server SDKs) or in properties
@@ -270,7 +216,7 @@ func cleanEvent(dst, raw []byte, env *formats.Env, res *formats.Result) ([]byte,
 		key string
 	}{{0, "distinct_id"}, {props, "distinct_id"}, {props, "$device_id"}, {props, "$anon_distinct_id"}} {
 		var err error
-		if ids[i], err = p.id(k.obj, k.key); err != nil {
+		if ids[i], err = p.ID(k.obj, k.key); err != nil {
 			return dst, false, err
 		}
 	}
@@ -281,7 +227,7 @@ func cleanEvent(dst, raw []byte, env *formats.Env, res *formats.Result) ([]byte,
 		if c.obj < 0 {
 			continue
 		}
-		if err := p.unique(c.obj, c.key); err != nil {
+		if err := p.Unique(c.obj, c.key); err != nil {
 			return dst, false, err
 		}
 	}
@@ -292,7 +238,7 @@ func cleanEvent(dst, raw []byte, env *formats.Env, res *formats.Result) ([]byte,
 	if subj.Device == nil {
 		subj.Device = ids[3]
 	}
-	switch name := p.str(0, "event"); name {
+	switch name := p.Str(0, "event"); name {
 	case "$identify", "$set":
 		subj.Kind = "identify"
 	case "$create_alias":

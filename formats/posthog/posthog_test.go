@@ -2,25 +2,14 @@ package posthog
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
-	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/formatstest"
 )
-
-func loadCase(t *testing.T, name string) *request {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".http"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseRequest(t, b)
-}
 
 // jsonOf is the JSON of a body: itself, or the decoded form payload.
 func jsonOf(t testing.TB, body []byte) []byte {
@@ -39,93 +28,55 @@ func jsonOf(t testing.TB, body []byte) []byte {
 // default policy and compares with the .golden file next to it.
 // Regenerate with: go test ./formats/posthog -run Golden -update
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.http")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
+	text := func(t *testing.T, o *formatstest.Outcome) string {
+		s := o.Text()
+		if o.Err == nil && strings.HasPrefix(string(o.Body), "data=") {
+			s += "decoded body data:\n" + string(jsonOf(t, o.Body)) + "\n"
+		}
+		return s
 	}
-	routes := Routes()
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".http")
-		t.Run(name, func(t *testing.T) {
-			o := serve(t, routes, loadCase(t, name), newEnv(t, nil))
-			text := o.text()
-			if o.err == nil && strings.HasPrefix(string(o.body), "data=") {
-				text += "decoded body data:\n" + string(jsonOf(t, o.body)) + "\n"
+	formatstest.Golden(t, Routes(), text, func(t *testing.T, _ *formatstest.Request, o *formatstest.Outcome) {
+		js := jsonOf(t, o.Body)
+		if !json.Valid(js) {
+			t.Fatalf("output is not valid JSON: %s", js)
+		}
+		formatstest.AssertNoSeeds(t, o.Body)
+		formatstest.AssertNoSeeds(t, js)
+		for _, k := range []string{`"$idfa"`, `"$network_carrier"`, `"$network_wifi"`} {
+			if strings.Contains(string(js), k) {
+				t.Errorf("device or network key %s survived", k)
 			}
-			checkGolden(t, name, text)
-			if strings.HasPrefix(name, "bad_") {
-				if o.err == nil || o.err.Status != 400 {
-					t.Fatalf("malformed request: got %v, want a 400", o.err)
-				}
-				return
-			}
-			if o.err != nil {
-				t.Fatalf("cleaning failed: %v", o.err)
-			}
-			js := jsonOf(t, o.body)
-			if !json.Valid(js) {
-				t.Fatalf("output is not valid JSON: %s", js)
-			}
-			assertNoSeeds(t, o.body)
-			assertNoSeeds(t, js)
-			for _, k := range []string{`"$idfa"`, `"$network_carrier"`, `"$network_wifi"`} {
-				if strings.Contains(string(js), k) {
-					t.Errorf("device or network key %s survived", k)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestKeptFields checks that fields the default policy keeps arrive byte for
 // byte as sent.
 func TestKeptFields(t *testing.T) {
-	cases := []struct {
-		name  string
-		paths []string
-	}{
-		{"node_batch", []string{"api_key", "sent_at", "batch.0.event", "batch.0.uuid", "batch.0.timestamp",
+	formatstest.AssertKept(t, Routes(), []formatstest.Kept{
+		{Name: "node_batch", Paths: []string{"api_key", "sent_at", "batch.0.event", "batch.0.uuid", "batch.0.timestamp",
 			"batch.0.properties.$set.plan", "batch.0.properties.$lib", "batch.0.properties.$geoip_disable",
 			"batch.1.properties.total"}},
-		{"go_batch", []string{"api_key", "batch.0.type", "batch.0.library", "batch.0.library_version", "batch.0.properties",
+		{Name: "go_batch", Paths: []string{"api_key", "batch.0.type", "batch.0.library", "batch.0.library_version", "batch.0.properties",
 			"batch.2.event", "batch.3.properties.$group_type", "batch.3.properties.$group_key",
 			"batch.3.properties.$group_set.name", "batch.3.properties.$group_set.employees"}},
-		{"js_e_array", []string{"0.event", "0.uuid", "0.properties.$os", "0.properties.$host", "0.properties.$pathname",
+		{Name: "js_e_array", Paths: []string{"0.event", "0.uuid", "0.properties.$os", "0.properties.$host", "0.properties.$pathname",
 			"0.properties.$session_id", "0.properties.$window_id", "0.properties.$pageview_id", "0.properties.$insert_id",
 			"0.properties.$time", "0.properties.token"}},
-		{"js_base64_form", []string{"0.properties.$session_id", "0.properties.token"}},
-		{"capture_single", []string{"api_key", "event", "timestamp", "properties.plan", "properties.$lib"}},
-	}
-	routes := Routes()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			req := loadCase(t, c.name)
-			o := serve(t, routes, req, newEnv(t, nil))
-			if o.err != nil {
-				t.Fatal(o.err)
-			}
-			in, out := jsonOf(t, req.body), jsonOf(t, o.body)
-			for _, p := range c.paths {
-				p = strings.ReplaceAll(p, "$", `\$`)
-				a, b := gjson.GetBytes(in, p), gjson.GetBytes(out, p)
-				if !a.Exists() {
-					t.Fatalf("test path %s is not in the input", p)
-				}
-				if a.Raw != b.Raw {
-					t.Errorf("%s: got %s, want %s", p, b.Raw, a.Raw)
-				}
-			}
-		})
-	}
+		{Name: "js_base64_form", Paths: []string{"0.properties.$session_id", "0.properties.token"}},
+		{Name: "capture_single", Paths: []string{"api_key", "event", "timestamp", "properties.plan", "properties.$lib"}},
+	}, func(t testing.TB, req *formatstest.Request, o *formatstest.Outcome) ([]byte, []byte) {
+		return jsonOf(t, req.Body), jsonOf(t, o.Body)
+	})
 }
 
 // TestGoTopLevelSet checks the Go client's $set beside properties.
 func TestGoTopLevelSet(t *testing.T) {
-	o := serve(t, Routes(), loadCase(t, "go_batch"), newEnv(t, nil))
-	if o.err != nil {
-		t.Fatal(o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "go_batch"), formatstest.NewEnv(t, nil))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
-	set := gjson.GetBytes(o.body, `batch.0.\$set`)
+	set := gjson.GetBytes(o.Body, `batch.0.\$set`)
 	if !strings.HasPrefix(set.Get("email").Str, "tok:t1:") || set.Get(`\$ip`).Str != "203.0.113.0" || set.Get("first_name").Exists() {
 		t.Errorf("top-level $set not cleaned: %s", set.Raw)
 	}
@@ -159,7 +110,7 @@ func TestAccounts(t *testing.T) {
 		"batch_noslash":  {"phc_PROJECT_KEY", "phc_PROJECT_KEY"},
 	}
 	for name, want := range cases {
-		if got := serve(t, routes, loadCase(t, name), newEnv(t, nil)).accounts; !slices.Equal(got, want) {
+		if got := formatstest.Serve(t, routes, formatstest.Load(t, name), formatstest.NewEnv(t, nil)).Accounts; !slices.Equal(got, want) {
 			t.Errorf("%s: accounts %q, want %q", name, got, want)
 		}
 	}
@@ -169,37 +120,37 @@ func TestAccounts(t *testing.T) {
 // PostHog's reply when nothing is left; partial drops keep the shape.
 func TestSuppressed(t *testing.T) {
 	routes := Routes()
-	sub := func() *subjects { return &subjects{suppressed: map[string]bool{"user-42": true}} }
+	sub := func() *formatstest.Subjects { return formatstest.Suppress("user-42") }
 	for _, name := range []string{"node_batch", "capture_single", "batch_noslash"} {
-		o := serve(t, routes, loadCase(t, name), newEnv(t, sub()))
-		if o.err != nil || !o.res.AllDropped || o.reply != `{"status":1}` {
-			t.Errorf("%s: %+v %q %v", name, o.res, o.reply, o.err)
+		o := formatstest.Serve(t, routes, formatstest.Load(t, name), formatstest.NewEnv(t, sub()))
+		if o.Err != nil || !o.Res.AllDropped || o.Reply != `{"status":1}` {
+			t.Errorf("%s: %+v %q %v", name, o.Res, o.Reply, o.Err)
 		}
 	}
 	// The anonymous pageview stays; the identify of the suppressed user goes.
 	for _, name := range []string{"js_e_array", "js_base64_form"} {
-		o := serve(t, routes, loadCase(t, name), newEnv(t, sub()))
-		if o.err != nil || o.res.AllDropped || o.res.RecordsOut != 1 {
-			t.Fatalf("%s: %+v %v", name, o.res, o.err)
+		o := formatstest.Serve(t, routes, formatstest.Load(t, name), formatstest.NewEnv(t, sub()))
+		if o.Err != nil || o.Res.AllDropped || o.Res.RecordsOut != 1 {
+			t.Fatalf("%s: %+v %v", name, o.Res, o.Err)
 		}
-		js := jsonOf(t, o.body)
+		js := jsonOf(t, o.Body)
 		if gjson.GetBytes(js, "#").Int() != 1 || gjson.GetBytes(js, "0.event").Str != "$pageview" {
 			t.Errorf("%s: got %s", name, js)
 		}
 	}
 	// A suppressed device (properties.$device_id).
-	o := serve(t, routes, loadCase(t, "js_e_array"), newEnv(t, &subjects{suppressed: map[string]bool{"019e1a2b-0000-7000-8000-000000000001": true}}))
-	if !o.res.AllDropped {
-		t.Errorf("suppressed device: %+v", o.res)
+	o := formatstest.Serve(t, routes, formatstest.Load(t, "js_e_array"), formatstest.NewEnv(t, formatstest.Suppress("019e1a2b-0000-7000-8000-000000000001")))
+	if !o.Res.AllDropped {
+		t.Errorf("suppressed device: %+v", o.Res)
 	}
 }
 
 // TestDuplicateKeys reads the subject from the last of duplicate keys, as
 // PostHog's decoder does.
 func TestDuplicateKeys(t *testing.T) {
-	o := serve(t, Routes(), loadCase(t, "duplicate_distinct_id"), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil || !o.res.AllDropped {
-		t.Errorf("the last distinct_id was not checked: %+v %v", o.res, o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "duplicate_distinct_id"), formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil || !o.Res.AllDropped {
+		t.Errorf("the last distinct_id was not checked: %+v %v", o.Res, o.Err)
 	}
 }
 
@@ -213,16 +164,10 @@ func TestErrorsCarryNoValues(t *testing.T) {
 		`data=jane.doe@example.com`,
 		`x=jane.doe`,
 	}
-	for _, b := range bodies {
-		_, _, err := Clean(nil, []byte(b), newEnv(t, nil))
-		if err == nil {
-			t.Errorf("%s: accepted", b)
-			continue
-		}
-		if fe := formats.AsError(err); strings.Contains(fe.Msg, "jane") || fe.Status != 400 {
-			t.Errorf("%s: error %q", b, fe.Msg)
-		}
-	}
+	formatstest.AssertRefusals(t, bodies, func(b []byte) error {
+		_, _, err := Clean(nil, b, formatstest.NewEnv(t, nil))
+		return err
+	})
 }
 
 func TestClassify(t *testing.T) {
