@@ -1,0 +1,44 @@
+package vendorkit
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestKeyClass(t *testing.T) {
+	cases := []struct {
+		key    string
+		person bool
+		want   string
+	}{
+		{"email", false, "contact.email"},
+		{"E-Mail", false, "contact.email"},
+		{"$first_name", false, "person.name"},
+		{"First Name", false, "person.name"},
+		{"name", false, ""},
+		{"name", true, "person.name"},
+		{"Nickname", true, "person.name"},
+		{"postalCode", false, ClassAddress},
+		{"android_app_set_id", false, "device.vendor_id"},
+		{"total", true, ""},
+	}
+	for _, c := range cases {
+		if got := KeyClass(c.key, c.person); got != c.want {
+			t.Errorf("KeyClass(%q, %v) = %q, want %q", c.key, c.person, got, c.want)
+		}
+	}
+}
+
+func TestSplitPath(t *testing.T) {
+	cases := map[string][]string{
+		"":                    nil,
+		"a":                   {"a"},
+		"properties[].e.x[]":  {"properties", "e", "x"},
+		"context.traits.name": {"context", "traits", "name"},
+	}
+	for in, want := range cases {
+		if got := SplitPath(in); !slices.Equal(got, want) {
+			t.Errorf("SplitPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
