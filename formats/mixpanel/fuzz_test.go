@@ -3,24 +3,19 @@ package mixpanel
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/formatstest"
+	"github.com/consentry/consentry/formats/vendorkit"
 )
 
 // seedCorpus adds the bodies and query strings of the golden requests.
 func seedCorpus(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.http")
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		r := parseRequest(f, b)
-		f.Add(r.body)
-		f.Add([]byte(r.query))
+	for _, name := range formatstest.Cases(f) {
+		r := formatstest.Load(f, name)
+		f.Add(r.Body)
+		f.Add([]byte(r.RawQuery))
 	}
 }
 
@@ -28,9 +23,7 @@ func seedCorpus(f *testing.F) {
 // to JSON, and under drop-all nothing but structure survives.
 func checkOutput(t *testing.T, out []byte, res formats.Result, dropAll bool) {
 	t.Helper()
-	if res.RecordsOut > res.RecordsIn || res.AllDropped != (res.RecordsIn > 0 && res.RecordsOut == 0) {
-		t.Fatalf("inconsistent result %+v", res)
-	}
+	formatstest.CheckResult(t, res)
 	if res.AllDropped {
 		return // the proxy answers itself; out is not forwarded
 	}
@@ -38,20 +31,20 @@ func checkOutput(t *testing.T, out []byte, res formats.Result, dropAll bool) {
 	if isJSON(out) {
 		payloads = append(payloads, out)
 	} else {
-		ps, err := splitParams(nil, out)
+		ps, err := vendorkit.SplitParams(nil, out)
 		if err != nil {
 			t.Fatalf("output %q does not parse: %v", out, err)
 		}
 		for _, p := range ps {
-			if !p.data {
+			if !p.Data {
 				if dropAll {
-					t.Fatalf("parameter %q survived a drop-all policy", p.key)
+					t.Fatalf("parameter %q survived a drop-all policy", p.Key)
 				}
 				continue
 			}
-			plain, _, err := decodeData(nil, p.value)
+			plain, _, err := vendorkit.DecodeData(nil, p.Value)
 			if err != nil {
-				t.Fatalf("output data %q does not decode: %v", p.value, err)
+				t.Fatalf("output data %q does not decode: %v", p.Value, err)
 			}
 			payloads = append(payloads, plain)
 		}
@@ -65,7 +58,7 @@ func checkOutput(t *testing.T, out []byte, res formats.Result, dropAll bool) {
 				t.Fatalf("payload %q is not JSON", p)
 			}
 			if dropAll {
-				assertStructureOnly(t, l)
+				formatstest.AssertStructureOnly(t, l)
 			}
 		}
 	}
@@ -75,16 +68,13 @@ func checkOutput(t *testing.T, out []byte, res formats.Result, dropAll bool) {
 // client errors, output re-decodes, drop-all leaves structure only.
 func FuzzClean(f *testing.F) {
 	seedCorpus(f)
-	env, drop := fuzzEnv(f), dropEnv(f)
+	env, drop := formatstest.FuzzEnv(f), formatstest.DropEnv(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		accounts(KindEvent)(nil, &request{}, body)
+		accounts(KindEvent)(nil, &formatstest.Request{}, body)
 		for _, kind := range []string{KindEvent, KindProfile} {
 			for _, e := range []*formats.Env{env, drop} {
 				out, res, err := Clean(nil, body, e, kind)
-				if err != nil {
-					if formats.AsError(err).Status != 400 {
-						t.Fatalf("error is not a client error: %v", err)
-					}
+				if formatstest.Refused(t, err) {
 					continue
 				}
 				checkOutput(t, out, res, e == drop)
@@ -96,9 +86,9 @@ func FuzzClean(f *testing.F) {
 // FuzzCleanQuery is FuzzClean for query strings.
 func FuzzCleanQuery(f *testing.F) {
 	seedCorpus(f)
-	env, drop := fuzzEnv(f), dropEnv(f)
+	env, drop := formatstest.FuzzEnv(f), formatstest.DropEnv(f)
 	f.Fuzz(func(t *testing.T, query []byte) {
-		accounts(KindProfile)(nil, &request{query: string(query)}, nil)
+		accounts(KindProfile)(nil, &formatstest.Request{RawQuery: string(query)}, nil)
 		for _, e := range []*formats.Env{env, drop} {
 			out, res, err := CleanQuery(nil, query, e, KindGroup, false)
 			if err != nil {
@@ -109,44 +99,4 @@ func FuzzCleanQuery(f *testing.F) {
 			}
 		}
 	})
-}
-
-// FuzzDecodeData: whatever decodes re-encodes to the same payload.
-func FuzzDecodeData(f *testing.F) {
-	seedCorpus(f)
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		plain, enc, err := decodeData(nil, raw)
-		if err != nil {
-			return
-		}
-		back, _, err := decodeData(nil, encodeData(nil, plain, enc))
-		if err != nil || !bytes.Equal(back, plain) {
-			t.Fatalf("round trip of %q: %q, %v", raw, back, err)
-		}
-	})
-}
-
-// assertStructureOnly fails if out holds any string or number.
-func assertStructureOnly(t *testing.T, out []byte) {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for _, c := range x {
-				walk(c)
-			}
-		case []any:
-			for _, c := range x {
-				walk(c)
-			}
-		case string, float64:
-			t.Fatalf("a value survived a drop-all policy: %s", out)
-		}
-	}
-	walk(v)
 }

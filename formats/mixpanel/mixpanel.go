@@ -9,6 +9,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/vendorkit"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -66,7 +67,7 @@ func Routes() []formats.Route {
 
 // state is one request's scratch space.
 type state struct {
-	params []param
+	params []vendorkit.Param
 	plain  []byte // decoded data payload
 	recs   []byte // cleaned records (JSON)
 	hdr    []byte // {"key":value,...} of the other parameters
@@ -146,7 +147,7 @@ func isJSON(b []byte) bool {
 // order: data re-encoded as it came, the others cleaned as one header.
 func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, needData bool, res *formats.Result) ([]byte, error) {
 	var err error
-	if st.params, err = splitParams(st.params[:0], src); err != nil {
+	if st.params, err = vendorkit.SplitParams(st.params[:0], src); err != nil {
 		return dst, err
 	}
 	data := -1
@@ -154,7 +155,7 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 	st.spans = st.spans[:0]
 	for i := range st.params {
 		p := &st.params[i]
-		if p.data {
+		if p.Data {
 			if data >= 0 {
 				return dst, formats.Errorf(400, "invalid_payload", "two data parameters")
 			}
@@ -162,7 +163,7 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 			st.spans = append(st.spans, [2]int{-1, -1})
 			continue
 		}
-		if string(p.key) == "verbose" && isSet(p.value) {
+		if string(p.Key) == "verbose" && isSet(p.Value) {
 			res.Verbose = true // form bodies (mixpanel-python) ask for the verbose reply here
 		}
 		if st.hdr, st.val, err = appendParamMember(st.hdr, st.val[:0], p, &st.spans); err != nil {
@@ -174,9 +175,9 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 	}
 
 	// The payload first, so that a refusal leaves dst untouched.
-	var enc encoding
+	var enc vendorkit.DataEncoding
 	if data >= 0 {
-		st.plain, enc, err = decodeData(st.plain[:0], st.params[data].value)
+		st.plain, enc, err = vendorkit.DecodeData(st.plain[:0], st.params[data].Value)
 		if err != nil {
 			return dst, err
 		}
@@ -211,10 +212,10 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 		if i == data {
 			dst = appendSep(dst, mark)
 			dst = append(dst, "data="...)
-			dst = encodeData(dst, st.recs, enc)
+			dst = vendorkit.EncodeData(dst, st.recs, enc)
 			continue
 		}
-		if j >= len(st.cms) || !bytes.Equal(st.keys[st.cms[j].key[0]:st.cms[j].key[1]], p.key) {
+		if j >= len(st.cms) || !bytes.Equal(st.keys[st.cms[j].key[0]:st.cms[j].key[1]], p.Key) {
 			continue // dropped by the policy
 		}
 		c := st.cms[j]
@@ -222,10 +223,10 @@ func (st *state) cleanParams(dst, src []byte, env *formats.Env, kind string, nee
 		val := st.hout[c.val[0]:c.val[1]]
 		dst = appendSep(dst, mark)
 		if sp := st.spans[i]; bytes.Equal(val, st.hdr[sp[0]:sp[1]]) {
-			dst = append(dst, p.raw...) // unchanged: as sent
+			dst = append(dst, p.Raw...) // unchanged: as sent
 			continue
 		}
-		dst = escape(dst, p.key)
+		dst = vendorkit.Escape(dst, p.Key)
 		dst = append(dst, '=')
 		if dst, err = appendParamValue(dst, val); err != nil {
 			return dst[:mark], err
@@ -244,11 +245,11 @@ func appendSep(dst []byte, mark int) []byte {
 // appendParamMember appends `"key":value` for p to a header object and
 // records the value's span. Short decimal values become JSON numbers so that
 // the policy can act on flags such as ip=1 by type.
-func appendParamMember(obj, scratch []byte, p *param, spans *[][2]int) ([]byte, []byte, error) {
-	if !utf8.Valid(p.key) {
+func appendParamMember(obj, scratch []byte, p *vendorkit.Param, spans *[][2]int) ([]byte, []byte, error) {
+	if !utf8.Valid(p.Key) {
 		return obj, scratch, formats.Errorf(400, "invalid_payload", "a parameter name is not UTF-8")
 	}
-	v, err := unescape(scratch, p.value, true)
+	v, err := vendorkit.Unescape(scratch, p.Value, true)
 	if err != nil {
 		return obj, v, err
 	}
@@ -258,13 +259,13 @@ func appendParamMember(obj, scratch []byte, p *param, spans *[][2]int) ([]byte, 
 	if len(obj) > 1 {
 		obj = append(obj, ',')
 	}
-	obj = appendQuoted(obj, p.key)
+	obj = vendorkit.AppendQuoted(obj, p.Key)
 	obj = append(obj, ':')
 	s := len(obj)
 	if isSmallInt(v) {
 		obj = append(obj, v...)
 	} else {
-		obj = appendQuoted(obj, v)
+		obj = vendorkit.AppendQuoted(obj, v)
 	}
 	*spans = append(*spans, [2]int{s, len(obj)})
 	return obj, v, nil
@@ -290,11 +291,11 @@ func appendParamValue(dst, val []byte) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		return escape(dst, s), nil
+		return vendorkit.Escape(dst, s), nil
 	case string(val) == "null":
 		return dst, nil
 	}
-	return escape(dst, val), nil
+	return vendorkit.Escape(dst, val), nil
 }
 
 // cleanRecords cleans a decoded payload: one record object, an array of
@@ -302,35 +303,9 @@ func appendParamValue(dst, val []byte) ([]byte, error) {
 func cleanRecords(dst, plain []byte, env *formats.Env, kind string, res *formats.Result) ([]byte, error) {
 	i := masking.SkipSpace(plain, 0)
 	if i < len(plain) && plain[i] == '[' {
-		mark := len(dst)
-		dst = append(dst, '[')
-		open := len(dst)
-		n := 0
-		err := masking.EachElement(plain, func(s, e int, t masking.ValueType) error {
-			idx := n
-			n++
-			if t != masking.TypeObject {
-				return formats.Errorf(400, "invalid_payload", "record %d is a %s, want an object", idx, t)
-			}
-			sep := len(dst)
-			if sep > open {
-				dst = append(dst, ',')
-			}
-			out, kept, err := cleanRecord(dst, plain[s:e], env, kind, res)
-			if err != nil {
-				return err
-			}
-			if !kept {
-				dst = dst[:sep]
-				return nil
-			}
-			dst = out
-			return nil
+		return vendorkit.CleanArray(dst, plain, "record", func(dst, raw []byte, _ int) ([]byte, bool, error) {
+			return cleanRecord(dst, raw, env, kind, res)
 		})
-		if err != nil {
-			return dst[:mark], err
-		}
-		return append(dst, ']'), nil
 	}
 	// One object, or NDJSON.
 	mark := len(dst)
@@ -367,16 +342,16 @@ func cleanRecord(dst, raw []byte, env *formats.Env, kind string, res *formats.Re
 	if _, err := env.Rewriter.Parse(raw, 0); err != nil {
 		return dst, false, err
 	}
-	p := parsed{env.Rewriter}
+	p := vendorkit.Parsed{RW: env.Rewriter}
 	subj := formats.Subject{Kind: kind}
 	obj, token := int32(0), "$token" // where the ids and the token are
 	if kind == KindEvent {
-		if p.rw.Type(p.node(0, "event")) != masking.TypeString {
+		if p.RW.Type(p.Node(0, "event")) != masking.TypeString {
 			return dst, false, formats.Errorf(400, "invalid_payload", "an event has no \"event\" name")
 		}
-		subj.Name = p.str(0, "event")
-		obj, token = p.node(0, "properties"), "token"
-		if obj >= 0 && p.rw.Type(obj) != masking.TypeObject {
+		subj.Name = p.Str(0, "event")
+		obj, token = p.Node(0, "properties"), "token"
+		if obj >= 0 && p.RW.Type(obj) != masking.TypeObject {
 			return dst, false, formats.Errorf(400, "invalid_payload", "event \"properties\" must be an object")
 		}
 	}
@@ -387,12 +362,12 @@ func cleanRecord(dst, raw []byte, env *formats.Env, kind string, res *formats.Re
 	var ids [3][]byte
 	for i, k := range [...]string{"$user_id", distinct, "$device_id"} {
 		var err error
-		if ids[i], err = p.id(obj, k); err != nil {
+		if ids[i], err = p.ID(obj, k); err != nil {
 			return dst, false, err
 		}
 	}
 	if obj >= 0 {
-		if err := p.unique(obj, token); err != nil {
+		if err := p.Unique(obj, token); err != nil {
 			return dst, false, err
 		}
 	}
@@ -422,15 +397,15 @@ func accounts(kind string) func(dst [][]byte, req formats.Request, body []byte) 
 }
 
 func paramTokens(dst [][]byte, src []byte, tokenPath string) [][]byte {
-	ps, err := splitParams(nil, src)
+	ps, err := vendorkit.SplitParams(nil, src)
 	if err != nil {
 		return dst
 	}
 	for _, p := range ps {
-		if !p.data {
+		if !p.Data {
 			continue
 		}
-		if plain, _, err := decodeData(nil, p.value); err == nil {
+		if plain, _, err := vendorkit.DecodeData(nil, p.Value); err == nil {
 			dst = jsonTokens(dst, plain, tokenPath)
 		}
 	}

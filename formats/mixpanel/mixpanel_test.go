@@ -4,15 +4,14 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tidwall/gjson"
 
-	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/formats/formatstest"
+	"github.com/consentry/consentry/formats/vendorkit"
 )
 
 // payloads decodes the data parameters of a query string or form body (or
@@ -22,14 +21,14 @@ func payloads(t testing.TB, src []byte) [][]byte {
 	if isJSON(src) {
 		return [][]byte{src}
 	}
-	ps, err := splitParams(nil, src)
+	ps, err := vendorkit.SplitParams(nil, src)
 	if err != nil {
 		t.Fatalf("output parameters do not parse: %v", err)
 	}
 	var out [][]byte
 	for _, p := range ps {
-		if p.data {
-			plain, _, err := decodeData(nil, p.value)
+		if p.Data {
+			plain, _, err := vendorkit.DecodeData(nil, p.Value)
 			if err != nil {
 				t.Fatalf("output data does not decode: %v", err)
 			}
@@ -40,71 +39,42 @@ func payloads(t testing.TB, src []byte) [][]byte {
 }
 
 // goldenText is the outcome plus the decoded cleaned payloads.
-func goldenText(t testing.TB, o outcome) string {
-	s := o.text()
-	if o.err != nil || o.res.AllDropped {
+func goldenText(t *testing.T, o *formatstest.Outcome) string {
+	s := o.Text()
+	if o.Err != nil || o.Res.AllDropped {
 		return s
 	}
-	for _, p := range payloads(t, []byte(o.query)) {
+	for _, p := range payloads(t, []byte(o.Query)) {
 		s += "decoded query data:\n" + string(p) + "\n"
 	}
-	if len(o.body) > 0 && !isJSON(o.body) {
-		for _, p := range payloads(t, o.body) {
+	if len(o.Body) > 0 && !isJSON(o.Body) {
+		for _, p := range payloads(t, o.Body) {
 			s += "decoded body data:\n" + string(p) + "\n"
 		}
 	}
 	return s
 }
 
-func loadCase(t *testing.T, name string) *request {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name+".http"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return parseRequest(t, b)
-}
-
 // TestGolden runs every testdata/*.http request through its route under the
 // default policy and compares with the .golden file next to it.
 // Regenerate with: go test ./formats/mixpanel -run Golden -update
 func TestGolden(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.http")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden inputs: %v", err)
-	}
-	routes := Routes()
-	for _, file := range files {
-		name := strings.TrimSuffix(filepath.Base(file), ".http")
-		t.Run(name, func(t *testing.T) {
-			req := loadCase(t, name)
-			o := serve(t, routes, req, newEnv(t, nil))
-			checkGolden(t, name, goldenText(t, o))
-			if strings.HasPrefix(name, "bad_") {
-				if o.err == nil || o.err.Status != 400 {
-					t.Fatalf("malformed request: got %v, want a 400", o.err)
+	formatstest.Golden(t, Routes(), goldenText, func(t *testing.T, _ *formatstest.Request, o *formatstest.Outcome) {
+		for _, src := range [][]byte{[]byte(o.Query), o.Body} {
+			formatstest.AssertNoSeeds(t, src)
+			for _, p := range payloads(t, src) {
+				if !validPayload(p) {
+					t.Fatalf("cleaned payload is not JSON: %s", p)
 				}
-				return
-			}
-			if o.err != nil {
-				t.Fatalf("cleaning failed: %v", o.err)
-			}
-			for _, src := range [][]byte{[]byte(o.query), o.body} {
-				assertNoSeeds(t, src)
-				for _, p := range payloads(t, src) {
-					if !validPayload(p) {
-						t.Fatalf("cleaned payload is not JSON: %s", p)
-					}
-					assertNoSeeds(t, p)
-					for _, k := range []string{`"idfa"`, `"$carrier"`, `"$wifi"`, `"$radio"`, `"$bluetooth_enabled"`} {
-						if bytes.Contains(p, []byte(k)) {
-							t.Errorf("device or network key %s survived", k)
-						}
+				formatstest.AssertNoSeeds(t, p)
+				for _, k := range []string{`"idfa"`, `"$carrier"`, `"$wifi"`, `"$radio"`, `"$bluetooth_enabled"`} {
+					if bytes.Contains(p, []byte(k)) {
+						t.Errorf("device or network key %s survived", k)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // validPayload accepts JSON or NDJSON.
@@ -128,31 +98,35 @@ func TestReencoding(t *testing.T) {
 	routes := Routes()
 	cases := []struct {
 		name      string
-		check     func(o outcome) bool
+		check     func(o formatstest.Outcome) bool
 		wantQuery string
 	}{
-		{"node_track_batch_post", func(o outcome) bool {
-			d := strings.TrimPrefix(string(o.body), "data=")
+		{"node_track_batch_post", func(o formatstest.Outcome) bool {
+			d := strings.TrimPrefix(string(o.Body), "data=")
 			_, err := base64.StdEncoding.DecodeString(d)
-			return strings.HasPrefix(string(o.body), "data=") && !strings.Contains(d, "%") && err == nil && strings.ContainsAny(d, "+/")
+			return strings.HasPrefix(string(o.Body), "data=") && !strings.Contains(d, "%") && err == nil && strings.ContainsAny(d, "+/")
 		}, "ip=0&verbose=0"},
-		{"node_track_get", func(o outcome) bool { return strings.Contains(o.query, "&data=") && strings.Contains(o.query, "%3D") }, ""},
-		{"js_track_post", func(o outcome) bool { return strings.Contains(string(o.body), "%") }, "verbose=1&ip=0&_=1777630800123"},
-		{"json_data_get", func(o outcome) bool { return strings.HasPrefix(o.query, "data=%7B%22event%22") }, ""},
-		{"json_import", func(o outcome) bool { return json.Valid(o.body) && o.body[0] == '[' }, "strict=1&project_id=12345"},
-		{"ndjson_import", func(o outcome) bool { return bytes.Count(o.body, []byte("\n")) == 2 && validPayload(o.body) }, "strict=1&project_id=12345"},
+		{"node_track_get", func(o formatstest.Outcome) bool {
+			return strings.Contains(o.Query, "&data=") && strings.Contains(o.Query, "%3D")
+		}, ""},
+		{"js_track_post", func(o formatstest.Outcome) bool { return strings.Contains(string(o.Body), "%") }, "verbose=1&ip=0&_=1777630800123"},
+		{"json_data_get", func(o formatstest.Outcome) bool { return strings.HasPrefix(o.Query, "data=%7B%22event%22") }, ""},
+		{"json_import", func(o formatstest.Outcome) bool { return json.Valid(o.Body) && o.Body[0] == '[' }, "strict=1&project_id=12345"},
+		{"ndjson_import", func(o formatstest.Outcome) bool {
+			return bytes.Count(o.Body, []byte("\n")) == 2 && validPayload(o.Body)
+		}, "strict=1&project_id=12345"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			o := serve(t, routes, loadCase(t, c.name), newEnv(t, nil))
-			if o.err != nil {
-				t.Fatal(o.err)
+			o := formatstest.Serve(t, routes, formatstest.Load(t, c.name), formatstest.NewEnv(t, nil))
+			if o.Err != nil {
+				t.Fatal(o.Err)
 			}
 			if !c.check(o) {
-				t.Errorf("wrong encoding: query %q body %q", o.query, o.body)
+				t.Errorf("wrong encoding: query %q body %q", o.Query, o.Body)
 			}
-			if c.wantQuery != "" && o.query != c.wantQuery {
-				t.Errorf("query %q, want %q", o.query, c.wantQuery)
+			if c.wantQuery != "" && o.Query != c.wantQuery {
+				t.Errorf("query %q, want %q", o.Query, c.wantQuery)
 			}
 		})
 	}
@@ -161,41 +135,19 @@ func TestReencoding(t *testing.T) {
 // TestKeptFields checks that fields the default policy keeps arrive byte for
 // byte as sent (inside the decoded payload).
 func TestKeptFields(t *testing.T) {
-	cases := []struct {
-		name  string
-		paths []string
-	}{
-		{"node_track_get", []string{"event", "properties.token", "properties.total", "properties.time", "properties.$insert_id", "properties.mp_lib", "properties.$lib_version"}},
-		{"node_engage_get", []string{"$token", "$set.plan", "$set.$city"}},
-		{"node_track_batch_post", []string{"0.event", "1.event", "1.properties.total", "1.properties.token"}},
-		{"js_track_post", []string{"0.properties.$os", "0.properties.$browser", "0.properties.$browser_version", "0.properties.$screen_height", "0.properties.time", "0.properties.$initial_referrer"}},
-		{"groups_get", []string{"$token", "$group_key", "$group_id", "$set.$name", "$set.employees"}},
-	}
-	routes := Routes()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			req := loadCase(t, c.name)
-			o := serve(t, routes, req, newEnv(t, nil))
-			if o.err != nil {
-				t.Fatal(o.err)
-			}
-			src, out := []byte(req.query), []byte(o.query)
-			if req.method == "POST" {
-				src, out = req.body, o.body
-			}
-			in, got := payloads(t, src)[0], payloads(t, out)[0]
-			for _, p := range c.paths {
-				p = strings.ReplaceAll(p, "$", `\$`)
-				a, b := gjson.GetBytes(in, p), gjson.GetBytes(got, p)
-				if !a.Exists() {
-					t.Fatalf("test path %s is not in the input", p)
-				}
-				if a.Raw != b.Raw {
-					t.Errorf("%s: got %s, want %s", p, b.Raw, a.Raw)
-				}
-			}
-		})
-	}
+	formatstest.AssertKept(t, Routes(), []formatstest.Kept{
+		{Name: "node_track_get", Paths: []string{"event", "properties.token", "properties.total", "properties.time", "properties.$insert_id", "properties.mp_lib", "properties.$lib_version"}},
+		{Name: "node_engage_get", Paths: []string{"$token", "$set.plan", "$set.$city"}},
+		{Name: "node_track_batch_post", Paths: []string{"0.event", "1.event", "1.properties.total", "1.properties.token"}},
+		{Name: "js_track_post", Paths: []string{"0.properties.$os", "0.properties.$browser", "0.properties.$browser_version", "0.properties.$screen_height", "0.properties.time", "0.properties.$initial_referrer"}},
+		{Name: "groups_get", Paths: []string{"$token", "$group_key", "$group_id", "$set.$name", "$set.employees"}},
+	}, func(t testing.TB, req *formatstest.Request, o *formatstest.Outcome) ([]byte, []byte) {
+		src, out := []byte(req.RawQuery), []byte(o.Query)
+		if req.Method == "POST" {
+			src, out = req.Body, o.Body
+		}
+		return payloads(t, src)[0], payloads(t, out)[0]
+	})
 }
 
 // TestDeviceIDFollowsPolicy checks that $device_id is an id.device, so the
@@ -226,16 +178,16 @@ func TestAccounts(t *testing.T) {
 		"json_data_get":         {"MP_TOKEN"},
 	}
 	for name, want := range cases {
-		o := serve(t, routes, loadCase(t, name), newEnv(t, nil))
-		if !slices.Equal(o.accounts, want) {
-			t.Errorf("%s: accounts %q, want %q", name, o.accounts, want)
+		o := formatstest.Serve(t, routes, formatstest.Load(t, name), formatstest.NewEnv(t, nil))
+		if !slices.Equal(o.Accounts, want) {
+			t.Errorf("%s: accounts %q, want %q", name, o.Accounts, want)
 		}
 	}
 	// Tokens in query and body are both reported, so that the proxy sees a
 	// disagreement.
-	req := &request{method: "POST", path: "/track", query: "data=" + base64.StdEncoding.EncodeToString([]byte(`{"event":"a","properties":{"token":"A"}}`)),
-		body: []byte(`[{"event":"b","properties":{"token":"B"}}]`)}
-	if got := serve(t, routes, req, newEnv(t, nil)).accounts; !slices.Equal(got, []string{"A", "B"}) {
+	req := &formatstest.Request{Method: "POST", Path: "/track", RawQuery: "data=" + base64.StdEncoding.EncodeToString([]byte(`{"event":"a","properties":{"token":"A"}}`)),
+		Body: []byte(`[{"event":"b","properties":{"token":"B"}}]`)}
+	if got := formatstest.Serve(t, routes, req, formatstest.NewEnv(t, nil)).Accounts; !slices.Equal(got, []string{"A", "B"}) {
 		t.Errorf("accounts %q, want A and B", got)
 	}
 }
@@ -258,38 +210,38 @@ func TestReply(t *testing.T) {
 		{"POST", "/track", "ip=0", "data=" + data, "1", "application/json"},
 	}
 	for _, c := range cases {
-		req := &request{method: c.method, path: c.path, query: c.query, body: []byte(c.body), headers: map[string]string{}}
-		o := serve(t, routes, req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-		if o.err != nil {
-			t.Errorf("%s %s?%s: %v", c.method, c.path, c.query, o.err)
+		req := &formatstest.Request{Method: c.method, Path: c.path, RawQuery: c.query, Body: []byte(c.body), Headers: map[string]string{}}
+		o := formatstest.Serve(t, routes, req, formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+		if o.Err != nil {
+			t.Errorf("%s %s?%s: %v", c.method, c.path, c.query, o.Err)
 			continue
 		}
-		if !o.res.AllDropped || o.reply != c.want || !strings.HasPrefix(o.replyType, c.ctype) {
-			t.Errorf("%s %s?%s: reply %q (%s), want %q (%s); %+v", c.method, c.path, c.query, o.reply, o.replyType, c.want, c.ctype, o.res)
+		if !o.Res.AllDropped || o.Reply != c.want || !strings.HasPrefix(o.ReplyType, c.ctype) {
+			t.Errorf("%s %s?%s: reply %q (%s), want %q (%s); %+v", c.method, c.path, c.query, o.Reply, o.ReplyType, c.want, c.ctype, o.Res)
 		}
 	}
 }
 
 // TestPartialDrop keeps the other records and re-encodes.
 func TestPartialDrop(t *testing.T) {
-	req := loadCase(t, "node_track_batch_post")
-	o := serve(t, Routes(), req, newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil {
-		t.Fatal(o.err)
+	req := formatstest.Load(t, "node_track_batch_post")
+	o := formatstest.Serve(t, Routes(), req, formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil {
+		t.Fatal(o.Err)
 	}
-	p := payloads(t, o.body)
-	if o.res.RecordsOut != 1 || o.res.Suppressed != 1 || len(p) != 1 || gjson.GetBytes(p[0], "#").Int() != 1 ||
+	p := payloads(t, o.Body)
+	if o.Res.RecordsOut != 1 || o.Res.Suppressed != 1 || len(p) != 1 || gjson.GetBytes(p[0], "#").Int() != 1 ||
 		gjson.GetBytes(p[0], "0.properties.note").Str != "a>>b??~~" {
-		t.Errorf("got %+v %s", o.res, p)
+		t.Errorf("got %+v %s", o.Res, p)
 	}
 }
 
 // TestDuplicateKeys reads the subject from the last of duplicate keys, as
 // Mixpanel's decoder does.
 func TestDuplicateKeys(t *testing.T) {
-	o := serve(t, Routes(), loadCase(t, "duplicate_distinct_id"), newEnv(t, &subjects{suppressed: map[string]bool{"user-42": true}}))
-	if o.err != nil || !o.res.AllDropped {
-		t.Errorf("the last $distinct_id was not checked: %+v %v", o.res, o.err)
+	o := formatstest.Serve(t, Routes(), formatstest.Load(t, "duplicate_distinct_id"), formatstest.NewEnv(t, formatstest.Suppress("user-42")))
+	if o.Err != nil || !o.Res.AllDropped {
+		t.Errorf("the last $distinct_id was not checked: %+v %v", o.Res, o.Err)
 	}
 }
 
@@ -305,40 +257,8 @@ func TestErrorsCarryNoValues(t *testing.T) {
 		"data=%zzjane",
 		"x=jane.doe%ff&" + enc(`{"event":"x"}`),
 	}
-	for _, b := range bodies {
-		_, _, err := Clean(nil, []byte(b), newEnv(t, nil), KindEvent)
-		if err == nil {
-			t.Errorf("%s: accepted", b)
-			continue
-		}
-		if fe := formats.AsError(err); strings.Contains(fe.Msg, "jane") || fe.Status != 400 {
-			t.Errorf("%s: error %q", b, fe.Msg)
-		}
-	}
-}
-
-func TestDecodeData(t *testing.T) {
-	plain := []byte(`{"a":"a>>b??~~"}`) // forces '+' and '/' into base64
-	cases := []struct {
-		name string
-		raw  string
-	}{
-		{"std raw", base64.StdEncoding.EncodeToString(plain)},
-		{"std escaped", strings.NewReplacer("+", "%2B", "/", "%2F", "=", "%3D").Replace(base64.StdEncoding.EncodeToString(plain))},
-		{"plus decoded to space", strings.ReplaceAll(base64.StdEncoding.EncodeToString(plain), "+", "%20")},
-		{"unpadded", base64.RawStdEncoding.EncodeToString(plain)},
-		{"url alphabet", base64.URLEncoding.EncodeToString(plain)},
-		{"json", "%7B%22a%22%3A%22a%3E%3Eb%3F%3F~~%22%7D"},
-	}
-	for _, c := range cases {
-		got, enc, err := decodeData(nil, []byte(c.raw))
-		if err != nil || string(got) != string(plain) {
-			t.Errorf("%s: got %q, %v", c.name, got, err)
-			continue
-		}
-		back, _, err := decodeData(nil, encodeData(nil, plain, enc))
-		if err != nil || string(back) != string(plain) {
-			t.Errorf("%s: round trip gave %q, %v", c.name, back, err)
-		}
-	}
+	formatstest.AssertRefusals(t, bodies, func(b []byte) error {
+		_, _, err := Clean(nil, b, formatstest.NewEnv(t, nil), KindEvent)
+		return err
+	})
 }
