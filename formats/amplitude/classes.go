@@ -1,14 +1,6 @@
 package amplitude
 
-import (
-	"strings"
-
-	"github.com/consentry/consentry/formats/vendorkit"
-)
-
-// ClassAddress is a street address or postal code; the default policy has
-// no rule for it yet, so it is scanned.
-const ClassAddress = vendorkit.ClassAddress
+import "github.com/consentry/consentry/formats/vendorkit"
 
 // Classifier assigns canonical classes (DESIGN.md) to Amplitude keys.
 // Structural classes, which the policy keeps, are given only at their exact
@@ -17,8 +9,8 @@ type Classifier struct{}
 
 // Classify implements masking.Classifier.
 func (Classifier) Classify(_, path, key string) string {
-	segs := vendorkit.SplitPath(path)
-	if strings.IndexByte(key, '.') >= 0 || len(segs) == 0 {
+	segs, ok := vendorkit.PathKeys(path, key)
+	if !ok {
 		return vendorkit.KeyClass(key, false)
 	}
 	if len(segs) == 1 {

@@ -6,10 +6,6 @@ import (
 	"github.com/consentry/consentry/formats/vendorkit"
 )
 
-// ClassAddress is a street address or postal code; the default policy has
-// no rule for it yet, so it is scanned.
-const ClassAddress = vendorkit.ClassAddress
-
 // Classifier assigns canonical classes (DESIGN.md) to PostHog keys.
 // Structural classes, which the policy keeps, are given only at their exact
 // path.
@@ -17,8 +13,8 @@ type Classifier struct{}
 
 // Classify implements masking.Classifier.
 func (Classifier) Classify(kind, path, key string) string {
-	segs := vendorkit.SplitPath(path)
-	if strings.IndexByte(key, '.') >= 0 || len(segs) == 0 {
+	segs, ok := vendorkit.PathKeys(path, key)
+	if !ok {
 		return vendorkit.KeyClass(key, false)
 	}
 	person := kind != "group"

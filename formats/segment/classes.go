@@ -1,14 +1,6 @@
 package segment
 
-import (
-	"strings"
-
-	"github.com/consentry/consentry/formats/vendorkit"
-)
-
-// ClassAddress is a street address or postal code; the default policy has
-// no rule for it yet, so it is scanned.
-const ClassAddress = vendorkit.ClassAddress
+import "github.com/consentry/consentry/formats/vendorkit"
 
 // Classifier assigns canonical classes (DESIGN.md) to Segment and
 // RudderStack message keys. Structural classes, which the policy keeps, are
@@ -18,8 +10,8 @@ type Classifier struct{}
 
 // Classify implements masking.Classifier.
 func (Classifier) Classify(kind, path, key string) string {
-	segs := vendorkit.SplitPath(path)
-	if strings.IndexByte(key, '.') >= 0 || len(segs) == 0 {
+	segs, ok := vendorkit.PathKeys(path, key)
+	if !ok {
 		return vendorkit.KeyClass(key, false)
 	}
 	switch segs[0] {
@@ -172,7 +164,7 @@ func traitClass(rest []string, key string, person bool) string {
 		case "city", "state", "country":
 			return "geo.location"
 		case "street", "postalCode":
-			return ClassAddress
+			return vendorkit.ClassAddress
 		}
 	}
 	return vendorkit.KeyClass(key, person)

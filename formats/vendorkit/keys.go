@@ -7,8 +7,18 @@ import "strings"
 // a rule (drop is the GDPR-sensible one).
 const ClassAddress = "contact.address"
 
-// SplitPath splits a rewriter path ("a.b[].c") into its keys.
-func SplitPath(path string) []string {
+// PathKeys splits a rewriter path ("a.b[].c") into its keys for a
+// classifier that gives structural classes only at exact paths. ok is false
+// when key must be classified by name alone: at the root, or when the key
+// itself holds a dot and could otherwise pass for a nested path
+// ("library.name" for context.library.name).
+func PathKeys(path, key string) (segs []string, ok bool) {
+	segs = splitPath(path)
+	return segs, len(segs) > 0 && strings.IndexByte(key, '.') < 0
+}
+
+// splitPath splits a rewriter path ("a.b[].c") into its keys.
+func splitPath(path string) []string {
 	if path == "" {
 		return nil
 	}

@@ -29,7 +29,7 @@ func TestKeyClass(t *testing.T) {
 	}
 }
 
-func TestSplitPath(t *testing.T) {
+func TestPathKeys(t *testing.T) {
 	cases := map[string][]string{
 		"":                    nil,
 		"a":                   {"a"},
@@ -37,8 +37,11 @@ func TestSplitPath(t *testing.T) {
 		"context.traits.name": {"context", "traits", "name"},
 	}
 	for in, want := range cases {
-		if got := SplitPath(in); !slices.Equal(got, want) {
-			t.Errorf("SplitPath(%q) = %q, want %q", in, got, want)
+		if got, ok := PathKeys(in, "k"); !slices.Equal(got, want) || ok != (in != "") {
+			t.Errorf("PathKeys(%q, k) = %q %v, want %q", in, got, ok, want)
 		}
+	}
+	if _, ok := PathKeys("context.library.name", "library.name"); ok {
+		t.Error("a dotted key passed for a path")
 	}
 }
