@@ -55,34 +55,24 @@ func Accounts(dst [][]byte, _ formats.Request, body []byte) [][]byte {
 }
 
 // upload is the body of both endpoints.
-var upload = vendorkit.Envelope{Name: "upload body", Array: "events", Items: "events", Credentials: []string{"api_key"}}
+var upload = vendorkit.Envelope{Name: "upload body", Array: "events", Items: "events", Item: "event", Credentials: []string{"api_key"}}
 
 // Clean cleans an upload {"api_key", "events":[...], ...} and appends the
 // result to dst: the other top-level keys first, cleaned as one "meta"
 // header, then the kept events in order.
 func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 	var res formats.Result
-	hdr := vendorkit.GetHeader()
-	defer vendorkit.PutHeader(hdr)
-	es, ee, err := upload.Split(body, hdr)
+	out, ok, err := upload.Clean(dst, body, env, Format, Classifier{}, func(dst, raw []byte, idx int) ([]byte, bool, error) {
+		return cleanEvent(dst, raw, idx, env, &res)
+	})
+	if err == nil && !ok {
+		err = upload.Missing()
+	}
 	if err != nil {
 		return dst, res, err
 	}
-	if es < 0 {
-		return dst, res, upload.Missing()
-	}
-	mark := len(dst)
-	if dst, err = upload.Open(dst, hdr, Format, env, Classifier{}); err != nil {
-		return dst[:mark], res, err
-	}
-	dst, err = vendorkit.CleanArray(dst, body[es:ee], "event", func(dst, raw []byte, idx int) ([]byte, bool, error) {
-		return cleanEvent(dst, raw, idx, env, &res)
-	})
-	if err != nil {
-		return dst[:mark], res, err
-	}
 	res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
-	return append(dst, '}'), res, nil
+	return out, res, nil
 }
 
 // cleanEvent reads one event's kind and subject and cleans it.

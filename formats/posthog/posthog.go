@@ -151,7 +151,7 @@ func Clean(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 }
 
 // capture is the envelope {"api_key", "batch":[events], "sent_at", ...}.
-var capture = vendorkit.Envelope{Name: "capture body", Array: "batch", Items: "events", Credentials: []string{"token", "api_key"}}
+var capture = vendorkit.Envelope{Name: "capture body", Array: "batch", Items: "events", Item: "event", Credentials: []string{"token", "api_key"}}
 
 // cleanJSON cleans an envelope, an array of events or one event.
 func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte, error) {
@@ -161,13 +161,13 @@ func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte,
 		res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
 		return out, err
 	}
-	hdr := vendorkit.GetHeader()
-	defer vendorkit.PutHeader(hdr)
-	bs, be, err := capture.Split(body, hdr)
+	out, ok, err := capture.Clean(dst, body, env, Format, Classifier{}, func(dst, raw []byte, _ int) ([]byte, bool, error) {
+		return cleanEvent(dst, raw, env, res)
+	})
 	if err != nil {
 		return dst, err
 	}
-	if bs < 0 {
+	if !ok {
 		// A single event.
 		out, kept, err := cleanEvent(dst, body, env, res)
 		if err != nil {
@@ -176,20 +176,13 @@ func cleanJSON(dst, body []byte, env *formats.Env, res *formats.Result) ([]byte,
 		res.AllDropped = !kept
 		return out, nil
 	}
-	mark := len(dst)
-	if dst, err = capture.Open(dst, hdr, Format, env, Classifier{}); err != nil {
-		return dst[:mark], err
-	}
-	if dst, err = cleanEvents(dst, body[bs:be], env, res); err != nil {
-		return dst[:mark], err
-	}
 	res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
-	return append(dst, '}'), nil
+	return out, nil
 }
 
 // cleanEvents cleans a JSON array of events.
 func cleanEvents(dst, arr []byte, env *formats.Env, res *formats.Result) ([]byte, error) {
-	return vendorkit.CleanArray(dst, arr, "event", func(dst, raw []byte, _ int) ([]byte, bool, error) {
+	return vendorkit.CleanArray(dst, arr, capture.Item, func(dst, raw []byte, _ int) ([]byte, bool, error) {
 		return cleanEvent(dst, raw, env, res)
 	})
 }

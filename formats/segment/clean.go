@@ -25,27 +25,14 @@ func knownKind(k string) bool {
 }
 
 // batchBody is the body of the batch paths.
-var batchBody = vendorkit.Envelope{Name: "batch body", Array: "batch", Items: "messages", Credentials: []string{"writeKey"}}
+var batchBody = vendorkit.Envelope{Name: "batch body", Array: "batch", Items: "messages", Item: "batch message", Credentials: []string{"writeKey"}}
 
 // CleanBatch cleans a /v1/batch body {"batch":[messages], ...} for format
 // and appends the result to dst: the other top-level keys first, cleaned as
 // one "meta" header, then the kept messages in order.
 func CleanBatch(dst, body []byte, env *formats.Env, format string) ([]byte, formats.Result, error) {
 	var res formats.Result
-	hdr := vendorkit.GetHeader()
-	defer vendorkit.PutHeader(hdr)
-	bs, be, err := batchBody.Split(body, hdr)
-	if err != nil {
-		return dst, res, err
-	}
-	if bs < 0 {
-		return dst, res, batchBody.Missing()
-	}
-	mark := len(dst)
-	if dst, err = batchBody.Open(dst, hdr, format, env, Classifier{}); err != nil {
-		return dst[:mark], res, err
-	}
-	dst, err = vendorkit.CleanArray(dst, body[bs:be], "batch message", func(dst, raw []byte, idx int) ([]byte, bool, error) {
+	out, ok, err := batchBody.Clean(dst, body, env, format, Classifier{}, func(dst, raw []byte, idx int) ([]byte, bool, error) {
 		if _, err := env.Rewriter.Parse(raw, 0); err != nil {
 			return dst, false, err
 		}
@@ -60,11 +47,14 @@ func CleanBatch(dst, body []byte, env *formats.Env, format string) ([]byte, form
 		}
 		return env.CleanParsed(dst, format, Classifier{}, subj, formats.Signals{}, &res)
 	})
+	if err == nil && !ok {
+		err = batchBody.Missing()
+	}
 	if err != nil {
-		return dst[:mark], res, err
+		return dst, res, err
 	}
 	res.AllDropped = res.RecordsIn > 0 && res.RecordsOut == 0
-	return append(dst, '}'), res, nil
+	return out, res, nil
 }
 
 // CleanMessage cleans the body of a single-message path (/v1/track, ...):

@@ -15,6 +15,7 @@ type Envelope struct {
 	Name  string // the body in error messages: "upload body"
 	Array string // the member that holds the records: "events"
 	Items string // the records in error messages: "events", "messages"
+	Item  string // one record in error messages: "event", "batch message"
 	// Credentials are account members (at most four) that may not occur
 	// twice with different values: Accounts reads the first, the vendor
 	// the last.
@@ -73,6 +74,27 @@ func (e *Envelope) Open(dst []byte, hdr *Header, format string, env *formats.Env
 	dst = append(dst, '"')
 	dst = append(dst, e.Array...)
 	return append(dst, '"', ':'), nil
+}
+
+// Clean cleans body and appends it to dst: '{', the header members cleaned
+// as one "meta" record, then the records array with each record cleaned by
+// clean (see CleanArray), then '}'. ok is false, and nothing is written,
+// when body has no records array. On error dst comes back as it was.
+func (e *Envelope) Clean(dst, body []byte, env *formats.Env, format string, cls masking.Classifier, clean func(dst, raw []byte, idx int) ([]byte, bool, error)) (out []byte, ok bool, err error) {
+	hdr := GetHeader()
+	defer PutHeader(hdr)
+	start, end, err := e.Split(body, hdr)
+	if err != nil || start < 0 {
+		return dst, false, err
+	}
+	mark := len(dst)
+	if dst, err = e.Open(dst, hdr, format, env, cls); err != nil {
+		return dst[:mark], false, err
+	}
+	if dst, err = CleanArray(dst, body[start:end], e.Item, clean); err != nil {
+		return dst[:mark], false, err
+	}
+	return append(dst, '}'), true, nil
 }
 
 // CleanArray appends the JSON array arr to dst with each element cleaned by

@@ -9,7 +9,7 @@ import (
 	"github.com/consentry/consentry/masking"
 )
 
-var testEnvelope = Envelope{Name: "upload body", Array: "events", Items: "events", Credentials: []string{"api_key", "token"}}
+var testEnvelope = Envelope{Name: "upload body", Array: "events", Items: "events", Item: "event", Credentials: []string{"api_key", "token"}}
 
 func TestEnvelopeSplit(t *testing.T) {
 	cases := []struct {
@@ -68,6 +68,28 @@ func TestOpenCleanArray(t *testing.T) {
 	out, err := CleanArray([]byte("x"), []byte(`[{},"jane"]`), "event", keep)
 	if err == nil || string(out) != "x" || strings.Contains(err.Error(), "jane") || formats.AsError(err).Msg != "event 1 is a string, want an object" {
 		t.Errorf("non-object element: %s, %v", out, err)
+	}
+}
+
+// TestEnvelopeClean cleans the header and the records, and writes nothing
+// for a body without records or with a bad record.
+func TestEnvelopeClean(t *testing.T) {
+	env := formatstest.FuzzEnv(t)
+	keep := func(dst, raw []byte, _ int) ([]byte, bool, error) { return append(dst, raw...), true, nil }
+	cases := []struct {
+		body, want string
+		ok         bool
+	}{
+		{`{"x":"jane","events":[{"a":1}],"api_key":"k"}`, `>{"api_key":"k","events":[{"a":1}]}`, true},
+		{`{"events":[]}`, `>{"events":[]}`, true},
+		{`{"x":1}`, `>`, false},
+		{`{"events":[1]}`, `>`, false},
+	}
+	for _, c := range cases {
+		out, ok, _ := testEnvelope.Clean([]byte(">"), []byte(c.body), env, "test", keyClassifier{}, keep)
+		if string(out) != c.want || ok != c.ok {
+			t.Errorf("Clean(%s) = %s %v, want %s %v", c.body, out, ok, c.want, c.ok)
+		}
 	}
 }
 
