@@ -197,7 +197,7 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	var out bytes.Buffer
-	if json.Indent(&out, raw, "", "  ") != nil {
+	if json.Indent(&out, bytes.TrimSpace(raw), "", "  ") != nil {
 		fmt.Fprintf(stderr, "consentry subjects %s: HTTP %d with a non-JSON answer (is --admin the admin listener?)\n", action, resp.StatusCode)
 		return 1
 	}
