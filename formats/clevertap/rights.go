@@ -223,9 +223,10 @@ type idValue struct {
 	text []byte
 }
 
-// readIDs reads a string, a number, or an array of them (at most max) at
-// body[start:end] into dst. It reports whether the value was an array.
-func readIDs(dst []idValue, body []byte, start, end int, t masking.ValueType, max int, what string) ([]idValue, bool, error) {
+// readIDs reads a string, a number, or an array of them (at most limit in
+// dst) at body[start:end] into dst. It reports whether the value was an
+// array.
+func readIDs(dst []idValue, body []byte, start, end int, t masking.ValueType, limit int, what string) ([]idValue, bool, error) {
 	one := func(s, e int, t masking.ValueType) error {
 		v := idValue{raw: body[s:e]}
 		switch t {
@@ -243,8 +244,8 @@ func readIDs(dst []idValue, body []byte, start, end int, t masking.ValueType, ma
 		if err := checkID(v.text); err != nil {
 			return formats.Errorf(400, "invalid_identifier", "%s value %d: %s", what, len(dst), err.Msg)
 		}
-		if len(dst) >= max {
-			return formats.Errorf(400, "too_many_identifiers", "more than %d %s values in one call", max, what)
+		if len(dst) >= limit {
+			return formats.Errorf(400, "too_many_identifiers", "more than %d %s values in one call", limit, what)
 		}
 		dst = append(dst, v)
 		return nil
@@ -492,6 +493,7 @@ func CleanCampaign(dst, body []byte, env *formats.Env, channel string, estimate 
 
 	tr := newTranslator(env)
 	var ids []idValue
+	seen := map[string]bool{}
 	dst = append(dst, body[:toStart]...)
 	dst = append(dst, '{')
 	nkeys := 0
@@ -500,6 +502,10 @@ func CleanCampaign(dst, body []byte, env *formats.Env, channel string, estimate 
 		if !ok {
 			return formats.Errorf(400, "unsupported_target_key", "\"to\" may hold Identity, objectId, Email, FBID and GPID only")
 		}
+		if seen[s.key] {
+			return formats.Errorf(400, "invalid_payload", "duplicate key in \"to\"")
+		}
+		seen[s.key] = true
 		start, end = toStart+start, toStart+end
 		first := len(ids)
 		var err error

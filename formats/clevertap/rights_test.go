@@ -317,6 +317,7 @@ func TestCampaignRefuses(t *testing.T) {
 		{"/1/send/push.json", `{"to":{"Phone":["+1415"]}}`, false, 400, "unsupported_target_key"},
 		{"/1/send/push.json", `{"to":{}}`, false, 400, "invalid_payload"},
 		{"/1/send/push.json", `{"to":["A"]}`, false, 400, "invalid_payload"},
+		{"/1/send/push.json", `{"to":{"Identity":["A"],"Identity":["B"]}}`, false, 400, "invalid_payload"},
 		{"/1/send/push.json", `{"to":{"Identity":["A"]},"to":{"Identity":["B"]}}`, false, 400, "invalid_payload"},
 		{"/1/send/push.json", `{"to":{"Identity":[{"x":1}]}}`, false, 400, "invalid_identifier"},
 		{"/1/send/push.json", `{"to":{"Identity":["` + strings.Repeat(`x","`, MaxCampaignTargets) + `x"]}}`, false, 400, "too_many_identifiers"},
