@@ -691,3 +691,28 @@ func startWrapped(t *testing.T, wrapper []string, args ...string) *instance {
 	waitFor(t, func() bool { code, _ := readyz(t, in.admin); return code == 200 })
 	return in
 }
+
+// Rights configuration errors stop serve with a message naming the key.
+func TestRightsConfigErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	i := 0
+	for _, tc := range []struct{ yaml, want string }{
+		{"admin_tokens: [{name: ops, value: short}]", "at least 16"},
+		{"admin_tokens: [{name: ops, env: CONSENTRY_TEST_UNSET_TOKEN}]", "admin_tokens[0] (ops): environment variable CONSENTRY_TEST_UNSET_TOKEN is not set"},
+		{"admin_tokens: [{value: " + opsToken + "}]", "admin_tokens[0].name: required"},
+		{"tenants: {acme: {upstream: 'http://127.0.0.1:1', rights: {clevertap_passcode: {value: a, env: B}}}}", "tenants.acme.rights.clevertap_passcode: set one of value, env or file"},
+		{"tenants: {acme: {upstream: 'http://127.0.0.1:1', rights: {clevertap_account_id: X}}}", "tenants.acme.rights.clevertap_account_id: set only with clevertap_passcode"},
+	} {
+		i++
+		yaml := tc.yaml
+		if !strings.HasPrefix(yaml, "tenants:") {
+			yaml += "\ntenants: {acme: {upstream: 'http://127.0.0.1:1'}}"
+		}
+		cfg := writeFile(t, dir, fmt.Sprintf("c%d.yaml", i), yaml+"\n")
+		msg, code := runServe(t, "--config", cfg, "--data", t.TempDir())
+		if code == 0 || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: exit %d: %s", tc.yaml, code, msg)
+		}
+	}
+}
