@@ -82,10 +82,10 @@ type webResult struct {
 func TestWebSDKInChromium(t *testing.T) {
 	chromium := findChromium()
 	if chromium == "" {
-		t.Skip("chromium is not installed: the web SDK test needs it (.ci/run installs it with apt-get install chromium)")
+		missingTool(t, "chromium is not installed: the web SDK test needs it (.ci/run installs it with apt-get install chromium)")
 	}
 	if !nodeClients(t) {
-		t.Skip("node or npm is not installed: the web SDK bundle comes from npm (.ci/run installs it)")
+		missingTool(t, "node or npm is not installed: the web SDK bundle comes from npm (.ci/run installs it)")
 	}
 	bundle := filepath.Join(clientsDir(t), "node_modules", "clevertap-web-sdk", "clevertap.js")
 	if _, err := os.Stat(bundle); err != nil {
