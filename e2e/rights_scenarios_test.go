@@ -288,7 +288,6 @@ func TestCampaignTargetsFiltered(t *testing.T) {
 		t.Errorf("all targets opted out: forwarded %v, %d %s", fwd, status, reply)
 	}
 	t.Run("identity target whose only device revoked MSG-push", func(t *testing.T) {
-		t.Skip("needs rights.Registry.Consent to read an identity's linked devices for push (MSG-push is stored per device); see the helper report")
 		if fwd, _, _ := campaign(account, "/1/send/push.json", `{"Identity":["U1"]}`); fwd {
 			t.Error("U1 revoked push on its only device")
 		}

@@ -103,6 +103,16 @@ type Proxy struct {
 	server   *fasthttp.Server
 	draining atomic.Bool
 	timeout  time.Duration
+	errLog   everySecond
+}
+
+// everySecond lets one event through per second.
+type everySecond struct{ last atomic.Int64 }
+
+func (e *everySecond) allow() bool {
+	now := time.Now().Unix()
+	last := e.last.Load()
+	return now != last && e.last.CompareAndSwap(last, now)
 }
 
 // Option configures a Proxy.
@@ -649,6 +659,11 @@ func (p *Proxy) fail(ctx *fasthttp.RequestCtx, ar *audit.Record, status int, cod
 
 func (p *Proxy) failErr(ctx *fasthttp.RequestCtx, ar *audit.Record, err error) {
 	fe := formats.AsError(err)
+	if fe.Status >= 500 && p.errLog.allow() {
+		// Server-side failures (the rights store) need an operator; logged
+		// at most once a second, with the code only.
+		p.log.Error("request failed closed", "code", fe.Code, "status", fe.Status)
+	}
 	p.fail(ctx, ar, fe.Status, fe.Code, fe.Msg)
 }
 

@@ -287,6 +287,21 @@ func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
 			recs = append(recs, id)
 		}
 	}
+	if ch == ChannelPush && hasPerson && !ref.HasDevice {
+		// MSG-push is stored per device; a push to a person reaches all of
+		// their devices, so every linked device's push state counts (a
+		// revocation on any of them wins, as everywhere here).
+		err := r.store.Links(person, KindIdentity, func(dk Key) error {
+			dev, ok, err := r.store.Get(dk)
+			if ok {
+				recs = append(recs, dev)
+			}
+			return err
+		})
+		if err != nil {
+			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+		}
+	}
 	rule := channelRule[ch]
 	out := ConsentUnknown
 	for i := range recs {

@@ -117,7 +117,7 @@ func TestConsentAndCampaignTargets(t *testing.T) {
 	}{
 		{"carol", "", ChannelEmail, ConsentRevoked, false, false},  // dnd-email wins over email granted
 		{"", "__g-carol", ChannelPush, ConsentGranted, true, true}, // per-device push
-		{"carol", "", ChannelPush, ConsentUnknown, true, false},    // push recorded on the device only
+		{"carol", "", ChannelPush, ConsentGranted, true, true},     // push granted on her linked device
 		{"carol", "", ChannelSMS, ConsentUnknown, true, false},
 		{"", "__g-dave", ChannelPush, ConsentRevoked, false, false}, // push-all revoked on the person
 		{"alice", "", ChannelEmail, ConsentGranted, true, true},     // suppressed, but system events and communication allowed
