@@ -5,6 +5,7 @@ import (
 
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/formats/formatstest"
+	"github.com/consentry/consentry/masking"
 )
 
 // FuzzClean: never panics; errors are client errors; output (decoded
@@ -27,7 +28,7 @@ func FuzzClean(f *testing.F) {
 				continue
 			}
 			js := out
-			if len(out) > 0 && out[0] != '{' && out[0] != '[' {
+			if i := masking.SkipSpace(out, 0); i < len(out) && out[i] != '{' && out[i] != '[' {
 				if js, _, err = formPayload(nil, out); err != nil {
 					t.Fatalf("output form %q does not decode: %v", out, err)
 				}
