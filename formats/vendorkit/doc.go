@@ -5,8 +5,8 @@
 // envelope, the records array of a batch, and the form and base64 codec of
 // "data" parameters (Mixpanel, posthog-js).
 //
-// It knows no vendor: names of members, error wording and classes of
-// vendor-specific keys stay in the adapters.
+// It knows no vendor: member names, the nouns of error messages and the
+// classes of vendor-specific keys come from the adapters.
 //
 // Buffer lifetime: functions append to dst and keep no reference to their
 // arguments, except that views they return (Param fields, Parsed values)
