@@ -49,7 +49,10 @@ func TestPolicyReloadOnSIGHUPKeepsLastGood(t *testing.T) {
 	_, r0 := readyz(t, cs.admin)
 	writeFile(t, dir, "policy.rego", strings.Replace(keepModelPolicy, `"Model", "type"`, `"Make", "type"`, 2))
 	_ = cs.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, func() bool { _, r := readyz(t, cs.admin); return r != nil && r["policy_revision"] != r0["policy_revision"] })
+	waitFor(t, func() bool {
+		_, r := readyz(t, cs.admin)
+		return r != nil && r["policy_revision"] != r0["policy_revision"]
+	})
 	out := send()
 	if gjson.GetBytes(out, "0.af.Model").Exists() || gjson.GetBytes(out, "0.af.Make").Str != "Google" {
 		t.Fatalf("new policy not in force: %s", out)

@@ -100,7 +100,7 @@ type Env struct {
 	Records  RecordPolicy
 	Subjects Subjects // nil: no rights registry
 	// Rights is the same registry for the rights routes (nil: none).
-	Rights Rights
+	Rights   Rights
 	Rewriter *masking.Rewriter
 	Stats    *masking.Stats
 	// OnRecord, when set, sees each record's plan (explain uses it).
