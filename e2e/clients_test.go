@@ -95,7 +95,9 @@ type realClient struct {
 	kind string
 	// user is the record path holding the (pseudonymised) user id.
 	user []string
-	// format is the audit/metrics format Consentry must detect.
+	// format is the wire format Consentry must detect (its audit records).
+	format string
+	// kept are fields the policy keeps, which must arrive unchanged.
 	kept []keep
 	// absent are record paths the policy drops (checked in every record).
 	absent []string
@@ -103,27 +105,24 @@ type realClient struct {
 	header, headerVal string
 	// wireOptOut: the client itself can opt the subject out (CleverTap).
 	wireOptOut bool
-	// afterAnswered is how many after-phase requests carry only jane's
-	// records, so Consentry answers them itself.
-	afterAnswered int
 }
 
 var specDropped = []string{"context.device.advertisingId", "context.device.adTrackingEnabled", "context.network.carrier", "context.network.wifi", "traits.name", "context.traits.name"}
 
 var realClients = []realClient{
 	{
-		name: "clevertap-node", node: "clevertap", kind: "clevertap.rest", user: []string{"identity"},
+		name: "clevertap-node", format: "clevertap.rest", node: "clevertap", kind: "clevertap.rest", user: []string{"identity"},
 		kept: []keep{
 			{"evtName", `"Order Completed"`, "evtData.Amount", "9.99"},
 			{"evtName", `"Order Completed"`, "evtData.Plan", `"pro"`},
 			{"evtName", `"Order Completed"`, "evtData.Items", "3"},
 			{"type", `"profile"`, "profileData.Customer Type", `"Gold"`},
 		},
-		absent: []string{"profileData.Name", "evtData.gaid"},
+		absent: []string{"profileData.Name", "evtData.gaid", "evtData.Carrier", "evtData.wifi"},
 		header: "X-CleverTap-Passcode", headerVal: "CT-PASSCODE-1", wireOptOut: true,
 	},
 	{
-		name: "segment-node", node: "segment", kind: "batch", user: []string{"userId"},
+		name: "segment-node", format: "segment", node: "segment", kind: "batch", user: []string{"userId"},
 		kept: []keep{
 			{"type", `"track"`, "event", `"Order Completed"`},
 			{"type", `"track"`, "properties.total", "9.99"},
@@ -135,7 +134,7 @@ var realClients = []realClient{
 		absent: specDropped, header: "Authorization", headerVal: basic("SEG_WRITE_KEY"),
 	},
 	{
-		name: "rudderstack-node", node: "rudderstack", kind: "batch", user: []string{"userId"},
+		name: "rudderstack-node", format: "rudderstack", node: "rudderstack", kind: "batch", user: []string{"userId"},
 		kept: []keep{
 			{"type", `"track"`, "event", `"Order Completed"`},
 			{"type", `"track"`, "properties.total", "9.99"},
@@ -145,12 +144,9 @@ var realClients = []realClient{
 			{"type", `"identify"`, "context.traits.plan", `"pro"`},
 		},
 		absent: specDropped, header: "Authorization", headerVal: basic("RS_WRITE_KEY"),
-		// A new client flushes its first message at once: jane's track goes
-		// alone and Consentry answers it.
-		afterAnswered: 1,
 	},
 	{
-		name: "mixpanel-node", node: "mixpanel", kind: "mixpanel", user: []string{"properties.distinct_id", "$distinct_id"},
+		name: "mixpanel-node", format: "mixpanel", node: "mixpanel", kind: "mixpanel", user: []string{"properties.distinct_id", "$distinct_id"},
 		kept: []keep{
 			{"event", `"Order Completed"`, "properties.total", "9.99"},
 			{"event", `"Order Completed"`, "properties.plan", `"pro"`},
@@ -160,11 +156,9 @@ var realClients = []realClient{
 			{"$token", `"MP_TOKEN"`, "$set.plan", `"pro"`},
 		},
 		absent: []string{"properties.idfa", "properties.$carrier", "properties.$wifi", "$set.$name"},
-		// Both after-phase tracks are single GETs: jane's is answered by Consentry.
-		afterAnswered: 1,
 	},
 	{
-		name: "amplitude-node", node: "amplitude", kind: "amplitude", user: []string{"user_id"},
+		name: "amplitude-node", format: "amplitude", node: "amplitude", kind: "amplitude", user: []string{"user_id"},
 		kept: []keep{
 			{"event_type", `"Order Completed"`, "event_properties.total", "9.99"},
 			{"event_type", `"Order Completed"`, "event_properties.items", "3"},
@@ -175,7 +169,7 @@ var realClients = []realClient{
 		absent: []string{"idfa", "idfv", "adid", "android_id", "carrier", "user_properties.$set.name"},
 	},
 	{
-		name: "posthog-node", node: "posthog", kind: "batch", user: []string{"distinct_id"},
+		name: "posthog-node", format: "posthog", node: "posthog", kind: "batch", user: []string{"distinct_id"},
 		kept: []keep{
 			{"event", `"order completed"`, "properties.total", "9.99"},
 			{"event", `"order completed"`, "properties.plan", `"pro"`},
@@ -186,7 +180,7 @@ var realClients = []realClient{
 		absent: []string{"properties.$idfa", "properties.$carrier", "properties.$set.name"},
 	},
 	{
-		name: "segment-go", goDriver: segmentGo, kind: "batch", user: []string{"userId"},
+		name: "segment-go", format: "segment", goDriver: segmentGo, kind: "batch", user: []string{"userId"},
 		kept: []keep{
 			{"type", `"track"`, "event", `"Order Completed"`},
 			{"type", `"track"`, "properties.total", "9.99"},
@@ -196,7 +190,7 @@ var realClients = []realClient{
 		absent: specDropped, header: "Authorization", headerVal: basic("SEG_GO_KEY"),
 	},
 	{
-		name: "rudderstack-go", goDriver: rudderGo, kind: "batch", user: []string{"userId"},
+		name: "rudderstack-go", format: "rudderstack", goDriver: rudderGo, kind: "batch", user: []string{"userId"},
 		kept: []keep{
 			{"type", `"track"`, "event", `"Order Completed"`},
 			{"type", `"track"`, "properties.total", "9.99"},
@@ -206,7 +200,7 @@ var realClients = []realClient{
 		absent: specDropped, header: "Authorization", headerVal: basic("RS_GO_KEY"),
 	},
 	{
-		name: "posthog-go", goDriver: posthogGo, kind: "batch", user: []string{"distinct_id"},
+		name: "posthog-go", format: "posthog", goDriver: posthogGo, kind: "batch", user: []string{"distinct_id"},
 		kept: []keep{
 			{"event", `"order completed"`, "properties.total", "9.99"},
 			{"event", `"order completed"`, "properties.$lib", `"posthog-go"`},
@@ -216,7 +210,7 @@ var realClients = []realClient{
 		absent: []string{"properties.$idfa", "properties.$carrier", "$set.name"},
 	},
 	{
-		name: "amplitude-go", goDriver: amplitudeGo, kind: "amplitude", user: []string{"user_id"},
+		name: "amplitude-go", format: "amplitude", goDriver: amplitudeGo, kind: "amplitude", user: []string{"user_id"},
 		kept: []keep{
 			{"event_type", `"Order Completed"`, "event_properties.total", "9.99"},
 			{"event_type", `"Order Completed"`, "library", `"amplitude-go/1.3.1"`},
@@ -239,13 +233,39 @@ func TestRealClients(t *testing.T) {
 	up.reply = vendorReply
 	cs := startWithAdmin(t, up.url)
 	nodeOK := nodeClients(t)
+	// Each client's requests, as a range of Consentry's request count; the
+	// audit records are written in the same order.
+	type span struct {
+		rc         realClient
+		start, end int
+	}
+	var spans []span
 	for _, rc := range realClients {
+		start := int(requestsTotal(t, cs.admin))
 		t.Run(rc.name, func(t *testing.T) {
 			if rc.node != "" && !nodeOK {
 				missingTool(t, "node or npm is not installed: the Node client tests need them (.ci/run installs them)")
 			}
 			runRealClient(t, rc, up, cs)
 		})
+		spans = append(spans, span{rc, start, int(requestsTotal(t, cs.admin))})
+	}
+	// Consentry recognised each client's wire format and answered 200.
+	total := spans[len(spans)-1].end
+	waitFor(t, func() bool { return len(cs.auditLines(t)) >= total })
+	lines := cs.auditLines(t)
+	if len(lines) != total {
+		t.Fatalf("%d audit records for %d requests", len(lines), total)
+	}
+	for _, sp := range spans {
+		for _, l := range lines[sp.start:sp.end] {
+			if l["format"] != sp.rc.format || l["status"] != float64(200) {
+				t.Errorf("%s: a request was taken as %v and answered %v, want %s and 200", sp.rc.name, l["format"], l["status"], sp.rc.format)
+			}
+		}
+	}
+	for _, out := range []string{cs.stdout.String(), cs.stderr.String()} {
+		assertNoLeak(t, []byte(out), append(jane.seeds(), otherUser))
 	}
 }
 
@@ -262,7 +282,7 @@ func runRealClient(t *testing.T, rc realClient, up *upstream, cs *instance) {
 	}
 
 	// 1. Identify/profile and track, seeded with personal data.
-	sent, forwarded := runPhase(t, rc, up, cs, drive, "send", 0)
+	_, forwarded := runPhase(t, rc, up, cs, drive, "send", 0)
 	records := recordsOf(t, rc.kind, forwarded)
 	if len(records) < 2 {
 		t.Fatalf("upstream got %d records, want the identify and the track", len(records))
@@ -293,7 +313,6 @@ func runRealClient(t *testing.T, rc realClient, up *upstream, cs *instance) {
 	if len(janePseudonyms) != 1 {
 		t.Fatalf("jane's user id should map to one stable pseudonym, got %d", len(janePseudonyms))
 	}
-	_ = sent
 
 	// 2. Jane opts out.
 	if rc.wireOptOut {
@@ -306,7 +325,9 @@ func runRealClient(t *testing.T, rc realClient, up *upstream, cs *instance) {
 	}
 
 	// 3. After the opt-out nothing of jane's arrives; the other user's does.
-	_, fw := runPhase(t, rc, up, cs, drive, "after", rc.afterAnswered)
+	// Jane's event goes in a request of its own, which Consentry answers
+	// for the vendor: the client must take that reply as success.
+	_, fw := runPhase(t, rc, up, cs, drive, "after", 1)
 	after := recordsOf(t, rc.kind, fw)
 	others := 0
 	for _, r := range after {
@@ -815,14 +836,6 @@ func (quietLogger) Errorf(string, ...any) {}
 func segmentGo(t *testing.T, base, phase string, p person, other string) phaseResult {
 	t.Helper()
 	ct, o := &countingTransport{}, &outcome{}
-	c, err := segment.NewWithConfig("SEG_GO_KEY", segment.Config{
-		Endpoint: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
-		Callback: segmentCallback{o}, Logger: quietLogger{},
-		RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := func() *segment.Context {
 		return &segment.Context{
 			IP:      net.ParseIP(p.IP),
@@ -836,37 +849,42 @@ func segmentGo(t *testing.T, base, phase string, p person, other string) phaseRe
 			Properties: segment.NewProperties().Set("total", 9.99).Set("plan", "pro").Set("email", p.Email).Set("phone", p.Phone),
 		}
 	}
-	var msgs []segment.Message
-	switch phase {
-	case "send":
-		msgs = []segment.Message{
-			segment.Identify{UserId: p.UserID, AnonymousId: p.AnonID, Context: ctx(),
-				Traits: segment.NewTraits().SetEmail(p.Email).SetPhone(p.Phone).SetName(p.Name).Set("plan", "pro")},
-			track(p.UserID),
-		}
-	case "after":
-		msgs = []segment.Message{track(p.UserID), track(other)}
-	}
-	for _, m := range msgs {
-		if err := c.Enqueue(m); err != nil {
+	identify := segment.Identify{UserId: p.UserID, AnonymousId: p.AnonID, Context: ctx(),
+		Traits: segment.NewTraits().SetEmail(p.Email).SetPhone(p.Phone).SetName(p.Name).Set("plan", "pro")}
+	// Each batch is a client's life: enqueue, then Close, which sends.
+	flush := func(msgs ...segment.Message) {
+		c, err := segment.NewWithConfig("SEG_GO_KEY", segment.Config{
+			Endpoint: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
+			Callback: segmentCallback{o}, Logger: quietLogger{},
+			RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, m := range msgs {
+			if err := c.Enqueue(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
 	}
-	c.Close()
-	return o.result(phase, len(msgs), ct)
+	n := 0
+	switch phase {
+	case "send":
+		flush(identify, track(p.UserID))
+		n = 2
+	case "after":
+		// jane's event alone (Consentry answers it), then the other user's.
+		flush(track(p.UserID))
+		flush(track(other))
+		n = 2
+	}
+	return o.result(phase, n, ct)
 }
 
 func rudderGo(t *testing.T, base, phase string, p person, other string) phaseResult {
 	t.Helper()
 	ct, o := &countingTransport{}, &outcome{}
-	c, err := rudder.NewWithConfig("RS_GO_KEY", rudder.Config{
-		DataPlaneUrl: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
-		Callback: rudderCallback{o}, Logger: quietRudder{},
-		RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := func() *rudder.Context {
 		return &rudder.Context{
 			IP:      net.ParseIP(p.IP),
@@ -880,24 +898,37 @@ func rudderGo(t *testing.T, base, phase string, p person, other string) phaseRes
 			Properties: rudder.NewProperties().Set("total", 9.99).Set("plan", "pro").Set("email", p.Email).Set("phone", p.Phone),
 		}
 	}
-	var msgs []rudder.Message
-	switch phase {
-	case "send":
-		msgs = []rudder.Message{
-			rudder.Identify{UserId: p.UserID, AnonymousId: p.AnonID, Context: ctx(),
-				Traits: rudder.NewTraits().SetEmail(p.Email).SetPhone(p.Phone).SetName(p.Name).Set("plan", "pro")},
-			track(p.UserID),
-		}
-	case "after":
-		msgs = []rudder.Message{track(p.UserID), track(other)}
-	}
-	for _, m := range msgs {
-		if err := c.Enqueue(m); err != nil {
+	identify := rudder.Identify{UserId: p.UserID, AnonymousId: p.AnonID, Context: ctx(),
+		Traits: rudder.NewTraits().SetEmail(p.Email).SetPhone(p.Phone).SetName(p.Name).Set("plan", "pro")}
+	// Each batch is a client's life: enqueue, then Close, which sends.
+	flush := func(msgs ...rudder.Message) {
+		c, err := rudder.NewWithConfig("RS_GO_KEY", rudder.Config{
+			DataPlaneUrl: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
+			Callback: rudderCallback{o}, Logger: quietRudder{},
+			RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, m := range msgs {
+			if err := c.Enqueue(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
 	}
-	c.Close()
-	return o.result(phase, len(msgs), ct)
+	n := 0
+	switch phase {
+	case "send":
+		flush(identify, track(p.UserID))
+		n = 2
+	case "after":
+		// jane's event alone (Consentry answers it), then the other user's.
+		flush(track(p.UserID))
+		flush(track(other))
+		n = 2
+	}
+	return o.result(phase, n, ct)
 }
 
 type quietRudder struct{}
@@ -911,14 +942,6 @@ func (quietRudder) Warnf(string, ...any)  {}
 func posthogGo(t *testing.T, base, phase string, p person, other string) phaseResult {
 	t.Helper()
 	ct, o := &countingTransport{}, &outcome{}
-	c, err := posthog.NewWithConfig("phc_GO_KEY", posthog.Config{
-		Endpoint: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
-		Callback: posthogCallback{o}, Logger: quietPosthog{},
-		RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	capture := func(user string) posthog.Capture {
 		return posthog.Capture{
 			DistinctId: user, Event: "order completed",
@@ -926,24 +949,37 @@ func posthogGo(t *testing.T, base, phase string, p person, other string) phaseRe
 				Set("$ip", p.IP).Set("$device_id", p.GAID).Set("$idfa", p.AdID).Set("$carrier", p.Carrier),
 		}
 	}
-	var msgs []posthog.Message
-	switch phase {
-	case "send":
-		msgs = []posthog.Message{
-			posthog.Identify{DistinctId: p.UserID,
-				Properties: posthog.NewProperties().Set("email", p.Email).Set("phone", p.Phone).Set("name", p.Name).Set("plan", "pro").Set("$ip", p.IP)},
-			capture(p.UserID),
-		}
-	case "after":
-		msgs = []posthog.Message{capture(p.UserID), capture(other)}
-	}
-	for _, m := range msgs {
-		if err := c.Enqueue(m); err != nil {
+	identify := posthog.Identify{DistinctId: p.UserID,
+		Properties: posthog.NewProperties().Set("email", p.Email).Set("phone", p.Phone).Set("name", p.Name).Set("plan", "pro").Set("$ip", p.IP)}
+	// Each batch is a client's life: enqueue, then Close, which sends.
+	flush := func(msgs ...posthog.Message) {
+		c, err := posthog.NewWithConfig("phc_GO_KEY", posthog.Config{
+			Endpoint: base, Interval: time.Hour, BatchSize: 100, Transport: ct,
+			Callback: posthogCallback{o}, Logger: quietPosthog{},
+			RetryAfter: func(int) time.Duration { return 100 * time.Millisecond },
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
+		for _, m := range msgs {
+			if err := c.Enqueue(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
 	}
-	c.Close()
-	return o.result(phase, len(msgs), ct)
+	n := 0
+	switch phase {
+	case "send":
+		flush(identify, capture(p.UserID))
+		n = 2
+	case "after":
+		// jane's event alone (Consentry answers it), then the other user's.
+		flush(capture(p.UserID))
+		flush(capture(other))
+		n = 2
+	}
+	return o.result(phase, n, ct)
 }
 
 type quietPosthog struct{}
@@ -970,32 +1006,41 @@ func amplitudeGo(t *testing.T, base, phase string, p person, other string) phase
 			o.failure(fmt.Errorf("code %d: %s", r.Code, r.Message))
 		}
 	}
-	c := amplitude.NewClient(cfg)
 	opts := func(user string) amplitude.EventOptions {
 		return amplitude.EventOptions{
 			UserID: user, DeviceID: p.DeviceID, IP: p.IP, IDFA: p.AdID, IDFV: p.AdID, ADID: p.GAID, AndroidID: p.GAID,
 			Carrier: p.Carrier, LocationLat: 37.774929, LocationLng: -122.419416,
 		}
 	}
-	track := func(user string) amplitude.Event {
-		return amplitude.Event{EventType: "Order Completed", EventOptions: opts(user),
-			EventProperties: map[string]any{"total": 9.99, "plan": "pro", "email": p.Email, "phone": p.Phone}}
+	track := func(c amplitude.Client, user string) {
+		c.Track(amplitude.Event{
+			EventType: "Order Completed", EventOptions: opts(user),
+			EventProperties: map[string]any{"total": 9.99, "plan": "pro", "email": p.Email, "phone": p.Phone},
+		})
+	}
+	// Each batch is a client's life: queue, then Flush and Shutdown.
+	flush := func(queue func(c amplitude.Client)) {
+		c := amplitude.NewClient(cfg)
+		queue(c)
+		c.Flush()
+		c.Shutdown()
 	}
 	n := 0
 	switch phase {
 	case "send":
-		id := amplitude.Identify{}
-		id.Set("email", p.Email).Set("phone", p.Phone).Set("name", p.Name).Set("plan", "pro")
-		c.Identify(id, opts(p.UserID))
-		c.Track(track(p.UserID))
+		flush(func(c amplitude.Client) {
+			id := amplitude.Identify{}
+			id.Set("email", p.Email).Set("phone", p.Phone).Set("name", p.Name).Set("plan", "pro")
+			c.Identify(id, opts(p.UserID))
+			track(c, p.UserID)
+		})
 		n = 2
 	case "after":
-		c.Track(track(p.UserID))
-		c.Track(track(other))
+		// jane's event alone (Consentry answers it), then the other user's.
+		flush(func(c amplitude.Client) { track(c, p.UserID) })
+		flush(func(c amplitude.Client) { track(c, other) })
 		n = 2
 	}
-	c.Flush()
-	c.Shutdown()
 	return o.result(phase, n, nil)
 }
 

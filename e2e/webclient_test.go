@@ -45,7 +45,7 @@ step(2000, function () {
   clevertap.onUserLogin.push({Site: {Identity: P.userId, Email: P.email, Phone: P.phone, Name: P.name, 'Customer Type': 'Gold', 'MSG-email': false}});
 });
 step(4000, function () {
-  clevertap.event.push('Order Completed', {Amount: 9.99, Plan: 'pro', Items: 3, email: P.email, phone: P.phone, gaid: P.gaid});
+  clevertap.event.push('Order Completed', {Amount: 9.99, Plan: 'pro', Items: 3, email: P.email, phone: P.phone, gaid: P.gaid, Carrier: P.carrier, wifi: true});
 });
 step(6000, function () { clevertap.privacy.push({optOut: true}); });
 step(8000, function () { clevertap.event.push('After OptOut', {Amount: 1, email: P.email}); });
@@ -213,6 +213,21 @@ func TestWebSDKInChromium(t *testing.T) {
 	}
 	if ev.Get("evtData.gaid").Exists() && strings.Contains(ev.Get("evtData.gaid").Str, "-") {
 		t.Errorf("the advertising id kept its shape: %s", ev.Get("evtData.gaid").Raw)
+	}
+	for _, p := range []string{"evtData.Carrier", "evtData.wifi"} {
+		if ev.Get(p).Exists() {
+			t.Errorf("%s reached the upstream; the policy drops network info", p)
+		}
+	}
+	// Consentry took every request as the web format and logged no value.
+	waitFor(t, func() bool { return len(cs.auditLines(t)) >= in })
+	for _, l := range cs.auditLines(t) {
+		if l["format"] != clevertap.FormatWeb || l["status"] != float64(200) {
+			t.Errorf("a request was taken as %v and answered %v", l["format"], l["status"])
+		}
+	}
+	for _, out := range []string{cs.stdout.String(), cs.stderr.String()} {
+		assertNoLeak(t, []byte(out), seeds)
 	}
 	// The first event after the opt-out reached Consentry, which dropped it
 	// and answered for the vendor with the :OO id; that made the SDK drop

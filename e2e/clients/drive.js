@@ -13,7 +13,8 @@
 // "send" sends an identify/profile call and a track call seeded with the
 // person's personal data; "optout" opts the person out where the vendor has
 // a wire signal for it (CleverTap ct_optout), otherwise does nothing; "after"
-// tracks one event for the person and one for the other user. "requests" is
+// sends one event of the person's, then one of the other user's, each in a
+// request of its own, so that Consentry answers the first for the vendor. "requests" is
 // the number of HTTP requests the library started during the phase, counted
 // through Node's diagnostics channels (http and undici), so retries and
 // duplicates show up without touching the library. ok is the library's own
@@ -129,7 +130,7 @@ function clevertapDriver() {
   };
   const event = (identity, p) => ({
     type: 'event', identity, ts, evtName: 'Order Completed',
-    evtData: { Amount: 9.99, Plan: 'pro', Items: 3, email: p.email, phone: p.phone, gaid: p.gaid, ip: p.ip },
+    evtData: { Amount: 9.99, Plan: 'pro', Items: 3, email: p.email, phone: p.phone, gaid: p.gaid, ip: p.ip, Carrier: p.carrier, wifi: true },
   });
   return {
     send: (p) => upload([
@@ -137,7 +138,10 @@ function clevertapDriver() {
       event(p.userId, p),
     ]),
     optout: (p) => upload([{ type: 'profile', identity: p.userId, ts, profileData: { ct_optout: true } }]),
-    after: (p, other) => upload([event(p.userId, p), event(other, p)]),
+    after: async (p, other) => {
+      await upload([event(p.userId, p)]);
+      await upload([event(other, p)]);
+    },
   };
 }
 
@@ -187,7 +191,10 @@ function segmentDriver() {
       ['track', specTrack(p, p.userId)],
     ]),
     optout: async () => {},
-    after: (p, other) => run([['track', specTrack(p, p.userId)], ['track', specTrack(p, other)]]),
+    after: async (p, other) => {
+      await run([['track', specTrack(p, p.userId)]]);
+      await run([['track', specTrack(p, other)]]);
+    },
   };
 }
 
@@ -211,7 +218,10 @@ function rudderDriver() {
       ['track', specTrack(p, p.userId)],
     ]),
     optout: async () => {},
-    after: (p, other) => run([['track', specTrack(p, p.userId)], ['track', specTrack(p, other)]]),
+    after: async (p, other) => {
+      await run([['track', specTrack(p, p.userId)]]);
+      await run([['track', specTrack(p, other)]]);
+    },
   };
 }
 
@@ -271,10 +281,8 @@ function amplitudeDriver() {
     optout: async () => {},
     after: async (p, other) => {
       await init();
-      await flushAll([
-        client.track('Order Completed', { total: 9.99, plan: 'pro', items: 3, email: p.email }, opts(p, p.userId)).promise,
-        client.track('Order Completed', { total: 9.99, plan: 'pro', items: 3, email: p.email }, opts(p, other)).promise,
-      ]);
+      await flushAll([client.track('Order Completed', { total: 9.99, plan: 'pro', items: 3, email: p.email }, opts(p, p.userId)).promise]);
+      await flushAll([client.track('Order Completed', { total: 9.99, plan: 'pro', items: 3, email: p.email }, opts(p, other)).promise]);
     },
   };
 }
@@ -306,6 +314,7 @@ function posthogDriver() {
     optout: async () => {},
     after: async (p, other) => {
       capture(p, p.userId);
+      await flush();
       capture(p, other);
       await flush();
     },
