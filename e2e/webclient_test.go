@@ -98,7 +98,7 @@ func TestWebSDKInChromium(t *testing.T) {
 		// opt-out only Consentry can stop the SDK.
 		w.Header().Set("Content-Type", "application/javascript")
 		rn := r.URL.Query().Get("rn")
-		if !regexp.MustCompile(`^[0-9]{1,9}$`).MatchString(rn) {
+		if !requestNumber.MatchString(rn) {
 			rn = "0"
 		}
 		fmt.Fprintf(w, "$WZRK_WR.s('%s',1700000000,false,%s);", webGUID, rn)
@@ -282,7 +282,10 @@ func servePage(t *testing.T, page, bundle string) string {
 	return "http://" + ln.Addr().String() + "/"
 }
 
-var resultRE = regexp.MustCompile(`(?s)<pre id="result">(.*?)</pre>`)
+var (
+	resultRE      = regexp.MustCompile(`(?s)<pre id="result">(.*?)</pre>`)
+	requestNumber = regexp.MustCompile(`^[0-9]{1,9}$`)
+)
 
 // runChromium loads url in headless Chromium and returns the page's result.
 func runChromium(t *testing.T, chromium, pageURL string) webResult {
