@@ -235,3 +235,25 @@ func TestNoCopyEscapes(t *testing.T) {
 		t.Errorf("structure or kept values lost: %s", out)
 	}
 }
+
+// Structural fields that carry free text are scanned: apps put personal data
+// in event and screen names too.
+func TestFreeTextInStructuralFields(t *testing.T) {
+	up := newUpstream(t)
+	cs := start(t, "--upstream", up.url)
+	batch := []byte(`[{"type":"meta","id":"` + account + `","g":"__h` + `bob@example.com"},
+{"type":"event","evtName":"Reset password for bob@example.com","evtData":{},"n":"Profile bob@example.com","ep":"bob@example.com","s":1700000000}]`)
+	resp, body := post(t, cs.url+"/a1?z="+account, batch, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	out := up.last(t).Body
+	assertNoLeak(t, out, []string{"bob@example.com"})
+	if gjson.GetBytes(out, "1.s").Int() != 1700000000 || !strings.HasPrefix(gjson.GetBytes(out, "1.evtName").Str, "Reset password for ") {
+		t.Errorf("structure lost: %s", out)
+	}
+	resp, _ = post(t, cs.url+"/1/upload", []byte(`{"d":[{"identity":"x","type":"jane@example.com"}]}`), map[string]string{"X-CleverTap-Account-Id": account})
+	if resp.StatusCode != 400 {
+		t.Errorf("unknown record type accepted: %d", resp.StatusCode)
+	}
+}

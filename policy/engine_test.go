@@ -28,7 +28,7 @@ func TestDefaultPolicyDecisions(t *testing.T) {
 	}{
 		{"id.user", masking.TypeString, want{masking.ActionHash, "gdpr.id.user", nil}},
 		{"id.device", masking.TypeString, want{masking.ActionHash, "gdpr.id.device", func(p *masking.Params) bool {
-			return p != nil && p.HexLen == 32 && p.IfPrefix["__g"] == "__" && p.IfPrefix["-g"] == "-" && len(p.IfPrefix) == 2
+			return p != nil && p.HexLen == 32 && p.IfPrefix["__g"] == "__" && p.IfPrefix["-g"] == "-" && p.IfPrefix["__h"] == "__h" && len(p.IfPrefix) == 5
 		}}},
 		{"contact.email", masking.TypeString, want{masking.ActionTokenize, "gdpr.contact.email", nil}},
 		{"contact.phone", masking.TypeString, want{masking.ActionTokenize, "gdpr.contact.phone", nil}},
@@ -58,7 +58,8 @@ func TestDefaultPolicyDecisions(t *testing.T) {
 			return p != nil && p.To == "decimals" && p.Decimals == 2
 		}}},
 		{"geo.location", masking.TypeString, want{masking.ActionKeep, "gdpr.geo.location", nil}},
-		{"record.meta", masking.TypeString, want{masking.ActionKeep, "gdpr.record.meta", nil}},
+		{"record.meta", masking.TypeString, want{masking.ActionScan, "gdpr.record.meta.text", nil}},
+		{"record.meta", masking.TypeNumber, want{masking.ActionKeep, "gdpr.record.meta", nil}},
 		{"auth.account", masking.TypeString, want{masking.ActionKeep, "gdpr.auth.account", nil}},
 		{"consent.optout", masking.TypeBool, want{masking.ActionKeep, "gdpr.consent.optout", nil}},
 		{"consent.marketing", masking.TypeBool, want{masking.ActionKeep, "gdpr.consent.marketing", nil}},

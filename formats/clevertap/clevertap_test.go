@@ -108,6 +108,7 @@ func TestSDKStructureErrors(t *testing.T) {
 		`[{"type":"meta"},{"evtName":"x"}]`,
 		`[{"type":"meta"},"x"]`,
 		`[{"type":"meta"},{"type":"event",}]`,
+		`[{"type":"meta"},{"type":"jane@example.com","evtData":{}}]`,
 	} {
 		if _, _, err := CleanSDK(nil, []byte(in), env); err == nil {
 			t.Errorf("accepted %s", in)
@@ -119,7 +120,7 @@ func TestSDKStructureErrors(t *testing.T) {
 
 func TestRESTStructureErrors(t *testing.T) {
 	env := testEnv(t)
-	for _, in := range []string{`[]`, `{}`, `{"d":{}}`, `{"d":[],"d":[]}`, `{"d":[],"x":1}`, `{"d":[1]}`, `{"d":[{"identity":"a"}]}`} {
+	for _, in := range []string{`[]`, `{}`, `{"d":{}}`, `{"d":[],"d":[]}`, `{"d":[],"x":1}`, `{"d":[1]}`, `{"d":[{"identity":"a"}]}`, `{"d":[{"identity":"a","type":"jane@example.com"}]}`} {
 		if _, _, err := CleanREST(nil, []byte(in), env); err == nil {
 			t.Errorf("accepted %s", in)
 		}

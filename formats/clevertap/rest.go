@@ -44,6 +44,9 @@ func CleanREST(dst, body []byte, env *formats.Env) ([]byte, formats.Result, erro
 			if kind == "" {
 				return 0, formats.Errorf(400, "invalid_payload", "record %d has no \"type\"", n-1)
 			}
+			if kind != "event" && kind != "profile" && kind != "token" {
+				return 0, formats.Errorf(400, "invalid_payload", "record %d has an unknown \"type\" (want event, profile or token)", n-1)
+			}
 			subj := formats.Subject{Kind: kind}
 			var sig formats.Signals
 			for _, k := range [...]string{"identity", "FBID", "GPID"} {

@@ -55,6 +55,9 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 		if kind == "" {
 			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has no \"type\"", idx)
 		}
+		if !sdkKinds[kind] {
+			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has an unknown \"type\" (want meta, event, profile, ping or data)", idx)
+		}
 		subj := formats.Subject{Kind: kind}
 		var sig formats.Signals
 		switch kind {
@@ -101,6 +104,9 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 	res.AllDropped = dataRecords > 0 && res.RecordsOut == 0
 	return append(dst, ']'), res, nil
 }
+
+// sdkKinds are the record types of SDK batches (clevertap-wire.md §6.1).
+var sdkKinds = map[string]bool{"meta": true, "event": true, "profile": true, "ping": true, "data": true, "page": true}
 
 // valueBytes is the raw bytes of a string (without quotes) or number value.
 func valueBytes(raw []byte, r gjson.Result) []byte {

@@ -14,10 +14,12 @@ package consentry
 by_class := {"action": "hash", "rule": "gdpr.id.user"} if input.field.class == "id.user"
 
 # CleverTap ids derived from advertising ids (__g..., -g...) are rewritten to the shape
-# of random ids; CleverTap's random ids are kept (the SDK and the backend share them).
+# of random ids, and custom ids (__h..., -h..., _w_...), which apps fill with their own
+# user ids, to keyed pseudonyms; CleverTap's random ids are kept (the SDK and the backend
+# share them).
 by_class := {
 	"action": "hash",
-	"params": {"if_prefix": {"__g": "__", "-g": "-"}, "hex_len": 32},
+	"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_"}, "hex_len": 32},
 	"rule": "gdpr.id.device",
 } if {
 	input.field.class == "id.device"
@@ -96,7 +98,24 @@ by_class := {
 by_class := {"action": "keep", "rule": "gdpr.geo.location"} if input.field.class == "geo.location"
 
 # Structure, credentials, consent flags and app metadata the vendor needs.
-by_class := {"action": "keep", "rule": "gdpr.record.meta"} if input.field.class == "record.meta"
+# Structural fields: numbers, booleans and nulls (times, counters, flags) are kept;
+# strings (event and screen names, record types) are scanned, since apps put
+# free text there ("Reset password for bob@example.com"). Text without findings
+# passes unchanged. UUIDs there are message and insert ids that vendors
+# deduplicate on, so the advertising-id detector keeps them.
+by_class := {"action": "keep", "rule": "gdpr.record.meta"} if {
+	input.field.class == "record.meta"
+	input.field.type != "string"
+}
+
+by_class := {
+	"action": "scan",
+	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"})},
+	"rule": "gdpr.record.meta.text",
+} if {
+	input.field.class == "record.meta"
+	input.field.type == "string"
+}
 
 by_class := {"action": "keep", "rule": "gdpr.auth.account"} if input.field.class == "auth.account"
 

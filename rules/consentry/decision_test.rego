@@ -25,7 +25,7 @@ _class_cases := {
 	"id.user": {"class": "id.user", "type": "string", "want": {"action": "hash", "rule": "gdpr.id.user"}},
 	"id.device": {"class": "id.device", "type": "string", "want": {
 		"action": "hash",
-		"params": {"if_prefix": {"__g": "__", "-g": "-"}, "hex_len": 32},
+		"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_"}, "hex_len": 32},
 		"rule": "gdpr.id.device",
 	}},
 	"contact.email": {"class": "contact.email", "type": "string", "want": {
@@ -81,7 +81,7 @@ _class_cases := {
 		"rule": "gdpr.geo.lng",
 	}},
 	"geo.location": {"class": "geo.location", "type": "string", "want": _keep("gdpr.geo.location")},
-	"record.meta": {"class": "record.meta", "type": "string", "want": _keep("gdpr.record.meta")},
+	"record.meta": {"class": "record.meta", "type": "number", "want": _keep("gdpr.record.meta")},
 	"auth.account": {"class": "auth.account", "type": "string", "want": _keep("gdpr.auth.account")},
 	"consent.optout": {"class": "consent.optout", "type": "boolean", "want": _keep("gdpr.consent.optout")},
 	"consent.marketing": {"class": "consent.marketing", "type": "boolean", "want": _keep("gdpr.consent.marketing")},
@@ -203,4 +203,15 @@ test_record_decision_without_tenant_data if {
 test_device_ids_of_other_vendors_are_pseudonymised if {
 	d := consentry.decision with input as object.union(_input("id.device", "string"), {"format": "segment"})
 	d == {"action": "hash", "rule": "gdpr.id.device.pseudonym"}
+}
+
+test_structural_text_is_scanned if {
+	d := consentry.decision with input as _input("record.meta", "string")
+	d.action == "scan"
+	d.rule == "gdpr.record.meta.text"
+}
+
+test_structural_numbers_are_kept if {
+	d := consentry.decision with input as _input("record.meta", "number")
+	d == {"action": "keep", "rule": "gdpr.record.meta"}
 }
