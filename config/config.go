@@ -246,6 +246,8 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+var yamlQuoted = regexp.MustCompile("`[^`]*`")
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // Parse decodes YAML strictly, after expanding ${ENV} references.
@@ -266,7 +268,8 @@ func Parse(data []byte) (*Config, error) {
 	dec.KnownFields(true)
 	c := &Config{}
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // empty file: defaults
-		return nil, fmt.Errorf("cannot parse config: %w", err)
+		// YAML errors quote the offending value, which may be a secret.
+		return nil, fmt.Errorf("cannot parse config: %s", yamlQuoted.ReplaceAllString(err.Error(), "a value"))
 	}
 	c.applyDefaults()
 	return c, nil

@@ -81,3 +81,11 @@ func TestResolveKeysGeneratesOnceAndKeeps(t *testing.T) {
 		t.Fatal("short hmac key accepted")
 	}
 }
+
+func TestParseErrorsDoNotEchoValues(t *testing.T) {
+	t.Setenv("CT_SECRET_VALUE", "TtKEuAw-super-secret-hmac-key-material")
+	_, err := Parse([]byte("tenants:\n  a:\n    upstream: http://x\n    keys:\n      hmac: ${CT_SECRET_VALUE}\n"))
+	if err == nil || strings.Contains(err.Error(), "TtKEuAw") {
+		t.Fatalf("error echoes the secret: %v", err)
+	}
+}

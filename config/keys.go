@@ -37,6 +37,17 @@ type keyFile struct {
 // loaded from, or generated into, <dataDir>/keys/<tenant>.json (mode 0600)
 // so that pseudonyms stay stable across restarts.
 func ResolveKeys(dataDir, tenant string, k Keys) (*TenantKeys, error) {
+	return resolveKeys(dataDir, tenant, k, true)
+}
+
+// LoadKeys is ResolveKeys for offline tools (explain, detokenize): keys that
+// are not configured must already exist in the data directory; nothing is
+// created.
+func LoadKeys(dataDir, tenant string, k Keys) (*TenantKeys, error) {
+	return resolveKeys(dataDir, tenant, k, false)
+}
+
+func resolveKeys(dataDir, tenant string, k Keys, create bool) (*TenantKeys, error) {
 	hmacKey, err := k.HMAC.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("tenants.%s.keys.hmac: %w", tenant, err)
@@ -60,6 +71,12 @@ func ResolveKeys(dataDir, tenant string, k Keys) (*TenantKeys, error) {
 			out.TokenKeyID = "k1"
 		}
 		return out, nil
+	}
+	if !create {
+		path := filepath.Join(dataDir, "keys", tenant+".json")
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no keys for tenant %q in %s (the proxy creates them on its first start with this data directory)", tenant, filepath.Join(dataDir, "keys"))
+		}
 	}
 	stored, path, err := loadOrCreate(dataDir, tenant)
 	if err != nil {

@@ -133,3 +133,35 @@ func TestDetokenizeRoundTrip(t *testing.T) {
 		t.Fatal("a token was reversed with another tenant's key")
 	}
 }
+
+func TestConfigMistakesAreCaught(t *testing.T) {
+	dir := t.TempDir()
+	typo := writeFile(t, dir, "typo.yaml", "tenants:\n  a:\n    upstream: http://127.0.0.1:1\n    upstreams: {clevertap.api: http://127.0.0.1:2}\n    formats: [segmnt]\n")
+	if _, errs, code := runCLI(t, "serve", "--config", typo); code == 0 || !strings.Contains(errs, "clevertap.api: unknown format") || !strings.Contains(errs, `"segmnt"`) {
+		t.Errorf("unknown formats accepted: %d %s", code, errs)
+	}
+	// A file with other settings plus --upstream runs single-tenant.
+	up := newUpstream(t)
+	other := writeFile(t, dir, "other.yaml", "limits: {max_body_bytes: 65536}\n")
+	cs := start(t, "--config", other, "--upstream", up.url)
+	if resp, _ := post(t, cs.url+"/a1?z=ANY", []byte(`[{"type":"meta","id":"ANY"}]`), nil); resp.StatusCode != 200 {
+		t.Errorf("single tenant with a config file: %d", resp.StatusCode)
+	}
+	if _, errs, code := runCLI(t, "explain", "--config", other, "--tenant", "nope", "--format", "clevertap.sdk", "-"); code == 0 || !strings.Contains(errs, `tenant "nope" is not in the config`) {
+		t.Errorf("explain with an unknown tenant: %d %s", code, errs)
+	}
+}
+
+func TestRulesTestRefusesWhatServeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "p.rego", "package consentry\ndecision := {\"action\": \"keep\", \"rule\": \"k\"}\n")
+	writeFile(t, dir, "p_test.rego", "package consentry_test\nimport data.consentry\ntest_keep if consentry.decision.action == \"keep\"\n")
+	if out, _, code := runCLI(t, "rules", "test", dir); code == 0 || !strings.Contains(out, "record_decision") {
+		t.Errorf("a policy without record_decision passed: %s", out)
+	}
+	empty := t.TempDir()
+	writeFile(t, empty, "p.rego", keepModelPolicy)
+	if out, _, code := runCLI(t, "rules", "test", empty); code == 0 || !strings.Contains(out, "no Rego tests") {
+		t.Errorf("a policy without tests passed: %s", out)
+	}
+}

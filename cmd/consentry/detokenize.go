@@ -28,6 +28,7 @@ func cmdDetokenize(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var k config.Keys
+	var cfgTenants map[string]config.Tenant
 	dir := *dataDir
 	if *cfgFile != "" {
 		cfg, err := config.Load(*cfgFile)
@@ -35,6 +36,7 @@ func cmdDetokenize(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "consentry detokenize: %v\n", err)
 			return 1
 		}
+		cfgTenants = cfg.Tenants
 		if t, ok := cfg.Tenants[*tenant]; ok {
 			k = t.Keys
 		}
@@ -42,7 +44,13 @@ func cmdDetokenize(args []string, stdout, stderr io.Writer) int {
 			dir = cfg.DataDir
 		}
 	}
-	keys, err := config.ResolveKeys(dir, *tenant, k)
+	if *cfgFile != "" {
+		if _, ok := cfgTenants[*tenant]; !ok {
+			fmt.Fprintf(stderr, "consentry detokenize: tenant %q is not in %s\n", *tenant, *cfgFile)
+			return 1
+		}
+	}
+	keys, err := config.LoadKeys(dir, *tenant, k)
 	if err != nil {
 		fmt.Fprintf(stderr, "consentry detokenize: %v\n", err)
 		return 1

@@ -26,8 +26,15 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	if err := fl.Parse(reorder(args)); err != nil {
 		return 2
 	}
-	if *format == "" || fl.NArg() != 1 || (*output != "text" && *output != "json") {
-		fmt.Fprintln(stderr, "usage: consentry explain --tenant T --format FORMAT [--output text|json] FILE  (FILE may be - for stdin)")
+	switch {
+	case *format == "":
+		fmt.Fprintf(stderr, "consentry explain: --format is required (one of %v)\n", explain.Formats(allRoutes()))
+		return 2
+	case fl.NArg() != 1:
+		fmt.Fprintln(stderr, "consentry explain: give one payload FILE (or - for stdin)")
+		return 2
+	case *output != "text" && *output != "json":
+		fmt.Fprintln(stderr, "consentry explain: --output must be text or json")
 		return 2
 	}
 	payload, err := readInput(fl.Arg(0))
@@ -91,15 +98,17 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 func explainKeys(cfg *config.Config, dataDir, tenant string) (*config.TenantKeys, error) {
 	var k config.Keys
 	if cfg != nil {
-		if t, ok := cfg.Tenants[tenant]; ok {
-			k = t.Keys
+		t, ok := cfg.Tenants[tenant]
+		if !ok {
+			return nil, fmt.Errorf("tenant %q is not in the config (its policy data and keys would not apply)", tenant)
 		}
+		k = t.Keys
 		if dataDir == "" {
 			dataDir = cfg.DataDir
 		}
 	}
 	if dataDir != "" {
-		return config.ResolveKeys(dataDir, tenant, k)
+		return config.LoadKeys(dataDir, tenant, k)
 	}
 	tk := &config.TenantKeys{HMAC: make([]byte, config.HMACKeySize), Token: make([]byte, config.TokenKeySize), TokenKeyID: "tmp", Generated: true}
 	_, _ = rand.Read(tk.HMAC)

@@ -28,6 +28,13 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 		}
 		fsys = os.DirFS(dir)
 	}
+	// Load the policy exactly as serve does: a policy serve refuses fails here.
+	engine, err := newPolicy(dir, nil, nil)
+	if err != nil {
+		fmt.Fprintf(stdout, "FAIL the policy does not load as serve would load it:\n     %s\n0 passed, 1 failed\n", strings.ReplaceAll(err.Error(), "\n", "\n     "))
+		return 1
+	}
+	defer engine.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	results, err := policy.RunTests(ctx, fsys)
@@ -60,12 +67,6 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		if len(fixtures) > 0 {
-			engine, err := newPolicy(dir, nil, nil)
-			if err != nil {
-				fmt.Fprintf(stderr, "consentry rules test: %v\n", err)
-				return 1
-			}
-			defer engine.Close()
 			keys, _ := explainKeys(nil, "", config.DefaultTenantName)
 			applier, err := newApplier(keys)
 			if err != nil {
@@ -83,6 +84,10 @@ func cmdRulesTest(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintf(stdout, "FAIL fixture %s (%s)\n     %s\n", r.Name, r.File, strings.Join(r.Failures, "\n     "))
 			}
 		}
+	}
+	if passed+failed == 0 {
+		fmt.Fprintln(stdout, "FAIL no Rego tests (test_* rules in *_test.rego) and no fixtures (fixtures/*.yaml) found")
+		failed++
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
 	if failed > 0 {

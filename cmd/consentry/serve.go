@@ -12,11 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/explain"
 	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/proxy"
 	"github.com/consentry/consentry/rights"
@@ -58,7 +60,10 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 		if cfg, err = config.Load(f.config); err != nil {
 			return nil, err
 		}
-		if f.upstream != "" { // flags override the file: every tenant's default upstream
+		switch {
+		case f.upstream != "" && len(cfg.Tenants) == 0: // a file for the other settings, one tenant
+			singleTenant(cfg, f.upstream)
+		case f.upstream != "": // flags override the file: every tenant's default upstream
 			for name, t := range cfg.Tenants {
 				t.Upstream = f.upstream
 				cfg.Tenants[name] = t
@@ -66,9 +71,7 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 		}
 	case f.upstream != "":
 		cfg = config.Default()
-		cfg.SingleTenant = true
-		cfg.Tenants = map[string]config.Tenant{config.DefaultTenantName: {Upstream: f.upstream}}
-		cfg.DefaultTenant = config.DefaultTenantName
+		singleTenant(cfg, f.upstream)
 	default:
 		return nil, errors.New("give --upstream URL (single tenant, no file needed) or --config FILE")
 	}
@@ -81,10 +84,45 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 			*o.dst = o.flag
 		}
 	}
-	if err := cfg.Validate(); err != nil {
+	err := cfg.Validate()
+	if ferr := checkFormats(cfg); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
+}
+
+// singleTenant serves every account with one tenant named "default".
+func singleTenant(cfg *config.Config, upstream string) {
+	cfg.SingleTenant = true
+	cfg.Tenants = map[string]config.Tenant{config.DefaultTenantName: {Upstream: upstream}}
+	cfg.DefaultTenant = config.DefaultTenantName
+}
+
+// checkFormats refuses format names the proxy does not serve, in upstreams
+// and formats: a typo would send traffic to the default upstream.
+func checkFormats(cfg *config.Config) error {
+	known := map[string]bool{}
+	for _, r := range allRoutes() {
+		known[r.Format] = true
+	}
+	list := explain.Formats(allRoutes())
+	var errs []error
+	for name, t := range cfg.Tenants {
+		for f := range t.Upstreams {
+			if !known[f] {
+				errs = append(errs, fmt.Errorf("tenants.%s.upstreams.%s: unknown format (known: %s)", name, f, strings.Join(list, ", ")))
+			}
+		}
+		for _, f := range t.Formats {
+			if !known[f] {
+				errs = append(errs, fmt.Errorf("tenants.%s.formats: unknown format %q (known: %s)", name, f, strings.Join(list, ", ")))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // server is a built, not yet started, Consentry: proxy, admin listener,
