@@ -18,7 +18,7 @@ const usage = `consentry — privacy-enforcing reverse proxy for analytics traff
 Usage:
   consentry demo    [-v]   (the proxy on loopback with the embedded policy and sample payloads)
   consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
-  consentry explain --tenant T --format clevertap.sdk|clevertap.rest [--output text|json] FILE
+  consentry explain --tenant T --format FORMAT [--output text|json] FILE   (consentry explain -h lists formats)
   consentry rules test [DIR]
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
   consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
