@@ -472,6 +472,12 @@ func (h *harness) addNotes() {
 				break
 			}
 		}
+		for _, rd := range c.Rounds {
+			if rd.Phase == report.PhaseOpen && rd.GenCoreBusy > 0.8 && h.pinned {
+				r.Notes = append(r.Notes, fmt.Sprintf("%s: the load-generator core was %.0f%% busy in open round %d, so its tail latencies include the generator's own queueing; a lower -rate isolates the contender.", c.Name, 100*rd.GenCoreBusy, rd.Round))
+				break
+			}
+		}
 		over, open := 0, 0
 		for _, rd := range c.Rounds {
 			if rd.Phase == report.PhaseOpen {
