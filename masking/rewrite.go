@@ -345,9 +345,9 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			}
 			key = rw.keyBuf
 		}
-		h = bits.RotateLeft64(h, 5) ^ maphash.Bytes(pathSeed, key)
+		h = mix64(h ^ maphash.Bytes(pathSeed, key))
 	} else if parent >= 0 {
-		h = bits.RotateLeft64(h, 7) ^ arrayMark
+		h = mix64(h ^ arrayMark)
 	}
 	idx := int32(len(rw.nodes))
 	if i >= len(raw) {
@@ -414,6 +414,19 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
 	return j, nil
+}
+
+// mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
+// steps through it means no arrangement of keys and arrays can cancel out to
+// another path's hash: a linear combination (rotate and xor) let a crafted
+// nesting reproduce a kept field's hash and borrow its decision.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 func hasByte(b []byte, c byte) bool {

@@ -215,3 +215,21 @@ func hasLeaf(v any) bool {
 	}
 	return true
 }
+
+// A path built so that its steps cancel out under a linear hash must not
+// share the hash of a shorter path (and so borrow its decision).
+func TestCraftedNestingDoesNotCollide(t *testing.T) {
+	x := func(inner string) string { return `{"a":[[[[[[[{"b":{"c":` + inner + `}}]]]]]]]}` }
+	pl := &pathPlanner{byPath: map[string]Action{"Make": ActionKeep}, def: ActionDrop}
+	got, _, err := rewrite(t, `{"Make":"Google","Make":`+x(x(`"jane.doe@example.com"`))+`}`, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(got, "jane.doe") {
+		t.Fatalf("a crafted path borrowed a kept field's decision: %s", got)
+	}
+	rw := NewRewriter()
+	if shapeOf(t, rw, `{"Make":1}`) == shapeOf(t, rw, `{"Make":`+x(x(`1`))+`}`) {
+		t.Fatal("crafted nesting reproduces the signature")
+	}
+}
