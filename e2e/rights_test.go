@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"testing"
 )
 
@@ -43,5 +45,39 @@ func TestOptOutCoversAllDevices(t *testing.T) {
 	}
 	if !send(sdkBatch("__b1", `{"type":"profile","profile":{"Identity":"B"}}`, evt)) {
 		t.Error("another user's records were dropped")
+	}
+}
+
+// An opt-out the upstream failed to take is forwarded again on the SDK's
+// retry, although the subject is suppressed here since the first try.
+func TestRetriedOptOutReachesTheVendor(t *testing.T) {
+	up := newUpstream(t)
+	fail := true
+	up.reply = func(w http.ResponseWriter, r *http.Request) {
+		up.mu.Lock()
+		f := fail
+		up.mu.Unlock()
+		if f {
+			w.WriteHeader(502)
+			return
+		}
+		io.WriteString(w, "{}")
+	}
+	cs := start(t, "--upstream", up.url)
+	optout := sdkBatch("__r1", `{"type":"profile","profile":{"Identity":"R","ct_optout":true}}`)
+	if resp, _ := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 502 {
+		t.Fatalf("first try: %d", resp.StatusCode)
+	}
+	up.mu.Lock()
+	fail = false
+	up.mu.Unlock()
+	before := len(up.requests())
+	if resp, _ := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 200 || len(up.requests()) != before+1 {
+		t.Fatalf("the retried opt-out did not reach the vendor: %d", resp.StatusCode)
+	}
+	before = len(up.requests())
+	post(t, cs.url+"/a1?z="+account, sdkBatch("__r1", evt), nil)
+	if len(up.requests()) != before {
+		t.Fatal("records after the opt-out were forwarded")
 	}
 }

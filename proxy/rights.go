@@ -56,19 +56,17 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 			rs.SetMarketingKey([]byte(marketingKeys[ch]), v > 0)
 		}
 	}
-	// An opt-out record is forwarded so that the vendor learns it, unless
-	// its subject was suppressed already: take its verdict before learning.
-	var before rights.Verdict
-	if rs.OptOut == rights.SignalOptOut {
-		before = a.reg.CheckRef(ref)
-	}
 	if err := a.reg.Learn(ref, rs); err != nil {
 		return false, err
 	}
-	v := before
-	if rs.OptOut != rights.SignalOptOut {
-		v = a.reg.CheckRef(ref)
+	// A record carrying an opt-out is always forwarded (with the field
+	// policy applied), so that the vendor learns it. The SDK retries it when
+	// the upstream failed, and by then the subject is already suppressed
+	// here: swallowing it would leave the vendor unaware for good.
+	if rs.OptOut == rights.SignalOptOut {
+		return true, nil
 	}
+	v := a.reg.CheckRef(ref)
 	if v.Status == rights.StatusUnknown {
 		return false, rights.ErrUnavailable
 	}
