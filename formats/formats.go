@@ -181,6 +181,10 @@ type Route struct {
 	// Reply builds the vendor's own success reply for a request whose
 	// records were all dropped.
 	Reply func(dst []byte, req Request, res Result) (body []byte, contentType string)
+	// Query lists the query parameters forwarded as they are on routes
+	// without CleanQuery; every other parameter is removed (a query string
+	// is personal data waiting to happen: ?email=...).
+	Query []string
 	// Browser marks routes that browsers call cross-origin: the proxy answers
 	// their CORS preflights and adds CORS headers to replies it makes itself.
 	Browser bool

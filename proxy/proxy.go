@@ -417,6 +417,10 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 
 	out := body
 	query := ctx.URI().QueryString()
+	if rt.CleanQuery == nil && len(query) > 0 {
+		st.query = filterQuery(st.query[:0], query, rt.Query)
+		query = st.query
+	}
 	if rt.Clean != nil || rt.CleanQuery != nil {
 		if rt.Clean != nil && len(body) == 0 {
 			p.fail(ctx, ar, fasthttp.StatusBadRequest, "empty_body", "request body is empty")
@@ -506,6 +510,33 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, rt *formats.Route, reply []byte
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetBody(reply)
+}
+
+// filterQuery appends to dst the parameters of query whose name is in
+// allowed, byte-exact and in order.
+func filterQuery(dst, query []byte, allowed []string) []byte {
+	for len(query) > 0 {
+		part := query
+		if i := bytes.IndexByte(query, '&'); i >= 0 {
+			part, query = query[:i], query[i+1:]
+		} else {
+			query = nil
+		}
+		name := part
+		if i := bytes.IndexByte(part, '='); i >= 0 {
+			name = part[:i]
+		}
+		for _, a := range allowed {
+			if string(name) == a {
+				if len(dst) > 0 {
+					dst = append(dst, '&')
+				}
+				dst = append(dst, part...)
+				break
+			}
+		}
+	}
+	return dst
 }
 
 func mergeResults(a, b formats.Result) formats.Result {

@@ -19,6 +19,7 @@ func mobileRoutes() []formats.Route {
 			Method:              "POST",
 			Path:                "/a1",
 			Format:              FormatSDK,
+			Query:               []string{"os", "t", "z", "ts"},
 			Accounts:            sdkAccounts,
 			Unwrap:              unwrapEIT,
 			Clean:               CleanSDK,
@@ -29,6 +30,7 @@ func mobileRoutes() []formats.Route {
 			Method:              "GET",
 			Path:                "/hello",
 			Format:              FormatSDK,
+			Query:               []string{"os", "t", "z"},
 			Accounts:            headerAccounts,
 			DropResponseHeaders: redirectHeaders,
 		},
@@ -36,6 +38,7 @@ func mobileRoutes() []formats.Route {
 			Method:   "POST",
 			Path:     "/1/upload",
 			Format:   FormatREST,
+			Query:    []string{"dryRun"},
 			Accounts: headerAccounts,
 			Clean:    CleanREST,
 			Reply: func(dst []byte, _ formats.Request, res formats.Result) ([]byte, string) {

@@ -25,6 +25,7 @@ func Routes() []formats.Route {
 		rs = append(rs, formats.Route{
 			Method:   "POST",
 			Path:     p,
+			Query:    []string{"compression", "ver", "_"},
 			Format:   Format,
 			Accounts: Accounts,
 			Detect:   Detect,
