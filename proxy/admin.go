@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -42,5 +43,9 @@ func AdminMux(p *Proxy, checks ...Check) *http.ServeMux {
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ready", "policy_revision": p.policy.Revision()})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(p.metrics.Registry, promhttp.HandlerOpts{}))
+	// Profiles hold no request data; the admin listener is loopback by default.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return mux
 }
