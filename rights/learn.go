@@ -407,6 +407,14 @@ func (t *txn) commit(what string) error {
 		c.Records = append(c.Records, *t.recs[k])
 	}
 	c.Links, c.Log = t.links, t.log
+	if len(c.Hot) == 0 && len(c.Records) == 0 && len(c.Links) == 0 && len(c.Log) == 0 && len(t.sessChanged) == 0 {
+		// A repeated signal (the same MSG-* flags on every profile push)
+		// changes nothing: no write, no fsync.
+		for _, l := range t.sessSeen {
+			r.sess.set(l.Device, l.Identity)
+		}
+		return nil
+	}
 	for _, l := range t.sessChanged {
 		r.sess.drop(l.Device)
 	}

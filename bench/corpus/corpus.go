@@ -163,6 +163,9 @@ type gen struct {
 type user struct {
 	first, last, name, email, phone, identity, gender string
 	dob                                               int64
+	// Subscription choices are the person's: they do not flip between
+	// records (a flip is a real change and costs the rights store a write).
+	msgEmail, msgSMS bool
 }
 
 // device is one synthetic Android install.
@@ -235,6 +238,7 @@ func (g *gen) user() user {
 	u.identity = "cust-" + g.digits(8)
 	// 1960-01-01 .. 2005-12-31, at midnight UTC like the SDKs' $D_ dates.
 	u.dob = (-315619200 + int64(g.rng.IntN(16802))*86400)
+	u.msgEmail, u.msgSMS = g.rng.IntN(2) == 0, g.rng.IntN(2) == 0
 	return u
 }
 
@@ -406,7 +410,7 @@ func (g *gen) sdkProfile(d device, u user) obj {
 		{"cc", d.cc},
 	}
 	if g.rng.IntN(3) == 0 {
-		p = p.with("MSG-email", g.rng.IntN(2) == 0).with("MSG-push", true)
+		p = p.with("MSG-email", u.msgEmail).with("MSG-push", true)
 	}
 	return p
 }
@@ -470,8 +474,8 @@ func (g *gen) restUpload(kind Kind) Request {
 				{"Gender", u.gender},
 				{"DOB", "$D_" + strconv.FormatInt(u.dob, 10)},
 				{"Customer Type", g.pick(tiers)},
-				{"MSG-email", g.rng.IntN(2) == 0},
-				{"MSG-sms", g.rng.IntN(2) == 0},
+				{"MSG-email", u.msgEmail},
+				{"MSG-sms", u.msgSMS},
 			}},
 		})
 	}
