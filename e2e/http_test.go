@@ -28,6 +28,8 @@ func TestHeadersHopByHopClientIPAndHosts(t *testing.T) {
 		"X-Forwarded-For": "203.0.113.9", "X-Real-IP": "203.0.113.9", "Forwarded": "for=203.0.113.9",
 		"Connection": "keep-alive, X-Secret-Hop", "X-Secret-Hop": "1", "Proxy-Authorization": "Basic eDp5",
 		"Te": "trailers", "X-CleverTap-Account-ID": account,
+		"X-Envoy-External-Address": "203.0.113.9", "Fastly-Client-IP": "203.0.113.9", "X-User-Email": "jane.doe@example.com",
+		"Cookie": "session=abc",
 	} {
 		req.Header.Set(k, v)
 	}
@@ -40,7 +42,7 @@ func TestHeadersHopByHopClientIPAndHosts(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	got := up.last(t)
-	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Secret-Hop", "Proxy-Authorization", "Te"} {
+	for _, h := range []string{"X-Forwarded-For", "X-Real-Ip", "Forwarded", "X-Secret-Hop", "Proxy-Authorization", "Te", "X-Envoy-External-Address", "Fastly-Client-Ip", "X-User-Email", "Cookie"} {
 		if v := got.Header.Get(h); v != "" {
 			t.Errorf("%s forwarded: %q", h, v)
 		}

@@ -578,24 +578,60 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // the tenant's policy data says client_ip: keep.
 var clientIPHeaders = []string{"X-Forwarded-For", "X-Real-IP", "Forwarded", "True-Client-IP", "CF-Connecting-IP", "X-Client-IP"}
 
+// forwardedHeaders are the request headers the vendors' SDKs send and their
+// backends read: content negotiation, credentials, vendor headers.
+var forwardedHeaders = []string{
+	"Content-Type", "Content-Encoding", "Accept", "Accept-Encoding", "Accept-Language",
+	"User-Agent", "Authorization", "Origin", "Referer",
+}
+
+// forwardedPrefixes are vendor header families (CleverTap's account,
+// token, passcode and encryption flags; RudderStack's node headers).
+var forwardedPrefixes = []string{"X-Clevertap-", "Rs-"}
+
+func forwardHeader(name []byte, keepIP bool) bool {
+	for _, h := range forwardedHeaders {
+		if bytes.EqualFold(name, []byte(h)) {
+			return true
+		}
+	}
+	for _, p := range forwardedPrefixes {
+		if len(name) >= len(p) && bytes.EqualFold(name[:len(p)], []byte(p)) {
+			return true
+		}
+	}
+	if keepIP {
+		for _, h := range clientIPHeaders {
+			if bytes.EqualFold(name, []byte(h)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 
-	ctx.Request.Header.CopyTo(&req.Header)
-	removeConnectionHeaders(&req.Header)
-	if v, ok := p.policy.TenantOption(tenant.Name, "client_ip"); !ok || v != "keep" {
-		for _, h := range clientIPHeaders {
-			req.Header.Del(h)
+	// Only headers on the allow-list go upstream: a proxy, mesh or CDN in
+	// front of Consentry adds its own (client addresses, user names).
+	keepIP := false
+	if v, ok := p.policy.TenantOption(tenant.Name, "client_ip"); ok && v == "keep" {
+		keepIP = true
+	}
+	req.Header.SetMethodBytes(ctx.Method())
+	for k, v := range ctx.Request.Header.All() {
+		if forwardHeader(k, keepIP) {
+			req.Header.SetBytesKV(k, v)
 		}
 	}
 	req.Header.Del("Content-Length")
-	if rt.Browser {
-		// A same-site proxy domain receives the site's cookies, and the
-		// Referer can carry the page URL with personal data in it.
-		req.Header.Del("Cookie")
+	{
+		// Cookies never pass (not on the allow-list); the Referer can carry
+		// the page URL with personal data in it: only its origin passes.
 		if ref := req.Header.Peek("Referer"); len(ref) > 0 {
 			if o := refererOrigin(ref); o != "" {
 				req.Header.Set("Referer", o)
