@@ -331,8 +331,9 @@ func (e *Engine) evalField(st *state, ent *planEntry, path, key, class, typ stri
 		if ok, suppressed := e.errLog.allow(); ok {
 			e.log.Warn("policy decision failed closed: field dropped",
 				slog.String("tenant", ent.tenant), slog.String("format", ent.format),
-				slog.String("kind", ent.kind), slog.String("event", ent.name),
-				slog.String("path", path), slog.String("class", class), slog.String("type", typ),
+				// Not the path or the event name: both come from the request
+				// and may hold personal data.
+				slog.String("kind", ent.kind), slog.String("class", class), slog.String("type", typ),
 				slog.String("policy_revision", st.revision), slog.Uint64("suppressed", suppressed),
 				slog.String("error", err.Error()))
 		}
@@ -369,7 +370,7 @@ func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decis
 		if ok, suppressed := e.errLog.allow(); ok {
 			e.log.Warn("policy record decision failed closed: record dropped",
 				slog.String("tenant", ent.tenant), slog.String("format", ent.format),
-				slog.String("kind", ent.kind), slog.String("event", ent.name),
+				slog.String("kind", ent.kind),
 				slog.String("policy_revision", st.revision), slog.Uint64("suppressed", suppressed),
 				slog.String("error", err.Error()))
 		}

@@ -28,7 +28,7 @@ func TestDefaultPolicyDecisions(t *testing.T) {
 	}{
 		{"id.user", masking.TypeString, want{masking.ActionHash, "gdpr.id.user", nil}},
 		{"id.device", masking.TypeString, want{masking.ActionHash, "gdpr.id.device", func(p *masking.Params) bool {
-			return p != nil && p.HexLen == 32 && p.IfPrefix["__g"] == "__" && p.IfPrefix["-g"] == "-" && p.IfPrefix["__h"] == "__h" && len(p.IfPrefix) == 5
+			return p != nil && p.HexLen == 32 && p.IfPrefix["__g"] == "__" && p.IfPrefix["-g"] == "-" && p.IfPrefix["__h"] == "__h" && p.IfPrefix["-v"] == "-v" && len(p.IfPrefix) == 6
 		}}},
 		{"contact.email", masking.TypeString, want{masking.ActionTokenize, "gdpr.contact.email", nil}},
 		{"contact.phone", masking.TypeString, want{masking.ActionTokenize, "gdpr.contact.phone", nil}},

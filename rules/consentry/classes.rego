@@ -14,12 +14,12 @@ package consentry
 by_class := {"action": "hash", "rule": "gdpr.id.user"} if input.field.class == "id.user"
 
 # CleverTap ids derived from advertising ids (__g..., -g...) are rewritten to the shape
-# of random ids, and custom ids (__h..., -h..., _w_...), which apps fill with their own
-# user ids, to keyed pseudonyms; CleverTap's random ids are kept (the SDK and the backend
+# of random ids, custom ids (__h..., -h..., _w_...), which apps fill with their own
+# user ids, and iOS vendor-id-derived ids (-v + IDFV) to keyed pseudonyms; CleverTap's random ids are kept (the SDK and the backend
 # share them).
 by_class := {
 	"action": "hash",
-	"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_"}, "hex_len": 32},
+	"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_", "-v": "-v"}, "hex_len": 32},
 	"rule": "gdpr.id.device",
 } if {
 	input.field.class == "id.device"

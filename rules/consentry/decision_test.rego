@@ -25,7 +25,7 @@ _class_cases := {
 	"id.user": {"class": "id.user", "type": "string", "want": {"action": "hash", "rule": "gdpr.id.user"}},
 	"id.device": {"class": "id.device", "type": "string", "want": {
 		"action": "hash",
-		"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_"}, "hex_len": 32},
+		"params": {"if_prefix": {"__g": "__", "-g": "-", "__h": "__h", "-h": "-h", "_w_": "_w_", "-v": "-v"}, "hex_len": 32},
 		"rule": "gdpr.id.device",
 	}},
 	"contact.email": {"class": "contact.email", "type": "string", "want": {
