@@ -1,6 +1,10 @@
 package masking
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+	"strconv"
+)
 
 // scan runs Detect over a string's decoded text or a number's text and
 // replaces each finding by the action Params.Findings names for its class
@@ -35,6 +39,15 @@ func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (ou
 		}
 	case TypeNumber:
 		text = raw
+		if hasFraction(raw) {
+			// 14155550123.0 and 4.155550123E9 (Android's org.json writes
+			// doubles so) are the same phone as 14155550123.
+			sc = t.get()
+			if d, ok := integralDigits(sc.text[:0], raw); ok {
+				sc.text = d
+				text = d
+			}
+		}
 	default:
 		return append(dst, raw...), false, 0, nil
 	}
@@ -178,4 +191,24 @@ func findingLabel(class string) string {
 		return "[ad_id]"
 	}
 	return DefaultReplacement
+}
+
+// integralDigits appends the digits of a number token written with a
+// fraction or an exponent when its value is a whole number below 2^53
+// (exact in a float64); ok is false otherwise.
+func integralDigits(dst, raw []byte) ([]byte, bool) {
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
+		return dst, false
+	}
+	return strconv.AppendInt(dst, int64(f), 10), true
+}
+
+func hasFraction(raw []byte) bool {
+	for _, c := range raw {
+		if c == '.' || c == 'e' || c == 'E' {
+			return true
+		}
+	}
+	return false
 }
