@@ -1,6 +1,10 @@
 package clevertap
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/consentry/consentry/formats/vendorkit"
+)
 
 // Canonical classes (DESIGN.md) for CleverTap keys. Keys are matched exactly
 // first, then case-insensitively, because some downstream decoders match
@@ -132,7 +136,9 @@ func (Classifier) Classify(kind, path, key string) string {
 	if c, ok := lowerClasses[strings.ToLower(key)]; ok {
 		return c
 	}
-	return ""
+	// "First Name", "LastName", "Address", "zip": the names every vendor's
+	// users give personal data, normalised.
+	return vendorkit.KeyClass(key, kind == "profile")
 }
 
 // commandTarget is the key a profile command applies to: in

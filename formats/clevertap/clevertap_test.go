@@ -241,3 +241,11 @@ func FuzzOpenEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func TestClassifyNameAndAddressVariants(t *testing.T) {
+	for _, key := range []string{"First Name", "LastName", "fullName", "Address", "Zip"} {
+		if c := (Classifier{}).Classify("profile", "profile."+key, key); c == "" {
+			t.Errorf("%q is unclassified", key)
+		}
+	}
+}
