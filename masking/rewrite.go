@@ -31,6 +31,7 @@ type node struct {
 	subEnd   int32 // index of the first node after this node's subtree
 	typ      ValueType
 	keyEsc   bool
+	piiKey   bool // the key itself holds personal data: the member is dropped
 	// emit-pass state for containers: a child before the current one was
 	// kept, and where the previous child ended.
 	keptAny bool
@@ -164,6 +165,7 @@ type Rewriter struct {
 	distinct   []FieldShape
 	table      []int32 // open addressing over distinct, value = slot+1
 	keyBuf     []byte
+	finds      []Finding
 	query      PlanQuery
 }
 
@@ -332,6 +334,7 @@ func (rw *Rewriter) Raw(n int32) []byte {
 // ks/ke the key token span (or -1), h the parent's path hash.
 func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth int) (int, error) {
 	raw := rw.raw
+	kpii := false
 	if len(rw.nodes) >= maxNodes {
 		return 0, ErrTooManyFields
 	}
@@ -346,6 +349,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			key = rw.keyBuf
 		}
 		h = mix64(h ^ maphash.Bytes(pathSeed, key))
+		kpii = keyMayHoldPII(key) && len(Detect(rw.finds[:0], key)) > 0
 	} else if parent >= 0 {
 		h = mix64(h ^ arrayMark)
 	}
@@ -359,7 +363,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		if err != nil {
 			return 0, err
 		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, slot: rw.slotFor(h, t)})
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
 		return end, nil
 	}
 	if depth >= MaxDepth {
@@ -369,7 +373,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if c == '[' {
 		t, closer = TypeArray, ']'
 	}
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, slot: -1})
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1})
 	j := SkipSpace(raw, i+1)
 	if j < len(raw) && raw[j] == closer {
 		j++
@@ -427,6 +431,27 @@ func mix64(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
+}
+
+// keyMayHoldPII is a cheap filter before running the detectors on a key:
+// only keys with an '@', a ':' or a run of 7+ digits can hold an email,
+// phone, card, IBAN, SSN, IP or advertising id.
+func keyMayHoldPII(key []byte) bool {
+	digits := 0
+	for _, c := range key {
+		switch {
+		case c == '@' || c == ':':
+			return true
+		case c >= '0' && c <= '9':
+			if digits++; digits >= 7 {
+				return true
+			}
+		case c == '-' || c == ' ' || c == '.' || c == '(' || c == ')' || c == '+':
+		default:
+			digits = 0
+		}
+	}
+	return false
 }
 
 func hasByte(b []byte, c byte) bool {
@@ -540,6 +565,18 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	for li := int32(1); li < int32(len(nodes)); li++ {
 		n := &nodes[li]
 		p := &nodes[n.parent]
+		if n.piiKey {
+			// Personal data in a key ("jane@example.com": true): the whole
+			// member goes, whatever its value's decision.
+			st.Fields++
+			st.Actions[ActionDrop]++
+			from, to := rw.dropRange(li)
+			dst = append(dst, raw[cursor:from]...)
+			cursor = to
+			p.lastEnd = n.valEnd
+			li = n.subEnd - 1
+			continue
+		}
 		if n.slot < 0 { // containers are kept; their leaves decide
 			p.keptAny = true
 			p.lastEnd = n.valEnd
@@ -616,7 +653,7 @@ func (rw *Rewriter) dropRange(li int32) (from, to int32) {
 		return p.lastEnd, n.valEnd
 	}
 	// Nothing kept before: remove "member," up to the next sibling.
-	if next := li + 1; int(next) < len(rw.nodes) && rw.nodes[next].parent == n.parent {
+	if next := n.subEnd; int(next) < len(rw.nodes) && rw.nodes[next].parent == n.parent {
 		return n.start(), rw.nodes[next].start()
 	}
 	return n.start(), n.valEnd
