@@ -464,3 +464,21 @@ func ForEachMember(b []byte, fn func(key []byte, start int) (end int, err error)
 	}
 	return nil
 }
+
+// AppendQuote appends s (valid UTF-8) to dst as a JSON string, escaping
+// quotes, backslashes and control characters.
+func AppendQuote(dst, s []byte) []byte {
+	const hexd = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}

@@ -1676,21 +1676,7 @@ func appendEscaped(dst, s []byte, safe *[256]bool) []byte {
 }
 
 // appendJSONString writes s (valid UTF-8) as a JSON string.
-func appendJSONString(dst, s []byte) []byte {
-	const hexd = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}
+func appendJSONString(dst, s []byte) []byte { return masking.AppendQuote(dst, s) }
 
 // ---------------------------------------------------------------------------
 // Helpers for tests, explain and end-to-end checks

@@ -9,21 +9,7 @@ import (
 )
 
 // AppendQuoted appends s as a JSON string.
-func AppendQuoted(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
-}
+func AppendQuoted(dst, s []byte) []byte { return masking.AppendQuote(dst, s) }
 
 // Header gathers the top-level members of an envelope other than its
 // records, so that they are cleaned together as one "meta" record. Get one
