@@ -200,3 +200,21 @@ tenants:
 		t.Errorf("partial batch: %s", out)
 	}
 }
+
+// A record decision the policy cannot make fails the request (503, the SDK
+// retries) instead of dropping data as if the policy had chosen to.
+func TestRecordDecisionErrorIsRetryable(t *testing.T) {
+	up := newUpstream(t)
+	dir := t.TempDir()
+	writeFile(t, dir, "policy.rego", `package consentry
+decision := {"action": "keep", "rule": "k"}
+record_decision := {"action": "keep", "rule": "a"} if input.record.kind != "event"
+record_decision := {"action": "keep", "rule": "b"} if input.record.kind == "event"
+record_decision := {"action": "drop", "rule": "c"} if input.record.name == "Boom"
+`)
+	cs := start(t, "--upstream", up.url, "--policy", dir)
+	resp, body := post(t, cs.url+"/a1?z="+account, sdkBatch("__x", `{"type":"event","evtName":"Boom","evtData":{}}`), nil)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "policy_error") || len(up.requests()) != 0 {
+		t.Fatalf("got %d %s, %d forwarded", resp.StatusCode, body, len(up.requests()))
+	}
+}

@@ -41,7 +41,13 @@ func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, s
 		}
 	}
 	if env.Records != nil {
-		if d := env.Records.RecordDecision(env.Tenant, format, subj.Kind, subj.Name); d.Action != masking.ActionKeep {
+		d := env.Records.RecordDecision(env.Tenant, format, subj.Kind, subj.Name)
+		if d.Rule == masking.FailClosedRule {
+			// The policy could not decide: forward nothing, and fail the
+			// request so that the SDK keeps the data and retries.
+			return dst, false, &Error{Status: 503, Code: "policy_error", Msg: "the policy could not decide on a record; retry later"}
+		}
+		if d.Action != masking.ActionKeep {
 			res.PolicyDropped++
 			return dst, false, nil
 		}

@@ -59,7 +59,22 @@ by_class := {"action": "drop", "rule": "gdpr.device.vendor_id"} if input.field.c
 
 by_class := {"action": "drop", "rule": "gdpr.device.ad_tracking"} if input.field.class == "device.ad_tracking"
 
-by_class := {"action": "keep", "rule": "gdpr.device.info"} if input.field.class == "device.info"
+# Device model, OS, screen, locale: numbers and flags are kept; strings are
+# scanned, since the same key names appear in app data ("Model", "Version")
+# where apps may put anything. Text without findings passes unchanged.
+by_class := {"action": "keep", "rule": "gdpr.device.info"} if {
+	input.field.class == "device.info"
+	input.field.type != "string"
+}
+
+by_class := {
+	"action": "scan",
+	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"})},
+	"rule": "gdpr.device.info.text",
+} if {
+	input.field.class == "device.info"
+	input.field.type == "string"
+}
 
 by_class := {"action": "drop", "rule": "gdpr.network.wifi"} if input.field.class == "network.wifi"
 

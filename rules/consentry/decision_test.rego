@@ -49,7 +49,7 @@ _class_cases := {
 	"device.ad_id": {"class": "device.ad_id", "type": "string", "want": _drop("gdpr.device.ad_id")},
 	"device.vendor_id": {"class": "device.vendor_id", "type": "string", "want": _drop("gdpr.device.vendor_id")},
 	"device.ad_tracking": {"class": "device.ad_tracking", "type": "boolean", "want": _drop("gdpr.device.ad_tracking")},
-	"device.info": {"class": "device.info", "type": "string", "want": _keep("gdpr.device.info")},
+	"device.info": {"class": "device.info", "type": "number", "want": _keep("gdpr.device.info")},
 	"network.wifi": {"class": "network.wifi", "type": "boolean", "want": _drop("gdpr.network.wifi")},
 	"network.bluetooth": {"class": "network.bluetooth", "type": "string", "want": _drop("gdpr.network.bluetooth")},
 	"network.radio": {"class": "network.radio", "type": "string", "want": _drop("gdpr.network.radio")},
@@ -214,4 +214,10 @@ test_structural_text_is_scanned if {
 test_structural_numbers_are_kept if {
 	d := consentry.decision with input as _input("record.meta", "number")
 	d == {"action": "keep", "rule": "gdpr.record.meta"}
+}
+
+test_device_info_text_is_scanned if {
+	d := consentry.decision with input as _input("device.info", "string")
+	d.action == "scan"
+	d.rule == "gdpr.device.info.text"
 }
