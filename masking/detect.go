@@ -44,6 +44,9 @@ type Finding struct {
 //
 // Detect does not allocate unless dst must grow.
 func Detect(dst []Finding, s []byte) []Finding {
+	if !mayHoldFinding(s) {
+		return dst
+	}
 	es, ee := nextEmail(s, 0)
 	boundary := true
 	for i := 0; i < len(s); {
@@ -325,4 +328,16 @@ func matchUUID(s []byte, i int) int {
 		return 0
 	}
 	return i + 36
+}
+
+// mayHoldFinding is a quick reject: every detector needs a digit, an '@'
+// (email) or a ':' (IPv6), and most short texts (names, models, locales)
+// have none.
+func mayHoldFinding(s []byte) bool {
+	for _, c := range s {
+		if c >= '0' && c <= '9' || c == '@' || c == ':' {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"errors"
 	"hash/maphash"
 	"math/bits"
@@ -437,6 +438,9 @@ func mix64(x uint64) uint64 {
 // only keys with an '@', a ':' or a run of 7+ digits can hold an email,
 // phone, card, IBAN, SSN, IP or advertising id.
 func keyMayHoldPII(key []byte) bool {
+	if len(key) < 7 { // too short for 7 digits; an email or IPv6 needs '@' or ':'
+		return bytes.IndexByte(key, '@') >= 0 || bytes.IndexByte(key, ':') >= 0
+	}
 	digits := 0
 	for _, c := range key {
 		switch {
