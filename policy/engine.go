@@ -59,10 +59,13 @@ type Stats struct {
 
 // state is one loaded policy revision with its caches.
 type state struct {
-	revision  string
-	data      map[string]any
-	decisionQ rego.PreparedEvalQuery
-	recordQ   rego.PreparedEvalQuery
+	revision string
+	data     map[string]any
+	// nameInDecision: field decisions may depend on the event name, so it
+	// is part of plan and decision keys.
+	nameInDecision bool
+	decisionQ      rego.PreparedEvalQuery
+	recordQ        rego.PreparedEvalQuery
 
 	plans     *ristretto.Cache[uint64, *planEntry]
 	decisions *ristretto.Cache[string, masking.Decision]
@@ -260,17 +263,21 @@ func (e *Engine) Plan(q *masking.PlanQuery) (*masking.Plan, error) {
 		return nil, errClosed
 	}
 	defer st.release()
-	h := planKey(q.Tenant, q.Format, q.Kind, q.Name, q.Sig)
+	name := q.Name
+	if !st.nameInDecision {
+		name = ""
+	}
+	h := planKey(q.Tenant, q.Format, q.Kind, name, q.Sig)
 	if ent, ok := st.plans.Get(h); ok && ent.sig == q.Sig && ent.tenant == q.Tenant &&
-		ent.format == q.Format && ent.kind == q.Kind && ent.name == q.Name && ent.plan.Matches(q.Fields) {
+		ent.format == q.Format && ent.kind == q.Kind && ent.name == name && ent.plan.Matches(q.Fields) {
 		e.planHits.Add(1)
 		return ent.plan, nil
 	}
 	e.planMisses.Add(1)
-	return e.buildPlan(st, q, h)
+	return e.buildPlan(st, q, name, h)
 }
 
-func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, h uint64) (p *masking.Plan, err error) {
+func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, name string, h uint64) (p *masking.Plan, err error) {
 	if q.Classifier == nil {
 		return nil, errors.New("cannot plan record: the query has no classifier")
 	}
@@ -285,7 +292,7 @@ func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, h uint64) (p *maskin
 		tenant: strings.Clone(q.Tenant),
 		format: strings.Clone(q.Format),
 		kind:   strings.Clone(q.Kind),
-		name:   strings.Clone(q.Name),
+		name:   strings.Clone(name),
 		sig:    q.Sig,
 	}
 	n := len(q.Fields)

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"maps"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -340,10 +341,12 @@ func TestPlanCaching(t *testing.T) {
 		t.Fatalf("shape with one new field: %d evaluations, want %d", got, evals+1)
 	}
 
-	// Same Sig under another event name is another plan.
+	// The default field policy does not read the event name: another name
+	// shares the plan and costs no evaluation.
+	before := e.Stats().Evaluations
 	q3 := newQuery("acme", "clevertap.sdk", "event", "Other", cl, base...)
-	if p, _ := e.Plan(q3); p == p1 {
-		t.Fatal("plan of another event name reused")
+	if p, _ := e.Plan(q3); p != p1 || e.Stats().Evaluations != before {
+		t.Fatal("a new event name was planned again although the policy ignores names")
 	}
 
 	// A forged Sig collision must not hand out another shape's plan.
@@ -364,7 +367,7 @@ func TestPlanCaching(t *testing.T) {
 	if _, err := e.Plan(q5); err != nil {
 		t.Fatal(err)
 	}
-	before := e.Stats().PlanHits
+	before = e.Stats().PlanHits
 	if _, err := e.Plan(newQuery("acme", "clevertap.sdk", "event", "Mutable", cl, base...)); err != nil {
 		t.Fatal(err)
 	}
@@ -471,4 +474,28 @@ func TestConcurrentPlanAndReload(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// A policy whose field decisions read the event name keeps plans per name.
+func TestPlansPerEventNameWhenThePolicyReadsIt(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/p.rego", []byte(`package consentry
+decision := {"action": "drop", "rule": "n"} if input.record.name == "Secret"
+decision := {"action": "keep", "rule": "k"} if input.record.name != "Secret"
+record_decision := {"action": "keep", "rule": "r"}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	cl := pathClassifier{}
+	f := field{"evtData.x", masking.TypeString}
+	p1, err1 := e.Plan(newQuery("acme", "clevertap.sdk", "event", "Public", cl, f))
+	p2, err2 := e.Plan(newQuery("acme", "clevertap.sdk", "event", "Secret", cl, f))
+	if err1 != nil || err2 != nil || p1.Decisions[0].Action != masking.ActionKeep || p2.Decisions[0].Action != masking.ActionDrop {
+		t.Fatalf("per-name decisions lost: %v %v %+v %+v", err1, err2, p1, p2)
+	}
 }

@@ -245,7 +245,7 @@ func build(src *sources, cacheSize int64) (*state, error) {
 		}
 		return pq, nil
 	}
-	st := &state{revision: src.revision, data: src.data}
+	st := &state{revision: src.revision, data: src.data, nameInDecision: decisionReadsRecordName(c)}
 	if st.decisionQ, err = prepare(decisionQuery); err != nil {
 		return nil, err
 	}
@@ -324,4 +324,41 @@ func sortedKeys(m map[string]any) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// decisionReadsRecordName reports whether any rule other than record_decision
+// may read the event name (input.record.name, input.record or input as a
+// whole). When none does, field decisions do not depend on the name and plans
+// are shared by every event name: apps that put ids in event names ("Viewed
+// product 123") would otherwise cost Rego evaluations per new name.
+func decisionReadsRecordName(c *ast.Compiler) bool {
+	recordRule := ast.MustParseRef(recordQuery)
+	input := ast.InputRootRef
+	found := false
+	for _, m := range c.Modules {
+		for _, r := range m.Rules {
+			if r.Path().Equal(recordRule) {
+				continue
+			}
+			ast.WalkRefs(r, func(ref ast.Ref) bool {
+				if !ref.HasPrefix(input) {
+					return false
+				}
+				// input, input.record, input.record.name, input[_] ...
+				switch {
+				case len(ref) == 1:
+					found = true
+				case !ref[1].IsGround():
+					found = true
+				case ref[1].Equal(ast.StringTerm("record")) && (len(ref) == 2 || !ref[2].IsGround() || ref[2].Equal(ast.StringTerm("name"))):
+					found = true
+				}
+				return found
+			})
+			if found {
+				return true
+			}
+		}
+	}
+	return false
 }
