@@ -96,16 +96,16 @@ func AppendJSON(b []byte, r *Record) []byte {
 	b = append(b, `{"time":"`...)
 	b = r.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","tenant":`...)
-	b = strconv.AppendQuote(b, r.Tenant)
+	b = masking.AppendQuote(b, []byte(r.Tenant))
 	b = append(b, `,"format":`...)
-	b = strconv.AppendQuote(b, r.Format)
+	b = masking.AppendQuote(b, []byte(r.Format))
 	b = append(b, `,"route":`...)
-	b = strconv.AppendQuote(b, r.Route)
+	b = masking.AppendQuote(b, []byte(r.Route))
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
-		b = strconv.AppendQuote(b, r.Error)
+		b = masking.AppendQuote(b, []byte(r.Error))
 	}
 	b = append(b, `,"records_in":`...)
 	b = strconv.AppendInt(b, int64(r.RecordsIn), 10)
@@ -130,7 +130,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 				b = append(b, ',')
 			}
 			first = false
-			b = strconv.AppendQuote(b, masking.Action(a).String())
+			b = masking.AppendQuote(b, []byte(masking.Action(a).String()))
 			b = append(b, ':')
 			b = strconv.AppendInt(b, int64(n), 10)
 		}
@@ -145,7 +145,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 		}
 	}
 	b = append(b, `,"policy_revision":`...)
-	b = strconv.AppendQuote(b, r.PolicyRevision)
+	b = masking.AppendQuote(b, []byte(r.PolicyRevision))
 	if r.UpstreamStatus != 0 {
 		b = append(b, `,"upstream_status":`...)
 		b = strconv.AppendInt(b, int64(r.UpstreamStatus), 10)
@@ -168,7 +168,7 @@ func appendCounter(b []byte, name string, c *masking.Counter) []byte {
 		if n == "" {
 			n = "unclassified"
 		}
-		b = strconv.AppendQuote(b, n)
+		b = masking.AppendQuote(b, []byte(n))
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(count), 10)
 	})

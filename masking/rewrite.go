@@ -64,10 +64,14 @@ func (c *Counter) Add(id uint32, n int) {
 	c.counts[id] += n
 }
 
-// Each calls fn for every counted name, in first-counted order.
+// Each calls fn for every counted name, in first-counted order. fn must not
+// intern names.
 func (c *Counter) Each(fn func(name string, n int)) {
+	intern.RLock()
+	names := intern.names
+	intern.RUnlock()
 	for _, id := range c.touched {
-		fn(InternedName(id), c.counts[id])
+		fn(names[id], c.counts[id])
 	}
 }
 
