@@ -36,7 +36,7 @@ func newPolicy(dir string, cfg *config.Config, log *slog.Logger) (*policy.Engine
 	opts := []policy.Option{policy.WithLogger(log)}
 	if dir != "" {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("--policy %s: not a directory", dir)
+			return nil, fmt.Errorf("policy directory %q (policy.dir or --policy) is not a directory", dir)
 		}
 		opts = append(opts, policy.WithDir(dir))
 	} else {
