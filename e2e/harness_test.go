@@ -157,7 +157,27 @@ func start(t *testing.T, args ...string) *instance {
 	if !hasFlag(args, "--data") {
 		all = append(all, "--data", t.TempDir())
 	}
-	cmd := exec.Command(binary, all...)
+	in := launch(t, exec.Command(binary, all...))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(in.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return in
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consentry never became ready:\n%s", in.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// launch starts cmd (consentry serve, maybe under a wrapper) and waits for
+// its "consentry serving" log line, which names the listen and admin URLs.
+func launch(t *testing.T, cmd *exec.Cmd) *instance {
+	t.Helper()
 	in := &instance{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout = in.stdout
 	pr, pw := io.Pipe()
@@ -188,20 +208,7 @@ func start(t *testing.T, args ...string) *instance {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("consentry did not start:\n%s", in.stderr.String())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(in.admin + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return in
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consentry never became ready:\n%s", in.stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return in
 }
 
 func hasFlag(args []string, f string) bool {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -656,37 +655,7 @@ func TestStoreFailureAtRuntimeFailsClosed(t *testing.T) {
 func startWrapped(t *testing.T, wrapper []string, args ...string) *instance {
 	t.Helper()
 	all := append(append(append([]string{}, wrapper[1:]...), binary, "serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir()), args...)
-	cmd := exec.Command(wrapper[0], all...)
-	in := &instance{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = in.stdout
-	pr, pw := io.Pipe()
-	cmd.Stderr = io.MultiWriter(in.stderr, pw)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { cmd.Wait(); pw.Close(); close(in.done) }()
-	t.Cleanup(func() { in.stop(t) })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			var line map[string]any
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "consentry serving" {
-				in.url, _ = line["listen"].(string)
-				in.admin, _ = line["admin"].(string)
-				close(ready)
-				break
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case <-ready:
-	case <-in.done:
-		t.Fatalf("consentry exited early:\n%s", in.stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("consentry did not start:\n%s", in.stderr.String())
-	}
+	in := launch(t, exec.Command(wrapper[0], all...))
 	waitFor(t, func() bool { code, _ := readyz(t, in.admin); return code == 200 })
 	return in
 }
