@@ -1,7 +1,6 @@
 package masking
 
 import (
-	"bytes"
 	"errors"
 	"hash/maphash"
 	"math/bits"
@@ -353,8 +352,19 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			}
 			key = rw.keyBuf
 		}
+		kpii = mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0
+		if kpii {
+			// The member will be dropped whole: validate its value, but
+			// keep it out of the shape (no slots, no path with the key in it).
+			idx := int32(len(rw.nodes))
+			end, t, err := skipValue(raw, i, depth)
+			if err != nil {
+				return 0, err
+			}
+			rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: -1})
+			return end, nil
+		}
 		h = mix64(h ^ maphash.Bytes(pathSeed, key))
-		kpii = keyMayHoldPII(key) && len(Detect(rw.finds[:0], key)) > 0
 	} else if parent >= 0 {
 		h = mix64(h ^ arrayMark)
 	}
@@ -436,30 +446,6 @@ func mix64(x uint64) uint64 {
 	x *= 0x94d049bb133111eb
 	x ^= x >> 31
 	return x
-}
-
-// keyMayHoldPII is a cheap filter before running the detectors on a key:
-// only keys with an '@', a ':' or a run of 7+ digits can hold an email,
-// phone, card, IBAN, SSN, IP or advertising id.
-func keyMayHoldPII(key []byte) bool {
-	if len(key) < 7 { // too short for 7 digits; an email or IPv6 needs '@' or ':'
-		return bytes.IndexByte(key, '@') >= 0 || bytes.IndexByte(key, ':') >= 0
-	}
-	digits := 0
-	for _, c := range key {
-		switch {
-		case c == '@' || c == ':':
-			return true
-		case c >= '0' && c <= '9':
-			if digits++; digits >= 7 {
-				return true
-			}
-		case c == '-' || c == ' ' || c == '.' || c == '(' || c == ')' || c == '+':
-		default:
-			digits = 0
-		}
-	}
-	return false
 }
 
 func hasByte(b []byte, c byte) bool {

@@ -625,7 +625,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	req.Header.SetMethodBytes(ctx.Method())
 	for k, v := range ctx.Request.Header.All() {
 		if forwardHeader(k, keepIP) {
-			req.Header.SetBytesKV(k, v)
+			req.Header.AddBytesKV(k, v)
 		}
 	}
 	req.Header.Del("Content-Length")

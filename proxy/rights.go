@@ -56,15 +56,22 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 			rs.SetMarketingKey([]byte(marketingKeys[ch]), v > 0)
 		}
 	}
+	// A record carrying an opt-out is forwarded so that the vendor learns
+	// it, unless its subject was suppressed already (then the record may
+	// carry data of an erased or opted-out person: privacy wins over
+	// telling the vendor again). Take its verdict before learning.
+	var before rights.Verdict
+	if rs.OptOut == rights.SignalOptOut {
+		before = a.reg.CheckRef(ref)
+	}
 	if err := a.reg.Learn(ref, rs); err != nil {
 		return false, err
 	}
-	// A record carrying an opt-out is always forwarded (with the field
-	// policy applied), so that the vendor learns it. The SDK retries it when
-	// the upstream failed, and by then the subject is already suppressed
-	// here: swallowing it would leave the vendor unaware for good.
 	if rs.OptOut == rights.SignalOptOut {
-		return true, nil
+		if before.Status == rights.StatusUnknown {
+			return false, rights.ErrUnavailable
+		}
+		return before.Status == rights.StatusClear, nil
 	}
 	v := a.reg.CheckRef(ref)
 	if v.Status == rights.StatusUnknown {
