@@ -516,11 +516,14 @@ func (c *webCleaner) subject(rw *masking.Rewriter) (formats.Subject, formats.Sig
 	} else {
 		subj.Device = c.value("gc")
 	}
-	// The optOut flag of a privacy push; when both speak, opting out wins.
-	switch string(c.value("optOut")) {
-	case "true":
+	// The optOut flag of a privacy push (a profile record); when both speak,
+	// opting out wins. On other records it is no signal: an opt-out record
+	// is forwarded, and an event must not pass for one.
+	switch optOut := string(c.value("optOut")); {
+	case subj.Kind != "profile":
+	case optOut == "true":
 		sig.OptOut = 1
-	case "false":
+	case optOut == "false":
 		if sig.OptOut == 0 {
 			sig.OptOut = -1
 		}
