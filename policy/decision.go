@@ -118,6 +118,10 @@ func parseDecision(v any, record bool, defaultRule string) (masking.Decision, er
 	if len(rule) > maxRuleLen {
 		return failClosed, fmt.Errorf("decision rule id is longer than %d bytes", maxRuleLen)
 	}
+	if rule == masking.FailClosedRule {
+		// Reserved: the proxy tells "the policy could not decide" by it.
+		return failClosed, fmt.Errorf("decision rule id %q is reserved for failed decisions", rule)
+	}
 	var params map[string]any
 	switch p := obj["params"].(type) {
 	case nil:

@@ -499,3 +499,34 @@ record_decision := {"action": "keep", "rule": "r"}
 		t.Fatalf("per-name decisions lost: %v %v %+v %+v", err1, err2, p1, p2)
 	}
 }
+
+// A field decision that reads record_decision (which reads the name) keeps
+// plans per event name too.
+func TestPlansPerEventNameThroughRecordDecision(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/p.rego", []byte(`package consentry
+record_decision := {"action": "keep", "rule": "secret"} if input.record.name == "Secret"
+record_decision := {"action": "keep", "rule": "public"} if input.record.name != "Secret"
+decision := {"action": "drop", "rule": "d"} if record_decision.rule == "secret"
+decision := {"action": "keep", "rule": "k"} if record_decision.rule != "secret"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(WithDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f := field{"evtData.x", masking.TypeString}
+	p1, _ := e.Plan(newQuery("acme", "clevertap.sdk", "event", "Public", pathClassifier{}, f))
+	p2, _ := e.Plan(newQuery("acme", "clevertap.sdk", "event", "Secret", pathClassifier{}, f))
+	if p1 == nil || p2 == nil || p1.Decisions[0].Action != masking.ActionKeep || p2.Decisions[0].Action != masking.ActionDrop {
+		t.Fatalf("decisions through record_decision lost the name: %+v %+v", p1, p2)
+	}
+}
+
+func TestReservedRuleIDIsRefused(t *testing.T) {
+	if _, err := parseDecision(map[string]any{"action": "drop", "rule": masking.FailClosedRule}, false, ""); err == nil {
+		t.Fatal("a policy may not use the reserved rule id")
+	}
+}

@@ -334,6 +334,7 @@ func sortedKeys(m map[string]any) []string {
 func decisionReadsRecordName(c *ast.Compiler) bool {
 	recordRule := ast.MustParseRef(recordQuery)
 	input := ast.InputRootRef
+	pkg := ast.MustParseRef("data.consentry")
 	found := false
 	for _, m := range c.Modules {
 		for _, r := range m.Rules {
@@ -341,6 +342,18 @@ func decisionReadsRecordName(c *ast.Compiler) bool {
 				continue
 			}
 			ast.WalkRefs(r, func(ref ast.Ref) bool {
+				if ref.HasPrefix(pkg) {
+					// A rule that reads record_decision, or the package as a
+					// whole, may depend on the name through it.
+					if len(ref) == 2 || !ref[2].IsGround() || ref[2].Equal(ast.StringTerm("record_decision")) {
+						found = true
+					}
+					return found
+				}
+				if ref.HasPrefix(ast.DefaultRootRef) && len(ref) == 1 {
+					found = true // data as a whole
+					return true
+				}
 				if !ref.HasPrefix(input) {
 					return false
 				}
