@@ -104,8 +104,13 @@ func announce(ln net.Listener) {
 }
 
 func serveFast(ctx context.Context, ln net.Listener, s *fasthttp.Server) error {
+	return serveUntil(ctx, ln, func() error { return s.Serve(ln) }, s.ShutdownWithContext)
+}
+
+// serveUntil runs serve, announces the listener, and shuts down when ctx ends.
+func serveUntil(ctx context.Context, ln net.Listener, serve func() error, shutdown func(context.Context) error) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
+	go func() { errc <- serve() }()
 	announce(ln)
 	select {
 	case err := <-errc:
@@ -114,7 +119,7 @@ func serveFast(ctx context.Context, ln net.Listener, s *fasthttp.Server) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = s.ShutdownWithContext(sctx)
+	_ = shutdown(sctx)
 	return nil
 }
 
@@ -125,16 +130,5 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		IdleTimeout:       60 * time.Second,
 		MaxHeaderBytes:    passthrough.ReadBufferSize,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
-	announce(ln)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.Shutdown(sctx)
-	return nil
+	return serveUntil(ctx, ln, func() error { return s.Serve(ln) }, s.Shutdown)
 }

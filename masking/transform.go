@@ -13,6 +13,7 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Key sizes and defaults.
@@ -496,33 +497,10 @@ func appendEscapedBytes(dst, s []byte) []byte {
 	return append(dst, s[start:]...)
 }
 
-// appendEscapedString is appendEscapedBytes for a string.
+// appendEscapedString is appendEscapedBytes for a string (read through a
+// byte view, without a copy).
 func appendEscapedString(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r != utf8.RuneError || size != 1 {
-				i += size
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		dst = appendEscapedASCII(dst, c)
-		i++
-		start = i
-	}
-	return append(dst, s[start:]...)
+	return appendEscapedBytes(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 
 func appendEscapedASCII(dst []byte, c byte) []byte {
