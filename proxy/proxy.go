@@ -516,16 +516,9 @@ func (p *Proxy) answer(ctx *fasthttp.RequestCtx, rt *formats.Route, reply []byte
 // allowed, byte-exact and in order.
 func filterQuery(dst, query []byte, allowed []string) []byte {
 	for len(query) > 0 {
-		part := query
-		if i := bytes.IndexByte(query, '&'); i >= 0 {
-			part, query = query[:i], query[i+1:]
-		} else {
-			query = nil
-		}
-		name := part
-		if i := bytes.IndexByte(part, '='); i >= 0 {
-			name = part[:i]
-		}
+		var part []byte
+		part, query, _ = bytes.Cut(query, []byte{'&'})
+		name, _, _ := bytes.Cut(part, []byte{'='})
 		for _, a := range allowed {
 			if string(name) == a {
 				if len(dst) > 0 {

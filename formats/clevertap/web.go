@@ -272,12 +272,8 @@ func (c *webCleaner) parse(q []byte, route webRoute) error {
 	}
 	c.text = c.text[:0]
 	for len(q) > 0 {
-		seg := q
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			seg, q = q[:i], q[i+1:]
-		} else {
-			q = nil
-		}
+		var seg []byte
+		seg, q, _ = bytes.Cut(q, amp)
 		if len(seg) == 0 {
 			continue // "a=1&&b=2": nothing to forward
 		}
@@ -1092,12 +1088,8 @@ func (c *webCleaner) urlParams(rec, q []byte) []byte {
 	rec = append(rec, '{')
 	n := 0
 	for len(q) > 0 {
-		seg := q
-		if i := bytes.IndexByte(q, '&'); i >= 0 {
-			seg, q = q[:i], q[i+1:]
-		} else {
-			q = nil
-		}
+		var seg []byte
+		seg, q, _ = bytes.Cut(q, amp)
 		if len(seg) == 0 {
 			continue
 		}
@@ -1677,6 +1669,9 @@ func appendEscaped(dst, s []byte, safe *[256]bool) []byte {
 	}
 	return dst
 }
+
+// amp separates query parameters.
+var amp = []byte{'&'}
 
 // appendJSONString writes s (valid UTF-8) as a JSON string.
 func appendJSONString(dst, s []byte) []byte { return masking.AppendQuote(dst, s) }
