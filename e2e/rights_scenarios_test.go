@@ -59,6 +59,9 @@ tenants:
   dropper:
     accounts: ["`+dropAccount+`"]
     upstream: `+up+`
+    rights:
+      clevertap_passcode:
+        value: client-pass
     policy_data:
       classes:
         id.user: {action: drop}
@@ -163,9 +166,10 @@ func TestOptBackInSameProfile(t *testing.T) {
 	}
 }
 
-// Scenario 4: A is erased (through the proxied deletion API), then logs in
-// again: A stays suppressed until an explicit opt-in.
-func TestErasedStaysSuppressedUntilOptIn(t *testing.T) {
+// Scenario 4: A is erased (through the proxied deletion API, accepted by
+// the vendor), then logs in again: A stays suppressed; the subject's own
+// opt-in does not lift an erasure, only the admin API does.
+func TestErasedStaysSuppressedUntilAdminLiftsIt(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
 	f := forwarder{t, start(t, "--upstream", up.url), up}
@@ -180,11 +184,41 @@ func TestErasedStaysSuppressedUntilOptIn(t *testing.T) {
 	if f.sdk(sdkBatch("__a3", evt)) || f.sdk(sdkBatch("__a1", evt)) {
 		t.Error("erased subject's devices not suppressed")
 	}
-	if !f.sdk(sdkBatch("__a3", profile(`"Identity":"A","ct_optout":false`), evt)) {
-		t.Fatal("explicit opt-in dropped")
+	if f.sdk(sdkBatch("__a3", profile(`"Identity":"A","ct_optout":false`), evt)) || f.sdk(sdkBatch("__a3", evt)) {
+		t.Fatal("an opt-in from traffic lifted an erasure")
 	}
-	if !f.sdk(sdkBatch("__a3", evt)) {
-		t.Error("records still dropped after the explicit opt-in")
+}
+
+// A deletion through the proxy without the tenant's passcode changes
+// nothing locally unless the vendor accepts it: a client cannot erase
+// (suppress) someone else by calling the deletion route.
+func TestUnauthenticatedDeletionChangesNothing(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	up.reply = func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/1/delete/profiles.json" && r.Header.Get("X-Clevertap-Passcode") != "right" {
+			w.WriteHeader(401)
+			io.WriteString(w, `{"status":"fail","error":"Invalid credentials"}`)
+			return
+		}
+		io.WriteString(w, `{"status":"success"}`)
+	}
+	f := forwarder{t, start(t, "--upstream", up.url), up}
+	f.sdk(sdkBatch("__v1", profile(`"Identity":"V"`), evt))
+	hdr := map[string]string{"X-CleverTap-Account-Id": account, "X-CleverTap-Passcode": "forged"}
+	fwd, status, _ := f.send("/1/delete/profiles.json", []byte(`{"identity":"V"}`), hdr)
+	if !fwd || status != 401 {
+		t.Fatalf("forged deletion: forwarded %v, %d; want forwarded and the vendor's 401", fwd, status)
+	}
+	if !f.sdk(sdkBatch("__v1", evt)) {
+		t.Fatal("a forged deletion suppressed the subject")
+	}
+	hdr["X-CleverTap-Passcode"] = "right"
+	if fwd, status, _ := f.send("/1/delete/profiles.json", []byte(`{"identity":"V"}`), hdr); !fwd || status != 200 {
+		t.Fatalf("accepted deletion: %v %d", fwd, status)
+	}
+	if f.sdk(sdkBatch("__v1", evt)) {
+		t.Fatal("the vendor accepted the deletion but the subject still flows")
 	}
 }
 
@@ -234,7 +268,14 @@ func TestErasureTranslation(t *testing.T) {
 		t.Errorf("keeper deletion: %v %d %s", fwd, status, up.last(t).Body)
 	}
 
-	// dropper never forwards identities: nothing to delete upstream.
+	// dropper never forwards identities: nothing to delete upstream. Only
+	// the tenant's passcode authorises the local erasure then.
+	if fwd, status, reply := f.send("/1/delete/profiles.json", []byte(`{"identity":"dropped-1"}`), map[string]string{"X-CleverTap-Account-Id": dropAccount}); fwd || status != 403 || !strings.Contains(string(reply), "erasure_not_authorised") {
+		t.Errorf("dropper deletion without passcode: forwarded %v, %d %s", fwd, status, reply)
+	}
+	if fwd, _ := upload(dropAccount, "dropped-1"); !fwd {
+		t.Error("dropper: an unauthorised deletion suppressed the subject")
+	}
 	if fwd, status, reply := del(dropAccount, `{"identity":"dropped-1"}`); fwd || status != 200 || !strings.Contains(string(reply), `"status":"success"`) {
 		t.Errorf("dropper deletion: forwarded %v, %d %s", fwd, status, reply)
 	}
@@ -390,7 +431,7 @@ func TestAdminAPIAndCLI(t *testing.T) {
 	// credentials and the identifier as uploads carried it.
 	status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+subject+`"}`)
 	last := up.last(t)
-	if status != 200 || gjson.GetBytes(body, "upstream.forwarded").Bool() != true || gjson.GetBytes(body, "report.reason").Str != "erasure" {
+	if status != 200 || gjson.GetBytes(body, "upstream.forwarded").Bool() != true || gjson.GetBytes(body, "report.reason").Str != "admin-erasure" {
 		t.Fatalf("erase: %d %s", status, body)
 	}
 	if last.Path != "/1/delete/profiles.json" || string(last.Body) != `{"identity":"`+hashed+`"}` ||

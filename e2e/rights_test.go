@@ -48,10 +48,12 @@ func TestOptOutCoversAllDevices(t *testing.T) {
 	}
 }
 
-// An opt-out record of a subject who is already suppressed is not forwarded:
-// it may carry the person's data (here after a failed first try, which had
-// reached the vendor). Privacy wins over telling the vendor twice.
-func TestOptOutOfASuppressedSubjectIsNotForwarded(t *testing.T) {
+// A retried opt-out reaches the vendor: when the first copy met an
+// upstream failure, the SDK's retry is forwarded (the subject is suppressed
+// by nothing but that opt-out, which the vendor has not accepted yet); once
+// the vendor answered 2xx, later copies are answered locally. Records after
+// the opt-out never flow.
+func TestRetriedOptOutReachesTheVendor(t *testing.T) {
 	up := newUpstream(t)
 	fail := true
 	up.reply = func(w http.ResponseWriter, r *http.Request) {
@@ -69,14 +71,36 @@ func TestOptOutOfASuppressedSubjectIsNotForwarded(t *testing.T) {
 	if resp, _ := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 502 || len(up.requests()) != 1 {
 		t.Fatalf("first try: %d", resp.StatusCode)
 	}
+	post(t, cs.url+"/a1?z="+account, sdkBatch("__r1", evt), nil)
+	if len(up.requests()) != 1 {
+		t.Fatal("a record after the opt-out was forwarded")
+	}
 	up.mu.Lock()
 	fail = false
 	up.mu.Unlock()
-	if resp, body := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 200 || string(body) != "{}" || len(up.requests()) != 1 {
-		t.Fatalf("a suppressed subject's opt-out record was forwarded: %d %s", resp.StatusCode, body)
+	if resp, body := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 200 || len(up.requests()) != 2 {
+		t.Fatalf("the retried opt-out did not reach the vendor: %d %s, %d upstream requests", resp.StatusCode, body, len(up.requests()))
+	}
+	if resp, body := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 200 || string(body) != "{}" || len(up.requests()) != 2 {
+		t.Fatalf("a copy after the vendor's acknowledgement was forwarded: %d %s", resp.StatusCode, body)
 	}
 	post(t, cs.url+"/a1?z="+account, sdkBatch("__r1", evt), nil)
-	if len(up.requests()) != 1 {
+	if len(up.requests()) != 2 {
 		t.Fatal("records after the opt-out were forwarded")
+	}
+}
+
+// An opt-out record of a subject suppressed for another reason (here an
+// admin suppression) is not forwarded: it may carry the person's data.
+func TestOptOutOfAnAdminSuppressedSubjectIsNotForwarded(t *testing.T) {
+	up := newUpstream(t)
+	cfg, _ := rightsConfig(t, up.url)
+	cs := start(t, "--config", cfg)
+	if status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/suppress", opsToken, `{"tenant":"acme","identity":"S"}`); status != 200 {
+		t.Fatalf("suppress: %d %s", status, body)
+	}
+	optout := sdkBatch("__s9", `{"type":"profile","profile":{"Identity":"S","Company":"SecretCo","ct_optout":true}}`)
+	if resp, body := post(t, cs.url+"/a1?z="+account, optout, nil); resp.StatusCode != 200 || string(body) != "{}" || len(up.requests()) != 0 {
+		t.Fatalf("an admin-suppressed subject's opt-out record was forwarded: %d %s", resp.StatusCode, body)
 	}
 }

@@ -45,15 +45,15 @@ type Subject struct {
 type Signals struct {
 	OptOut      int8 // +1 opted out, -1 opted back in, 0 no signal
 	AllowSystem bool // ct_allow_sys_events_and_communication with the opt-out
-	// Marketing holds the subscription flags seen, indexed like
-	// MarketingChannels: +1 the flag was true, -1 false, 0 not seen. For the
-	// dnd-* channels true means "do not disturb".
+	// Marketing holds the consent the record states per channel, indexed
+	// like MarketingChannels: +1 granted, -1 revoked, 0 not stated. The
+	// adapter maps its vendor's flags (CleverTap MSG-dndPhone:true is a
+	// revocation of dnd-phone: "may this number be contacted at all").
 	Marketing [NumMarketingChannels]int8
 }
 
-// MarketingChannels are the marketing channels, in index order (CleverTap's
-// MSG-push, MSG-push-all, MSG-email, MSG-sms, MSG-whatsapp, MSG-dndPhone,
-// MSG-dndEmail).
+// MarketingChannels are the marketing channels, in index order; they are
+// the rights registry's channels (rights.Channel) by name and order.
 var MarketingChannels = [NumMarketingChannels]string{"push", "push-all", "email", "sms", "whatsapp", "dnd-phone", "dnd-email"}
 
 // NumMarketingChannels is the number of marketing channels.
@@ -84,8 +84,10 @@ type CampaignTarget struct {
 // use it.
 type Rights interface {
 	Subjects
-	// Erase suppresses the subject for erasure, durably, before the
-	// deletion is forwarded upstream.
+	// Erase records a deletion request for the subject. It takes effect
+	// only by authority: at once (durably, before the deletion is
+	// forwarded) when the request carried the tenant's vendor credential,
+	// otherwise once the vendor accepted the forwarded deletion (2xx).
 	Erase(tenant string, s Subject, actor string) error
 	// CampaignAllowed says whether a campaign on channel ("push", "email",
 	// "sms", "whatsapp") may reach the target.
@@ -191,4 +193,9 @@ type Route struct {
 	// DropResponseHeaders are removed from upstream replies (e.g. redirects
 	// that would make SDKs bypass the proxy).
 	DropResponseHeaders []string
+	// CredentialHeader names the request header that carries the vendor
+	// credential (CleverTap's X-CleverTap-Passcode) on routes that change
+	// rights: a request whose header matches the tenant's configured
+	// credential is authorised to erase before it is forwarded.
+	CredentialHeader string
 }

@@ -255,7 +255,7 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 	case "unsuppress":
 		rep, err = reg.Unsuppress(ref, actor)
 	case "erase":
-		rep, err = reg.Erase(ref, actor)
+		rep, err = reg.Erase(ref, actor, true)
 	case "show":
 		rep, err = reg.Show(ref, actor)
 	}

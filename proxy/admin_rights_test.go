@@ -23,10 +23,11 @@ const testToken = "0123456789abcdef-ops"
 
 // vendor is an in-memory upstream that records deletion calls.
 type vendor struct {
-	mu     sync.Mutex
-	bodies []string
-	hdrs   []string
-	status int
+	mu        sync.Mutex
+	bodies    []string
+	hdrs      []string
+	status    int
+	onRequest func()
 }
 
 func (v *vendor) handle(ctx *fasthttp.RequestCtx) {
@@ -34,6 +35,9 @@ func (v *vendor) handle(ctx *fasthttp.RequestCtx) {
 	defer v.mu.Unlock()
 	v.bodies = append(v.bodies, string(ctx.Path())+" "+string(ctx.PostBody()))
 	v.hdrs = append(v.hdrs, string(ctx.Request.Header.Peek("X-CleverTap-Account-Id"))+"/"+string(ctx.Request.Header.Peek("X-CleverTap-Passcode")))
+	if v.onRequest != nil {
+		v.onRequest()
+	}
 	ctx.SetStatusCode(v.status)
 	ctx.SetBodyString(`{"status":"success"}`)
 }
@@ -213,7 +217,7 @@ func TestRightsAPIErase(t *testing.T) {
 		if len(v.bodies) != 1 || !strings.HasPrefix(v.bodies[0], clevertap.DeletePath+` {"identity":"`) || strings.Contains(v.bodies[0], "user-42") || v.hdrs[0] != "ACC/PASS" {
 			t.Errorf("vendor got %v %v", v.bodies, v.hdrs)
 		}
-		if v := p.rights.Registry().Check("acme", []byte("user-42"), nil); !v.Drop(false) || v.Reason != rights.ReasonErasure {
+		if v := p.rights.Registry().Check("acme", []byte("user-42"), nil); !v.Drop(false) || v.Reason != rights.ReasonAdminErasure {
 			t.Errorf("not erased: %+v", v)
 		}
 		// a device erasure names the guid
@@ -257,33 +261,77 @@ func TestRightsAPIUnavailable(t *testing.T) {
 	}
 }
 
-// TestDeleteRouteErasesFirst drives the proxied deletion route: the subject
-// is suppressed before the translated deletion reaches the vendor, and
-// stays suppressed when the vendor fails.
-func TestDeleteRouteErasesFirst(t *testing.T) {
+// TestDeleteRouteNeedsAuthority drives the proxied deletion route: a
+// deletion with the tenant's passcode erases before the translated deletion
+// reaches the vendor (and stays when the vendor fails); one without it is
+// forwarded untouched by the registry and takes effect locally only if the
+// vendor accepts it.
+func TestDeleteRouteNeedsAuthority(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		passcode   string // sent in X-CleverTap-Passcode; the tenant's is "PASS"
+		vendor     int
+		wantStatus int
+		erased     bool
+	}{
+		{"passcode, vendor fails: erased first", "PASS", 503, 503, true},
+		{"passcode, vendor accepts", "PASS", 200, 200, true},
+		{"no passcode, vendor refuses: nothing changes", "", 401, 401, false},
+		{"wrong passcode, vendor refuses: nothing changes", "PASX", 401, 401, false},
+		{"no passcode, vendor fails: nothing changes", "", 502, 502, false},
+		{"no passcode, vendor accepts: erased after", "", 200, 200, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, p, v := adminFixture(t, nil, false)
+			p.rights.tenants = map[string]RightsOptions{"acme": {Passcode: []byte("PASS")}}
+			reg := p.rights.Registry()
+			v.status = tc.vendor
+			var ctx fasthttp.RequestCtx
+			hdrs := []string{"X-CleverTap-Account-Id", "ACC"}
+			if tc.passcode != "" {
+				hdrs = append(hdrs, "X-CleverTap-Passcode", tc.passcode)
+			}
+			request(&ctx, "POST", clevertap.DeletePath, []byte(`{"identity":["user-42"]}`), hdrs...)
+			p.Handle(&ctx)
+			if ctx.Response.StatusCode() != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", ctx.Response.StatusCode(), tc.wantStatus, ctx.Response.Body())
+			}
+			verdict := reg.Check("acme", []byte("user-42"), nil)
+			if got := verdict.Status == rights.StatusSuppressed; got != tc.erased {
+				t.Fatalf("erased = %v (%+v), want %v", got, verdict, tc.erased)
+			}
+			if tc.erased && verdict.Reason != rights.ReasonErasure {
+				t.Errorf("reason %v, want erasure (from traffic)", verdict.Reason)
+			}
+			var entries int
+			for e, err := range reg.Log(time.Time{}) {
+				if err != nil || e.Actor != clevertap.ActorDeleteAPI || e.Action != rights.ActionErase {
+					t.Errorf("log entry %+v %v", e, err)
+				}
+				entries++
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.erased]; entries != want {
+				t.Errorf("%d log entries, want %d", entries, want)
+			}
+		})
+	}
+}
+
+// TestDeleteRouteVendorAcceptedButStoreFails: the vendor accepted the
+// deletion but the registry cannot record it: the client gets 503 so that it
+// retries, and the subject is never left clear silently.
+func TestDeleteRouteVendorAcceptedButStoreFails(t *testing.T) {
 	_, p, v := adminFixture(t, nil, false)
+	v.status = 200
 	reg := p.rights.Registry()
-	v.status = 503
+	p.rights = NewRightsAdapter(reg, nil)
+	// Close the registry after the request was cleaned: the erasure that
+	// waits for the vendor's answer then fails.
+	v.onRequest = func() { reg.Close() }
 	var ctx fasthttp.RequestCtx
 	request(&ctx, "POST", clevertap.DeletePath, []byte(`{"identity":["user-42"]}`), "X-CleverTap-Account-Id", "ACC")
 	p.Handle(&ctx)
-	if ctx.Response.StatusCode() != 503 {
-		t.Fatalf("vendor failure must pass through: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
-	}
-	if !reg.Check("acme", []byte("user-42"), nil).Drop(false) {
-		t.Fatal("not suppressed although the deletion was attempted")
-	}
-	if len(v.bodies) != 1 || strings.Contains(v.bodies[0], "user-42") || !strings.Contains(v.bodies[0], `{"identity":["`) {
-		t.Errorf("vendor got %v", v.bodies)
-	}
-	var entries int
-	for e, err := range reg.Log(time.Time{}) {
-		if err != nil || e.Actor != clevertap.ActorDeleteAPI || e.Action != rights.ActionErase {
-			t.Errorf("log entry %+v %v", e, err)
-		}
-		entries++
-	}
-	if entries != 1 {
-		t.Errorf("%d log entries", entries)
+	if ctx.Response.StatusCode() != 503 || !bytes.Contains(ctx.Response.Body(), []byte("rights_unavailable")) {
+		t.Fatalf("status %d %s, want 503 rights_unavailable", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }

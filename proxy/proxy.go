@@ -446,7 +446,10 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		}
 		if p.rights != nil {
 			st.subjects.reset(p.rights, tenant.Name)
-			st.env.Subjects, st.env.Rights = &st.subjects, p.rights
+			if rt.CredentialHeader != "" {
+				st.subjects.authorised = p.rights.authorised(tenant.Name, ctx.Request.Header.Peek(rt.CredentialHeader))
+			}
+			st.env.Subjects, st.env.Rights = &st.subjects, &st.subjects
 		}
 		var res formats.Result
 		var err error
@@ -466,6 +469,14 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		ar.RecordsIn, ar.RecordsOut, ar.Suppressed, ar.PolicyDropped = res.RecordsIn, res.RecordsOut, res.Suppressed, res.PolicyDropped
 		if err != nil {
 			p.failErr(ctx, ar, err)
+			return
+		}
+		if res.AllDropped && p.rights != nil && len(st.subjects.erasures) > 0 {
+			// A deletion that names only identifiers the policy never
+			// forwards has no vendor to accept it: only the tenant's
+			// credential can authorise it.
+			p.fail(ctx, ar, fasthttp.StatusForbidden, "erasure_not_authorised",
+				"the deletion reaches no vendor and carries no valid credential; configure tenants."+tenant.Name+".rights.clevertap_passcode and send it, or use the admin API")
 			return
 		}
 		if res.AllDropped {
@@ -497,7 +508,30 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		p.fail(ctx, ar, fasthttp.StatusBadRequest, "unexpected_body", "this route carries no body")
 		return
 	}
-	p.forward(ctx, rt, tenant, up, query, out, gz, ar)
+	status := p.forward(ctx, rt, tenant, up, query, out, gz, ar)
+	if p.rights != nil && st.subjects.pending() {
+		p.vendorAnswered(ctx, ar, tenant, &st.subjects, status)
+	}
+}
+
+// vendorAnswered applies what waited for the vendor's answer to a forwarded
+// request (erasures without a credential, opt-out acknowledgements): only
+// on 2xx. A vendor-accepted erasure that cannot be recorded locally turns
+// the answer into 503, so that the client retries the (idempotent)
+// deletion.
+func (p *Proxy) vendorAnswered(ctx *fasthttp.RequestCtx, ar *audit.Record, tenant *Tenant, subj *requestSubjects, status int) {
+	if status < 200 || status > 299 {
+		subj.reset(subj.a, subj.tenant)
+		return
+	}
+	ackErr, eraseErr := subj.accepted()
+	if ackErr != nil && p.errLog.allow() {
+		p.log.Warn("cannot record the vendor's acknowledgement of an opt-out; the next copy is forwarded again", "tenant", tenant.Name, "error", ackErr.Error())
+	}
+	if eraseErr != nil {
+		ctx.Response.Reset()
+		p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "rights_unavailable", "the vendor accepted the deletion but it cannot be recorded; retry the request")
+	}
 }
 
 // answer replies for the vendor (all records dropped): 200 with the
@@ -603,7 +637,9 @@ func forwardHeader(name []byte, keepIP bool) bool {
 	return false
 }
 
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record) {
+// forward sends the cleaned request upstream and copies the answer back. It
+// returns the upstream's status, or 0 if the upstream did not answer.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record) int {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -658,7 +694,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 		}
 		p.log.Warn("upstream request failed", "tenant", tenant.Name, "route", rt.Path, "error", err.Error())
 		p.fail(ctx, ar, status, code, "the upstream did not answer; retry later")
-		return
+		return 0
 	}
 	ar.UpstreamStatus = resp.StatusCode()
 	resp.Header.CopyTo(&ctx.Response.Header)
@@ -674,6 +710,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	ctx.SetStatusCode(resp.StatusCode())
 	ctx.SetBody(resp.Body())
 	ar.Status = resp.StatusCode()
+	return ar.Status
 }
 
 // refererOrigin cuts a Referer to its origin ("https://shop.example/").

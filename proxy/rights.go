@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"crypto/subtle"
+	"errors"
+
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/rights"
 )
@@ -17,6 +20,11 @@ type RightsAdapter struct {
 type RightsOptions struct {
 	AllowSystemEvents      bool // honour ct_allow_sys_events_and_communication
 	MarketingOptInRequired bool // no recorded consent = opted out of campaigns
+	// Passcode is the tenant's vendor credential (CleverTap passcode): a
+	// deletion that carries it in the route's credential header erases the
+	// subject before it is forwarded. Without it, a deletion takes effect
+	// locally only once the vendor accepted it.
+	Passcode []byte
 }
 
 // NewRightsAdapter wraps reg with per-tenant options.
@@ -29,6 +37,13 @@ var (
 	_ formats.Rights   = (*RightsAdapter)(nil)
 )
 
+// authorised reports whether credential is the tenant's configured vendor
+// credential (constant time).
+func (a *RightsAdapter) authorised(tenant string, credential []byte) bool {
+	want := a.tenants[tenant].Passcode
+	return len(want) > 0 && subtle.ConstantTimeCompare(credential, want) == 1
+}
+
 // Healthy is the readiness check of the registry.
 func (a *RightsAdapter) Healthy() string {
 	if !a.reg.Healthy() {
@@ -39,10 +54,10 @@ func (a *RightsAdapter) Healthy() string {
 
 // Admit implements formats.Subjects.
 func (a *RightsAdapter) Admit(tenant string, s formats.Subject, sig formats.Signals) (bool, error) {
-	return a.admit(a.reg.Ref(tenant, s.Identity, s.Device), s, sig)
+	return a.admit(a.reg.Ref(tenant, s.Identity, s.Device), s, sig, nil)
 }
 
-func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Signals) (bool, error) {
+func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Signals, acks *[]rights.Ref) (bool, error) {
 	tenant := ref.Tenant
 	rs := rights.Signals{AllowSystem: sig.AllowSystem && a.tenants[tenant].AllowSystemEvents}
 	switch {
@@ -52,14 +67,19 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 		rs.OptOut = rights.SignalOptIn
 	}
 	for ch, v := range sig.Marketing {
-		if v != 0 {
-			rs.SetMarketingKey([]byte(marketingKeys[ch]), v > 0)
+		switch {
+		case v > 0:
+			rs.Marketing[ch] = rights.ConsentGranted
+		case v < 0:
+			rs.Marketing[ch] = rights.ConsentRevoked
 		}
 	}
 	// A record carrying an opt-out is forwarded so that the vendor learns
-	// it, unless its subject was suppressed already (then the record may
-	// carry data of an erased or opted-out person: privacy wins over
-	// telling the vendor again). Take its verdict before learning.
+	// it: when its subject was clear, or suppressed by nothing but its own
+	// opt-out that the vendor has not accepted yet (the first copy met an
+	// upstream failure). A subject suppressed for any other reason is not
+	// told again: the record may carry an erased person's data. Take the
+	// verdict before learning.
 	var before rights.Verdict
 	if rs.OptOut == rights.SignalOptOut {
 		before = a.reg.CheckRef(ref)
@@ -68,10 +88,22 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 		return false, err
 	}
 	if rs.OptOut == rights.SignalOptOut {
-		if before.Status == rights.StatusUnknown {
+		forward := false
+		switch {
+		case before.Status == rights.StatusUnknown:
 			return false, rights.ErrUnavailable
+		case before.Status == rights.StatusClear:
+			forward = true
+		case before.Reason == rights.ReasonOptOut:
+			var err error
+			if forward, err = a.reg.OptOutUnacknowledged(ref); err != nil {
+				return false, err
+			}
 		}
-		return before.Status == rights.StatusClear, nil
+		if forward && acks != nil {
+			*acks = append(*acks, ref)
+		}
+		return forward, nil
 	}
 	v := a.reg.CheckRef(ref)
 	if v.Status == rights.StatusUnknown {
@@ -80,23 +112,17 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 	return !v.Drop(s.System), nil
 }
 
-// marketingKeys are the CleverTap keys in formats.MarketingChannels order;
-// the registry parses them (the dnd-* keys are negative).
-var marketingKeys = [formats.NumMarketingChannels]string{"MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp", "MSG-dndPhone", "MSG-dndEmail"}
+// Erase implements formats.Rights for callers outside a request, where no
+// credential was checked and no vendor answered: it refuses, since a
+// deletion takes effect only by authority. Requests use
+// requestSubjects.Erase; admins the admin API.
+func (a *RightsAdapter) Erase(string, formats.Subject, string) error {
+	return errors.New("cannot erase outside a proxied request: use the admin API")
+}
 
-// Erase implements formats.Rights.
-func (a *RightsAdapter) Erase(tenant string, s formats.Subject, actor string) error {
-	if len(s.Identity) > 0 {
-		if _, err := a.reg.Erase(rights.Ref{Tenant: tenant, Identity: a.reg.Key(tenant, rights.KindIdentity, s.Identity), HasIdentity: true}, actor); err != nil {
-			return err
-		}
-	}
-	if len(s.Device) > 0 {
-		if _, err := a.reg.Erase(rights.Ref{Tenant: tenant, Device: a.reg.Key(tenant, rights.KindDevice, s.Device), HasDevice: true}, actor); err != nil {
-			return err
-		}
-	}
-	return nil
+func (a *RightsAdapter) erase(ref rights.Ref, actor string) error {
+	_, err := a.reg.Erase(ref, actor, false)
+	return err
 }
 
 // CampaignAllowed implements formats.Rights.
@@ -113,17 +139,32 @@ func (a *RightsAdapter) Registry() *rights.Registry { return a.reg }
 
 // requestSubjects is the per-request face of the adapter: records of one
 // batch share their device id (and often their identity), and hashing a
-// subject costs two SHA-256 blocks, so it remembers the last keys.
+// subject costs two SHA-256 blocks, so it remembers the last keys. It also
+// holds what takes effect only once the vendor accepted the request:
+// erasures that carried no credential, and acknowledgements of forwarded
+// opt-outs.
 type requestSubjects struct {
 	a                   *RightsAdapter
 	tenant              string
 	device, identity    []byte
 	devKey, identKey    rights.Key
 	hasDevKey, hasIdKey bool
+	// authorised: the request carried the tenant's vendor credential.
+	authorised bool
+	acks       []rights.Ref
+	erasures   []pendingErasure
 }
 
+type pendingErasure struct {
+	ref   rights.Ref
+	actor string
+}
+
+var _ formats.Rights = (*requestSubjects)(nil)
+
 func (r *requestSubjects) reset(a *RightsAdapter, tenant string) {
-	r.a, r.tenant, r.hasDevKey, r.hasIdKey = a, tenant, false, false
+	r.a, r.tenant, r.hasDevKey, r.hasIdKey, r.authorised = a, tenant, false, false, false
+	r.acks, r.erasures = r.acks[:0], r.erasures[:0]
 }
 
 // Admit implements formats.Subjects.
@@ -146,5 +187,66 @@ func (r *requestSubjects) Admit(tenant string, s formats.Subject, sig formats.Si
 		}
 		ref.Identity, ref.HasIdentity = r.identKey, true
 	}
-	return r.a.admit(ref, s, sig)
+	return r.a.admit(ref, s, sig, &r.acks)
+}
+
+// Erase implements formats.Rights. A deletion that carried the tenant's
+// credential erases at once (durably, before it is forwarded); any other is
+// forwarded and takes effect locally only once the vendor accepted it
+// (Accepted): a client without the credential changes nothing here.
+func (r *requestSubjects) Erase(tenant string, s formats.Subject, actor string) error {
+	var refs [2]rights.Ref
+	n := 0
+	if len(s.Identity) > 0 {
+		refs[n] = rights.Ref{Tenant: tenant, Identity: r.a.reg.Key(tenant, rights.KindIdentity, s.Identity), HasIdentity: true}
+		n++
+	}
+	if len(s.Device) > 0 {
+		refs[n] = rights.Ref{Tenant: tenant, Device: r.a.reg.Key(tenant, rights.KindDevice, s.Device), HasDevice: true}
+		n++
+	}
+	for _, ref := range refs[:n] {
+		if !r.authorised {
+			r.erasures = append(r.erasures, pendingErasure{ref, actor})
+			continue
+		}
+		if err := r.a.erase(ref, actor); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CampaignAllowed implements formats.Rights.
+func (r *requestSubjects) CampaignAllowed(tenant string, t formats.CampaignTarget, channel string) (bool, error) {
+	return r.a.CampaignAllowed(tenant, t, channel)
+}
+
+// pending reports whether anything waits for the vendor's answer.
+func (r *requestSubjects) pending() bool { return len(r.acks) > 0 || len(r.erasures) > 0 }
+
+// accepted applies what waited for the vendor's 2xx: the erasures it
+// accepted and the acknowledgement of the opt-outs it received. An erasure
+// that cannot be recorded is returned as eraseErr (the caller answers 503
+// so that the deletion, idempotent at the vendor, is retried); a lost
+// acknowledgement only means that the next copy of the opt-out is
+// forwarded again.
+func (r *requestSubjects) accepted() (ackErr, eraseErr error) {
+	for _, e := range r.erasures {
+		if err := r.a.erase(e.ref, e.actor); err != nil {
+			eraseErr = err
+			break
+		}
+	}
+	for i, ref := range r.acks {
+		if i > 0 && ref == r.acks[i-1] {
+			continue // the same subject's opt-out in several records
+		}
+		if err := r.a.reg.AckOptOut(ref); err != nil {
+			ackErr = err
+			break
+		}
+	}
+	r.acks, r.erasures = r.acks[:0], r.erasures[:0]
+	return ackErr, eraseErr
 }

@@ -32,19 +32,7 @@ func (r *Registry) admin(ref Ref, actor, what string, fn func(t *txn, k Key, kin
 	if actor == "" {
 		return Report{}, fmt.Errorf("cannot %s: no actor given (pass the admin token name)", what)
 	}
-	if r == nil || r.closed.Load() {
-		return Report{}, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
-	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	if r.closed.Load() {
-		return Report{}, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
-	}
-	t := r.begin(ref.Tenant, time.Time{}, actor)
-	if err := fn(t, k, kind); err != nil {
-		return Report{}, t.fail(what, err)
-	}
-	if err := t.commit(what); err != nil {
+	if _, err := r.write(ref.Tenant, time.Time{}, actor, what, func(t *txn) error { return fn(t, k, kind) }); err != nil {
 		return Report{}, err
 	}
 	rep, err := r.report(ref.Tenant, k, kind)
@@ -74,8 +62,9 @@ func (r *Registry) Suppress(ref Ref, actor string) (Report, error) {
 	})
 }
 
-// Unsuppress lifts any suppression of one subject (opt-out, erasure,
-// admin). A device that is suppressed through its session identity stays
+// Unsuppress lifts any suppression of one subject (opt-out, erasure, admin
+// suppression, admin erasure): the admin API is the only authority over
+// every origin. A device that is suppressed through its session identity stays
 // so until that identity is unsuppressed (the report says ViaIdentity).
 func (r *Registry) Unsuppress(ref Ref, actor string) (Report, error) {
 	return r.admin(ref, actor, "unsuppress subject", func(t *txn, k Key, kind Kind) error {
@@ -92,19 +81,24 @@ func (r *Registry) Unsuppress(ref Ref, actor string) (Report, error) {
 	})
 }
 
-// Erase records an erasure: the subject is suppressed with reason erasure
-// (lifted only by an explicit opt-in or Unsuppress; a login or a profile
-// update does not lift it) and its marketing consent is forgotten. Links
-// are kept so that the subject's devices stay suppressed.
+// Erase records an erasure: the subject is suppressed with reason
+// ReasonAdminErasure (byAdmin) or ReasonErasure (a deletion through the
+// proxy that the vendor accepted or that carried the tenant's passcode).
+// Only the admin API lifts either; a login, a profile update or the
+// subject's own opt-in does not. Marketing consent is forgotten. Links are
+// kept so that the subject's devices stay suppressed.
 //
 // Erasing a device (a vendor profile id such as CleverTap's GUID) also
 // erases every identity linked to it, since the vendor profile is that
 // person. Forwarding the deletion upstream, with identifiers translated as
-// the proxy rewrote them, is the caller's job; call Erase first so that the
-// subject is suppressed even if the upstream call fails.
-func (r *Registry) Erase(ref Ref, actor string) (Report, error) {
+// the proxy rewrote them, is the caller's job.
+func (r *Registry) Erase(ref Ref, actor string, byAdmin bool) (Report, error) {
+	reason := ReasonErasure
+	if byAdmin {
+		reason = ReasonAdminErasure
+	}
 	return r.admin(ref, actor, "erase subject", func(t *txn, k Key, kind Kind) error {
-		if _, err := t.suppress(k, kind, ReasonErasure, false); err != nil {
+		if _, err := t.suppress(k, kind, reason, false); err != nil {
 			return err
 		}
 		t.note(ActionErase, kind, k, t.recs[k].Reason, "", "")
@@ -115,11 +109,11 @@ func (r *Registry) Erase(ref Ref, actor string) (Report, error) {
 		if dev := t.recs[k]; dev.HasSession {
 			ids[dev.Session] = true
 		}
-		if err := r.store.Links(k, KindDevice, func(ik Key) error { ids[ik] = true; return nil }); err != nil {
+		if err := t.tx.Links(k, KindDevice, func(ik Key) error { ids[ik] = true; return nil }); err != nil {
 			return err
 		}
 		for _, ik := range sortedKeys(ids) {
-			if _, err := t.suppress(ik, KindIdentity, ReasonErasure, false); err != nil {
+			if _, err := t.suppress(ik, KindIdentity, reason, false); err != nil {
 				return err
 			}
 			t.note(ActionErase, KindIdentity, ik, t.recs[ik].Reason, "", "linked to erased "+k.Prefix(KindDevice))
@@ -153,13 +147,21 @@ func (r *Registry) Show(ref Ref, actor string) (Report, error) {
 }
 
 // report reads what is held on one subject.
-func (r *Registry) report(tenant string, k Key, kind Kind) (Report, error) {
-	rec, ok, err := r.store.Get(k)
+func (r *Registry) report(tenant string, k Key, kind Kind) (rep Report, err error) {
+	err = r.store.View(func(rd StoreReader) error {
+		rep, err = readReport(rd, tenant, k, kind)
+		return err
+	})
+	return rep, err
+}
+
+func readReport(rd StoreReader, tenant string, k Key, kind Kind) (Report, error) {
+	rec, ok, err := rd.Get(k)
 	if err != nil {
 		return Report{}, err
 	}
 	links := 0
-	if err := r.store.Links(k, kind, func(Key) error { links++; return nil }); err != nil {
+	if err := rd.Links(k, kind, func(Key) error { links++; return nil }); err != nil {
 		return Report{}, err
 	}
 	rep := Report{
@@ -176,7 +178,7 @@ func (r *Registry) report(tenant string, k Key, kind Kind) (Report, error) {
 	v.merge(rec.Reason, rec.AllowSystem)
 	since := rec.Since
 	if kind == KindDevice && rec.HasSession {
-		id, _, err := r.store.Get(rec.Session)
+		id, _, err := rd.Get(rec.Session)
 		if err != nil {
 			return Report{}, err
 		}
@@ -190,6 +192,8 @@ func (r *Registry) report(tenant string, k Key, kind Kind) (Report, error) {
 	}
 	if v.Status == StatusSuppressed {
 		rep.Suppressed, rep.Reason, rep.AllowSystemEvents, rep.Since = true, v.Reason.String(), v.AllowSystem, timePtr(since)
+		rep.Origin = v.Reason.Origin()
+		rep.VendorAcked = rec.Reason == ReasonOptOut && rec.VendorAcked
 	}
 	for ch, c := range rec.Consent {
 		rep.Consent[Channel(ch).String()] = ConsentReport{State: c.State.String(), At: timePtr(c.At)}
@@ -264,12 +268,25 @@ func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
 	if r == nil || r.closed.Load() {
 		return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", ErrUnavailable)
 	}
+	var out Consent
+	err := r.store.View(func(rd StoreReader) error {
+		var err error
+		out, err = readConsent(rd, ref, ch)
+		return err
+	})
+	if err != nil {
+		return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+	}
+	return out, nil
+}
+
+func readConsent(rd StoreReader, ref Ref, ch Channel) (Consent, error) {
 	var recs []Record
 	person, hasPerson := ref.Identity, ref.HasIdentity
 	if ref.HasDevice {
-		dev, ok, err := r.store.Get(ref.Device)
+		dev, ok, err := rd.Get(ref.Device)
 		if err != nil {
-			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+			return ConsentUnknown, err
 		}
 		if ok {
 			recs = append(recs, dev)
@@ -279,9 +296,9 @@ func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
 		}
 	}
 	if hasPerson {
-		id, ok, err := r.store.Get(person)
+		id, ok, err := rd.Get(person)
 		if err != nil {
-			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+			return ConsentUnknown, err
 		}
 		if ok {
 			recs = append(recs, id)
@@ -291,15 +308,15 @@ func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
 		// MSG-push is stored per device; a push to a person reaches all of
 		// their devices, so every linked device's push state counts (a
 		// revocation on any of them wins, as everywhere here).
-		err := r.store.Links(person, KindIdentity, func(dk Key) error {
-			dev, ok, err := r.store.Get(dk)
+		err := rd.Links(person, KindIdentity, func(dk Key) error {
+			dev, ok, err := rd.Get(dk)
 			if ok {
 				recs = append(recs, dev)
 			}
 			return err
 		})
 		if err != nil {
-			return ConsentUnknown, fmt.Errorf("cannot read marketing consent: %w", err)
+			return ConsentUnknown, err
 		}
 	}
 	rule := channelRule[ch]

@@ -55,7 +55,7 @@ func build1M(tb testing.TB) string {
 		defer st.Close()
 		k, _ := newKeyer(testKey)
 		fp := k.fingerprint()
-		if benchErr = st.Bind(fp[:]); benchErr != nil {
+		if benchErr = st.Bind(BindRegistry, fp[:]); benchErr != nil {
 			return
 		}
 		keys := make([]Key, benchSubjects)

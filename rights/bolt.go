@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ var (
 	bucketRLinks   = []byte("rlinks")   // device||identity → empty
 	bucketLog      = []byte("log")      // seq (big-endian) → JSON LogEntry
 	metaKeyCheck   = []byte("keycheck")
+	metaHotFormat  = []byte("hotformat")
 	allBuckets     = [][]byte{bucketMeta, bucketSubjects, bucketHot, bucketLinks, bucketRLinks, bucketLog}
 )
 
@@ -55,7 +57,7 @@ func OpenBolt(dir string) (*BoltStore, error) {
 				return err
 			}
 		}
-		return nil
+		return migrateHotFormat(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -64,13 +66,48 @@ func OpenBolt(dir string) (*BoltStore, error) {
 	return &BoltStore{db: db}, nil
 }
 
+// migrateHotFormat rewrites a hot set persisted in an older Flags layout.
+// A store without a format mark was written by format 1 (or is new).
+func migrateHotFormat(tx *bolt.Tx) error {
+	m := tx.Bucket(bucketMeta)
+	if v := m.Get(metaHotFormat); len(v) == 1 {
+		if v[0] != hotFormat {
+			return fmt.Errorf("cannot read hot set: format %d is newer than this binary knows (%d); upgrade consentry", v[0], hotFormat)
+		}
+		return nil
+	}
+	hot := tx.Bucket(bucketHot)
+	type entry struct{ k, v []byte }
+	var conv []entry
+	err := hot.ForEach(func(k, v []byte) error {
+		if len(v) != 1 {
+			return fmt.Errorf("cannot migrate hot set: %w (bad entry)", errBadRecord)
+		}
+		conv = append(conv, entry{append([]byte(nil), k...), []byte{byte(flagsFromFormat1(v[0]))}})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range conv {
+		if err := hot.Put(e.k, e.v); err != nil {
+			return err
+		}
+	}
+	return m.Put(metaHotFormat, []byte{hotFormat})
+}
+
 // Bind implements Store.
-func (s *BoltStore) Bind(fp []byte) error {
+func (s *BoltStore) Bind(name string, fp []byte) error {
+	key := metaKeyCheck
+	if name != BindRegistry {
+		key = append([]byte("keycheck:"), name...)
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
-		old := m.Get(metaKeyCheck)
+		old := m.Get(key)
 		if old == nil {
-			return m.Put(metaKeyCheck, fp)
+			return m.Put(key, fp)
 		}
 		if subtle.ConstantTimeCompare(old, fp) != 1 {
 			return ErrKeyMismatch
@@ -79,9 +116,9 @@ func (s *BoltStore) Bind(fp []byte) error {
 	})
 }
 
-// Load implements Store.
-func (s *BoltStore) Load(fn func(Key, Flags) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+// Load implements Store. The embedded store has no change feed.
+func (s *BoltStore) Load(fn func(Key, Flags) error) (uint64, error) {
+	return 0, s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketHot).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(k) != KeySize || len(v) != 1 {
@@ -95,116 +132,106 @@ func (s *BoltStore) Load(fn func(Key, Flags) error) error {
 	})
 }
 
-// Get implements Store.
-func (s *BoltStore) Get(k Key) (Record, bool, error) {
-	var (
-		rec Record
-		ok  bool
-		err error
-	)
-	verr := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSubjects).Get(k[:])
-		if v == nil {
-			return nil
-		}
-		ok = true
-		rec, err = DecodeRecord(k, v)
-		return err
-	})
-	if verr != nil {
-		return Record{}, false, verr
-	}
-	return rec, ok, nil
+// View implements Store.
+func (s *BoltStore) View(fn func(StoreReader) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
 }
 
-// Links implements Store.
-func (s *BoltStore) Links(k Key, kind Kind, fn func(Key) error) error {
+// Update implements Store: one bbolt transaction, fsynced (data and meta
+// page) before it returns. bbolt has one writer at a time, so fn runs once.
+func (s *BoltStore) Update(fn func(StoreTx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) Get(k Key) (Record, bool, error) {
+	v := t.tx.Bucket(bucketSubjects).Get(k[:])
+	if v == nil {
+		return Record{}, false, nil
+	}
+	rec, err := DecodeRecord(k, v)
+	if err != nil {
+		return Record{}, false, err
+	}
+	return rec, true, nil
+}
+
+func (t boltTx) Links(k Key, kind Kind, fn func(Key) error) error {
 	name := bucketLinks
 	if kind == KindDevice {
 		name = bucketRLinks
 	}
-	// Collect first: fn may read the store, and a long read transaction
-	// would block the writer's remap.
-	var others []Key
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(name).Cursor()
-		for kk, _ := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, _ = c.Next() {
-			if len(kk) != 2*KeySize {
-				return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
-			}
-			others = append(others, Key(kk[KeySize:]))
+	c := t.tx.Bucket(name).Cursor()
+	for kk, _ := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, _ = c.Next() {
+		if len(kk) != 2*KeySize {
+			return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
 		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, o := range others {
-		if err := fn(o); err != nil {
+		if err := fn(Key(kk[KeySize:])); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Commit implements Store. bbolt fsyncs the data and the meta page before
-// Update returns.
-func (s *BoltStore) Commit(c *Change) error {
+func (t boltTx) Apply(c *Change) error {
 	if c.empty() {
 		return nil
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
-		subj := tx.Bucket(bucketSubjects)
-		for i := range c.Records {
-			r := &c.Records[i]
-			if err := subj.Put(r.Key[:], EncodeRecord(r)); err != nil {
-				return err
-			}
+	tx := t.tx
+	if !tx.Writable() {
+		return errors.New("cannot apply a change in a read-only transaction")
+	}
+	subj := tx.Bucket(bucketSubjects)
+	for i := range c.Records {
+		r := &c.Records[i]
+		if err := subj.Put(r.Key[:], EncodeRecord(r)); err != nil {
+			return err
 		}
-		hot := tx.Bucket(bucketHot)
-		for _, h := range c.Hot {
-			var err error
-			if h.Flags == 0 {
-				err = hot.Delete(h.Key[:])
-			} else {
-				err = hot.Put(h.Key[:], []byte{byte(h.Flags)})
-			}
-			if err != nil {
-				return err
-			}
+	}
+	hot := tx.Bucket(bucketHot)
+	for _, h := range c.Hot {
+		var err error
+		if h.Flags == 0 {
+			err = hot.Delete(h.Key[:])
+		} else {
+			err = hot.Put(h.Key[:], []byte{byte(h.Flags)})
 		}
-		links, rlinks := tx.Bucket(bucketLinks), tx.Bucket(bucketRLinks)
-		for _, l := range c.Links {
-			var k [2 * KeySize]byte
-			copy(k[:], l.Identity[:])
-			copy(k[KeySize:], l.Device[:])
-			if err := links.Put(k[:], nil); err != nil {
-				return err
-			}
-			copy(k[:], l.Device[:])
-			copy(k[KeySize:], l.Identity[:])
-			if err := rlinks.Put(k[:], nil); err != nil {
-				return err
-			}
+		if err != nil {
+			return err
 		}
-		lb := tx.Bucket(bucketLog)
-		lb.FillPercent = 0.95 // append-only keys
-		for i := range c.Log {
-			seq, err := lb.NextSequence()
-			if err != nil {
-				return err
-			}
-			c.Log[i].Seq = seq
-			v, err := json.Marshal(&c.Log[i])
-			if err != nil {
-				return err
-			}
-			if err := lb.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
-				return err
-			}
+	}
+	links, rlinks := tx.Bucket(bucketLinks), tx.Bucket(bucketRLinks)
+	for _, l := range c.Links {
+		var k [2 * KeySize]byte
+		copy(k[:], l.Identity[:])
+		copy(k[KeySize:], l.Device[:])
+		if err := links.Put(k[:], nil); err != nil {
+			return err
 		}
-		return nil
-	})
+		copy(k[:], l.Device[:])
+		copy(k[KeySize:], l.Identity[:])
+		if err := rlinks.Put(k[:], nil); err != nil {
+			return err
+		}
+	}
+	lb := tx.Bucket(bucketLog)
+	lb.FillPercent = 0.95 // append-only keys
+	for i := range c.Log {
+		seq, err := lb.NextSequence()
+		if err != nil {
+			return err
+		}
+		c.Log[i].Seq = seq
+		v, err := json.Marshal(&c.Log[i])
+		if err != nil {
+			return err
+		}
+		if err := lb.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReadLog implements Store.

@@ -8,13 +8,16 @@
 // # Lifecycle
 //
 //	reg, err := rights.Open(dataDir, registryKey)   // bbolt file dataDir/rights.db
+//	reg, err := rights.New(store, registryKey)      // any Store (PGStore for a fleet)
 //	defer reg.Close()
 //	ready := reg.Healthy()                           // false → /readyz fails
 //
 // Open refuses a store created with another key (ErrKeyMismatch): every
-// stored hash would silently miss. New(store, key) takes any Store (a shared
-// store for fleets implements the same interface). A nil *Registry is valid
-// and fails closed.
+// stored hash would silently miss. BindKey binds other keys the same way (a
+// fleet binds each tenant's pseudonymisation keys). A nil *Registry is
+// valid and fails closed. After a store failure the registry fails closed
+// and retries with backoff; when the store works again it reloads memory
+// from the store and turns healthy without a restart.
 //
 // # Hot path (per record)
 //
@@ -55,15 +58,25 @@
 // when another identity logs in on a shared device, that device's records
 // flow for it while the first identity stays suppressed (scenario 2); an
 // opt-in lifts the opt-out of the same key, nothing else changes
-// (scenario 3); an erasure suppresses until ct_optout:false or an admin
-// Unsuppress — a login or a profile update does not lift it (scenario 4).
-// An opt-out made on an anonymous device moves to the first identity that
-// logs in there (the vendor merges the anonymous profile into it).
-// Precedence: admin > erasure > optout; an opt-in lifts opt-out and
-// erasure, only Unsuppress lifts admin. Verdict.AllowSystem is true only
-// if every applying suppression was an opt-out with
-// ct_allow_sys_events_and_communication (ANDed by the caller with the tenant
-// option; default false = suppress everything).
+// (scenario 3); an erasure suppresses until an admin Unsuppress — a login,
+// a profile update or the subject's own opt-in does not lift it
+// (scenario 4). An opt-out made on an anonymous device moves to the first
+// identity that logs in there (the vendor merges the anonymous profile into
+// it).
+//
+// Rights change only by authority, and every suppression keeps its origin
+// (Reason): admin-erasure > admin > erasure > optout. A weaker signal never
+// replaces a stronger one; the subject's own opt-in lifts only an opt-out
+// its traffic made; Unsuppress (the admin API) lifts everything. An erasure
+// from traffic (ReasonErasure) is recorded only when the vendor accepted
+// the deletion or it carried the tenant's passcode (the proxy decides).
+// Verdict.AllowSystem is true only if every applying suppression was an
+// opt-out with ct_allow_sys_events_and_communication (ANDed by the caller
+// with the tenant option; default false = suppress everything).
+//
+// An opt-out is forwarded to the vendor until the vendor accepted a request
+// carrying it (OptOutUnacknowledged, AckOptOut), so an upstream failure
+// cannot swallow it.
 //
 // # Zero false negatives
 //
@@ -77,8 +90,9 @@
 // only over-suppress. Writes commit to the store
 // first and then update memory under the shard lock, so the next call sees
 // them. If a commit fails, the new suppressions are still applied in
-// memory, the registry turns unhealthy for good (until reopened) and every
-// lookup answers StatusUnknown, which Verdict.Drop treats as drop. The only
+// memory, the registry turns unhealthy until its recovery loop has reloaded
+// memory from the store, and every lookup answers StatusUnknown, which
+// Verdict.Drop treats as drop. The only
 // cache (device → session identity, used to skip store reads in Learn) is
 // exact-or-miss: entries are invalidated before a session changes. No
 // ristretto: a lossy cache cannot answer "not suppressed", and the exact
@@ -101,10 +115,12 @@
 //     plus WithIdentity(Key(tenant, KindIdentity, id)) for a profile that
 //     carries an identity key. Signals from profile.ct_optout,
 //     ct_allow_sys_events_and_communication (AND the tenant option) and
-//     MSG-* (Signals.SetMarketingKey).
+//     the marketing flags, which the format adapter maps to Channels
+//     (the registry knows no vendor key names).
 //   - REST /1/upload: identity → identity; objectId (the GUID) → device.
-//   - /1/delete/profiles.json: Erase each identity / guid first, then
-//     forward the translated delete upstream.
+//   - /1/delete/profiles.json: with the tenant's passcode, Erase each
+//     identity / guid first, then forward the translated delete upstream;
+//     without it, forward and Erase only after the vendor's 2xx.
 //   - Campaigns (/1/send/push.json, /1/targets/*.json): drop each target for
 //     which CampaignAllowed(ref, channel, tenantRequiresOptIn) is false.
 //   - /readyz: Healthy(). Metrics: Len().

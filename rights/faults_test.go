@@ -15,18 +15,39 @@ type faultStore struct {
 
 var errInjected = errors.New("injected store failure")
 
-func (s *faultStore) Commit(c *Change) error {
-	if s.failCommit.Load() {
-		return errInjected
-	}
-	return s.Store.Commit(c)
+type faultReader struct {
+	StoreReader
+	s *faultStore
 }
 
-func (s *faultStore) Get(k Key) (Record, bool, error) {
-	if s.failGet.Load() {
+func (r faultReader) Get(k Key) (Record, bool, error) {
+	if r.s.failGet.Load() {
 		return Record{}, false, errInjected
 	}
-	return s.Store.Get(k)
+	return r.StoreReader.Get(k)
+}
+
+type faultTx struct {
+	faultReader
+	tx StoreTx
+}
+
+func (t faultTx) Apply(c *Change) error { return t.tx.Apply(c) }
+
+func (s *faultStore) View(fn func(StoreReader) error) error {
+	return s.Store.View(func(rd StoreReader) error { return fn(faultReader{rd, s}) })
+}
+
+func (s *faultStore) Update(fn func(StoreTx) error) error {
+	return s.Store.Update(func(tx StoreTx) error {
+		if err := fn(faultTx{faultReader{tx, s}, tx}); err != nil {
+			return err
+		}
+		if s.failCommit.Load() {
+			return errInjected // rolled back, as a failed fsync would be
+		}
+		return nil
+	})
 }
 
 func openFault(t *testing.T) (*Registry, *faultStore) {
@@ -36,7 +57,7 @@ func openFault(t *testing.T) (*Registry, *faultStore) {
 		t.Fatal(err)
 	}
 	fs := &faultStore{Store: st}
-	r, err := New(fs, testKey, WithClock(testClock()))
+	r, err := New(fs, testKey, WithClock(testClock()), WithRecoveryDelay(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,13 +65,24 @@ func openFault(t *testing.T) (*Registry, *faultStore) {
 	return r, fs
 }
 
-func TestStoreWriteFailureFailsClosed(t *testing.T) {
+func waitHealthy(t *testing.T, r *Registry) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !r.Healthy() {
+		if time.Now().After(deadline) {
+			t.Fatal("registry did not recover within 5 s after the store came back")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestStoreWriteFailureFailsClosedAndRecovers(t *testing.T) {
 	t.Parallel()
 	r, fs := openFault(t)
 	a := r.Ref(tenant, b("A"), nil)
 	other := r.Ref(tenant, b("B"), nil)
-	if v := r.CheckRef(other); v.Status != StatusClear {
-		t.Fatalf("before failure: %+v", v)
+	if err := r.OptOut(other, false, time.Time{}); err != nil {
+		t.Fatal(err)
 	}
 	fs.failCommit.Store(true)
 	err := r.OptOut(a, false, time.Time{})
@@ -69,13 +101,30 @@ func TestStoreWriteFailureFailsClosed(t *testing.T) {
 	if f := r.hot.get(&a.Identity); f == 0 {
 		t.Error("suppression of a failed write not applied in memory")
 	}
-	// Health is sticky even if the store recovers.
-	fs.failCommit.Store(false)
-	if err := r.OptOut(other, false, time.Time{}); err != nil {
-		t.Fatal(err)
+	// While unhealthy, writes (traffic and admin) are refused.
+	if _, err := r.Suppress(r.Ref(tenant, b("C"), nil), "ops"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("admin Suppress while unhealthy: %v, want ErrUnavailable", err)
 	}
+	time.Sleep(20 * time.Millisecond)
 	if r.Healthy() {
-		t.Error("registry healthy again without a reopen")
+		t.Fatal("registry healthy while the store still fails")
+	}
+	// The store works again: the registry recovers without a restart and
+	// memory is what the store holds (the failed opt-out was never
+	// acknowledged; the SDK retries it).
+	fs.failCommit.Store(false)
+	waitHealthy(t, r)
+	if v := r.CheckRef(other); v.Status != StatusSuppressed {
+		t.Errorf("after recovery, committed opt-out: %+v, want suppressed", v)
+	}
+	if v := r.CheckRef(a); v.Status != StatusClear {
+		t.Errorf("after recovery, unacknowledged opt-out: %+v, want clear (memory reloaded from the store)", v)
+	}
+	if err := r.OptOut(a, false, time.Time{}); err != nil {
+		t.Fatalf("retried opt-out after recovery: %v", err)
+	}
+	if v := r.CheckRef(a); v.Status != StatusSuppressed {
+		t.Errorf("retried opt-out: %+v, want suppressed", v)
 	}
 	if _, err := r.Show(a, "ops"); err != nil {
 		t.Errorf("Show after recovery: %v", err)
@@ -95,19 +144,21 @@ func TestStoreReadFailureFailsClosed(t *testing.T) {
 	if _, err := r.Show(r.Ref(tenant, b("A"), nil), "ops"); err == nil {
 		t.Error("Show with failing reads: no error")
 	}
+	fs.failGet.Store(false)
+	waitHealthy(t, r)
 }
 
 func TestFailedRetryIsWrittenDurably(t *testing.T) {
 	t.Parallel()
 	// A write that failed left the suppression in memory only. A retry
-	// that succeeds must write the hot entry even though memory has it.
+	// that succeeds must write the hot entry durably.
 	dir := t.TempDir()
 	st, err := OpenBolt(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fs := &faultStore{Store: st}
-	r, err := New(fs, testKey)
+	r, err := New(fs, testKey, WithRecoveryDelay(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +166,7 @@ func TestFailedRetryIsWrittenDurably(t *testing.T) {
 	fs.failCommit.Store(true)
 	_ = r.OptOut(a, false, time.Time{})
 	fs.failCommit.Store(false)
+	waitHealthy(t, r)
 	if err := r.OptOut(a, false, time.Time{}); err != nil {
 		t.Fatal(err)
 	}

@@ -9,20 +9,27 @@ import (
 // subject costs about 20-30 bytes of memory. Stores persist it as an opaque
 // byte; zero means "not in the hot set".
 //
-//	bits 0-1  direct suppression reason (the subject itself is suppressed)
-//	bit  2    direct suppression allows system records
-//	bits 3-4  via reason: the identity last seen on this device is suppressed
-//	bit  5    via suppression allows system records
+//	bits 0-2  direct suppression reason (the subject itself is suppressed)
+//	bit  3    direct suppression allows system records
+//	bits 4-6  via reason: the identity last seen on this device is suppressed
+//	bit  7    via suppression allows system records
+//
+// Stores written before format 2 used two bits per reason; BoltStore
+// converts them when it opens (hotFormat).
 type Flags uint8
 
 const (
-	flagDirectAllow Flags = 1 << 2
-	flagViaShift          = 3
-	flagViaAllow    Flags = 1 << 5
+	flagReasonMask        = 7
+	flagDirectAllow Flags = 1 << 3
+	flagViaShift          = 4
+	flagViaAllow    Flags = 1 << 7
 )
 
+// hotFormat is the version of the Flags layout that stores persist.
+const hotFormat = 2
+
 func makeFlags(direct Reason, directAllow bool, via Reason, viaAllow bool) Flags {
-	f := Flags(direct&3) | Flags(via&3)<<flagViaShift
+	f := Flags(direct&flagReasonMask) | Flags(via&flagReasonMask)<<flagViaShift
 	if direct != ReasonNone && directAllow {
 		f |= flagDirectAllow
 	}
@@ -32,12 +39,20 @@ func makeFlags(direct Reason, directAllow bool, via Reason, viaAllow bool) Flags
 	return f
 }
 
-func (f Flags) direct() (Reason, bool) { return Reason(f & 3), f&flagDirectAllow != 0 }
-func (f Flags) via() (Reason, bool)    { return Reason(f>>flagViaShift) & 3, f&flagViaAllow != 0 }
+func (f Flags) direct() (Reason, bool) { return Reason(f & flagReasonMask), f&flagDirectAllow != 0 }
+func (f Flags) via() (Reason, bool) {
+	return Reason(f>>flagViaShift) & flagReasonMask, f&flagViaAllow != 0
+}
 
 // suppressing reports whether f suppresses anything; used to apply only
 // suppressions when a commit fails.
-func (f Flags) suppressing() bool { return f&(3|3<<flagViaShift) != 0 }
+func (f Flags) suppressing() bool { return f&(flagReasonMask|flagReasonMask<<flagViaShift) != 0 }
+
+// flagsFromFormat1 converts a hot-set byte of format 1 (two bits per
+// reason: bits 0-1 direct, 2 allow, 3-4 via, 5 via allow).
+func flagsFromFormat1(b byte) Flags {
+	return makeFlags(Reason(b&3), b&(1<<2) != 0, Reason(b>>3)&3, b&(1<<5) != 0)
+}
 
 const hotShards = 64
 
@@ -80,6 +95,16 @@ func (h *hotSet) set(k Key, f Flags) {
 // loadUnlocked inserts without locking; only before the set is shared.
 func (h *hotSet) loadUnlocked(k Key, f Flags) {
 	h.shard(&k).t.set(&k, f)
+}
+
+// clear empties the set (before a reload).
+func (h *hotSet) clear() {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		s.t = hotTable{}
+		s.mu.Unlock()
+	}
 }
 
 func (h *hotSet) len() int {
@@ -267,6 +292,19 @@ func (c *sessionCache) set(device, identity Key) {
 	mu.Lock()
 	c.slots[i] = sessionSlot{device: device, identity: identity, valid: true}
 	mu.Unlock()
+}
+
+// clear forgets every entry.
+func (c *sessionCache) clear() {
+	for i := range c.locks {
+		c.locks[i].Lock()
+	}
+	for i := range c.slots {
+		c.slots[i] = sessionSlot{}
+	}
+	for i := range c.locks {
+		c.locks[i].Unlock()
+	}
 }
 
 func (c *sessionCache) drop(device Key) {

@@ -68,8 +68,8 @@ func TestHotShardIsCacheLineSized(t *testing.T) {
 
 func TestFlagsRoundTrip(t *testing.T) {
 	t.Parallel()
-	for d := ReasonNone; d <= ReasonAdmin; d++ {
-		for v := ReasonNone; v <= ReasonAdmin; v++ {
+	for d := ReasonNone; d <= maxReason; d++ {
+		for v := ReasonNone; v <= maxReason; v++ {
 			for _, da := range []bool{false, true} {
 				for _, va := range []bool{false, true} {
 					f := makeFlags(d, da, v, va)
@@ -83,6 +83,25 @@ func TestFlagsRoundTrip(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+func TestFlagsFromFormat1(t *testing.T) {
+	t.Parallel()
+	// Format 1: bits 0-1 direct reason, 2 direct allow, 3-4 via reason, 5 via allow.
+	for _, tt := range []struct {
+		old  byte
+		want Flags
+	}{
+		{0b000001, makeFlags(ReasonOptOut, false, ReasonNone, false)},
+		{0b000101, makeFlags(ReasonOptOut, true, ReasonNone, false)},
+		{0b000010, makeFlags(ReasonErasure, false, ReasonNone, false)},
+		{0b011000, makeFlags(ReasonNone, false, ReasonAdmin, false)},
+		{0b101011, makeFlags(ReasonAdmin, false, ReasonOptOut, true)},
+	} {
+		if got := flagsFromFormat1(tt.old); got != tt.want {
+			t.Errorf("flagsFromFormat1(%06b) = %08b, want %08b", tt.old, got, tt.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package rights
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -21,7 +22,8 @@ import (
 // Where a signal lands:
 //   - ct_optout / ct_optout:false: on the identity the record names, else
 //     on the device's session identity, else on the device itself;
-//     an opt-in also lifts a direct opt-out or erasure of the device;
+//     an opt-in lifts only opt-outs (also a direct opt-out of the device),
+//     never an erasure or an admin suppression;
 //   - MSG-push: on the device if the record carries one (it is per device);
 //     the other channels like ct_optout.
 func (r *Registry) Learn(ref Ref, s Signals) error {
@@ -38,16 +40,16 @@ func (r *Registry) Learn(ref Ref, s Signals) error {
 	if !link && s.OptOut == SignalNone && !s.hasMarketing() {
 		return nil
 	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	if r.closed.Load() {
-		return fmt.Errorf("cannot learn rights signals: %w", ErrUnavailable)
-	}
-	t := r.begin(ref.Tenant, s.At, ActorTraffic)
-	if err := t.learn(ref, &s); err != nil {
-		return t.fail("read rights state", err)
-	}
-	return t.commit("learn rights signals")
+	return r.learnSlow(ref, s)
+}
+
+// learnSlow writes what Learn found new. It is a function of its own so that
+// the closure's captures do not make the fast path allocate.
+func (r *Registry) learnSlow(ref Ref, s Signals) error {
+	_, err := r.write(ref.Tenant, s.At, ActorTraffic, "learn rights signals", func(t *txn) error {
+		return t.learn(ref, &s)
+	})
+	return err
 }
 
 // OptOut records ct_optout:true (see Learn).
@@ -55,8 +57,9 @@ func (r *Registry) OptOut(ref Ref, allowSystem bool, at time.Time) error {
 	return r.Learn(ref, Signals{OptOut: SignalOptOut, AllowSystem: allowSystem, At: at})
 }
 
-// OptIn records ct_optout:false, the explicit opt-in: it lifts opt-outs and
-// erasures, not admin suppressions (see Learn).
+// OptIn records ct_optout:false, the explicit opt-in: it lifts the opt-outs
+// the subject's traffic made, never an erasure or an admin suppression (see
+// Learn).
 func (r *Registry) OptIn(ref Ref, at time.Time) error {
 	return r.Learn(ref, Signals{OptOut: SignalOptIn, At: at})
 }
@@ -92,9 +95,11 @@ func (s *Signals) validate() error {
 // log entries. Only used under Registry.wmu.
 type txn struct {
 	r      *Registry
+	tx     StoreTx
 	tenant string
 	actor  string
 	at     time.Time
+	change Change // what prepare wrote
 
 	recs        map[Key]*Record
 	dirty       map[Key]bool // records to write
@@ -120,7 +125,7 @@ func (t *txn) get(k Key, kind Kind) (*Record, error) {
 	if rec, ok := t.recs[k]; ok {
 		return rec, nil
 	}
-	rec, ok, err := t.r.store.Get(k)
+	rec, ok, err := t.tx.Get(k)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +262,8 @@ func (t *txn) link(ik, dk Key) error {
 }
 
 // suppress raises k's suppression to reason unless a stronger one holds.
-// Erasure also forgets marketing consent. It reports whether state changed.
+// An erasure also forgets marketing consent. It reports whether state
+// changed.
 func (t *txn) suppress(k Key, kind Kind, reason Reason, allow bool) (bool, error) {
 	rec, err := t.get(k, kind)
 	if err != nil {
@@ -274,10 +280,13 @@ func (t *txn) suppress(k Key, kind Kind, reason Reason, allow bool) (bool, error
 		if rec.Reason == ReasonNone {
 			rec.Since = t.at
 		}
+		if rec.Reason != reason {
+			rec.VendorAcked = false
+		}
 		rec.Reason, rec.AllowSystem = reason, allow
 		changed = true
 	}
-	if reason == ReasonErasure {
+	if reason.isErasure() {
 		rec.ErasedAt = t.at
 		rec.Consent = [NumChannels]ChannelConsent{}
 		changed = true
@@ -301,7 +310,7 @@ func (t *txn) unsuppress(k Key, kind Kind, lift func(Reason) bool) (Reason, erro
 	if old == ReasonNone || !lift(old) {
 		return ReasonNone, nil
 	}
-	rec.Reason, rec.AllowSystem, rec.Since = ReasonNone, false, time.Time{}
+	rec.Reason, rec.AllowSystem, rec.Since, rec.VendorAcked = ReasonNone, false, time.Time{}, false
 	t.touch(rec)
 	if kind == KindIdentity {
 		t.identities[k] = true
@@ -309,14 +318,12 @@ func (t *txn) unsuppress(k Key, kind Kind, lift func(Reason) bool) (Reason, erro
 	return old, nil
 }
 
-func liftBySubject(r Reason) bool { return r == ReasonOptOut || r == ReasonErasure }
-
 func (t *txn) optIn(ref Ref) error {
 	k, kind, err := t.person(ref)
 	if err != nil {
 		return err
 	}
-	old, err := t.unsuppress(k, kind, liftBySubject)
+	old, err := t.unsuppress(k, kind, Reason.liftedBySubject)
 	if err != nil {
 		return err
 	}
@@ -324,7 +331,7 @@ func (t *txn) optIn(ref Ref) error {
 		t.note(ActionOptIn, kind, k, ReasonNone, "", "lifted "+old.String()+viaSuffix(ref, kind))
 	}
 	if ref.HasDevice && (kind != KindDevice || k != ref.Device) {
-		old, err := t.unsuppress(ref.Device, KindDevice, liftBySubject)
+		old, err := t.unsuppress(ref.Device, KindDevice, Reason.liftedBySubject)
 		if err != nil {
 			return err
 		}
@@ -370,14 +377,72 @@ func (t *txn) flags(rec *Record) (Flags, error) {
 	return makeFlags(rec.Reason, rec.AllowSystem, via, viaAllow), nil
 }
 
-// commit writes the change durably, then makes it visible to lookups. On a
-// store failure the registry turns unhealthy (lookups fail closed) and the
-// new suppressions are still applied in memory.
-func (t *txn) commit(what string) error {
-	r := t.r
+// write runs one change of rights state: fn reads and changes records
+// through t, the change commits durably in one store transaction, and then
+// becomes visible to lookups. A shared store may run fn again when another
+// instance won a race; each run starts from a fresh txn. On a store failure
+// the registry turns unhealthy (lookups fail closed, recovery starts) and
+// the new suppressions are still applied in memory.
+func (r *Registry) write(tenant string, at time.Time, actor, what string, fn func(t *txn) error) (*txn, error) {
+	if r == nil || r.closed.Load() {
+		return nil, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
+	}
+	if !r.healthy.Load() {
+		return nil, fmt.Errorf("cannot %s: %w (the registry is recovering from a store failure)", what, ErrUnavailable)
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	var t *txn
+	if actor == ActorTraffic {
+		// Most traffic repeats what is stored (the same MSG-* flags on every
+		// profile push): decide in a read-only view first, so that a
+		// signal that changes nothing writes and syncs nothing.
+		err := r.store.View(func(rd StoreReader) error {
+			t = r.begin(tenant, at, actor)
+			t.tx = readOnly{rd}
+			if err := fn(t); err != nil {
+				return err
+			}
+			return t.build()
+		})
+		if err != nil {
+			return nil, r.fail(what, err)
+		}
+		if t.change.empty() {
+			t.publish()
+			return t, nil
+		}
+	}
+	err := r.store.Update(func(tx StoreTx) error {
+		t = r.begin(tenant, at, actor)
+		t.tx = tx
+		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.build(); err != nil {
+			return err
+		}
+		return tx.Apply(&t.change)
+	})
+	if err != nil {
+		if t != nil {
+			for _, h := range t.change.Hot {
+				if h.Flags.suppressing() {
+					r.hot.set(h.Key, h.Flags)
+				}
+			}
+		}
+		return nil, r.fail(what, err)
+	}
+	t.publish()
+	return t, nil
+}
+
+// build turns the records read and changed into one Change.
+func (t *txn) build() error {
 	// Devices whose session identity's suppression changed.
 	for ik := range t.identities {
-		err := r.store.Links(ik, KindIdentity, func(dk Key) error {
+		err := t.tx.Links(ik, KindIdentity, func(dk Key) error {
 			dev, err := t.get(dk, KindDevice)
 			if err == nil && dev.HasSession && dev.Session == ik {
 				t.hotCheck[dk] = true
@@ -385,7 +450,7 @@ func (t *txn) commit(what string) error {
 			return err
 		})
 		if err != nil {
-			return t.fail(what, err)
+			return err
 		}
 		for k, rec := range t.recs { // links made in this txn
 			if rec.Kind == KindDevice && rec.HasSession && rec.Session == ik {
@@ -393,11 +458,11 @@ func (t *txn) commit(what string) error {
 			}
 		}
 	}
-	var c Change
+	c := &t.change
 	for _, k := range sortedKeys(t.hotCheck) {
 		f, err := t.flags(t.recs[k])
 		if err != nil {
-			return t.fail(what, err)
+			return err
 		}
 		// Always written, never compared with memory: after a failed
 		// commit, memory may hold what the store lacks.
@@ -406,42 +471,31 @@ func (t *txn) commit(what string) error {
 	for _, k := range sortedKeys(t.dirty) {
 		c.Records = append(c.Records, *t.recs[k])
 	}
-	c.Links, c.Log = t.links, t.log
-	if len(c.Hot) == 0 && len(c.Records) == 0 && len(c.Links) == 0 && len(c.Log) == 0 && len(t.sessChanged) == 0 {
-		// A repeated signal (the same MSG-* flags on every profile push)
-		// changes nothing: no write, no fsync.
-		for _, l := range t.sessSeen {
-			r.sess.set(l.Device, l.Identity)
-		}
-		return nil
-	}
-	for _, l := range t.sessChanged {
+	c.Links, c.Log, c.Sessions = t.links, t.log, t.sessChanged
+	return nil
+}
+
+// readOnly is a StoreTx over a read-only view; Apply is never called on it.
+type readOnly struct{ StoreReader }
+
+func (readOnly) Apply(*Change) error { return errors.New("BUG: a change applied in a read-only view") }
+
+// publish makes a committed change visible to lookups and the link cache.
+func (t *txn) publish() {
+	r := t.r
+	for _, l := range t.change.Sessions {
 		r.sess.drop(l.Device)
 	}
-	if err := r.store.Commit(&c); err != nil {
-		for _, h := range c.Hot {
-			if h.Flags.suppressing() {
-				r.hot.set(h.Key, h.Flags)
-			}
-		}
-		return t.fail(what, err)
-	}
-	for _, h := range c.Hot {
+	for _, h := range t.change.Hot {
 		r.hot.set(h.Key, h.Flags)
 	}
-	for _, l := range t.sessChanged {
+	for _, l := range t.change.Sessions {
 		r.sess.set(l.Device, l.Identity)
 	}
 	for _, l := range t.sessSeen {
 		r.sess.set(l.Device, l.Identity)
 	}
-	t.log = c.Log // with sequence numbers
-	return nil
-}
-
-func (t *txn) fail(what string, err error) error {
-	t.r.healthy.Store(false)
-	return fmt.Errorf("cannot %s: %w: %w (the registry now fails closed; check the data directory and restart)", what, ErrUnavailable, err)
+	t.log = t.change.Log // with sequence numbers
 }
 
 func sortedKeys(m map[Key]bool) []Key {
@@ -451,4 +505,56 @@ func sortedKeys(m map[Key]bool) []Key {
 	}
 	slices.SortFunc(ks, func(a, b Key) int { return bytes.Compare(a[:], b[:]) })
 	return ks
+}
+
+// OptOutUnacknowledged reports whether the subject that ref's opt-out lands
+// on (see Learn) is suppressed by its own opt-out only and the vendor has
+// not yet accepted a request carrying it. The proxy forwards such a
+// subject's opt-out records until AckOptOut, so that an opt-out learned
+// from a request the vendor then refused (502, a malformed batch) still
+// reaches the vendor on the SDK's retry.
+func (r *Registry) OptOutUnacknowledged(ref Ref) (bool, error) {
+	if !r.Healthy() {
+		return false, fmt.Errorf("cannot read opt-out state: %w", ErrUnavailable)
+	}
+	var pending bool
+	err := r.store.View(func(rd StoreReader) error {
+		t := &txn{r: r, tx: readOnly{rd}, recs: map[Key]*Record{}}
+		k, kind, err := t.person(ref)
+		if err != nil {
+			return err
+		}
+		rec, err := t.get(k, kind)
+		if err != nil {
+			return err
+		}
+		pending = rec.Reason == ReasonOptOut && !rec.VendorAcked
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("cannot read opt-out state: %w: %w", ErrUnavailable, err)
+	}
+	return pending, nil
+}
+
+// AckOptOut records that the vendor answered 2xx to a request that carried
+// ref's opt-out: later copies are answered locally. It changes nothing if
+// the subject's suppression is no longer (or not yet) that opt-out.
+func (r *Registry) AckOptOut(ref Ref) error {
+	_, err := r.write(ref.Tenant, time.Time{}, ActorTraffic, "record vendor acknowledgement", func(t *txn) error {
+		k, kind, err := t.person(ref)
+		if err != nil {
+			return err
+		}
+		rec, err := t.get(k, kind)
+		if err != nil || rec.Reason != ReasonOptOut || rec.VendorAcked {
+			return err
+		}
+		rec.VendorAcked = true
+		rec.Updated = t.at
+		t.dirty[k] = true
+		t.note(ActionVendorAck, kind, k, rec.Reason, "", "")
+		return nil
+	})
+	return err
 }

@@ -1,6 +1,8 @@
 package rights
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sync"
@@ -25,11 +27,18 @@ type Registry struct {
 	wmu     sync.Mutex // serialises writes; never held by readers
 	healthy atomic.Bool
 	closed  atomic.Bool
+
+	recovering atomic.Bool
+	retry      time.Duration // first delay between recovery attempts
+	stop       chan struct{}
+	done       sync.WaitGroup
+	onRecover  func() // tests: called after a recovery
 }
 
 type config struct {
 	now       func() time.Time
 	sessSlots int
+	retry     time.Duration
 }
 
 // Option configures a Registry.
@@ -42,6 +51,12 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // cache that lets Learn skip the store for links it has seen.
 func WithSessionCache(slots int) Option {
 	return func(c *config) { c.sessSlots = max(1, slots) }
+}
+
+// WithRecoveryDelay sets the first delay between attempts to recover from
+// a store failure (it doubles up to 30 s). Default 1 s.
+func WithRecoveryDelay(d time.Duration) Option {
+	return func(c *config) { c.retry = max(time.Millisecond, d) }
 }
 
 // Open opens (or creates) the embedded store in dir and loads the registry.
@@ -65,7 +80,7 @@ func Open(dir string, key []byte, opts ...Option) (*Registry, error) {
 // New builds a registry over store and loads its hot set. The registry owns
 // store from then on (Close closes it).
 func New(store Store, key []byte, opts ...Option) (*Registry, error) {
-	cfg := config{now: time.Now, sessSlots: DefaultSessionCacheSlots}
+	cfg := config{now: time.Now, sessSlots: DefaultSessionCacheSlots, retry: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -74,22 +89,116 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 		return nil, err
 	}
 	fp := k.fingerprint()
-	if err := store.Bind(fp[:]); err != nil {
+	if err := store.Bind(BindRegistry, fp[:]); err != nil {
 		if errors.Is(err, ErrKeyMismatch) {
 			return nil, fmt.Errorf("cannot open rights registry: %w (use the key the data directory was created with)", err)
 		}
 		return nil, fmt.Errorf("cannot open rights registry: %w", err)
 	}
-	r := &Registry{store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now}
-	err = store.Load(func(k Key, f Flags) error {
+	r := &Registry{
+		store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now,
+		retry: cfg.retry, stop: make(chan struct{}),
+	}
+	if _, err := r.load(); err != nil {
+		return nil, err
+	}
+	r.healthy.Store(true)
+	return r, nil
+}
+
+// load reads the whole hot set from the store into memory. Only while no
+// lookup can trust memory: before the registry is shared, or while it is
+// unhealthy.
+func (r *Registry) load() (uint64, error) {
+	r.hot.clear()
+	r.sess.clear()
+	pos, err := r.store.Load(func(k Key, f Flags) error {
 		r.hot.loadUnlocked(k, f)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot load rights registry: %w", err)
+		return 0, fmt.Errorf("cannot load rights registry: %w", err)
+	}
+	return pos, nil
+}
+
+// BindKey binds another key to the store under name (the fingerprint is a
+// keyed hash of a constant: it reveals nothing about the key). A fleet binds
+// every tenant's pseudonymisation keys, so that an instance configured with
+// other keys refuses to start instead of writing other pseudonyms. It
+// returns an error wrapping ErrKeyMismatch if the store holds another
+// fingerprint under name.
+func (r *Registry) BindKey(name string, key []byte) error {
+	if name == BindRegistry {
+		return fmt.Errorf("cannot bind key: the name %q is the registry's own", name)
+	}
+	if len(key) == 0 {
+		return fmt.Errorf("cannot bind key %s: it is empty", name)
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("consentry key fingerprint v1"))
+	if err := r.store.Bind(name, mac.Sum(nil)); err != nil {
+		return fmt.Errorf("cannot bind key %s: %w", name, err)
+	}
+	return nil
+}
+
+// fail turns the registry unhealthy after a store failure and starts the
+// recovery loop. Memory may then hold suppressions that are not durable;
+// lookups fail closed until recovery has reloaded memory from the store.
+func (r *Registry) fail(what string, err error) error {
+	r.healthy.Store(false)
+	r.startRecovery()
+	return fmt.Errorf("cannot %s: %w: %w (the registry fails closed until the store works again)", what, ErrUnavailable, err)
+}
+
+// startRecovery retries the store with backoff until a probe write
+// succeeds, then reloads memory from the store and turns healthy again:
+// a full disk that gets space back, or a database that returns, needs no
+// restart.
+func (r *Registry) startRecovery() {
+	if r.closed.Load() || !r.recovering.CompareAndSwap(false, true) {
+		return
+	}
+	r.done.Add(1)
+	go func() {
+		defer r.done.Done()
+		defer r.recovering.Store(false)
+		delay := r.retry
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-time.After(delay):
+			}
+			if r.tryRecover() {
+				if r.onRecover != nil {
+					r.onRecover()
+				}
+				return
+			}
+			delay = min(2*delay, 30*time.Second)
+		}
+	}()
+}
+
+func (r *Registry) tryRecover() bool {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.closed.Load() {
+		return false
+	}
+	err := r.store.Update(func(tx StoreTx) error {
+		return tx.Apply(&Change{Log: []LogEntry{{Time: r.now().UTC(), Action: ActionRecover, Actor: ActorSystem}}})
+	})
+	if err != nil {
+		return false
+	}
+	if _, err := r.load(); err != nil {
+		return false
 	}
 	r.healthy.Store(true)
-	return r, nil
+	return true
 }
 
 // Close closes the store. Afterwards lookups answer StatusUnknown.
@@ -98,15 +207,17 @@ func (r *Registry) Close() error {
 		return nil
 	}
 	r.healthy.Store(false)
+	close(r.stop)
+	r.done.Wait()
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	return r.store.Close()
 }
 
-// Healthy is false when the store failed (open, write) or the registry is
-// closed. A failed write keeps it false until the process reopens the
-// registry: the in-memory state may then hold suppressions that are not
-// durable, and the proxy must fail closed and report not-ready.
+// Healthy is false when the store failed or the registry is closed. After a
+// failed write memory may hold suppressions that are not durable: the proxy
+// fails closed and reports not-ready until the recovery loop has reached
+// the store again and reloaded memory from it.
 func (r *Registry) Healthy() bool { return r != nil && r.healthy.Load() }
 
 // Len is the number of subjects in the hot set (suppressed subjects and

@@ -43,7 +43,7 @@ func b(s string) []byte { return []byte(s) }
 
 // op is one step of a scenario: what a proxied record or an admin did.
 type op struct {
-	do       string // link, optout, optin, consent, erase, suppress, unsuppress
+	do       string // link, optout, optin, consent, erase, vendor-erase, ack, suppress, unsuppress
 	id, dev  string
 	allow    bool
 	channel  Channel
@@ -80,11 +80,16 @@ func apply(t *testing.T, r *Registry, o op) error {
 		return r.Marketing(ref, o.channel, o.consent, time.Time{})
 	case "profile": // a login or profile update without ct_optout
 		s := Signals{}
-		s.SetMarketingKey(b("MSG-email"), true)
+		s.Marketing[ChannelEmail] = ConsentGranted
 		return r.Learn(ref, s)
-	case "erase":
-		_, err := r.Erase(ref, "test-admin")
+	case "erase": // admin erasure
+		_, err := r.Erase(ref, "test-admin", true)
 		return err
+	case "vendor-erase": // a deletion through the proxy the vendor accepted
+		_, err := r.Erase(ref, "api:/1/delete/profiles.json", false)
+		return err
+	case "ack":
+		return r.AckOptOut(ref)
 	case "suppress":
 		_, err := r.Suppress(ref, "test-admin")
 		return err
@@ -166,21 +171,39 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 		{
-			name: "4 erased then logs in: stays suppressed until explicit opt-in",
+			name: "4 erased through the vendor then logs in: stays suppressed; only an admin lifts it",
 			ops: []op{
 				{do: "link", id: "A", dev: "a1"},
-				{do: "erase", id: "A", expects: []expect{supp("A", "", ReasonErasure), supp("", "a1", ReasonErasure)}},
+				{do: "vendor-erase", id: "A", expects: []expect{supp("A", "", ReasonErasure), supp("", "a1", ReasonErasure)}},
 				{do: "link", id: "A", dev: "a9", expects: []expect{supp("A", "a9", ReasonErasure), supp("", "a9", ReasonErasure)}},
 				{do: "profile", id: "A", dev: "a9", expects: []expect{supp("A", "", ReasonErasure)}},
 				{do: "optout", id: "A", expects: []expect{supp("A", "", ReasonErasure)}},
-				{do: "optin", dev: "a9", expects: []expect{clear("A", ""), clear("", "a1"), clear("", "a9")}},
+				{do: "optin", dev: "a9", expects: []expect{supp("A", "", ReasonErasure), supp("", "a1", ReasonErasure), supp("", "a9", ReasonErasure)}},
+				{do: "optin", id: "A", expects: []expect{supp("A", "", ReasonErasure)}},
+				{do: "unsuppress", id: "A", expects: []expect{clear("A", ""), clear("", "a1"), clear("", "a9")}},
 			},
 		},
 		{
-			name: "4b erasure lifted by admin unsuppress",
+			name: "4b admin erasure: a forged opt-in from any device changes nothing",
 			ops: []op{
-				{do: "erase", id: "A"},
-				{do: "unsuppress", id: "A", expects: []expect{clear("A", "")}},
+				{do: "link", id: "A", dev: "a1"},
+				{do: "erase", id: "A", expects: []expect{supp("A", "", ReasonAdminErasure), supp("", "a1", ReasonAdminErasure)}},
+				{do: "optin", id: "A", dev: "x7", expects: []expect{supp("A", "", ReasonAdminErasure)}},
+				{do: "optin", dev: "a1", expects: []expect{supp("A", "", ReasonAdminErasure), supp("", "a1", ReasonAdminErasure)}},
+				{do: "vendor-erase", id: "A", expects: []expect{supp("A", "", ReasonAdminErasure)}},
+				{do: "unsuppress", id: "A", expects: []expect{clear("A", ""), clear("", "a1")}},
+			},
+		},
+		{
+			name: "precedence: a stronger origin replaces a weaker one, never the reverse",
+			ops: []op{
+				{do: "optout", id: "A", expects: []expect{supp("A", "", ReasonOptOut)}},
+				{do: "vendor-erase", id: "A", expects: []expect{supp("A", "", ReasonErasure)}},
+				{do: "optout", id: "A", expects: []expect{supp("A", "", ReasonErasure)}},
+				{do: "suppress", id: "A", expects: []expect{supp("A", "", ReasonAdmin)}},
+				{do: "vendor-erase", id: "A", expects: []expect{supp("A", "", ReasonAdmin)}},
+				{do: "erase", id: "A", expects: []expect{supp("A", "", ReasonAdminErasure)}},
+				{do: "suppress", id: "A", expects: []expect{supp("A", "", ReasonAdminErasure)}},
 			},
 		},
 		{
@@ -227,8 +250,8 @@ func TestScenarios(t *testing.T) {
 				{do: "link", id: "A", dev: "g1"},
 				{do: "link", id: "A", dev: "g2"},
 				{do: "erase", dev: "g1", expects: []expect{
-					supp("A", "", ReasonErasure), supp("", "g1", ReasonErasure), supp("B", "g1", ReasonErasure),
-					supp("", "g2", ReasonErasure), clear("B", ""),
+					supp("A", "", ReasonAdminErasure), supp("", "g1", ReasonAdminErasure), supp("B", "g1", ReasonAdminErasure),
+					supp("", "g2", ReasonAdminErasure), clear("B", ""),
 				}},
 			},
 		},
@@ -368,7 +391,8 @@ func TestNoRawIdentifiersStored(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []func(Ref, string) (Report, error){r.Erase, r.Suppress, r.Unsuppress, r.Show} {
+	erase := func(ref Ref, actor string) (Report, error) { return r.Erase(ref, actor, true) }
+	for _, f := range []func(Ref, string) (Report, error){erase, r.Suppress, r.Unsuppress, r.Show} {
 		rep, err := f(r.Ref(tenant, nil, b(raw[3])), "ops-token")
 		if err != nil {
 			t.Fatal(err)
@@ -509,5 +533,57 @@ func TestLogSinceAndEarlyStop(t *testing.T) {
 		if n == 2 {
 			break
 		}
+	}
+}
+
+func TestVendorAcknowledgedOptOut(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	a, dev := r.Ref(tenant, b("A"), nil), r.Ref(tenant, nil, b("a1"))
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	pending := func(ref Ref) bool {
+		t.Helper()
+		p, err := r.OptOutUnacknowledged(ref)
+		must(err)
+		return p
+	}
+	must(r.Link(r.Ref(tenant, b("A"), b("a1"))))
+	if pending(a) {
+		t.Fatal("clear subject reported as a pending opt-out")
+	}
+	must(r.OptOut(a, false, time.Time{}))
+	if !pending(a) || !pending(dev) {
+		t.Fatal("a new opt-out is pending until the vendor accepts it (for the identity and through its device)")
+	}
+	must(r.AckOptOut(dev))
+	if pending(a) {
+		t.Fatal("acknowledged opt-out still pending")
+	}
+	// A repeated opt-out keeps the acknowledgement; a lift and a new
+	// opt-out start over.
+	must(r.OptOut(a, false, time.Time{}))
+	if pending(a) {
+		t.Fatal("a repeated opt-out forgot the acknowledgement")
+	}
+	must(r.OptIn(a, time.Time{}))
+	must(r.OptOut(a, false, time.Time{}))
+	if !pending(a) {
+		t.Fatal("a new opt-out after an opt-in must reach the vendor again")
+	}
+	// An erasure is never an opt-out to forward.
+	if _, err := r.Erase(a, "dpo", true); err != nil {
+		t.Fatal(err)
+	}
+	if pending(a) {
+		t.Fatal("an erased subject's opt-out reported as pending")
+	}
+	must(r.AckOptOut(a)) // no change, no error
+	if v := r.CheckRef(a); v.Reason != ReasonAdminErasure {
+		t.Fatalf("ack changed the suppression: %+v", v)
 	}
 }

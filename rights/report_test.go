@@ -46,19 +46,23 @@ func reportFixture(t *testing.T) *Registry {
 	must(r.Link(r.Ref(tenant, b("alice"), b("__g-alice-phone"))))
 	must(r.Link(r.Ref(tenant, b("alice"), b("__g-alice-tablet"))))
 	s := Signals{}
-	s.SetMarketingKey(b("MSG-email"), true)
-	s.SetMarketingKey(b("MSG-push"), false)
-	s.SetMarketingKey(b("MSG-dndPhone"), true)
+	s.Marketing[ChannelEmail] = ConsentGranted
+	s.Marketing[ChannelPush] = ConsentRevoked
+	s.Marketing[ChannelDNDPhone] = ConsentRevoked
 	must(r.Learn(r.Ref(tenant, nil, b("__g-alice-phone")), s))
 	must(r.OptOut(r.Ref(tenant, nil, b("__g-alice-phone")), true, time.Time{}))
 	must(r.Marketing(r.Ref(tenant, b("bob"), nil), ChannelSMS, ConsentGranted, time.Time{}))
-	if _, err := r.Erase(r.Ref(tenant, b("bob"), nil), "dpo-token"); err != nil {
+	if _, err := r.Erase(r.Ref(tenant, b("bob"), nil), "dpo-token", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := r.Suppress(r.Ref(tenant, nil, b("__g-kiosk")), "ops-token"); err != nil {
 		t.Fatal(err)
 	}
+	// The subject's own opt-in does not lift an erasure; the admin does.
 	must(r.OptIn(r.Ref(tenant, b("bob"), nil), time.Time{}))
+	if _, err := r.Unsuppress(r.Ref(tenant, b("bob"), nil), "dpo-token"); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 
@@ -71,7 +75,7 @@ func TestAccessReportsGolden(t *testing.T) {
 	}{
 		{"report_identity_optout", "alice", ""},
 		{"report_device_via_identity", "", "__g-alice-phone"},
-		{"report_identity_erased_then_optin", "bob", ""},
+		{"report_identity_erased_then_unsuppressed", "bob", ""},
 		{"report_device_admin", "", "__g-kiosk"},
 		{"report_unknown", "nobody", ""},
 	}

@@ -7,27 +7,51 @@ import (
 	"time"
 )
 
-// Store is where the registry keeps subject state durably. The embedded
-// implementation is BoltStore; a shared store for fleets can implement the
-// same contract. The registry serialises all writes of one process.
+// Store is where the registry keeps subject state durably. BoltStore is the
+// embedded single-node store; PGStore is shared by a fleet. Only keyed
+// hashes, flags and times are stored.
 type Store interface {
-	// Bind records the registry key's fingerprint on first use and
-	// afterwards returns ErrKeyMismatch if it differs.
-	Bind(fingerprint []byte) error
+	// Bind records a key's fingerprint under name on first use and
+	// afterwards returns ErrKeyMismatch if it differs. The registry binds
+	// its own key as "rights"; a fleet binds each tenant key too, so that
+	// every instance pseudonymises alike.
+	Bind(name string, fingerprint []byte) error
 	// Load calls fn for every hot-set entry (the persisted Flags of every
-	// subject that can suppress a record). Only used at start-up.
-	Load(fn func(Key, Flags) error) error
+	// subject that can suppress a record) and returns the position of the
+	// change feed the loaded state is consistent with (0 for stores that
+	// have no feed).
+	Load(fn func(Key, Flags) error) (uint64, error)
+	// View runs fn on a consistent read-only view.
+	View(fn func(StoreReader) error) error
+	// Update runs fn in one read-write transaction and commits it; it
+	// returns only once the commit is durable (the acknowledged-opt-out
+	// guarantee). A shared store may run fn more than once (it retries
+	// transactions that lost a race with another instance), so fn must
+	// derive everything it writes from what it reads in that run.
+	Update(fn func(StoreTx) error) error
+	// ReadLog returns up to limit rights-log entries with Seq > after, in
+	// order.
+	ReadLog(after uint64, limit int) ([]LogEntry, error)
+	Close() error
+}
+
+// BindRegistry is the name under which the registry binds its own key.
+const BindRegistry = "rights"
+
+// StoreReader reads subject state.
+type StoreReader interface {
 	// Get returns the record of a subject; ok is false if none is stored.
 	Get(k Key) (rec Record, ok bool, err error)
 	// Links calls fn for the other side of every identity↔device link of k:
 	// the devices of an identity, or the identities of a device.
 	Links(k Key, kind Kind, fn func(Key) error) error
-	// Commit applies c atomically and returns only once it is durable (the
-	// acknowledged-opt-out guarantee). It assigns LogEntry.Seq.
-	Commit(c *Change) error
-	// ReadLog returns up to limit log entries with Seq > after, in order.
-	ReadLog(after uint64, limit int) ([]LogEntry, error)
-	Close() error
+}
+
+// StoreTx is one read-write transaction.
+type StoreTx interface {
+	StoreReader
+	// Apply writes c in the transaction. It assigns LogEntry.Seq.
+	Apply(c *Change) error
 }
 
 // Change is one atomic write.
@@ -36,6 +60,10 @@ type Change struct {
 	Hot     []HotEntry // Flags 0 deletes the entry
 	Links   []Link
 	Log     []LogEntry
+	// Sessions are the devices whose session identity changed, with the
+	// new identity: a shared store publishes them so that the other
+	// instances' link caches stay exact.
+	Sessions []Link
 }
 
 // HotEntry is one persisted hot-set entry.
@@ -50,7 +78,7 @@ type Link struct {
 }
 
 func (c *Change) empty() bool {
-	return len(c.Records) == 0 && len(c.Hot) == 0 && len(c.Links) == 0 && len(c.Log) == 0
+	return len(c.Records) == 0 && len(c.Hot) == 0 && len(c.Links) == 0 && len(c.Log) == 0 && len(c.Sessions) == 0
 }
 
 // Record encoding, version 1 (all integers big-endian, times in Unix
@@ -62,6 +90,7 @@ const (
 	recordVersion   = 1
 	recFlagAllow    = 1 << 0
 	recFlagSession  = 1 << 1
+	recFlagAcked    = 1 << 2
 	recordFixedSize = 4 + 4*8
 )
 
@@ -76,6 +105,9 @@ func EncodeRecord(rec *Record) []byte {
 	}
 	if rec.HasSession {
 		fl |= recFlagSession
+	}
+	if rec.VendorAcked {
+		fl |= recFlagAcked
 	}
 	b = append(b, recordVersion, byte(rec.Kind), byte(rec.Reason), fl)
 	b = appendTime(b, rec.Since)
@@ -110,11 +142,12 @@ func DecodeRecord(k Key, b []byte) (Record, error) {
 	rec.Kind = Kind(b[1])
 	rec.Reason = Reason(b[2])
 	fl := b[3]
-	if (rec.Kind != KindIdentity && rec.Kind != KindDevice) || rec.Reason > ReasonAdmin || fl&^(recFlagAllow|recFlagSession) != 0 {
+	if (rec.Kind != KindIdentity && rec.Kind != KindDevice) || rec.Reason > maxReason || fl&^(recFlagAllow|recFlagSession|recFlagAcked) != 0 {
 		return rec, fmt.Errorf("cannot decode subject record: %w", errBadRecord)
 	}
 	rec.AllowSystem = fl&recFlagAllow != 0
 	rec.HasSession = fl&recFlagSession != 0
+	rec.VendorAcked = fl&recFlagAcked != 0
 	p := b[4:]
 	rec.Since, p = readTime(p)
 	rec.ErasedAt, p = readTime(p)

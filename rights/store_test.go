@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func sampleRecords() []Record {
@@ -76,31 +78,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	})
 }
 
-func TestParseMarketingKey(t *testing.T) {
+func TestParseChannel(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		key   string
-		value bool
-		ch    Channel
-		c     Consent
-		ok    bool
-	}{
-		{"MSG-push", true, ChannelPush, ConsentGranted, true},
-		{"MSG-push-all", false, ChannelPushAll, ConsentRevoked, true},
-		{"MSG-email", false, ChannelEmail, ConsentRevoked, true},
-		{"MSG-sms", true, ChannelSMS, ConsentGranted, true},
-		{"MSG-whatsapp", true, ChannelWhatsApp, ConsentGranted, true},
-		{"MSG-dndPhone", true, ChannelDNDPhone, ConsentRevoked, true},
-		{"MSG-dndEmail", false, ChannelDNDEmail, ConsentGranted, true},
-		{"MSG-Email", true, 0, ConsentUnknown, false},
-		{"Email", true, 0, ConsentUnknown, false},
-	}
-	for _, tt := range tests {
-		ch, c, ok := ParseMarketingKey([]byte(tt.key), tt.value)
-		if ch != tt.ch || c != tt.c || ok != tt.ok {
-			t.Errorf("ParseMarketingKey(%q, %v) = %v, %v, %v; want %v, %v, %v", tt.key, tt.value, ch, c, ok, tt.ch, tt.c, tt.ok)
-		}
-	}
 	for ch := range NumChannels {
 		got, ok := ParseChannel(ch.String())
 		if !ok || got != ch {
@@ -134,5 +113,57 @@ func TestValidateIdentifier(t *testing.T) {
 		if err != nil && (!errors.Is(err, ErrInvalidSubject) || (tt.id != "" && strings.Contains(err.Error(), tt.id))) {
 			t.Errorf("ValidateIdentifier(%q) error %q: must wrap ErrInvalidSubject and not quote the value", tt.id, err)
 		}
+	}
+}
+
+// A store written with the format-1 hot-set layout (two bits per reason)
+// is converted when opened: nothing suppressed becomes clear.
+func TestBoltMigratesHotFormat1(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	r := openTest(t, dir)
+	a, dev := r.Ref(tenant, b("A"), nil), r.Ref(tenant, nil, b("a1"))
+	if err := r.Link(r.Ref(tenant, b("A"), b("a1"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.OptOut(a, true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	// Rewrite the hot set as format 1 and drop the format mark.
+	st, err := OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Delete(metaHotFormat); err != nil {
+			return err
+		}
+		hot := tx.Bucket(bucketHot)
+		return hot.ForEach(func(k, v []byte) error {
+			f := Flags(v[0])
+			d, da := f.direct()
+			vr, va := f.via()
+			old := byte(d&3) | byte(vr&3)<<3
+			if da {
+				old |= 1 << 2
+			}
+			if va {
+				old |= 1 << 5
+			}
+			return hot.Put(k, []byte{old})
+		})
+	})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := openTest(t, dir)
+	want := Verdict{Status: StatusSuppressed, Reason: ReasonOptOut, AllowSystem: true}
+	if v := r2.CheckRef(a); v != want {
+		t.Errorf("identity after migration: %+v, want %+v", v, want)
+	}
+	if v := r2.CheckRef(dev); v != want {
+		t.Errorf("device (via identity) after migration: %+v, want %+v", v, want)
 	}
 }

@@ -42,16 +42,28 @@ func (k Kind) String() string {
 	}
 }
 
-// Reason is why a subject is suppressed. Larger values are stronger: a
-// weaker signal never replaces a stronger reason.
+// Reason is why a subject is suppressed; it names the suppression's origin
+// (the subject's own signal in traffic, a deletion the vendor accepted, or
+// an admin). Larger values are stronger: a weaker signal never replaces a
+// stronger reason. Who may lift each one:
+//
+//	reason          set by                                   lifted by
+//	optout          ct_optout:true in traffic                ct_optout:false in traffic, admin
+//	erasure         a deletion through the proxy that the    admin
+//	                vendor accepted (2xx) or that carried
+//	                the tenant's passcode
+//	admin           admin suppression                        admin
+//	admin-erasure   admin erasure                            admin
 type Reason uint8
 
 // Suppression reasons. Values are stored on disk: never renumber them.
 const (
-	ReasonNone    Reason = 0
-	ReasonOptOut  Reason = 1 // ct_optout:true learned from traffic
-	ReasonErasure Reason = 2 // erasure request; lifted only by an explicit opt-in or an admin
-	ReasonAdmin   Reason = 3 // admin suppression; lifted only by an admin
+	ReasonNone         Reason = 0
+	ReasonOptOut       Reason = 1 // ct_optout:true learned from traffic
+	ReasonErasure      Reason = 2 // erasure from traffic (vendor-accepted or passcode-authenticated deletion)
+	ReasonAdmin        Reason = 3 // admin suppression
+	ReasonAdminErasure Reason = 4 // admin erasure
+	maxReason                 = ReasonAdminErasure
 )
 
 func (r Reason) String() string {
@@ -64,10 +76,32 @@ func (r Reason) String() string {
 		return "erasure"
 	case ReasonAdmin:
 		return "admin"
+	case ReasonAdminErasure:
+		return "admin-erasure"
 	default:
 		return "unknown"
 	}
 }
+
+// Origin is who made a suppression: the subject's own traffic (or the
+// controller's server through the vendor API) or an admin.
+func (r Reason) Origin() string {
+	switch r {
+	case ReasonOptOut, ReasonErasure:
+		return "traffic"
+	case ReasonAdmin, ReasonAdminErasure:
+		return "admin"
+	default:
+		return ""
+	}
+}
+
+// liftedBySubject reports whether the subject's own opt-in lifts r: only
+// an opt-out the subject's traffic made.
+func (r Reason) liftedBySubject() bool { return r == ReasonOptOut }
+
+// isErasure reports whether r is an erasure of either origin.
+func (r Reason) isErasure() bool { return r == ReasonErasure || r == ReasonAdminErasure }
 
 // Status is the outcome of a lookup. The zero value is StatusUnknown, so a
 // zero Verdict fails closed.
@@ -129,25 +163,23 @@ func (v *Verdict) merge(r Reason, allowSystem bool) {
 	v.AllowSystem = v.AllowSystem && allowSystem
 }
 
-// Channel is a marketing channel (CleverTap MSG-* profile keys).
+// Channel is a marketing channel. Format adapters map their vendor's
+// subscription flags onto these (CleverTap: the MSG-* profile keys).
 type Channel uint8
 
 // Marketing channels. Values index Record.Consent and are stored on disk.
 const (
-	ChannelPush     Channel = iota // MSG-push: this device
-	ChannelPushAll                 // MSG-push-all: all devices of the user
-	ChannelEmail                   // MSG-email
-	ChannelSMS                     // MSG-sms
-	ChannelWhatsApp                // MSG-whatsapp
-	ChannelDNDPhone                // MSG-dndPhone: true = do not contact the phone number
-	ChannelDNDEmail                // MSG-dndEmail: true = do not contact the email address
+	ChannelPush     Channel = iota // push to this device
+	ChannelPushAll                 // push to all devices of the person
+	ChannelEmail                   // email
+	ChannelSMS                     // SMS
+	ChannelWhatsApp                // WhatsApp
+	ChannelDNDPhone                // the phone number may be contacted at all (revoked = do not disturb)
+	ChannelDNDEmail                // the email address may be contacted at all (revoked = do not disturb)
 	NumChannels
 )
 
 var channelNames = [NumChannels]string{"push", "push-all", "email", "sms", "whatsapp", "dnd-phone", "dnd-email"}
-
-// marketingKeys are the CleverTap profile keys, in Channel order.
-var marketingKeys = [NumChannels]string{"MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp", "MSG-dndPhone", "MSG-dndEmail"}
 
 func (c Channel) String() string {
 	if c < NumChannels {
@@ -165,25 +197,6 @@ func ParseChannel(name string) (Channel, bool) {
 		}
 	}
 	return 0, false
-}
-
-// ParseMarketingKey maps a CleverTap profile key and its boolean value to a
-// channel and a consent. The DND keys are negative: MSG-dndPhone:true means
-// the consent to contact the phone number is revoked.
-func ParseMarketingKey(key []byte, value bool) (Channel, Consent, bool) {
-	for i, k := range marketingKeys {
-		if string(key) == k {
-			granted := value
-			if Channel(i) == ChannelDNDPhone || Channel(i) == ChannelDNDEmail {
-				granted = !value
-			}
-			if granted {
-				return Channel(i), ConsentGranted, true
-			}
-			return Channel(i), ConsentRevoked, true
-		}
-	}
-	return 0, ConsentUnknown, false
 }
 
 // Consent is the recorded marketing consent for one channel.
@@ -230,16 +243,6 @@ type Signals struct {
 	At time.Time
 }
 
-// SetMarketingKey records a CleverTap MSG-* key found in a profile and
-// reports whether key was one.
-func (s *Signals) SetMarketingKey(key []byte, value bool) bool {
-	ch, c, ok := ParseMarketingKey(key, value)
-	if ok {
-		s.Marketing[ch] = c
-	}
-	return ok
-}
-
 func (s *Signals) hasMarketing() bool {
 	for _, c := range s.Marketing {
 		if c != ConsentUnknown {
@@ -264,7 +267,10 @@ type Record struct {
 	Reason      Reason
 	AllowSystem bool
 	Since       time.Time // when the current suppression started
-	ErasedAt    time.Time // last erasure, kept after an opt-in for the access report
+	ErasedAt    time.Time // last erasure, kept after it is lifted, for the access report
+	// VendorAcked is true once the vendor answered 2xx to a request that
+	// carried the current opt-out: later copies of it are answered locally.
+	VendorAcked bool
 	// Session is the identity the device was last seen with (devices only).
 	Session    Key
 	HasSession bool
@@ -294,12 +300,17 @@ const (
 	ActionConsent    = "consent"    // learned MSG-* change
 	ActionSuppress   = "suppress"   // admin
 	ActionUnsuppress = "unsuppress" // admin
-	ActionErase      = "erase"      // admin or DELETE through the proxy
+	ActionErase      = "erase"      // admin, or a deletion through the proxy the vendor accepted
 	ActionAccess     = "access"     // access report served
+	ActionVendorAck  = "vendor-ack" // the vendor accepted a request carrying the opt-out
+	ActionRecover    = "recover"    // the store works again after a failure
 )
 
-// ActorTraffic is the actor of changes learned from proxied traffic.
-const ActorTraffic = "traffic"
+// Actors that are not admin tokens.
+const (
+	ActorTraffic = "traffic" // changes learned from proxied traffic
+	ActorSystem  = "system"  // the registry itself (recovery)
+)
 
 // Report is the access report for one subject: what Consentry holds on it.
 type Report struct {
@@ -312,6 +323,8 @@ type Report struct {
 	// subject (for a device: also through its current identity).
 	Suppressed        bool       `json:"suppressed"`
 	Reason            string     `json:"reason,omitempty"`
+	Origin            string     `json:"origin,omitempty"` // "traffic" or "admin"
+	VendorAcked       bool       `json:"optOutAcknowledgedByVendor,omitempty"`
 	Since             *time.Time `json:"since,omitempty"`
 	AllowSystemEvents bool       `json:"allowSystemEvents"`
 	ErasedAt          *time.Time `json:"erasedAt,omitempty"`

@@ -219,7 +219,15 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		s.closers = append(s.closers, func() { reg.Close() })
 		tenantOpts := map[string]proxy.RightsOptions{}
 		for name, t := range cfg.Tenants {
-			tenantOpts[name] = proxy.RightsOptions{AllowSystemEvents: t.Rights.AllowSystemEvents, MarketingOptInRequired: t.Rights.MarketingOptInRequired}
+			pass, err := t.Rights.CleverTapPasscode.Resolve()
+			if err != nil {
+				return nil, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err)
+			}
+			tenantOpts[name] = proxy.RightsOptions{
+				AllowSystemEvents:      t.Rights.AllowSystemEvents,
+				MarketingOptInRequired: t.Rights.MarketingOptInRequired,
+				Passcode:               pass,
+			}
 		}
 		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)
 		opts = append(opts, proxy.WithRights(s.rights))

@@ -143,7 +143,7 @@ func TestProfileSignals(t *testing.T) {
 		t.Fatalf("observed %d records", len(rec.observed))
 	}
 	o := rec.observed[0]
-	if o.identity != "u1" || o.device != "__abc" || o.sig.OptOut != 1 || !o.sig.AllowSystem || o.sig.Marketing[2] != -1 || o.sig.Marketing[5] != 1 {
+	if o.identity != "u1" || o.device != "__abc" || o.sig.OptOut != 1 || !o.sig.AllowSystem || o.sig.Marketing[2] != -1 || o.sig.Marketing[5] != -1 {
 		t.Errorf("signals %+v", o)
 	}
 	if rec.observed[1].identity != "u1" {
@@ -246,6 +246,36 @@ func TestClassifyNameAndAddressVariants(t *testing.T) {
 	for _, key := range []string{"First Name", "LastName", "fullName", "Address", "Zip"} {
 		if c := (Classifier{}).Classify("profile", "profile."+key, key); c == "" {
 			t.Errorf("%q is unclassified", key)
+		}
+	}
+}
+
+func TestMarketingConsent(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		key   string
+		value bool
+		ch    int
+		c     int8
+		ok    bool
+	}{
+		{"MSG-push", true, 0, 1, true},
+		{"MSG-push-all", false, 1, -1, true},
+		{"MSG-email", false, 2, -1, true},
+		{"MSG-sms", true, 3, 1, true},
+		{"MSG-whatsapp", true, 4, 1, true},
+		{"MSG-dndPhone", true, 5, -1, true}, // do not disturb = consent revoked
+		{"MSG-dndEmail", false, 6, 1, true},
+		{"MSG-Email", true, 0, 0, false},
+		{"Email", true, 0, 0, false},
+	}
+	for _, tt := range tests {
+		ch, c, ok := marketingConsent([]byte(tt.key), tt.value)
+		if ch != tt.ch || c != tt.c || ok != tt.ok {
+			t.Errorf("marketingConsent(%q, %v) = %v, %v, %v; want %v, %v, %v", tt.key, tt.value, ch, c, ok, tt.ch, tt.c, tt.ok)
+		}
+		if ok && formats.MarketingChannels[ch] == "" {
+			t.Errorf("channel %d has no name", ch)
 		}
 	}
 }

@@ -22,6 +22,8 @@ const (
 	// ActorDeleteAPI is the actor written to the rights log for erasures
 	// requested through the proxied deletion endpoint.
 	ActorDeleteAPI = "api:" + DeletePath
+	// PasscodeHeader carries the account passcode of CleverTap's server API.
+	PasscodeHeader = "X-CleverTap-Passcode"
 	// maxIDLen matches rights.MaxIdentifierLen.
 	maxIDLen = 1024
 )
@@ -49,6 +51,7 @@ func RightsRoutes() []formats.Route {
 		Clean:               CleanDelete,
 		Reply:               deleteReply,
 		DropResponseHeaders: redirectHeaders,
+		CredentialHeader:    PasscodeHeader,
 	}}
 	for _, c := range campaignPaths {
 		routes = append(routes, formats.Route{

@@ -124,8 +124,29 @@ func valueBytes(raw []byte, r gjson.Result) []byte {
 }
 
 // marketingKeys are CleverTap's subscription keys in the order of
-// formats.MarketingChannels.
-var marketingKeys = [formats.NumMarketingChannels]string{"MSG-push", "MSG-push-all", "MSG-email", "MSG-sms", "MSG-whatsapp", "MSG-dndPhone", "MSG-dndEmail"}
+// formats.MarketingChannels. The DND keys are negative: MSG-dndPhone:true
+// revokes the consent to contact the phone number at all.
+var marketingKeys = [formats.NumMarketingChannels]struct {
+	key      string
+	negative bool
+}{
+	{"MSG-push", false}, {"MSG-push-all", false}, {"MSG-email", false}, {"MSG-sms", false},
+	{"MSG-whatsapp", false}, {"MSG-dndPhone", true}, {"MSG-dndEmail", true},
+}
+
+// marketingConsent maps a CleverTap MSG-* key and its boolean value to a
+// channel index and a consent (+1 granted, -1 revoked).
+func marketingConsent(key []byte, value bool) (int, int8, bool) {
+	for ch, k := range marketingKeys {
+		if string(key) == k.key {
+			if value != k.negative {
+				return ch, 1, true
+			}
+			return ch, -1, true
+		}
+	}
+	return 0, 0, false
+}
 
 // profileSignals reads opt-out and marketing flags from the profile object
 // node p of the parsed record.
@@ -147,13 +168,8 @@ func profileSignals(rw *masking.Rewriter, p int32) formats.Signals {
 			if t != masking.TypeBool {
 				return
 			}
-			for ch, k := range marketingKeys {
-				if string(key) == k {
-					sig.Marketing[ch] = -1
-					if rw.Raw(v)[0] == 't' {
-						sig.Marketing[ch] = 1
-					}
-				}
+			if ch, c, ok := marketingConsent(key, rw.Raw(v)[0] == 't'); ok {
+				sig.Marketing[ch] = c
 			}
 		}
 	})
