@@ -393,6 +393,10 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	var t *txn
+	var c0 uint64 // feed position before reading, for the link cache
+	if r.follow != nil {
+		c0 = r.follow.cursor.Load()
+	}
 	if actor == ActorTraffic {
 		// Most traffic repeats what is stored (the same MSG-* flags on every
 		// profile push): decide in a read-only view first, so that a
@@ -409,7 +413,11 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			return nil, r.fail(what, err)
 		}
 		if t.change.empty() {
-			t.publish()
+			if r.follow == nil {
+				t.publish()
+			} else {
+				r.follow.cacheSessions(r, c0, t.sessSeen)
+			}
 			return t, nil
 		}
 	}
@@ -425,7 +433,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 		return tx.Apply(&t.change)
 	})
 	if err != nil {
-		if t != nil {
+		if t != nil && r.follow == nil {
 			for _, h := range t.change.Hot {
 				if h.Flags.suppressing() {
 					r.hot.set(h.Key, h.Flags)
@@ -433,6 +441,17 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			}
 		}
 		return nil, r.fail(what, err)
+	}
+	if r.follow != nil {
+		// Shared store: memory moves only through the feed, in commit
+		// order; answer once the follower has applied this change.
+		t.log = t.change.Log
+		if seq := t.change.FeedSeq; seq > 0 {
+			if err := r.waitApplied(seq); err != nil {
+				return nil, fmt.Errorf("cannot %s: %w", what, err)
+			}
+		}
+		return t, nil
 	}
 	t.publish()
 	return t, nil

@@ -28,6 +28,12 @@ type Registry struct {
 	healthy atomic.Bool
 	closed  atomic.Bool
 
+	// healthy = !closed && !broken && !stale && !reloading
+	broken    atomic.Bool // a store failure (embedded store): recovery runs
+	stale     atomic.Bool // shared store: not confirmed current within the bound
+	reloading atomic.Bool // memory is being replaced from the store
+	follow    *follower   // shared store only
+
 	recovering atomic.Bool
 	retry      time.Duration // first delay between recovery attempts
 	stop       chan struct{}
@@ -36,9 +42,11 @@ type Registry struct {
 }
 
 type config struct {
-	now       func() time.Time
-	sessSlots int
-	retry     time.Duration
+	now          func() time.Time
+	sessSlots    int
+	retry        time.Duration
+	maxStaleness time.Duration
+	pollEvery    time.Duration
 }
 
 // Option configures a Registry.
@@ -99,11 +107,21 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 		store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now,
 		retry: cfg.retry, stop: make(chan struct{}),
 	}
-	if _, err := r.load(); err != nil {
+	pos, err := r.load()
+	if err != nil {
 		return nil, err
 	}
-	r.healthy.Store(true)
+	if feed, ok := store.(Feed); ok {
+		r.follow = newFollower(feed, &cfg, pos)
+		r.done.Add(1)
+		go r.runFollower()
+	}
+	r.updateHealth()
 	return r, nil
+}
+
+func (r *Registry) updateHealth() {
+	r.healthy.Store(!r.closed.Load() && !r.broken.Load() && !r.stale.Load() && !r.reloading.Load())
 }
 
 // load reads the whole hot set from the store into memory. Only while no
@@ -143,11 +161,18 @@ func (r *Registry) BindKey(name string, key []byte) error {
 	return nil
 }
 
-// fail turns the registry unhealthy after a store failure and starts the
-// recovery loop. Memory may then hold suppressions that are not durable;
-// lookups fail closed until recovery has reloaded memory from the store.
+// fail reports a store failure. Over the embedded store it turns the
+// registry unhealthy and starts the recovery loop: memory may then hold
+// suppressions that are not durable, and lookups fail closed until recovery
+// has reloaded memory from the store. Over a shared store memory only ever
+// moves through the feed, so the failed request alone fails (503); the
+// follower's staleness bound covers a database that stays away.
 func (r *Registry) fail(what string, err error) error {
-	r.healthy.Store(false)
+	if r.follow != nil {
+		return fmt.Errorf("cannot %s: %w: %w", what, ErrUnavailable, err)
+	}
+	r.broken.Store(true)
+	r.updateHealth()
 	r.startRecovery()
 	return fmt.Errorf("cannot %s: %w: %w (the registry fails closed until the store works again)", what, ErrUnavailable, err)
 }
@@ -197,7 +222,8 @@ func (r *Registry) tryRecover() bool {
 	if _, err := r.load(); err != nil {
 		return false
 	}
-	r.healthy.Store(true)
+	r.broken.Store(false)
+	r.updateHealth()
 	return true
 }
 
@@ -206,7 +232,7 @@ func (r *Registry) Close() error {
 	if r == nil || r.closed.Swap(true) {
 		return nil
 	}
-	r.healthy.Store(false)
+	r.updateHealth()
 	close(r.stop)
 	r.done.Wait()
 	r.wmu.Lock()

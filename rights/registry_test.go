@@ -1,6 +1,7 @@
 package rights
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/consentry/consentry/rights/pgtest"
 )
 
 var testKey = []byte("test-registry-key-0123456789abcdef")
@@ -269,31 +272,66 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			r := openTest(t, dir)
-			var last []expect
-			for i, o := range tt.ops {
-				err := apply(t, r, o)
-				if !errors.Is(err, o.wantErr) {
-					t.Fatalf("step %d %s: err = %v, want %v", i, o.do, err, o.wantErr)
+	for _, be := range backends {
+		for _, tt := range tests {
+			t.Run(be.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				reopen := be.open(t)
+				r := reopen()
+				var last []expect
+				for i, o := range tt.ops {
+					err := apply(t, r, o)
+					if !errors.Is(err, o.wantErr) {
+						t.Fatalf("step %d %s: err = %v, want %v", i, o.do, err, o.wantErr)
+					}
+					checkAll(t, r, fmt.Sprintf("step %d %s", i, o.do), o.expects)
+					if len(o.expects) > 0 {
+						last = o.expects
+					}
 				}
-				checkAll(t, r, fmt.Sprintf("step %d %s", i, o.do), o.expects)
-				if len(o.expects) > 0 {
-					last = o.expects
+				if other := r.Check("other-tenant", b("A"), nil); other.Status != StatusClear {
+					t.Errorf("other tenant: %+v, want clear", other)
 				}
-			}
-			if other := r.Check("other-tenant", b("A"), nil); other.Status != StatusClear {
-				t.Errorf("other tenant: %+v, want clear", other)
-			}
-			// The same state after a restart.
-			r.Close()
-			r2 := openTest(t, dir)
-			checkAll(t, r2, "after restart", last)
-		})
+				// The same state after a restart.
+				r.Close()
+				r2 := reopen()
+				checkAll(t, r2, "after restart", last)
+			})
+		}
 	}
+}
+
+// backends are the stores the registry's behaviour is tested on. open
+// prepares an empty store for one test and returns a function that opens a
+// registry on it (again, for a restart).
+var backends = []struct {
+	name string
+	open func(t *testing.T) func() *Registry
+}{
+	{"bolt", func(t *testing.T) func() *Registry {
+		dir := t.TempDir()
+		return func() *Registry { return openTest(t, dir) }
+	}},
+	{"postgres", func(t *testing.T) func() *Registry {
+		dsn := pgtest.DSN(t)
+		schema := pgtest.Schema(t, dsn)
+		return func() *Registry { return openPGTest(t, dsn, schema) }
+	}},
+}
+
+func openPGTest(t testing.TB, dsn, schema string, opts ...Option) *Registry {
+	t.Helper()
+	st, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+	if err != nil {
+		t.Fatalf("OpenPG: %v", err)
+	}
+	r, err := New(st, testKey, append([]Option{WithClock(testClock())}, opts...)...)
+	if err != nil {
+		st.Close()
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 func TestNilAndClosedRegistryFailClosed(t *testing.T) {

@@ -1,6 +1,7 @@
 package rights
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -64,6 +65,29 @@ type Change struct {
 	// new identity: a shared store publishes them so that the other
 	// instances' link caches stay exact.
 	Sessions []Link
+	// FeedSeq is set by a shared store's Apply: the position of this
+	// change in its feed (0: no feed, or nothing in the hot set changed).
+	FeedSeq uint64
+}
+
+// Feed is implemented by a store that other instances write too (PGStore):
+// their changes reach this instance through it.
+type Feed interface {
+	// Changes returns up to limit changes committed after position after,
+	// in commit order. ErrFeedTruncated means the feed no longer holds all
+	// of them: reload everything (Store.Load).
+	Changes(ctx context.Context, after uint64, limit int) ([]FeedChange, error)
+	// Wake receives a value when changes may be waiting.
+	Wake() <-chan struct{}
+}
+
+// FeedChange is what one commit changed in the hot set and in device
+// sessions. Reset asks every instance to reload everything.
+type FeedChange struct {
+	Seq      uint64
+	Hot      []HotEntry
+	Sessions []Link
+	Reset    bool
 }
 
 // HotEntry is one persisted hot-set entry.

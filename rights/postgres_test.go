@@ -1,0 +1,303 @@
+package rights
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/consentry/consentry/rights/pgtest"
+)
+
+// fleet opens n registries ("instances") on one PostgreSQL schema.
+func fleet(t *testing.T, n int, opts ...Option) []*Registry {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	regs := make([]*Registry, n)
+	for i := range regs {
+		regs[i] = openPGTest(t, dsn, schema, opts...)
+	}
+	return regs
+}
+
+// eventually waits until cond holds, at most d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// An opt-out, an admin suppression and an erasure on one instance are in
+// force on the others; a lift too.
+func TestFleetPropagation(t *testing.T) {
+	t.Parallel()
+	regs := fleet(t, 3)
+	a, c := regs[0], regs[2]
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(a.Link(a.Ref(tenant, b("P"), b("p1"))))
+	must(c.Link(c.Ref(tenant, b("P"), b("p2"))))
+	var lat []time.Duration
+	for i := range 20 {
+		id := fmt.Sprintf("subject-%d", i)
+		ref := a.Ref(tenant, b(id), nil)
+		must(a.OptOut(ref, false, time.Time{}))
+		for _, r := range regs[1:] {
+			lat = append(lat, eventually(t, time.Second, "opt-out on instance 1 seen by the others", func() bool {
+				return r.CheckRef(ref).Status == StatusSuppressed
+			}))
+		}
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	t.Logf("propagation over %d lookups: p50 %v, p99 %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+
+	// An erasure on instance 3 of a person known on instance 1's devices.
+	if _, err := c.Erase(c.Ref(tenant, b("P"), nil), "dpo", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"p1", "p2"} {
+		eventually(t, time.Second, "erasure through a linked device", func() bool {
+			v := a.Check(tenant, nil, b(dev))
+			return v.Status == StatusSuppressed && v.Reason == ReasonAdminErasure
+		})
+	}
+	// A lift travels too.
+	if _, err := a.Unsuppress(a.Ref(tenant, b("P"), nil), "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "unsuppress seen on instance 3", func() bool {
+		return c.Check(tenant, nil, b("p1")).Status == StatusClear
+	})
+}
+
+// Concurrent writers on different instances for the same subject lose no
+// update: every channel's consent set by either instance is in the final
+// record, and a device linked while its identity opts out is suppressed
+// through it.
+func TestFleetConcurrentWritersLoseNothing(t *testing.T) {
+	t.Parallel()
+	regs := fleet(t, 2)
+	ref := regs[0].Ref(tenant, b("shared-person"), nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for ch := range NumChannels {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := regs[int(ch)%2]
+			errs <- r.Marketing(ref, ch, ConsentGranted, time.Time{})
+		}()
+	}
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := regs[i%2]
+			errs <- r.Link(r.Ref(tenant, b("shared-person"), b(fmt.Sprintf("dev-%d", i))))
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errs <- regs[1].OptOut(ref, false, time.Time{})
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := regs[0].report(tenant, ref.Identity, KindIdentity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ch := range NumChannels {
+		if got := rec.Consent[ch.String()].State; got != "granted" {
+			t.Errorf("channel %s: %s, want granted (a concurrent write lost it)", ch, got)
+		}
+	}
+	if *rec.LinkedDevices != 12 {
+		t.Errorf("%d linked devices, want 12", *rec.LinkedDevices)
+	}
+	for _, r := range regs {
+		for i := range 12 {
+			dev := fmt.Sprintf("dev-%d", i)
+			eventually(t, 2*time.Second, "device linked during the opt-out is suppressed via its identity", func() bool {
+				return r.Check(tenant, nil, b(dev)).Status == StatusSuppressed
+			})
+		}
+	}
+	if st := regs[0].store.(*PGStore).Stats().SerializationRetries + regs[1].store.(*PGStore).Stats().SerializationRetries; st == 0 {
+		t.Log("no serialization retry happened in this run (the race was not hit)")
+	}
+}
+
+func TestFleetRefusesAnotherKey(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	openPGTest(t, dsn, schema)
+	st, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := New(st, []byte("another-registry-key-0123456789")); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("New with another key: %v, want ErrKeyMismatch", err)
+	}
+	// Tenant keys are bound the same way.
+	r := openPGTest(t, dsn, schema)
+	if err := r.BindKey("tenant/acme/hmac", []byte("hmac-key-one-0123456789abcdef012")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.BindKey("tenant/acme/hmac", []byte("hmac-key-one-0123456789abcdef012")); err != nil {
+		t.Fatalf("the same key again: %v", err)
+	}
+	if err := r.BindKey("tenant/acme/hmac", []byte("hmac-key-two-0123456789abcdef012")); !errors.Is(err, ErrKeyMismatch) {
+		t.Fatalf("another tenant key: %v, want ErrKeyMismatch", err)
+	}
+}
+
+func TestPGRefusesNewerSchemaAndBadDSN(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	openPGTest(t, dsn, schema)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "INSERT INTO "+schema+".schema_version (version) VALUES (99)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenPG(context.Background(), dsn, WithPGSchema(schema)); !errors.Is(err, ErrSchemaNewer) {
+		t.Fatalf("OpenPG on a newer schema: %v, want ErrSchemaNewer", err)
+	}
+	for _, bad := range []string{"postgres://secretuser:hunter2@127.0.0.1:1/x?connect_timeout=1", "not a dsn ::: %%"} {
+		_, err := OpenPG(context.Background(), bad, WithPGTimeout(time.Second))
+		if err == nil {
+			t.Fatalf("OpenPG(%q): no error", bad)
+		}
+		for _, secret := range []string{"hunter2", "secretuser"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error quotes the DSN: %v", err)
+			}
+		}
+	}
+}
+
+// Two instances starting together on an empty database migrate it once.
+func TestPGConcurrentStartMigratesOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+			if err == nil {
+				st.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// An instance whose position fell behind the pruned feed reloads
+// everything and still sees every suppression.
+func TestFleetTruncatedFeedReloads(t *testing.T) {
+	t.Parallel()
+	regs := fleet(t, 2, WithPollInterval(time.Hour)) // polls only when woken
+	a, bReg := regs[0], regs[1]
+	// Stop b's follower from hearing: close its store's wake-ups by
+	// pruning faster than it polls.
+	for i := range 5 {
+		if err := a.OptOut(a.Ref(tenant, b(fmt.Sprintf("early-%d", i)), nil), false, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := a.store.(*PGStore)
+	bFollow := bReg.follow
+	bFollow.mu.Lock() // b cannot apply while we prune
+	if _, err := st.Prune(context.Background(), 0); err != nil {
+		bFollow.mu.Unlock()
+		t.Fatal(err)
+	}
+	if err := a.OptOut(a.Ref(tenant, b("late"), nil), false, time.Time{}); err != nil {
+		bFollow.mu.Unlock()
+		t.Fatal(err)
+	}
+	if _, err := st.Prune(context.Background(), 0); err != nil {
+		bFollow.mu.Unlock()
+		t.Fatal(err)
+	}
+	bFollow.cursor.Store(0) // as if b had been away since the start
+	bFollow.mu.Unlock()
+	bReg.poll(false)
+	if bReg.FollowStats().Reloads.Load() == 0 {
+		t.Error("no reload after the feed was truncated")
+	}
+	for _, id := range []string{"early-0", "early-4", "late"} {
+		if v := bReg.Check(tenant, b(id), nil); v.Status != StatusSuppressed {
+			t.Errorf("%s after reload: %+v", id, v)
+		}
+	}
+}
+
+// The database goes away: after max_staleness the instance fails closed;
+// when it returns the instance recovers by itself, and an opt-out made on
+// another instance during the outage is in force.
+func TestFleetOutageFailsClosedAndRecovers(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	relay, viaRelay := pgtest.NewRelay(t, dsn)
+	cut := openPGTest(t, viaRelay, schema, WithMaxStaleness(300*time.Millisecond))
+	other := openPGTest(t, dsn, schema)
+	ref := other.Ref(tenant, b("during-outage"), nil)
+	if !cut.Healthy() {
+		t.Fatal("not healthy at start")
+	}
+	relay.Cut()
+	took := eventually(t, 5*time.Second, "fail closed after max_staleness", func() bool { return !cut.Healthy() })
+	t.Logf("failed closed %v after the cut (max_staleness 300ms)", took)
+	if v := cut.CheckRef(ref); v.Status != StatusUnknown || !v.Drop(true) {
+		t.Errorf("lookup while stale: %+v, want unknown (drop)", v)
+	}
+	if err := other.OptOut(ref, false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	relay.Restore()
+	eventually(t, 10*time.Second, "recover without restart", cut.Healthy)
+	if v := cut.CheckRef(ref); v.Status != StatusSuppressed {
+		t.Errorf("opt-out made during the outage: %+v, want suppressed", v)
+	}
+}
