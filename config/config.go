@@ -54,14 +54,45 @@ type Config struct {
 }
 
 // Rights configures the data-subject registry (opt-outs, erasures,
-// consent), kept in data_dir/rights.db.
+// consent), kept in data_dir/rights.db, or in PostgreSQL for a fleet.
 type Rights struct {
 	// Disabled turns the registry off: no suppression, no erasure routes.
 	Disabled bool `yaml:"disabled"`
 	// Key is the registry's HMAC key (>= 16 bytes); subjects are stored as
-	// keyed hashes under it. Unset: generated into data_dir/keys/rights.key.
+	// keyed hashes under it. Unset: generated into data_dir/keys/rights.key
+	// (not with postgres: every instance needs the same key).
 	Key Secret `yaml:"key"`
+	// Postgres makes the registry shared by every instance that names the
+	// same database and schema.
+	Postgres *Postgres `yaml:"postgres"`
 }
+
+// Postgres is the shared rights registry of a fleet.
+type Postgres struct {
+	// DSN is a libpq connection string or postgres:// URL (a Secret: it
+	// may hold a password).
+	DSN Secret `yaml:"dsn"`
+	// Schema holds the registry's tables (default consentry).
+	Schema string `yaml:"schema"`
+	// MaxStaleness: an instance that cannot confirm it has applied every
+	// change for this long fails closed (503) until it can (default 5s).
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// PollInterval is the backstop poll of the change feed when no
+	// notification arrives (default min(1s, max_staleness/3)).
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// ChangeRetention is how long change-feed rows are kept; an instance
+	// away for longer reloads everything on return (default 24h).
+	ChangeRetention time.Duration `yaml:"change_retention"`
+	// Timeout bounds each database call (default 5s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Postgres defaults.
+const (
+	DefaultPGMaxStaleness    = 5 * time.Second
+	DefaultPGChangeRetention = 24 * time.Hour
+	DefaultPGTimeout         = 5 * time.Second
+)
 
 // TLS terminates TLS on the main listener when both files are set.
 type TLS struct {
@@ -182,6 +213,8 @@ type Secret struct {
 	Name  string `yaml:"name"` // admin tokens: the name written to the rights log
 }
 
+func (s Secret) isSet() bool { return s.Value != "" || s.Env != "" || s.File != "" }
+
 // Resolve returns the secret's bytes, or nil if unset.
 func (s Secret) Resolve() ([]byte, error) {
 	switch {
@@ -243,6 +276,20 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Audit.Output == "" {
 		c.Audit.Output = "stdout"
+	}
+	if pg := c.Rights.Postgres; pg != nil {
+		if pg.Schema == "" {
+			pg.Schema = "consentry"
+		}
+		if pg.MaxStaleness == 0 {
+			pg.MaxStaleness = DefaultPGMaxStaleness
+		}
+		if pg.ChangeRetention == 0 {
+			pg.ChangeRetention = DefaultPGChangeRetention
+		}
+		if pg.Timeout == 0 {
+			pg.Timeout = DefaultPGTimeout
+		}
 	}
 }
 
@@ -342,6 +389,29 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, t.Rights.validate(name)...)
 	}
+	if pg := c.Rights.Postgres; pg != nil {
+		switch {
+		case c.Rights.Disabled:
+			bad("rights.postgres: set with rights.disabled; remove one of them")
+		case !pg.DSN.isSet():
+			bad("rights.postgres.dsn: required (value, env or file)")
+		}
+		if !c.Rights.Key.isSet() {
+			bad("rights.key: required with rights.postgres, the same on every instance (a generated key differs per instance)")
+		}
+		if !pgSchema.MatchString(pg.Schema) {
+			bad("rights.postgres.schema: use lower-case letters, digits and underscores")
+		}
+		if pg.MaxStaleness < 100*time.Millisecond {
+			bad("rights.postgres.max_staleness: at least 100ms")
+		}
+		if pg.PollInterval < 0 || (pg.PollInterval > 0 && pg.PollInterval >= pg.MaxStaleness) {
+			bad("rights.postgres.poll_interval: must be shorter than max_staleness")
+		}
+		if pg.ChangeRetention < time.Minute {
+			bad("rights.postgres.change_retention: at least 1m")
+		}
+	}
 	for i, s := range c.AdminTokens {
 		if s.Name == "" {
 			bad("admin_tokens[%d].name: required (it is written to the rights log)", i)
@@ -350,7 +420,10 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-var keyID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+var (
+	keyID    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
+	pgSchema = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+)
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)

@@ -3,11 +3,13 @@ package proxy
 import (
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/rights"
 )
 
 // PolicyStats is what the metrics read from the policy engine.
@@ -101,6 +103,42 @@ func NewMetrics(src any) *Metrics {
 		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
 	}, func() float64 { return 1 }))
 	return m
+}
+
+// WatchRights exports the rights registry's state: subjects held in
+// memory, health, and for a fleet (pg != nil) how current this instance
+// is: the change-feed position it applied, seconds since it last confirmed
+// it was current, polls, store errors, reloads, missed notifications.
+func (m *Metrics) WatchRights(reg *rights.Registry, pg *rights.PGStore) {
+	gauge := func(name, help string, f func() float64) {
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() uint64) {
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) }))
+	}
+	gauge("consentry_rights_subjects", "Subjects in the in-memory hot set (suppressed subjects and devices of suppressed identities).",
+		func() float64 { return float64(reg.Len()) })
+	gauge("consentry_rights_healthy", "1 if the registry answers lookups (store reachable and, in a fleet, confirmed current).", func() float64 {
+		if reg.Healthy() {
+			return 1
+		}
+		return 0
+	})
+	fs := reg.FollowStats()
+	if fs == nil || pg == nil {
+		return
+	}
+	gauge("consentry_rights_replication_lag_seconds", "Seconds since this instance last confirmed it had applied every change of the shared registry.",
+		func() float64 { return fs.Lag(time.Now()).Seconds() })
+	gauge("consentry_rights_replication_position", "Change-feed sequence number this instance has applied.",
+		func() float64 { return float64(fs.Position.Load()) })
+	counter("consentry_rights_feed_polls_total", "Polls of the change feed.", fs.Polls.Load)
+	counter("consentry_rights_store_errors_total", "Polls of the shared store that failed.", fs.PollErrors.Load)
+	counter("consentry_rights_feed_reloads_total", "Full reloads of the hot set (feed truncated or reset).", fs.Reloads.Load)
+	counter("consentry_rights_notification_gaps_total", "Backstop polls that found changes no notification announced.", fs.MissedWakeups.Load)
+	counter("consentry_rights_notifications_total", "LISTEN/NOTIFY wake-ups received.", func() uint64 { return pg.Stats().Notifications })
+	counter("consentry_rights_listen_reconnects_total", "Reconnections of the listening connection.", func() uint64 { return pg.Stats().ListenReconnects })
+	counter("consentry_rights_serialization_retries_total", "Transactions retried after losing a race with another instance.", func() uint64 { return pg.Stats().SerializationRetries })
 }
 
 // Version is set by the binary at start-up.

@@ -3,6 +3,8 @@ package proxy
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/rights"
@@ -46,10 +48,13 @@ func (a *RightsAdapter) authorised(tenant string, credential []byte) bool {
 
 // Healthy is the readiness check of the registry.
 func (a *RightsAdapter) Healthy() string {
-	if !a.reg.Healthy() {
-		return "rights registry unavailable (store cannot be read or written)"
+	if a.reg.Healthy() {
+		return ""
 	}
-	return ""
+	if fs := a.reg.FollowStats(); fs != nil && fs.StaleSince.Load() != 0 {
+		return fmt.Sprintf("rights registry stale: not confirmed current for %.1fs (rights.postgres.max_staleness); the shared database may be unreachable", fs.Lag(time.Now()).Seconds())
+	}
+	return "rights registry unavailable (store cannot be read or written)"
 }
 
 // Admit implements formats.Subjects.

@@ -21,7 +21,6 @@ import (
 	"github.com/consentry/consentry/explain"
 	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/proxy"
-	"github.com/consentry/consentry/rights"
 )
 
 type serveFlags struct {
@@ -130,6 +129,7 @@ func checkFormats(cfg *config.Config) error {
 type server struct {
 	cfg      *config.Config
 	engine   *policy.Engine
+	registry *registry
 	proxy    *proxy.Proxy
 	admin    *http.Server
 	ln       net.Listener
@@ -158,13 +158,31 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	var specs []proxy.TenantSpec
-	for _, name := range names {
-		t := cfg.Tenants[name]
-		keys, err := config.ResolveKeys(cfg.DataDir, name, t.Keys)
-		if err != nil {
+	if !cfg.Rights.Disabled {
+		// First: a fleet instance with the wrong keys must not write
+		// generated key files or pseudonyms before it is refused.
+		if s.registry, err = openRegistry(cfg, log); err != nil {
 			return nil, err
 		}
+		s.closers = append(s.closers, s.registry.close)
+	}
+	var specs []proxy.TenantSpec
+	tenantKeys := map[string]*config.TenantKeys{}
+	for _, name := range names {
+		t := cfg.Tenants[name]
+		var keys *config.TenantKeys
+		if cfg.Rights.Postgres != nil {
+			keys, err = config.LoadKeys(cfg.DataDir, name, t.Keys)
+		} else {
+			keys, err = config.ResolveKeys(cfg.DataDir, name, t.Keys)
+		}
+		if err != nil {
+			if cfg.Rights.Postgres != nil {
+				return nil, fmt.Errorf("tenants.%s.keys: a shared rights registry (rights.postgres) needs the tenant's hmac and token keys in config, the same on every instance: %w", name, err)
+			}
+			return nil, err
+		}
+		tenantKeys[name] = keys
 		applier, err := newApplier(keys)
 		if err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", name, err)
@@ -208,15 +226,12 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	opts := []proxy.Option{proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics)}
 	var checks []proxy.Check
 	if !cfg.Rights.Disabled {
-		key, err := config.RegistryKey(cfg.DataDir, cfg.Rights.Key)
-		if err != nil {
-			return nil, err
+		for _, name := range names {
+			if err := s.registry.bindTenantKeys(name, tenantKeys[name]); err != nil {
+				return nil, err
+			}
 		}
-		reg, err := rights.Open(cfg.DataDir, key)
-		if err != nil {
-			return nil, fmt.Errorf("cannot open the rights registry in %s (data_dir / --data): %w", cfg.DataDir, err)
-		}
-		s.closers = append(s.closers, func() { reg.Close() })
+		reg := s.registry.reg
 		tenantOpts := map[string]proxy.RightsOptions{}
 		for name, t := range cfg.Tenants {
 			pass, err := t.Rights.CleverTapPasscode.Resolve()
@@ -232,7 +247,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)
 		opts = append(opts, proxy.WithRights(s.rights))
 		checks = append(checks, s.rights.Healthy)
-		log.Info("rights registry open", "subjects", reg.Len(), "path", cfg.DataDir)
+		metrics.WatchRights(reg, s.registry.pg)
 	}
 	s.proxy, err = proxy.New(cfg, s.engine, specs, cfg.DefaultTenant, allRoutes(), opts...)
 	if err != nil {
