@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,14 @@ const (
 	DefaultUpstreamTimeout     = 15 * time.Second
 	DefaultShutdownGrace       = 20 * time.Second
 	DefaultTenantName          = "default"
+
+	// Policy bundles (policy.bundle). The delays are OPA's own defaults.
+	DefaultBundleMinDelay     = 60 * time.Second
+	DefaultBundleMaxDelay     = 120 * time.Second
+	DefaultBundleTimeout      = 30 * time.Second
+	DefaultBundleMaxSizeBytes = 16 << 20
+	DefaultBundleKeyID        = "default"
+	DefaultBundleAlgorithm    = "RS256"
 )
 
 // Config is the whole file.
@@ -108,10 +117,57 @@ type Limits struct {
 	MaxCompressionRatio int `yaml:"max_compression_ratio"`
 }
 
-// Policy says where the Rego comes from.
+// Policy says where the Rego comes from: the embedded rules/ (neither dir
+// nor bundle), a directory, or a signed OPA bundle polled over HTTP. Dir and
+// Bundle are mutually exclusive.
 type Policy struct {
-	Dir   string `yaml:"dir"`   // empty: the embedded rules/
-	Watch *bool  `yaml:"watch"` // reload on file change (default true with dir)
+	Dir    string  `yaml:"dir"`    // empty: the embedded rules/
+	Watch  *bool   `yaml:"watch"`  // reload on file change (default true with dir)
+	Bundle *Bundle `yaml:"bundle"` // one policy for a fleet: a signed OPA bundle
+}
+
+// Bundle is an OPA bundle (opa build -b) downloaded from URL and polled for
+// changes. Verification is mandatory: without a verification block the
+// configuration is refused, and unsigned bundles are accepted only with
+// verification.insecure_skip: true.
+type Bundle struct {
+	URL     string        `yaml:"url"`
+	Polling BundlePolling `yaml:"polling"`
+	// Timeout bounds one download, headers and body (default 30s).
+	Timeout      time.Duration       `yaml:"timeout"`
+	Verification *BundleVerification `yaml:"verification"`
+	// MaxSizeBytes bounds the downloaded tarball and, separately, its
+	// uncompressed content (default 16 MiB). Larger bundles are refused.
+	MaxSizeBytes int64 `yaml:"max_size_bytes"`
+	// Headers are sent with every download, e.g. Authorization.
+	Headers map[string]Secret `yaml:"headers"`
+}
+
+// BundlePolling is the random delay between two downloads, drawn from
+// [MinDelay, MaxDelay] (default 60s-120s, as OPA).
+type BundlePolling struct {
+	MinDelay time.Duration `yaml:"min_delay"`
+	MaxDelay time.Duration `yaml:"max_delay"`
+}
+
+// BundleVerification is the key a bundle must be signed with.
+type BundleVerification struct {
+	// PublicKey is the PEM public key (an HMAC secret for HS* algorithms).
+	PublicKey Secret `yaml:"public_key"`
+	// KeyID names the key; it must match the kid of the bundle's signature
+	// (opa build signs with "default", the default here).
+	KeyID     string `yaml:"key_id"`
+	Algorithm string `yaml:"algorithm"` // default RS256
+	Scope     string `yaml:"scope"`     // must equal the signature's scope
+	// InsecureSkip accepts unsigned (and unverified) bundles. For tests
+	// only; mutually exclusive with public_key.
+	InsecureSkip bool `yaml:"insecure_skip"`
+}
+
+// bundleAlgorithms are the signature algorithms OPA verifies (v1/keys).
+var bundleAlgorithms = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true, "PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true, "HS256": true, "HS384": true, "HS512": true,
 }
 
 // Audit says where decision records go: "stdout" (default), "off", or a file.
@@ -178,12 +234,7 @@ type RightsOpts struct {
 func (o RightsOpts) validate(name string) []error {
 	var errs []error
 	p := o.CleverTapPasscode
-	n := 0
-	for _, v := range []string{p.Value, p.Env, p.File} {
-		if v != "" {
-			n++
-		}
-	}
+	n := p.sources()
 	if n > 1 {
 		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode: set one of value, env or file", name))
 	}
@@ -213,7 +264,18 @@ type Secret struct {
 	Name  string `yaml:"name"` // admin tokens: the name written to the rights log
 }
 
-func (s Secret) isSet() bool { return s.Value != "" || s.Env != "" || s.File != "" }
+func (s Secret) isSet() bool { return s.sources() > 0 }
+
+// sources counts the ways the secret is given (value, env, file).
+func (s Secret) sources() int {
+	n := 0
+	for _, v := range []string{s.Value, s.Env, s.File} {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
 
 // Resolve returns the secret's bytes, or nil if unset.
 func (s Secret) Resolve() ([]byte, error) {
@@ -289,6 +351,28 @@ func (c *Config) applyDefaults() {
 		}
 		if pg.Timeout == 0 {
 			pg.Timeout = DefaultPGTimeout
+		}
+	}
+	if b := c.Policy.Bundle; b != nil {
+		if b.Polling.MinDelay == 0 {
+			b.Polling.MinDelay = DefaultBundleMinDelay
+		}
+		if b.Polling.MaxDelay == 0 {
+			b.Polling.MaxDelay = max(DefaultBundleMaxDelay, b.Polling.MinDelay)
+		}
+		if b.Timeout == 0 {
+			b.Timeout = DefaultBundleTimeout
+		}
+		if b.MaxSizeBytes == 0 {
+			b.MaxSizeBytes = DefaultBundleMaxSizeBytes
+		}
+		if v := b.Verification; v != nil && !v.InsecureSkip {
+			if v.KeyID == "" {
+				v.KeyID = DefaultBundleKeyID
+			}
+			if v.Algorithm == "" {
+				v.Algorithm = DefaultBundleAlgorithm
+			}
 		}
 	}
 }
@@ -412,6 +496,7 @@ func (c *Config) Validate() error {
 			bad("rights.postgres.change_retention: at least 1m")
 		}
 	}
+	errs = append(errs, c.Policy.validate()...)
 	for i, s := range c.AdminTokens {
 		if s.Name == "" {
 			bad("admin_tokens[%d].name: required (it is written to the rights log)", i)
@@ -424,6 +509,82 @@ var (
 	keyID    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,16}$`)
 	pgSchema = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 )
+
+// headerName is an HTTP header field name (RFC 9110 token).
+var headerName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+func (p *Policy) validate() []error {
+	b := p.Bundle
+	if b == nil {
+		return nil
+	}
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if p.Dir != "" {
+		bad("policy.dir (or --policy) and policy.bundle are mutually exclusive: set one of them")
+	}
+	if p.Watch != nil {
+		bad("policy.watch: applies to policy.dir only (a bundle is polled: policy.bundle.polling)")
+	}
+	if b.URL == "" {
+		bad("policy.bundle.url: required")
+	} else if err := checkURL(b.URL); err != nil {
+		bad("policy.bundle.url: %v", err)
+	}
+	if b.Polling.MinDelay <= 0 {
+		bad("policy.bundle.polling.min_delay: must be positive")
+	}
+	if b.Polling.MaxDelay < b.Polling.MinDelay {
+		bad("policy.bundle.polling.max_delay: must be at least min_delay")
+	}
+	if b.Timeout <= 0 {
+		bad("policy.bundle.timeout: must be positive")
+	}
+	if b.MaxSizeBytes <= 0 {
+		bad("policy.bundle.max_size_bytes: must be positive")
+	}
+	for _, name := range sortedKeys(b.Headers) {
+		h := b.Headers[name]
+		if !headerName.MatchString(name) {
+			bad("policy.bundle.headers: %q is not a header name", name)
+		}
+		if h.sources() != 1 {
+			bad("policy.bundle.headers.%s: set one of value, env or file", name)
+		}
+		if h.Name != "" {
+			bad("policy.bundle.headers.%s.name: only admin_tokens have names", name)
+		}
+	}
+	v := b.Verification
+	switch {
+	case v == nil:
+		bad("policy.bundle.verification: required: set public_key (the PEM public key the bundle is signed with), or insecure_skip: true to accept unsigned bundles (tests only)")
+	case v.InsecureSkip:
+		if v.PublicKey.sources() > 0 || v.KeyID != "" || v.Algorithm != "" || v.Scope != "" {
+			bad("policy.bundle.verification.insecure_skip: true cannot be combined with public_key, key_id, algorithm or scope")
+		}
+	default:
+		if n := v.PublicKey.sources(); n != 1 {
+			bad("policy.bundle.verification.public_key: set one of value, env or file")
+		}
+		if v.PublicKey.Name != "" {
+			bad("policy.bundle.verification.public_key.name: only admin_tokens have names")
+		}
+		if !bundleAlgorithms[v.Algorithm] {
+			bad("policy.bundle.verification.algorithm: %q is not supported (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, HS256, HS384, HS512)", v.Algorithm)
+		}
+	}
+	return errs
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
 
 func checkURL(s string) error {
 	u, err := url.Parse(s)

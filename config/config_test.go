@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseStrictNamesKeyAndLine(t *testing.T) {
@@ -87,5 +88,108 @@ func TestParseErrorsDoNotEchoValues(t *testing.T) {
 	_, err := Parse([]byte("tenants:\n  a:\n    upstream: http://x\n    keys:\n      hmac: ${CT_SECRET_VALUE}\n"))
 	if err == nil || strings.Contains(err.Error(), "TtKEuAw") {
 		t.Fatalf("error echoes the secret: %v", err)
+	}
+}
+
+func TestPolicyBundle(t *testing.T) {
+	const tenant = "tenants:\n  acme: {upstream: \"http://x\"}\n"
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error; none: valid
+	}{
+		{
+			name: "signed bundle with defaults",
+			yaml: "policy:\n  bundle:\n    url: https://policy.example.com/b.tar.gz\n    verification:\n      public_key: {file: /etc/consentry/bundle.pub}\n",
+		},
+		{
+			name: "full example",
+			yaml: `policy:
+  bundle:
+    url: https://policy.example.com/bundles/consentry.tar.gz
+    polling: {min_delay: 10s, max_delay: 20s}
+    timeout: 5s
+    verification:
+      public_key: {env: BUNDLE_PUB}
+      key_id: default
+      scope: ""
+    max_size_bytes: 1048576
+    headers: {Authorization: {env: BUNDLE_TOKEN}}
+`,
+		},
+		{
+			name: "explicit opt-out of verification",
+			yaml: "policy:\n  bundle:\n    url: http://127.0.0.1:1/b.tar.gz\n    verification: {insecure_skip: true}\n",
+		},
+		{
+			name: "no verification block fails closed",
+			yaml: "policy:\n  bundle:\n    url: https://p/b.tar.gz\n",
+			want: []string{"policy.bundle.verification: required", "insecure_skip"},
+		},
+		{
+			name: "dir and bundle",
+			yaml: "policy:\n  dir: /etc/rules\n  bundle:\n    url: https://p/b.tar.gz\n    verification: {public_key: {value: k}}\n",
+			want: []string{"policy.dir (or --policy) and policy.bundle are mutually exclusive"},
+		},
+		{
+			name: "bad values",
+			yaml: `policy:
+  bundle:
+    url: ftp://p/b.tar.gz
+    polling: {min_delay: 20s, max_delay: 10s}
+    max_size_bytes: -1
+    headers: {"Bad Header": {value: a}, X-Two: {value: a, env: B}}
+    verification: {public_key: {value: k, file: f}, algorithm: RS999}
+`,
+			want: []string{"policy.bundle.url", "policy.bundle.polling.max_delay", "policy.bundle.max_size_bytes",
+				`policy.bundle.headers: "Bad Header"`, "policy.bundle.headers.X-Two", "policy.bundle.verification.public_key",
+				"policy.bundle.verification.algorithm"},
+		},
+		{
+			name: "insecure_skip with a key",
+			yaml: "policy:\n  bundle:\n    url: https://p/b.tar.gz\n    verification: {insecure_skip: true, public_key: {value: k}}\n",
+			want: []string{"insecure_skip: true cannot be combined"},
+		},
+		{
+			name: "missing url and key",
+			yaml: "policy:\n  bundle:\n    verification: {key_id: k}\n",
+			want: []string{"policy.bundle.url: required", "policy.bundle.verification.public_key"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml + tenant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("missing %q in %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPolicyBundleDefaultsAndStrictKeys(t *testing.T) {
+	c, err := Parse([]byte("policy:\n  bundle:\n    url: https://p/b.tar.gz\n    polling: {min_delay: 300s}\n    verification: {public_key: {value: k}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Policy.Bundle
+	if b.Polling.MaxDelay != 300*time.Second || b.Timeout != DefaultBundleTimeout || b.MaxSizeBytes != DefaultBundleMaxSizeBytes ||
+		b.Verification.KeyID != "default" || b.Verification.Algorithm != "RS256" {
+		t.Fatalf("defaults not applied: %+v %+v", b, b.Verification)
+	}
+	_, err = Parse([]byte("policy:\n  bundle:\n    url: https://p/b.tar.gz\n    verification: {public_key: {value: k}, kid: x}\n"))
+	if err == nil || !strings.Contains(err.Error(), "kid") {
+		t.Fatalf("unknown key accepted: %v", err)
 	}
 }

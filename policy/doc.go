@@ -24,6 +24,14 @@
 // last good policy stays active. Caches belong to a revision: a swap starts
 // with empty caches, and the old ones are closed once no caller uses them.
 //
+// A BundleSource (WithBundle) feeds the engine from a signed OPA bundle
+// instead: it polls a URL with If-None-Match, caps the download, lets OPA's
+// v1/bundle reader verify the signature (mandatory unless explicitly
+// skipped) and hands the modules (without *_test.rego) and data.json to the
+// same validate-then-swap. Until its first bundle the engine is not Ready;
+// a refused bundle (download, too_large, verify, parse, validate) leaves
+// the last good one active.
+//
 // Strings in a masking.PlanQuery may be views into a request body: the engine
 // clones whatever it keeps. Plans it returns are shared and must not be
 // modified.

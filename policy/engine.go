@@ -37,7 +37,8 @@ type Engine struct {
 	lastReloadOK                                atomic.Bool
 	lastReloadAt                                atomic.Int64 // unix nanoseconds
 	errLog                                      logLimiter
-	reloadMu                                    sync.Mutex // serializes Reload
+	reloadMu                                    sync.Mutex // serializes Reload, bundle activations and Close
+	closed                                      atomic.Bool
 }
 
 var _ masking.Planner = (*Engine)(nil)
@@ -59,7 +60,8 @@ type Stats struct {
 
 // state is one loaded policy revision with its caches.
 type state struct {
-	revision string
+	revision string // shown: the digest, or a bundle's revision
+	digest   string // of the sources: unchanged sources keep the state
 	data     map[string]any
 	// nameInDecision: field decisions may depend on the event name, so it
 	// is part of plan and decision keys.
@@ -141,8 +143,8 @@ func (st *state) closeCaches() {
 	st.records.Close()
 }
 
-// acquire returns the current state with a reference held, or nil when the
-// engine is closed. The second load makes sure a state retired in between
+// acquire returns the current state with a reference held, or nil when no
+// policy is loaded (closed, or a bundle engine before its first bundle). The second load makes sure a state retired in between
 // is not used.
 func (e *Engine) acquire() *state {
 	for {
@@ -160,6 +162,9 @@ func (e *Engine) acquire() *state {
 
 // New loads, compiles (strict), prepares and smoke-tests the policy. Its
 // errors name file:line for Rego problems.
+//
+// With WithBundle, New loads nothing: the engine is not Ready until the
+// BundleSource activates its first bundle.
 func New(opts ...Option) (*Engine, error) {
 	e := &Engine{}
 	for _, o := range opts {
@@ -168,12 +173,24 @@ func New(opts ...Option) (*Engine, error) {
 	if e.opts.fsys != nil && e.opts.dir != "" {
 		return nil, errors.New("cannot create policy engine: use WithFS or WithDir, not both")
 	}
+	if b := e.opts.bundle; b != nil {
+		if e.opts.fsys != nil || e.opts.dir != "" {
+			return nil, errors.New("cannot create policy engine: use WithBundle or WithFS/WithDir, not both")
+		}
+		if !b.bound.CompareAndSwap(false, true) {
+			return nil, errors.New("cannot create policy engine: the BundleSource already feeds another engine")
+		}
+	}
 	if e.opts.cacheSize <= 0 {
 		e.opts.cacheSize = DefaultCacheSize
 	}
 	e.log = e.opts.logger
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
+	}
+	if b := e.opts.bundle; b != nil {
+		b.engine = e
+		return e, nil
 	}
 	if _, err := e.load(); err != nil {
 		return nil, err
@@ -183,13 +200,24 @@ func New(opts ...Option) (*Engine, error) {
 	return e, nil
 }
 
+var errBundleReload = errors.New("cannot reload policy: it comes from a bundle (policy.bundle), which is polled; BundleSource.Trigger polls now")
+
 // load reads the sources and swaps in a new state if they changed.
 func (e *Engine) load() (changed bool, err error) {
+	if e.opts.bundle != nil {
+		return false, errBundleReload
+	}
 	src, err := readSources(&e.opts, false)
 	if err != nil {
 		return false, err
 	}
-	if cur := e.cur.Load(); cur != nil && cur.revision == src.revision {
+	return e.swap(src)
+}
+
+// swap validates src (compile, prepare, smoke test) and swaps it in, unless
+// it is the policy already loaded. Callers hold reloadMu, or are New.
+func (e *Engine) swap(src *sources) (changed bool, err error) {
+	if cur := e.cur.Load(); cur != nil && cur.digest == src.digest && cur.revision == src.revision {
 		return false, nil
 	}
 	st, err := build(src, e.opts.cacheSize)
@@ -204,14 +232,18 @@ func (e *Engine) load() (changed bool, err error) {
 }
 
 // Close stops the caches' goroutines. Plan and RecordDecision fail closed
-// afterwards.
+// afterwards, and reloads and bundle activations are refused.
 func (e *Engine) Close() {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
+	e.closed.Store(true)
 	if old := e.cur.Swap(nil); old != nil {
 		old.retire()
 	}
 }
 
-// Revision is a short hex hash of the loaded Rego sources and data.
+// Revision is a short hex hash of the loaded Rego sources and data, or the
+// revision of the active bundle (WithBundle); "" while none is loaded.
 func (e *Engine) Revision() string {
 	if st := e.cur.Load(); st != nil {
 		return st.revision
@@ -253,14 +285,20 @@ func (e *Engine) TenantOption(tenant, name string) (any, bool) {
 	return v, ok
 }
 
-var errClosed = errors.New("cannot plan record: no policy loaded (the engine is closed)")
+var (
+	errNoPolicy = errors.New("cannot plan record: no policy loaded yet")
+	errClosed   = errors.New("cannot use policy engine: it is closed")
+)
 
 // Plan returns the decisions for q's record shape. A cached plan is
 // returned without allocating and without evaluating Rego.
 func (e *Engine) Plan(q *masking.PlanQuery) (*masking.Plan, error) {
 	st := e.acquire()
 	if st == nil {
-		return nil, errClosed
+		if e.closed.Load() {
+			return nil, errClosed
+		}
+		return nil, errNoPolicy
 	}
 	defer st.release()
 	name := q.Name

@@ -33,7 +33,8 @@ type sources struct {
 	names    []string          // display names (file paths), sorted
 	files    map[string][]byte // display name → Rego source
 	data     map[string]any    // merged data document, JSON-normalized
-	revision string
+	digest   string            // of names, files and data
+	revision string            // shown; the digest unless a bundle names one
 }
 
 // readSources reads the Rego modules and data of o; withTests also keeps the
@@ -50,15 +51,25 @@ func readSources(o *options, withTests bool) (*sources, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := src.finish(o); err != nil {
+		return nil, err
+	}
+	src.revision = src.digest
+	return src, nil
+}
+
+// finish merges the WithData document over the files' data and computes
+// the digest. Directory, FS and bundle sources all go through it.
+func (src *sources) finish(o *options) error {
 	if o.data != nil {
 		extra, err := normalizeJSON(o.data)
 		if err != nil {
-			return nil, fmt.Errorf("cannot use policy data from WithData: %w (use JSON-compatible maps, slices, strings, numbers and booleans)", err)
+			return fmt.Errorf("cannot use policy data from WithData: %w (use JSON-compatible maps, slices, strings, numbers and booleans)", err)
 		}
 		src.data = mergeData(src.data, extra)
 	}
-	src.revision = revisionOf(src)
-	return src, nil
+	src.digest = revisionOf(src)
+	return nil
 }
 
 func readFS(fsys fs.FS, prefix string, withTests bool) (*sources, error) {
@@ -245,7 +256,7 @@ func build(src *sources, cacheSize int64) (*state, error) {
 		}
 		return pq, nil
 	}
-	st := &state{revision: src.revision, data: src.data, nameInDecision: decisionReadsRecordName(c)}
+	st := &state{revision: src.revision, digest: src.digest, data: src.data, nameInDecision: decisionReadsRecordName(c)}
 	if st.decisionQ, err = prepare(decisionQuery); err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ type options struct {
 	data      map[string]any
 	logger    *slog.Logger
 	cacheSize int64
+	bundle    *BundleSource
 }
 
 // WithFS loads the Rego modules (every *.rego except *_test.rego, in any
@@ -32,6 +33,12 @@ func WithFS(fsys fs.FS) Option { return func(o *options) { o.fsys = fsys } }
 
 // WithDir loads the same files as WithFS from a directory and enables Watch.
 func WithDir(dir string) Option { return func(o *options) { o.dir = dir } }
+
+// WithBundle feeds the engine from a signed OPA bundle: New loads nothing,
+// the engine is not Ready until src activates its first bundle, and every
+// bundle src downloads and verifies goes through the same validate-then-swap
+// as a Reload (WithData is merged the same way). Not with WithFS or WithDir.
+func WithBundle(src *BundleSource) Option { return func(o *options) { o.bundle = src } }
 
 // WithData merges data at the root of the policy's data document, over the
 // files' data.json, e.g. {"tenants": {...}} from the YAML configuration.

@@ -31,12 +31,18 @@ func (e *Engine) Reload() error {
 // reload loads and accounts for the attempt; count=false (Watch) counts an
 // attempt only when it changed the policy or failed.
 func (e *Engine) reload(count bool) (bool, error) {
+	return e.reloadWith(count, e.load)
+}
+
+// reloadWith runs load (validate, then swap) under reloadMu and accounts
+// for it in the reload counters.
+func (e *Engine) reloadWith(count bool, load func() (bool, error)) (bool, error) {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	if e.cur.Load() == nil {
+	if e.closed.Load() {
 		return false, errClosed
 	}
-	changed, err := e.load()
+	changed, err := load()
 	if err != nil {
 		e.reloadErrors.Add(1)
 		e.lastReloadOK.Store(false)

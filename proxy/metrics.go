@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +20,17 @@ type PolicyStats interface {
 	// FailClosed counts decisions that failed (error, undefined, unknown
 	// action) and therefore dropped their field.
 	FailClosed() uint64
+}
+
+// BundleStats is what the metrics read from a policy bundle source
+// (policy.bundle).
+type BundleStats interface {
+	// BundleRevision is the active bundle's revision, "" before the first.
+	BundleRevision() string
+	// BundleActivatedAt is when it was activated; zero before the first.
+	BundleActivatedAt() time.Time
+	// BundleFailures counts refused bundles by reason (a small fixed set).
+	BundleFailures() map[string]uint64
 }
 
 // Metrics are Consentry's Prometheus metrics. Label sets are small and
@@ -41,9 +53,10 @@ type Metrics struct {
 	reqByStatus map[int]prometheus.Counter
 }
 
-// NewMetrics registers the metrics. src, if it implements PolicyStats,
-// feeds the Rego evaluation and reload counters.
-func NewMetrics(src any) *Metrics {
+// NewMetrics registers the metrics. A src that implements PolicyStats feeds
+// the Rego evaluation and reload counters; one that implements BundleStats
+// the consentry_policy_bundle_* metrics.
+func NewMetrics(srcs ...any) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
@@ -77,6 +90,20 @@ func NewMetrics(src any) *Metrics {
 	m.recOut = m.records.WithLabelValues("forwarded")
 	m.recSupp = m.records.WithLabelValues("suppressed")
 	m.recDropped = m.records.WithLabelValues("policy_dropped")
+	for _, src := range srcs {
+		m.register(src)
+	}
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
+	}, func() float64 { return 1 }))
+	return m
+}
+
+func (m *Metrics) register(src any) {
+	reg := m.Registry
+	if bs, ok := src.(BundleStats); ok {
+		reg.MustRegister(newBundleCollector(bs))
+	}
 	if ps, ok := src.(PolicyStats); ok {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "consentry_rego_evaluations_total", Help: "Rego evaluations; flat in steady state because plans are cached.",
@@ -99,10 +126,51 @@ func NewMetrics(src any) *Metrics {
 			return 0
 		}))
 	}
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
-	}, func() float64 { return 1 }))
-	return m
+}
+
+// bundleCollector reads the bundle source at scrape time, so that the info
+// metric carries only the active revision (no stale label values).
+type bundleCollector struct {
+	src                   BundleStats
+	info, activated, fail *prometheus.Desc
+}
+
+func newBundleCollector(src BundleStats) *bundleCollector {
+	return &bundleCollector{
+		src: src,
+		info: prometheus.NewDesc("consentry_policy_bundle_info",
+			"The active policy bundle's revision (absent until the first bundle is active).", []string{"revision"}, nil),
+		activated: prometheus.NewDesc("consentry_policy_bundle_last_activation_timestamp_seconds",
+			"When the active policy bundle was activated (0: none yet).", nil, nil),
+		fail: prometheus.NewDesc("consentry_policy_bundle_failures_total",
+			"Policy bundles refused (the last good one stays active), by reason: download, too_large, verify, parse, validate.", []string{"reason"}, nil),
+	}
+}
+
+func (c *bundleCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.info
+	ch <- c.activated
+	ch <- c.fail
+}
+
+func (c *bundleCollector) Collect(ch chan<- prometheus.Metric) {
+	if rev := c.src.BundleRevision(); rev != "" {
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, rev)
+	}
+	var ts float64
+	if at := c.src.BundleActivatedAt(); !at.IsZero() {
+		ts = float64(at.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(c.activated, prometheus.GaugeValue, ts)
+	failures := c.src.BundleFailures()
+	reasons := make([]string, 0, len(failures))
+	for r := range failures {
+		reasons = append(reasons, r)
+	}
+	slices.Sort(reasons)
+	for _, r := range reasons {
+		ch <- prometheus.MustNewConstMetric(c.fail, prometheus.CounterValue, float64(failures[r]), r)
+	}
 }
 
 // WatchRights exports the rights registry's state: subjects held in

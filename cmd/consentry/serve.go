@@ -130,6 +130,7 @@ type server struct {
 	cfg      *config.Config
 	engine   *policy.Engine
 	registry *registry
+	bundle   *policy.BundleSource // policy.bundle; nil otherwise
 	proxy    *proxy.Proxy
 	admin    *http.Server
 	ln       net.Listener
@@ -148,10 +149,18 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		}
 	}()
 	proxy.Version = version
-	if s.engine, err = newPolicy(cfg.Policy.Dir, cfg, log); err != nil {
+	if cfg.Policy.Bundle != nil {
+		if s.bundle, err = newBundleSource(cfg.Policy.Bundle); err != nil {
+			return nil, err
+		}
+	}
+	if s.engine, err = newPolicy(cfg.Policy.Dir, cfg, log, s.bundle); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.engine.Close)
+	if s.bundle != nil {
+		s.closers = append(s.closers, s.bundle.Stop) // runs before engine.Close
+	}
 
 	names := make([]string, 0, len(cfg.Tenants))
 	for name := range cfg.Tenants {
@@ -222,9 +231,14 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	s.auditLog = audit.New(auditOut, time.Second)
 	s.closers = append(s.closers, func() { s.auditLog.Close() })
 
-	metrics := proxy.NewMetrics(policyStats{s.engine})
-	opts := []proxy.Option{proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics)}
+	statSrcs := []any{policyStats{s.engine}}
 	var checks []proxy.Check
+	if s.bundle != nil {
+		statSrcs = append(statSrcs, bundleStats{s.bundle})
+		checks = append(checks, bundleReady(s.bundle))
+	}
+	metrics := proxy.NewMetrics(statSrcs...)
+	opts := []proxy.Option{proxy.WithAudit(s.auditLog), proxy.WithLogger(log), proxy.WithMetrics(metrics)}
 	if !cfg.Rights.Disabled {
 		for _, name := range names {
 			if err := s.registry.bindTenantKeys(name, tenantKeys[name]); err != nil {
@@ -291,6 +305,12 @@ func (s *server) start(ctx context.Context) <-chan error {
 	if s.cfg.Policy.Dir != "" && (s.cfg.Policy.Watch == nil || *s.cfg.Policy.Watch) {
 		go s.engine.Watch(ctx)
 	}
+	if s.bundle != nil {
+		// Start unready: /readyz answers 503 and traffic 503
+		// policy_unavailable until the first bundle is verified and active.
+		s.log.Info("waiting for the first policy bundle", "max_delay", s.cfg.Policy.Bundle.Polling.MaxDelay.String())
+		s.bundle.Start(ctx)
+	}
 	go func() {
 		if err := s.proxy.Serve(s.ln); err != nil {
 			errc <- err
@@ -338,6 +358,11 @@ func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
 			s.close()
 			return fmt.Errorf("listener failed: %w", err)
 		case sig := <-sigs:
+			if sig == syscall.SIGHUP && s.bundle != nil {
+				s.bundle.Trigger() // the source logs and counts the outcome
+				log.Info("policy bundle poll triggered")
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				if err := s.engine.Reload(); err == nil { // the engine logs failures itself
 					log.Info("policy reloaded", "policy_revision", s.engine.Revision())
