@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -262,6 +263,9 @@ type Secret struct {
 	Env   string `yaml:"env"`
 	File  string `yaml:"file"`
 	Name  string `yaml:"name"` // admin tokens: the name written to the rights log
+	// Encoding "base64" decodes the value (e.g. rights.key from a data
+	// directory's generated keys/rights.key file). Default: the bytes as given.
+	Encoding string `yaml:"encoding"`
 }
 
 func (s Secret) isSet() bool { return s.sources() > 0 }
@@ -279,6 +283,25 @@ func (s Secret) sources() int {
 
 // Resolve returns the secret's bytes, or nil if unset.
 func (s Secret) Resolve() ([]byte, error) {
+	b, err := s.raw()
+	if err != nil || b == nil {
+		return b, err
+	}
+	switch s.Encoding {
+	case "":
+		return b, nil
+	case "base64":
+		d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return nil, errors.New("encoding is base64 but the secret is not valid base64")
+		}
+		return d, nil
+	default:
+		return nil, errors.New(`encoding: use "base64", or omit it`)
+	}
+}
+
+func (s Secret) raw() ([]byte, error) {
 	switch {
 	case s.Value != "":
 		return []byte(s.Value), nil

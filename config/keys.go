@@ -52,6 +52,9 @@ func resolveKeys(dataDir, tenant string, k Keys, create bool) (*TenantKeys, erro
 	if err != nil {
 		return nil, fmt.Errorf("tenants.%s.keys.hmac: %w", tenant, err)
 	}
+	if k.Token.Encoding != "" {
+		return nil, fmt.Errorf("tenants.%s.keys.token.encoding: the token key is always base64; remove encoding", tenant)
+	}
 	tokenKey, err := k.Token.Resolve()
 	if err != nil {
 		return nil, fmt.Errorf("tenants.%s.keys.token: %w", tenant, err)

@@ -191,13 +191,17 @@ func (r *Registry) catchUp(ctx context.Context, backstop bool) error {
 			f.stats.MissedWakeups.Add(1)
 			backstop = false
 		}
+		reloaded := false
 		for i := range changes {
 			c := &changes[i]
 			if c.Reset {
+				// The reload's snapshot holds every change up to its
+				// position: read on from there.
 				if err := r.reload(); err != nil {
 					return err
 				}
-				continue
+				reloaded = true
+				break
 			}
 			for _, l := range c.Sessions {
 				r.sess.drop(l.Device)
@@ -212,7 +216,7 @@ func (r *Registry) catchUp(ctx context.Context, backstop bool) error {
 			f.stats.Position.Store(c.Seq)
 			f.stats.Applied.Add(1)
 		}
-		if len(changes) < feedPage {
+		if !reloaded && len(changes) < feedPage {
 			return nil
 		}
 	}

@@ -301,3 +301,80 @@ func TestFleetOutageFailsClosedAndRecovers(t *testing.T) {
 		t.Errorf("opt-out made during the outage: %+v, want suppressed", v)
 	}
 }
+
+// A single node's embedded registry grows into a fleet: Migrate copies it
+// into PostgreSQL, a running instance reloads, and a second run copies
+// nothing twice.
+func TestMigrateBoltToPostgres(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	single := openTest(t, dir)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(single.Link(single.Ref(tenant, b("A"), b("a1"))))
+	must(single.OptOut(single.Ref(tenant, b("A"), nil), true, time.Time{}))
+	must(single.OptOut(single.Ref(tenant, nil, b("anon")), false, time.Time{}))
+	if _, err := single.Erase(single.Ref(tenant, b("E"), nil), "dpo", true); err != nil {
+		t.Fatal(err)
+	}
+	must(single.Marketing(single.Ref(tenant, b("C"), nil), ChannelEmail, ConsentGranted, time.Time{}))
+	single.Close()
+
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	running := openPGTest(t, dsn, schema) // an instance already serving
+	migrate := func() MigrateStats {
+		t.Helper()
+		src, err := OpenBolt(dir)
+		must(err)
+		defer src.Close()
+		dst, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+		must(err)
+		defer dst.Close()
+		st, err := Migrate(context.Background(), src, dst, testKey)
+		must(err)
+		return st
+	}
+	first := migrate()
+	if first.Subjects == 0 || first.Hot == 0 || first.Links != 1 || first.Log == 0 {
+		t.Fatalf("first run copied %+v", first)
+	}
+	checks := func(r *Registry, where string) {
+		t.Helper()
+		for _, c := range []struct {
+			id, dev string
+			want    Reason
+		}{{"A", "", ReasonOptOut}, {"", "a1", ReasonOptOut}, {"", "anon", ReasonOptOut}, {"E", "", ReasonAdminErasure}, {"C", "", ReasonNone}} {
+			v := r.Check(tenant, b(c.id), b(c.dev))
+			if v.Reason != c.want || (c.want != ReasonNone) != (v.Status == StatusSuppressed) {
+				t.Errorf("%s: %q/%q = %+v, want reason %v", where, c.id, c.dev, v, c.want)
+			}
+		}
+	}
+	eventually(t, 2*time.Second, "running instance reloads after the migration", func() bool {
+		return running.Check(tenant, b("E"), nil).Status == StatusSuppressed
+	})
+	checks(running, "running instance")
+	checks(openPGTest(t, dsn, schema), "new instance")
+	if c, err := running.Consent(running.Ref(tenant, b("C"), nil), ChannelEmail); err != nil || c != ConsentGranted {
+		t.Errorf("consent after migration: %v %v", c, err)
+	}
+	second := migrate()
+	if second.Subjects != 0 || second.Hot != 0 || second.Links != 0 || second.Log != 0 || second.Skipped != first.Subjects {
+		t.Errorf("second run: %+v, want nothing copied again (first %+v)", second, first)
+	}
+	// Another key is refused.
+	src, err := OpenBolt(dir)
+	must(err)
+	defer src.Close()
+	dst, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+	must(err)
+	defer dst.Close()
+	if _, err := Migrate(context.Background(), src, dst, []byte("not-the-key-of-this-registry-000")); !errors.Is(err, ErrKeyMismatch) {
+		t.Errorf("Migrate with another key: %v, want ErrKeyMismatch", err)
+	}
+}

@@ -23,6 +23,7 @@ Usage:
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
   consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
   consentry subjects log [--since RFC3339] [--tenant T] [--admin URL] [--token-file F]
+  consentry rights migrate --config FILE [--from-data DIR]   (embedded registry → PostgreSQL)
   consentry version
 
 Run 'consentry <command> -h' for the flags of a command.
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDetokenize(args[1:], stdout, stderr)
 	case "subjects":
 		return cmdSubjects(args[1:], stdout, stderr)
+	case "rights":
+		return cmdRights(args[1:], stdout, stderr)
 	case "rules":
 		if len(args) < 2 || args[1] != "test" {
 			fmt.Fprintln(stderr, "usage: consentry rules test [DIR]")
