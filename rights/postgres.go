@@ -457,38 +457,37 @@ FROM {{schema}}.log WHERE seq > $1 ORDER BY seq LIMIT $2`), int64(after), limit)
 	})
 }
 
-// Changes implements Feed.
+// Changes implements Feed. One statement, so one snapshot: the pruning
+// mark read with the rows is the one that applies to them. Pruning never
+// deletes the newest row, so when no row follows after, after is not behind
+// the mark either.
 func (s *PGStore) Changes(ctx context.Context, after uint64, limit int) ([]FeedChange, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var out []FeedChange
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		out = out[:0]
-		var pruned int64
-		if err := tx.QueryRow(ctx, s.q("SELECT value FROM {{schema}}.meta WHERE name = 'pruned_through'")).Scan(&pruned); err != nil {
-			return err
-		}
+	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, hot, sessions, reset,
+  (SELECT value FROM {{schema}}.meta WHERE name = 'pruned_through')
+FROM {{schema}}.changes WHERE seq > $1 ORDER BY seq LIMIT $2`), int64(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the rights change feed: %w", innermost(err))
+	}
+	var (
+		out         []FeedChange
+		seq, pruned int64
+		hot, sess   []byte
+		reset       bool
+		truncated   bool
+	)
+	_, err = pgx.ForEachRow(rows, []any{&seq, &hot, &sess, &reset, &pruned}, func() error {
 		if after < uint64(pruned) {
+			truncated = true
 			return ErrFeedTruncated
 		}
-		rows, err := tx.Query(ctx, s.q("SELECT seq, hot, sessions, reset FROM {{schema}}.changes WHERE seq > $1 ORDER BY seq LIMIT $2"), int64(after), limit)
-		if err != nil {
-			return err
-		}
-		var (
-			seq       int64
-			hot, sess []byte
-			reset     bool
-		)
-		_, err = pgx.ForEachRow(rows, []any{&seq, &hot, &sess, &reset}, func() error {
-			ch, err := decodeFeedChange(uint64(seq), hot, sess, reset)
-			out = append(out, ch)
-			return err
-		})
+		ch, err := decodeFeedChange(uint64(seq), hot, sess, reset)
+		out = append(out, ch)
 		return err
 	})
-	if errors.Is(err, ErrFeedTruncated) {
-		return nil, err
+	if truncated {
+		return nil, ErrFeedTruncated
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the rights change feed: %w", innermost(err))
