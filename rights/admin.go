@@ -32,7 +32,7 @@ func (r *Registry) admin(ref Ref, actor, what string, fn func(t *txn, k Key, kin
 	if actor == "" {
 		return Report{}, fmt.Errorf("cannot %s: no actor given (pass the admin token name)", what)
 	}
-	if _, err := r.write(ref.Tenant, time.Time{}, actor, what, func(t *txn) error { return fn(t, k, kind) }); err != nil {
+	if err := r.write(ref.Tenant, time.Time{}, actor, what, func(t *txn) error { return fn(t, k, kind) }); err != nil {
 		return Report{}, err
 	}
 	rep, err := r.report(ref.Tenant, k, kind)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +252,36 @@ func BenchmarkOptOutDurable(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkLearnNewLinks is the cost of learning new identity↔device links
+// (logins on new devices) from concurrent requests: each op is one
+// durable write, and writes that arrive while a commit is in flight share
+// the next one (group commit). ops/commit is the batch size reached.
+func BenchmarkLearnNewLinks(b *testing.B) {
+	for _, clients := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			r, err := Open(b.TempDir(), testKey)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			var n atomic.Int64
+			b.SetParallelism(clients)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					if err := r.Link(r.Ref(tenant, fmt.Appendf(nil, "user-%d", i), fmt.Appendf(nil, "__g-%d", i))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			if c := r.stats.commits.Load(); c > 0 {
+				b.ReportMetric(float64(r.stats.batched.Load())/float64(c), "ops/commit")
+			}
+		})
 	}
 }

@@ -46,10 +46,9 @@ func (r *Registry) Learn(ref Ref, s Signals) error {
 // learnSlow writes what Learn found new. It is a function of its own so that
 // the closure's captures do not make the fast path allocate.
 func (r *Registry) learnSlow(ref Ref, s Signals) error {
-	_, err := r.write(ref.Tenant, s.At, ActorTraffic, "learn rights signals", func(t *txn) error {
+	return r.write(ref.Tenant, s.At, ActorTraffic, "learn rights signals", func(t *txn) error {
 		return t.learn(ref, &s)
 	})
-	return err
 }
 
 // OptOut records ct_optout:true (see Learn).
@@ -91,8 +90,9 @@ func (s *Signals) validate() error {
 	return nil
 }
 
-// txn gathers one write: records read from the store and changed, links,
-// log entries. Only used under Registry.wmu.
+// txn gathers one transaction's writes: records read from the store and
+// changed, links, log entries. Several writes of a group commit share one;
+// tenant, actor and at are those of the write being run.
 type txn struct {
 	r      *Registry
 	tx     StoreTx
@@ -378,29 +378,30 @@ func (t *txn) flags(rec *Record) (Flags, error) {
 }
 
 // write runs one change of rights state: fn reads and changes records
-// through t, the change commits durably in one store transaction, and then
-// becomes visible to lookups. A shared store may run fn again when another
-// instance won a race; each run starts from a fresh txn. On a store failure
-// the registry turns unhealthy (lookups fail closed, recovery starts) and
-// the new suppressions are still applied in memory.
-func (r *Registry) write(tenant string, at time.Time, actor, what string, fn func(t *txn) error) (*txn, error) {
+// through t, the change commits durably, and then becomes visible to
+// lookups; write returns after that. Concurrent writes share one store
+// transaction (group commit: one fsync, or one PostgreSQL commit, for all
+// the requests that arrived while the previous commit was in flight). A
+// shared store may run fn again when another instance won a race. On a
+// store failure every write of the batch fails; over the embedded store the
+// registry turns unhealthy (lookups fail closed, recovery starts) and the
+// new suppressions are still applied in memory.
+func (r *Registry) write(tenant string, at time.Time, actor, what string, fn func(t *txn) error) error {
 	if r == nil || r.closed.Load() {
-		return nil, fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
+		return fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
 	}
 	if !r.healthy.Load() {
-		return nil, fmt.Errorf("cannot %s: %w (the registry is recovering from a store failure)", what, ErrUnavailable)
-	}
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	var t *txn
-	var c0 uint64 // feed position before reading, for the link cache
-	if r.follow != nil {
-		c0 = r.follow.cursor.Load()
+		return fmt.Errorf("cannot %s: %w (the registry cannot confirm its state; retry later)", what, ErrUnavailable)
 	}
 	if actor == ActorTraffic {
 		// Most traffic repeats what is stored (the same MSG-* flags on every
 		// profile push): decide in a read-only view first, so that a
 		// signal that changes nothing writes and syncs nothing.
+		var c0 uint64 // feed position before reading, for the link cache
+		if r.follow != nil {
+			c0 = r.follow.cursor.Load()
+		}
+		var t *txn
 		err := r.store.View(func(rd StoreReader) error {
 			t = r.begin(tenant, at, actor)
 			t.tx = readOnly{rd}
@@ -410,7 +411,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			return t.build()
 		})
 		if err != nil {
-			return nil, r.fail(what, err)
+			return r.fail(what, err)
 		}
 		if t.change.empty() {
 			if r.follow == nil {
@@ -418,14 +419,87 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			} else {
 				r.follow.cacheSessions(r, c0, t.sessSeen)
 			}
-			return t, nil
+			return nil
 		}
 	}
+	w := &writeReq{tenant: tenant, at: at, actor: actor, fn: fn, done: make(chan error, 1)}
+	select {
+	case r.writes <- w:
+	case <-r.stop:
+		return fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
+	}
+	if err := <-w.done; err != nil {
+		return fmt.Errorf("cannot %s: %w", what, err)
+	}
+	return nil
+}
+
+// writeReq is one write waiting for the group commit.
+type writeReq struct {
+	tenant, actor string
+	at            time.Time
+	fn            func(*txn) error
+	done          chan error
+}
+
+// maxWriteBatch bounds how many writes share one transaction.
+const maxWriteBatch = 256
+
+// runWriter commits writes in batches: it takes every write that queued up
+// while the previous commit was in flight.
+func (r *Registry) runWriter() {
+	defer r.done.Done()
+	for {
+		var batch []*writeReq
+		select {
+		case w := <-r.writes:
+			batch = append(batch, w)
+		case <-r.stop:
+			for {
+				select {
+				case w := <-r.writes:
+					w.done <- ErrUnavailable
+				default:
+					return
+				}
+			}
+		}
+	more:
+		for len(batch) < maxWriteBatch {
+			select {
+			case w := <-r.writes:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		err := r.commitBatch(batch)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
+
+func (r *Registry) commitBatch(batch []*writeReq) error {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	if r.closed.Load() || !r.healthy.Load() {
+		return ErrUnavailable
+	}
+	r.stats.commits.Add(1)
+	r.stats.batched.Add(uint64(len(batch)))
+	var t *txn
 	err := r.store.Update(func(tx StoreTx) error {
-		t = r.begin(tenant, at, actor)
+		t = r.begin("", time.Time{}, "")
 		t.tx = tx
-		if err := fn(t); err != nil {
-			return err
+		for _, w := range batch {
+			t.tenant, t.actor, t.at = w.tenant, w.actor, w.at.UTC()
+			if w.at.IsZero() {
+				t.at = r.now().UTC()
+			}
+			if err := w.fn(t); err != nil {
+				return err
+			}
 		}
 		if err := t.build(); err != nil {
 			return err
@@ -440,21 +514,18 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 				}
 			}
 		}
-		return nil, r.fail(what, err)
+		return r.fail("commit rights changes", err)
 	}
 	if r.follow != nil {
 		// Shared store: memory moves only through the feed, in commit
 		// order; answer once the follower has applied this change.
-		t.log = t.change.Log
 		if seq := t.change.FeedSeq; seq > 0 {
-			if err := r.waitApplied(seq); err != nil {
-				return nil, fmt.Errorf("cannot %s: %w", what, err)
-			}
+			return r.waitApplied(seq)
 		}
-		return t, nil
+		return nil
 	}
 	t.publish()
-	return t, nil
+	return nil
 }
 
 // build turns the records read and changed into one Change.
@@ -560,7 +631,7 @@ func (r *Registry) OptOutUnacknowledged(ref Ref) (bool, error) {
 // ref's opt-out: later copies are answered locally. It changes nothing if
 // the subject's suppression is no longer (or not yet) that opt-out.
 func (r *Registry) AckOptOut(ref Ref) error {
-	_, err := r.write(ref.Tenant, time.Time{}, ActorTraffic, "record vendor acknowledgement", func(t *txn) error {
+	return r.write(ref.Tenant, time.Time{}, ActorTraffic, "record vendor acknowledgement", func(t *txn) error {
 		k, kind, err := t.person(ref)
 		if err != nil {
 			return err
@@ -575,5 +646,4 @@ func (r *Registry) AckOptOut(ref Ref) error {
 		t.note(ActionVendorAck, kind, k, rec.Reason, "", "")
 		return nil
 	})
-	return err
 }

@@ -34,6 +34,9 @@ type Registry struct {
 	reloading atomic.Bool // memory is being replaced from the store
 	follow    *follower   // shared store only
 
+	writes chan *writeReq // to the group-commit writer
+	stats  struct{ commits, batched atomic.Uint64 }
+
 	recovering atomic.Bool
 	retry      time.Duration // first delay between recovery attempts
 	stop       chan struct{}
@@ -105,12 +108,14 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	}
 	r := &Registry{
 		store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now,
-		retry: cfg.retry, stop: make(chan struct{}),
+		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
 	}
 	pos, err := r.load()
 	if err != nil {
 		return nil, err
 	}
+	r.done.Add(1)
+	go r.runWriter()
 	if feed, ok := store.(Feed); ok {
 		r.follow = newFollower(feed, &cfg, pos)
 		r.done.Add(1)
