@@ -75,6 +75,19 @@ type Rights struct {
 	// Postgres makes the registry shared by every instance that names the
 	// same database and schema.
 	Postgres *Postgres `yaml:"postgres"`
+	// Links bound the identity↔device links the registry keeps.
+	Links Links `yaml:"links"`
+}
+
+// Links bound the identity↔device links: unseen links expire, and each
+// identity and device keeps at most so many (the least recently seen is
+// evicted). Links of suppressed identities are kept.
+type Links struct {
+	// TTL: a link unseen for this long is removed (default 400 days,
+	// 9600h; -1s turns expiry off).
+	TTL                    time.Duration `yaml:"ttl"`
+	MaxDevicesPerIdentity  int           `yaml:"max_devices_per_identity"`  // default 100
+	MaxIdentitiesPerDevice int           `yaml:"max_identities_per_device"` // default 32
 }
 
 // Postgres is the shared rights registry of a fleet.
@@ -495,6 +508,9 @@ func (c *Config) Validate() error {
 			bad("tenants.%s.keys.token_key_id: must match %s", name, keyID)
 		}
 		errs = append(errs, t.Rights.validate(name)...)
+	}
+	if l := c.Rights.Links; l.MaxDevicesPerIdentity < 0 || l.MaxIdentitiesPerDevice < 0 {
+		bad("rights.links: max_devices_per_identity and max_identities_per_device must be positive (omit for the defaults)")
 	}
 	if pg := c.Rights.Postgres; pg != nil {
 		switch {

@@ -192,6 +192,8 @@ func (m *Metrics) WatchRights(reg *rights.Registry, pg *rights.PGStore) {
 		}
 		return 0
 	})
+	counter("consentry_rights_links_expired_total", "Identity-device links removed after the TTL (rights.links.ttl).", func() uint64 { e, _ := reg.LinkStats(); return e })
+	counter("consentry_rights_links_evicted_total", "Identity-device links evicted by the per-identity or per-device cap.", func() uint64 { _, e := reg.LinkStats(); return e })
 	fs := reg.FollowStats()
 	if fs == nil || pg == nil {
 		return

@@ -109,7 +109,7 @@ func (r *Registry) Erase(ref Ref, actor string, byAdmin bool) (Report, error) {
 		if dev := t.recs[k]; dev.HasSession {
 			ids[dev.Session] = true
 		}
-		if err := t.tx.Links(k, KindDevice, func(ik Key) error { ids[ik] = true; return nil }); err != nil {
+		if err := t.tx.Links(k, KindDevice, func(ik Key, _ time.Time) error { ids[ik] = true; return nil }); err != nil {
 			return err
 		}
 		for _, ik := range sortedKeys(ids) {
@@ -161,7 +161,7 @@ func readReport(rd StoreReader, tenant string, k Key, kind Kind) (Report, error)
 		return Report{}, err
 	}
 	links := 0
-	if err := rd.Links(k, kind, func(Key) error { links++; return nil }); err != nil {
+	if err := rd.Links(k, kind, func(Key, time.Time) error { links++; return nil }); err != nil {
 		return Report{}, err
 	}
 	rep := Report{
@@ -308,7 +308,7 @@ func readConsent(rd StoreReader, ref Ref, ch Channel) (Consent, error) {
 		// MSG-push is stored per device; a push to a person reaches all of
 		// their devices, so every linked device's push state counts (a
 		// revocation on any of them wins, as everywhere here).
-		err := rd.Links(person, KindIdentity, func(dk Key) error {
+		err := rd.Links(person, KindIdentity, func(dk Key, _ time.Time) error {
 			dev, ok, err := rd.Get(dk)
 			if ok {
 				recs = append(recs, dev)

@@ -21,8 +21,8 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketSubjects = []byte("subjects") // key → EncodeRecord
 	bucketHot      = []byte("hot")      // key → Flags (the hot set, loaded at start-up)
-	bucketLinks    = []byte("links")    // identity||device → empty
-	bucketRLinks   = []byte("rlinks")   // device||identity → empty
+	bucketLinks    = []byte("links")    // identity||device → last seen (unix nanos, big-endian)
+	bucketRLinks   = []byte("rlinks")   // device||identity → last seen
 	bucketLog      = []byte("log")      // seq (big-endian) → JSON LogEntry
 	metaKeyCheck   = []byte("keycheck")
 	metaHotFormat  = []byte("hotformat")
@@ -57,7 +57,10 @@ func OpenBolt(dir string) (*BoltStore, error) {
 				return err
 			}
 		}
-		return migrateHotFormat(tx)
+		if err := migrateHotFormat(tx); err != nil {
+			return err
+		}
+		return stampLinks(tx, time.Now())
 	})
 	if err != nil {
 		db.Close()
@@ -95,6 +98,39 @@ func migrateHotFormat(tx *bolt.Tx) error {
 		}
 	}
 	return m.Put(metaHotFormat, []byte{hotFormat})
+}
+
+// stampLinks gives links written before links carried a last-seen time the
+// time of the upgrade, so that they expire a full TTL later, not at once.
+func stampLinks(tx *bolt.Tx, now time.Time) error {
+	for _, name := range [][]byte{bucketLinks, bucketRLinks} {
+		b := tx.Bucket(name)
+		var old [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if len(v) == 0 {
+				old = append(old, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Put(k, seenBytes(now)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func seenBytes(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano())) }
+
+func seenTime(v []byte) time.Time {
+	if len(v) != 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
 }
 
 // Bind implements Store.
@@ -157,21 +193,37 @@ func (t boltTx) Get(k Key) (Record, bool, error) {
 	return rec, true, nil
 }
 
-func (t boltTx) Links(k Key, kind Kind, fn func(Key) error) error {
+func (t boltTx) Links(k Key, kind Kind, fn func(Key, time.Time) error) error {
 	name := bucketLinks
 	if kind == KindDevice {
 		name = bucketRLinks
 	}
 	c := t.tx.Bucket(name).Cursor()
-	for kk, _ := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, _ = c.Next() {
+	for kk, v := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, v = c.Next() {
 		if len(kk) != 2*KeySize {
 			return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
 		}
-		if err := fn(Key(kk[KeySize:])); err != nil {
+		if err := fn(Key(kk[KeySize:]), seenTime(v)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// StaleLinks scans every link: the sweep that calls it runs rarely (see
+// WithLinkBounds), and an index by time would cost every link write more.
+func (t boltTx) StaleLinks(before time.Time, limit int) ([]Link, error) {
+	var out []Link
+	c := t.tx.Bucket(bucketLinks).Cursor()
+	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+		if len(k) != 2*KeySize {
+			return nil, fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
+		}
+		if seenTime(v).Before(before) {
+			out = append(out, Link{Identity: Key(k[:KeySize]), Device: Key(k[KeySize:])})
+		}
+	}
+	return out, nil
 }
 
 func (t boltTx) Apply(c *Change) error {
@@ -203,15 +255,19 @@ func (t boltTx) Apply(c *Change) error {
 	}
 	links, rlinks := tx.Bucket(bucketLinks), tx.Bucket(bucketRLinks)
 	for _, l := range c.Links {
-		var k [2 * KeySize]byte
-		copy(k[:], l.Identity[:])
-		copy(k[KeySize:], l.Device[:])
-		if err := links.Put(k[:], nil); err != nil {
+		seen := seenBytes(nonZeroTime(l.Seen))
+		if err := links.Put(linkKey(l.Identity, l.Device), seen); err != nil {
 			return err
 		}
-		copy(k[:], l.Device[:])
-		copy(k[KeySize:], l.Identity[:])
-		if err := rlinks.Put(k[:], nil); err != nil {
+		if err := rlinks.Put(linkKey(l.Device, l.Identity), seen); err != nil {
+			return err
+		}
+	}
+	for _, l := range c.Unlinks {
+		if err := links.Delete(linkKey(l.Identity, l.Device)); err != nil {
+			return err
+		}
+		if err := rlinks.Delete(linkKey(l.Device, l.Identity)); err != nil {
 			return err
 		}
 	}
@@ -253,3 +309,8 @@ func (s *BoltStore) ReadLog(after uint64, limit int) ([]LogEntry, error) {
 
 // Close implements Store.
 func (s *BoltStore) Close() error { return s.db.Close() }
+
+func linkKey(a, b Key) []byte {
+	k := make([]byte, 0, 2*KeySize)
+	return append(append(k, a[:]...), b[:]...)
+}

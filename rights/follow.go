@@ -210,7 +210,9 @@ func (r *Registry) catchUp(ctx context.Context, backstop bool) error {
 				r.hot.set(h.Key, h.Flags)
 			}
 			for _, l := range c.Sessions {
-				r.sess.set(l.Device, l.Identity)
+				if l.Identity != (Key{}) {
+					r.sess.set(l.Device, l.Identity)
+				}
 			}
 			f.cursor.Store(c.Seq)
 			f.stats.Position.Store(c.Seq)

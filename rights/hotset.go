@@ -3,6 +3,7 @@ package rights
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 )
 
 // Flags is the hot-set state of one subject, one byte so that a suppressed
@@ -249,23 +250,29 @@ func (t *hotTable) remove(i uint64) {
 // direct-mapped and exact-or-miss: an entry is invalidated before the
 // session changes and filled only with committed values, so a hit is
 // always the truth and a miss just costs a store read.
+//
+// An entry is trusted for the day it was set (day is a coarse clock), so
+// that a link in use is confirmed, and its last-seen time written, once a
+// day.
 type sessionCache struct {
 	locks [64]sync.Mutex
 	slots []sessionSlot
 	mask  uint64
+	day   *atomic.Uint32
 }
 
 type sessionSlot struct {
 	device, identity Key
 	valid            bool
+	day              uint32
 }
 
-func newSessionCache(slots int) *sessionCache {
+func newSessionCache(slots int, day *atomic.Uint32) *sessionCache {
 	n := 1
 	for n < slots {
 		n <<= 1
 	}
-	return &sessionCache{slots: make([]sessionSlot, n), mask: uint64(n - 1)}
+	return &sessionCache{slots: make([]sessionSlot, n), mask: uint64(n - 1), day: day}
 }
 
 func (c *sessionCache) index(device *Key) uint64 {
@@ -281,7 +288,7 @@ func (c *sessionCache) has(device, identity *Key) bool {
 	mu := &c.locks[i%uint64(len(c.locks))]
 	mu.Lock()
 	s := &c.slots[i]
-	ok := s.valid && s.device == *device && s.identity == *identity
+	ok := s.valid && s.device == *device && s.identity == *identity && s.day == c.day.Load()
 	mu.Unlock()
 	return ok
 }
@@ -290,7 +297,7 @@ func (c *sessionCache) set(device, identity Key) {
 	i := c.index(&device)
 	mu := &c.locks[i%uint64(len(c.locks))]
 	mu.Lock()
-	c.slots[i] = sessionSlot{device: device, identity: identity, valid: true}
+	c.slots[i] = sessionSlot{device: device, identity: identity, valid: true, day: c.day.Load()}
 	mu.Unlock()
 }
 

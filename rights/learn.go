@@ -106,7 +106,8 @@ type txn struct {
 	hotCheck    map[Key]bool // hot flags to recompute
 	identities  map[Key]bool // identities whose suppression changed
 	links       []Link
-	sessChanged []Link // devices whose session changes (cache drop, then set)
+	unlinks     []Link
+	sessChanged []Link // devices whose session changes (cache drop, then set; zero identity: cleared)
 	sessSeen    []Link // confirmed unchanged sessions (cache set)
 	log         []LogEntry
 }
@@ -240,8 +241,20 @@ func (t *txn) link(ik, dk Key) error {
 		return err
 	}
 	if dev.HasSession && dev.Session == ik {
+		// A known link: write its last-seen time again once a day, so that
+		// links in use never expire.
+		st, err := t.scanLinks(dk, KindDevice, ik, func(Key) (bool, error) { return true, nil })
+		if err != nil {
+			return err
+		}
+		if !st.found || t.at.Sub(st.seen) > linkRefresh {
+			t.links = append(t.links, Link{Identity: ik, Device: dk, Seen: t.at})
+		}
 		t.sessSeen = append(t.sessSeen, Link{Identity: ik, Device: dk})
 		return nil
+	}
+	if err := t.boundLinks(ik, dk); err != nil {
+		return err
 	}
 	if !dev.HasSession && dev.Reason == ReasonOptOut {
 		changed, err := t.suppress(ik, KindIdentity, ReasonOptOut, dev.AllowSystem)
@@ -256,7 +269,7 @@ func (t *txn) link(ik, dk Key) error {
 	}
 	dev.Session, dev.HasSession, dev.SessionAt = ik, true, t.at
 	t.touch(dev)
-	t.links = append(t.links, Link{Identity: ik, Device: dk})
+	t.links = append(t.links, Link{Identity: ik, Device: dk, Seen: t.at})
 	t.sessChanged = append(t.sessChanged, Link{Identity: ik, Device: dk})
 	return nil
 }
@@ -532,7 +545,7 @@ func (r *Registry) commitBatch(batch []*writeReq) error {
 func (t *txn) build() error {
 	// Devices whose session identity's suppression changed.
 	for ik := range t.identities {
-		err := t.tx.Links(ik, KindIdentity, func(dk Key) error {
+		err := t.tx.Links(ik, KindIdentity, func(dk Key, _ time.Time) error {
 			dev, err := t.get(dk, KindDevice)
 			if err == nil && dev.HasSession && dev.Session == ik {
 				t.hotCheck[dk] = true
@@ -561,7 +574,7 @@ func (t *txn) build() error {
 	for _, k := range sortedKeys(t.dirty) {
 		c.Records = append(c.Records, *t.recs[k])
 	}
-	c.Links, c.Log, c.Sessions = t.links, t.log, t.sessChanged
+	c.Links, c.Unlinks, c.Log, c.Sessions = t.links, t.unlinks, t.log, t.sessChanged
 	return nil
 }
 
@@ -580,7 +593,9 @@ func (t *txn) publish() {
 		r.hot.set(h.Key, h.Flags)
 	}
 	for _, l := range t.change.Sessions {
-		r.sess.set(l.Device, l.Identity)
+		if l.Identity != (Key{}) {
+			r.sess.set(l.Device, l.Identity)
+		}
 	}
 	for _, l := range t.sessSeen {
 		r.sess.set(l.Device, l.Identity)

@@ -336,19 +336,24 @@ func (t *pgTx) Get(k Key) (Record, bool, error) {
 	return rec, true, nil
 }
 
-func (t *pgTx) Links(k Key, kind Kind, fn func(Key) error) error {
-	sql := "SELECT device FROM {{schema}}.links WHERE identity = $1"
+func (t *pgTx) Links(k Key, kind Kind, fn func(Key, time.Time) error) error {
+	sql := "SELECT device, last_seen FROM {{schema}}.links WHERE identity = $1"
 	if kind == KindDevice {
-		sql = "SELECT identity FROM {{schema}}.links WHERE device = $1"
+		sql = "SELECT identity, last_seen FROM {{schema}}.links WHERE device = $1"
 	}
 	rows, err := t.tx.Query(t.ctx, t.s.q(sql), k[:])
 	if err != nil {
 		return err
 	}
-	var others []Key
+	type link struct {
+		other Key
+		seen  time.Time
+	}
+	var others []link
 	var o []byte
+	var seen time.Time
 	for rows.Next() {
-		if err := rows.Scan(&o); err != nil {
+		if err := rows.Scan(&o, &seen); err != nil {
 			rows.Close()
 			return err
 		}
@@ -356,19 +361,36 @@ func (t *pgTx) Links(k Key, kind Kind, fn func(Key) error) error {
 			rows.Close()
 			return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
 		}
-		others = append(others, Key(o))
+		others = append(others, link{Key(o), seen.UTC()})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
 	// fn may query the same transaction: call it after the rows are closed.
-	for _, o := range others {
-		if err := fn(o); err != nil {
+	for _, l := range others {
+		if err := fn(l.other, l.seen); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (t *pgTx) StaleLinks(before time.Time, limit int) ([]Link, error) {
+	rows, err := t.tx.Query(t.ctx, t.s.q("SELECT identity, device FROM {{schema}}.links WHERE last_seen < $1 LIMIT $2"), before, limit)
+	if err != nil {
+		return nil, err
+	}
+	var id, dev []byte
+	var out []Link
+	_, err = pgx.ForEachRow(rows, []any{&id, &dev}, func() error {
+		if len(id) != KeySize || len(dev) != KeySize {
+			return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
+		}
+		out = append(out, Link{Identity: Key(id), Device: Key(dev)})
+		return nil
+	})
+	return out, err
 }
 
 // Apply implements StoreTx: every write in one pipelined batch, then the
@@ -392,10 +414,12 @@ ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, 
 			b.Queue(q("INSERT INTO {{schema}}.hot (key, flags) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET flags = EXCLUDED.flags"), h.Key[:], int16(h.Flags))
 		}
 	}
-	now := time.Now().UTC()
 	for _, l := range c.Links {
 		b.Queue(q("INSERT INTO {{schema}}.links (identity, device, last_seen) VALUES ($1, $2, $3) ON CONFLICT (identity, device) DO UPDATE SET last_seen = EXCLUDED.last_seen"),
-			l.Identity[:], l.Device[:], now)
+			l.Identity[:], l.Device[:], nonZeroTime(l.Seen))
+	}
+	for _, l := range c.Unlinks {
+		b.Queue(q("DELETE FROM {{schema}}.links WHERE identity = $1 AND device = $2"), l.Identity[:], l.Device[:])
 	}
 	for i := range c.Log {
 		e := &c.Log[i]

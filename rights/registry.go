@@ -35,7 +35,9 @@ type Registry struct {
 	follow    *follower   // shared store only
 
 	writes chan *writeReq // to the group-commit writer
-	stats  struct{ commits, batched atomic.Uint64 }
+	stats  struct{ commits, batched, expired, evicted atomic.Uint64 }
+	links  LinkBounds
+	day    atomic.Uint32 // coarse clock of the link cache
 
 	recovering atomic.Bool
 	retry      time.Duration // first delay between recovery attempts
@@ -50,6 +52,7 @@ type config struct {
 	retry        time.Duration
 	maxStaleness time.Duration
 	pollEvery    time.Duration
+	links        LinkBounds
 }
 
 // Option configures a Registry.
@@ -102,20 +105,26 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	fp := k.fingerprint()
 	if err := store.Bind(BindRegistry, fp[:]); err != nil {
 		if errors.Is(err, ErrKeyMismatch) {
-			return nil, fmt.Errorf("cannot open rights registry: %w (use the key the data directory was created with)", err)
+			return nil, fmt.Errorf("cannot open rights registry: %w (use the key the store was created with)", err)
 		}
 		return nil, fmt.Errorf("cannot open rights registry: %w", err)
 	}
 	r := &Registry{
-		store: store, keys: k, hot: newHotSet(), sess: newSessionCache(cfg.sessSlots), now: cfg.now,
+		store: store, keys: k, hot: newHotSet(), now: cfg.now, links: cfg.links.withDefaults(),
 		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
 	}
+	r.day.Store(dayOf(time.Now()))
+	r.sess = newSessionCache(cfg.sessSlots, &r.day)
 	pos, err := r.load()
 	if err != nil {
 		return nil, err
 	}
 	r.done.Add(1)
 	go r.runWriter()
+	if r.links.TTL > 0 {
+		r.done.Add(1)
+		go r.runSweeper()
+	}
 	if feed, ok := store.(Feed); ok {
 		r.follow = newFollower(feed, &cfg, pos)
 		r.done.Add(1)

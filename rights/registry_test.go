@@ -32,9 +32,9 @@ func testClock() func() time.Time {
 	}
 }
 
-func openTest(t *testing.T, dir string) *Registry {
+func openTest(t *testing.T, dir string, opts ...Option) *Registry {
 	t.Helper()
-	r, err := Open(dir, testKey, WithClock(testClock()))
+	r, err := Open(dir, testKey, append([]Option{WithClock(testClock())}, opts...)...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -306,16 +306,16 @@ func TestScenarios(t *testing.T) {
 // registry on it (again, for a restart).
 var backends = []struct {
 	name string
-	open func(t *testing.T) func() *Registry
+	open func(t *testing.T, opts ...Option) func() *Registry
 }{
-	{"bolt", func(t *testing.T) func() *Registry {
+	{"bolt", func(t *testing.T, opts ...Option) func() *Registry {
 		dir := t.TempDir()
-		return func() *Registry { return openTest(t, dir) }
+		return func() *Registry { return openTest(t, dir, opts...) }
 	}},
-	{"postgres", func(t *testing.T) func() *Registry {
+	{"postgres", func(t *testing.T, opts ...Option) func() *Registry {
 		dsn := pgtest.DSN(t)
 		schema := pgtest.Schema(t, dsn)
-		return func() *Registry { return openPGTest(t, dsn, schema) }
+		return func() *Registry { return openPGTest(t, dsn, schema, opts...) }
 	}},
 }
 

@@ -43,9 +43,12 @@ const BindRegistry = "rights"
 type StoreReader interface {
 	// Get returns the record of a subject; ok is false if none is stored.
 	Get(k Key) (rec Record, ok bool, err error)
-	// Links calls fn for the other side of every identity↔device link of k:
-	// the devices of an identity, or the identities of a device.
-	Links(k Key, kind Kind, fn func(Key) error) error
+	// Links calls fn for the other side of every identity↔device link of k
+	// (the devices of an identity, or the identities of a device) and when
+	// the link was last seen.
+	Links(k Key, kind Kind, fn func(other Key, seen time.Time) error) error
+	// StaleLinks returns up to limit links last seen before before.
+	StaleLinks(before time.Time, limit int) ([]Link, error)
 }
 
 // StoreTx is one read-write transaction.
@@ -59,11 +62,12 @@ type StoreTx interface {
 type Change struct {
 	Records []Record
 	Hot     []HotEntry // Flags 0 deletes the entry
-	Links   []Link
+	Links   []Link     // added, or seen again (last seen: the commit time)
+	Unlinks []Link     // removed (expired or evicted)
 	Log     []LogEntry
 	// Sessions are the devices whose session identity changed, with the
-	// new identity: a shared store publishes them so that the other
-	// instances' link caches stay exact.
+	// new identity (zero: the session was cleared): a shared store
+	// publishes them so that the other instances' link caches stay exact.
 	Sessions []Link
 	// FeedSeq is set by a shared store's Apply: the position of this
 	// change in its feed (0: no feed, or nothing in the hot set changed).
@@ -96,13 +100,15 @@ type HotEntry struct {
 	Flags Flags
 }
 
-// Link is one identity↔device link.
+// Link is one identity↔device link. Seen is when it was last seen (in a
+// Change: zero means the commit time).
 type Link struct {
 	Identity, Device Key
+	Seen             time.Time
 }
 
 func (c *Change) empty() bool {
-	return len(c.Records) == 0 && len(c.Hot) == 0 && len(c.Links) == 0 && len(c.Log) == 0 && len(c.Sessions) == 0
+	return len(c.Records) == 0 && len(c.Hot) == 0 && len(c.Links) == 0 && len(c.Unlinks) == 0 && len(c.Log) == 0 && len(c.Sessions) == 0
 }
 
 // Record encoding, version 1 (all integers big-endian, times in Unix

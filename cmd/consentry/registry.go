@@ -29,7 +29,7 @@ func openRegistry(cfg *config.Config, log *slog.Logger) (*registry, error) {
 		if err != nil {
 			return nil, err
 		}
-		reg, err := rights.Open(cfg.DataDir, key)
+		reg, err := rights.Open(cfg.DataDir, key, linkBounds(cfg))
 		if err != nil {
 			return nil, fmt.Errorf("cannot open the rights registry in %s (data_dir / --data): %w", cfg.DataDir, err)
 		}
@@ -54,7 +54,7 @@ func openRegistry(cfg *config.Config, log *slog.Logger) (*registry, error) {
 		return nil, fmt.Errorf("rights.postgres: %w", err)
 	}
 	start := time.Now()
-	opts := []rights.Option{rights.WithMaxStaleness(pg.MaxStaleness)}
+	opts := []rights.Option{rights.WithMaxStaleness(pg.MaxStaleness), linkBounds(cfg)}
 	if pg.PollInterval > 0 {
 		opts = append(opts, rights.WithPollInterval(pg.PollInterval))
 	}
@@ -72,6 +72,11 @@ func openRegistry(cfg *config.Config, log *slog.Logger) (*registry, error) {
 	r := &registry{reg: reg, pg: st, stop: stop, done: make(chan struct{})}
 	go r.prune(pctx, pg.ChangeRetention, log)
 	return r, nil
+}
+
+func linkBounds(cfg *config.Config) rights.Option {
+	l := cfg.Rights.Links
+	return rights.WithLinkBounds(rights.LinkBounds{TTL: l.TTL, MaxDevicesPerIdentity: l.MaxDevicesPerIdentity, MaxIdentitiesPerDevice: l.MaxIdentitiesPerDevice})
 }
 
 // bindTenantKeys makes sure every instance of a fleet pseudonymises alike:
