@@ -641,7 +641,7 @@ func TestRegistryCannotOpen(t *testing.T) {
 		cs.stop(t)
 		writeFile(t, data, "keys/rights.key", "b3RoZXIta2V5LW90aGVyLWtleS0xMjM0NTY3ODkwMTI=")
 		msg, code := runServe(t, "--upstream", up.url, "--data", data)
-		if code == 0 || !strings.Contains(msg, "registry key does not match") {
+		if code == 0 || !strings.Contains(msg, "key does not match the one the store was created with") {
 			t.Errorf("exit %d: %s", code, msg)
 		}
 	})

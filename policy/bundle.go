@@ -518,6 +518,11 @@ func (b *BundleSource) Status() BundleStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := BundleStatus{Revision: b.revision, ActivatedAt: b.activatedAt, LastFailure: b.lastFailure, Failures: make(map[string]uint64, len(b.failures))}
+	if st.Revision != "" {
+		// The engine swaps before b.revision is set: report what it serves,
+		// so that metrics and /readyz never disagree.
+		st.Revision = b.engine.Revision()
+	}
 	for k, v := range b.failures {
 		st.Failures[k] = v
 	}

@@ -18,7 +18,7 @@ var (
 	ErrInvalidSubject = errors.New("invalid subject")
 	// ErrKeyMismatch means the store was created with another registry key:
 	// every stored hash would miss, so the registry refuses to open.
-	ErrKeyMismatch = errors.New("registry key does not match the store")
+	ErrKeyMismatch = errors.New("key does not match the one the store was created with")
 )
 
 // Kind says whether a subject is an identity or a device.
