@@ -582,7 +582,41 @@ func TestOptOutsSurviveSIGKILL(t *testing.T) {
 // runServe runs `consentry serve` expecting it to fail to start.
 func runServe(t *testing.T, args ...string) (string, int) {
 	t.Helper()
+	return runServeAs(t, nil, args...)
+}
+
+// asNobody returns the credential of user nobody and a data directory it
+// owns, under a path it can traverse; the binary's directory is opened too.
+func asNobody(t *testing.T) (*syscall.Credential, string) {
+	t.Helper()
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "consentry-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{dir, filepath.Dir(binary)} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(data, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.Credential{Uid: nobody, Gid: nobody}, data
+}
+
+// runServeAs runs serve (as cred, if not nil) and expects it to exit.
+func runServeAs(t *testing.T, cred *syscall.Credential, args ...string) (string, int) {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--audit", "off"}, args...)...)
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var errb syncBuffer
 	cmd.Stderr = &errb
 	done := make(chan error, 1)
@@ -622,15 +656,18 @@ func TestRegistryCannotOpen(t *testing.T) {
 		}
 	})
 	t.Run("unreadable file", func(t *testing.T) {
-		if os.Geteuid() == 0 {
-			t.Skip("root reads files whatever their mode; covered by the damaged and locked cases")
-		}
 		data := t.TempDir()
+		var cred *syscall.Credential
+		if os.Geteuid() == 0 {
+			// Root reads files whatever their mode: run serve as nobody,
+			// with a data directory nobody owns and a store it may not read.
+			cred, data = asNobody(t)
+		}
 		writeFile(t, data, "rights.db", "")
 		if err := os.Chmod(filepath.Join(data, "rights.db"), 0); err != nil {
 			t.Fatal(err)
 		}
-		msg, code := runServe(t, "--upstream", up.url, "--data", data)
+		msg, code := runServeAs(t, cred, "--upstream", up.url, "--data", data)
 		if code == 0 || !strings.Contains(msg, "cannot open the rights registry") {
 			t.Errorf("exit %d: %s", code, msg)
 		}
@@ -647,16 +684,18 @@ func TestRegistryCannotOpen(t *testing.T) {
 	})
 }
 
-// A store that fails at run time (here: the file may not grow, RLIMIT_FSIZE)
-// makes /readyz fail and traffic fail closed with 503: nothing is forwarded.
-func TestStoreFailureAtRuntimeFailsClosed(t *testing.T) {
+// A store that fails at run time (here: the file may not grow, RLIMIT_FSIZE,
+// as on a full disk) makes /readyz fail and traffic and the admin API fail
+// closed with 503: nothing is forwarded. When space returns (the limit is
+// lifted on the running process) it recovers without a restart.
+func TestStoreFailureAtRuntimeFailsClosedAndRecovers(t *testing.T) {
 	t.Parallel()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
-		t.Skip("prlimit (util-linux) not installed: cannot limit the store file size")
+		missingTool(t, "prlimit (util-linux) not installed: cannot limit the store file size")
 	}
 	up := newUpstream(t)
-	cs := startWrapped(t, []string{prlimit, "--fsize=49152"}, "--upstream", up.url, "--audit", "off")
+	cs := startWrapped(t, []string{prlimit, "--fsize=49152:unlimited"}, "--upstream", up.url, "--audit", "off")
 	client := &http.Client{Timeout: 5 * time.Second}
 	failedAt := -1
 	for i := 0; i < 3000 && failedAt < 0; i++ {
@@ -689,6 +728,20 @@ func TestStoreFailureAtRuntimeFailsClosed(t *testing.T) {
 	resp, body := post(t, cs.url+"/a1?z="+account, sdkBatch("__new-device", evt), nil)
 	if resp.StatusCode != 503 || len(up.requests()) != before {
 		t.Errorf("traffic of unknown state: %d %s, forwarded %v", resp.StatusCode, body, len(up.requests()) != before)
+	}
+	// Space returns: the registry recovers by itself.
+	if out, err := exec.Command(prlimit, "--pid", fmt.Sprint(cs.cmd.Process.Pid), "--fsize=unlimited:unlimited").CombinedOutput(); err != nil {
+		t.Fatalf("lift the limit: %v %s", err, out)
+	}
+	waitFor(t, func() bool { code, _ := readyz(t, cs.admin); return code == 200 })
+	resp, body = post(t, cs.url+"/a1?z="+account, sdkBatch("__after-recovery", evt), nil)
+	if resp.StatusCode != 200 || len(up.requests()) != before+1 {
+		t.Errorf("after recovery: %d %s, forwarded %v", resp.StatusCode, body, len(up.requests()) != before)
+	}
+	// The opt-outs acknowledged before the failure are still in force.
+	resp, _ = post(t, cs.url+"/a1?z="+account, sdkBatch("__f0", evt), nil)
+	if resp.StatusCode != 200 || len(up.requests()) != before+1 {
+		t.Error("an opt-out acknowledged before the failure was lost by the recovery")
 	}
 }
 
