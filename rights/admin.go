@@ -258,7 +258,7 @@ var channelRule = [NumChannels]struct{ primary, negative []Channel }{
 }
 
 // Consent returns the effective marketing consent of a campaign target for
-// one channel, combining the device's record (MSG-push is per device) and
+// one channel, combining the device's record (push consent is per device) and
 // the person's (the identity named, else the device's session identity).
 // A revocation anywhere wins over a grant.
 func (r *Registry) Consent(ref Ref, ch Channel) (Consent, error) {
@@ -305,7 +305,7 @@ func readConsent(rd StoreReader, ref Ref, ch Channel) (Consent, error) {
 		}
 	}
 	if ch == ChannelPush && hasPerson && !ref.HasDevice {
-		// MSG-push is stored per device; a push to a person reaches all of
+		// Push consent is stored per device; a push to a person reaches all of
 		// their devices, so every linked device's push state counts (a
 		// revocation on any of them wins, as everywhere here).
 		err := rd.Links(person, KindIdentity, func(dk Key, _ time.Time) error {

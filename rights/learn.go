@@ -24,7 +24,7 @@ import (
 //     on the device's session identity, else on the device itself;
 //     an opt-in lifts only opt-outs (also a direct opt-out of the device),
 //     never an erasure or an admin suppression;
-//   - MSG-push: on the device if the record carries one (it is per device);
+//   - push consent: on the device if the record carries one (it is per device);
 //     the other channels like ct_optout.
 func (r *Registry) Learn(ref Ref, s Signals) error {
 	if r == nil || r.closed.Load() {
@@ -407,7 +407,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 		return fmt.Errorf("cannot %s: %w (the registry cannot confirm its state; retry later)", what, ErrUnavailable)
 	}
 	if actor == ActorTraffic {
-		// Most traffic repeats what is stored (the same MSG-* flags on every
+		// Most traffic repeats what is stored (the same consent flags on every
 		// profile push): decide in a read-only view first, so that a
 		// signal that changes nothing writes and syncs nothing.
 		var c0 uint64 // feed position before reading, for the link cache

@@ -297,7 +297,7 @@ type LogEntry struct {
 const (
 	ActionOptOut     = "optout"     // learned ct_optout:true
 	ActionOptIn      = "optin"      // learned ct_optout:false
-	ActionConsent    = "consent"    // learned MSG-* change
+	ActionConsent    = "consent"    // learned marketing consent change
 	ActionSuppress   = "suppress"   // admin
 	ActionUnsuppress = "unsuppress" // admin
 	ActionErase      = "erase"      // admin, or a deletion through the proxy the vendor accepted
