@@ -441,7 +441,18 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 	case <-r.stop:
 		return fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
 	}
-	if err := <-w.done; err != nil {
+	var err error
+	select {
+	case err = <-w.done:
+	case <-r.writerDone:
+		// Closed: the writer answered what it took before it stopped.
+		select {
+		case err = <-w.done:
+		default:
+			err = ErrUnavailable
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("cannot %s: %w", what, err)
 	}
 	return nil
@@ -462,6 +473,7 @@ const maxWriteBatch = 256
 // while the previous commit was in flight.
 func (r *Registry) runWriter() {
 	defer r.done.Done()
+	defer close(r.writerDone)
 	for {
 		var batch []*writeReq
 		select {

@@ -34,10 +34,11 @@ type Registry struct {
 	reloading atomic.Bool // memory is being replaced from the store
 	follow    *follower   // shared store only
 
-	writes chan *writeReq // to the group-commit writer
-	stats  struct{ commits, batched, expired, evicted atomic.Uint64 }
-	links  LinkBounds
-	day    atomic.Uint32 // coarse clock of the link cache
+	writes     chan *writeReq // to the group-commit writer
+	writerDone chan struct{}  // closed when the writer has stopped
+	stats      struct{ commits, batched, expired, evicted atomic.Uint64 }
+	links      LinkBounds
+	day        atomic.Uint32 // coarse clock of the link cache
 
 	recovering atomic.Bool
 	retry      time.Duration // first delay between recovery attempts
@@ -112,6 +113,7 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	r := &Registry{
 		store: store, keys: k, hot: newHotSet(), now: cfg.now, links: cfg.links.withDefaults(),
 		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
+		writerDone: make(chan struct{}),
 	}
 	r.day.Store(dayOf(time.Now()))
 	r.sess = newSessionCache(cfg.sessSlots, &r.day)

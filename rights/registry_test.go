@@ -625,3 +625,38 @@ func TestVendorAcknowledgedOptOut(t *testing.T) {
 		t.Fatalf("ack changed the suppression: %+v", v)
 	}
 }
+
+// Closing the registry while writes are queued answers every one of them
+// (committed or ErrUnavailable): no caller hangs.
+func TestCloseWhileWriting(t *testing.T) {
+	t.Parallel()
+	r, err := Open(t.TempDir(), testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				err := r.Link(r.Ref(tenant, fmt.Appendf(nil, "u-%d-%d", g, i), fmt.Appendf(nil, "d-%d-%d", g, i)))
+				if err != nil {
+					if !errors.Is(err, ErrUnavailable) {
+						t.Errorf("write during close: %v", err)
+					}
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	r.Close()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writers still blocked 10 s after Close")
+	}
+}
