@@ -78,12 +78,21 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxResponseBodySize:      16 << 20,
+		// Never resend on our own: fasthttp retries GET requests after a
+		// connection error, and an upstream that read the request and then
+		// reset the connection would receive every copy. The client gets
+		// 502 and its SDK decides whether to retry.
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                noRetry,
 	}
 	if isTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
 	}
 	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
 }
+
+// noRetry refuses every automatic retry of an upstream request.
+func noRetry(*fasthttp.Request, int, error) (resetTimeout, retry bool) { return false, false }
 
 type routeKey struct{ method, path string }
 
