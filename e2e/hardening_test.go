@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"io"
 	"net"
 	"net/http"
@@ -85,6 +86,63 @@ func TestNoDuplicateDelivery(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // a retry would arrive now
 			if n := up.seen.Load() - before; n != 1 {
 				t.Errorf("the upstream received %d copies, want 1", n)
+			}
+		})
+	}
+}
+
+// TestRepeatedAccountIsRefused: a request that repeats an account-bearing
+// header or query parameter, even with equal values, is refused with 400
+// account_mismatch and nothing reaches the upstream.
+func TestRepeatedAccountIsRefused(t *testing.T) {
+	up := newUpstream(t)
+	cs := start(t, "--upstream", up.url)
+	batch := []byte(`[{"type":"meta","id":"` + account + `"},{"type":"event","evtName":"x","evtData":{"a":1}}]`)
+	segment := []byte(`{"batch":[{"type":"track","event":"x","messageId":"m1","anonymousId":"a1"}]}`)
+	mp := base64.StdEncoding.EncodeToString([]byte(`{"event":"x","properties":{"token":"tok1","distinct_id":"d1"}}`))
+	const hdr = "X-CleverTap-Account-Id"
+	for _, tc := range []struct {
+		name, method, path string
+		body               []byte
+		hdr                [][2]string
+		status             int
+	}{
+		{"clevertap: single values", "POST", "/a1?z=" + account, batch, [][2]string{{hdr, account}}, 200},
+		{"clevertap: header twice", "POST", "/a1", batch, [][2]string{{hdr, account}, {hdr, account}}, 400},
+		{"clevertap: z twice", "POST", "/a1?z=" + account + "&z=" + account, batch, nil, 400},
+		{"clevertap: /hello z twice", "GET", "/hello?z=" + account + "&z=" + account, nil, nil, 400},
+		{"segment: Authorization twice", "POST", "/v1/batch", segment, [][2]string{{"Authorization", "Basic a2V5MTo="}, {"Authorization", "Basic a2V5MTo="}}, 400},
+		{"mixpanel: data twice", "GET", "/track?data=" + mp + "&data=" + mp, nil, nil, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.requests())
+			var body io.Reader
+			if tc.body != nil {
+				body = bytes.NewReader(tc.body)
+			}
+			req, _ := http.NewRequest(tc.method, cs.url+tc.path, body)
+			for _, h := range tc.hdr {
+				req.Header.Add(h[0], h[1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			forwarded := len(up.requests()) - before
+			if tc.status == 200 {
+				if resp.StatusCode != 200 || forwarded != 1 {
+					t.Fatalf("got %d %s, %d forwarded", resp.StatusCode, b, forwarded)
+				}
+				got := up.last(t)
+				if v := got.Header.Values(hdr); len(v) != 1 || v[0] != account || got.Query != "z="+account {
+					t.Errorf("forwarded account header %q, query %q", v, got.Query)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || gjson.GetBytes(b, "error.code").Str != "account_mismatch" || forwarded != 0 {
+				t.Errorf("got %d %s, %d forwarded; want 400 account_mismatch, none", resp.StatusCode, b, forwarded)
 			}
 		})
 	}

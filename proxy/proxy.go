@@ -262,11 +262,51 @@ type reqState struct {
 
 var statePool = sync.Pool{New: func() any { return &reqState{} }}
 
-type requestView struct{ ctx *fasthttp.RequestCtx }
+type requestView struct {
+	ctx *fasthttp.RequestCtx
+	// strict is set while the route reads the request's account ids: a
+	// header or query parameter read then must occur once, under its
+	// canonical name, or repeated is set.
+	strict, repeated bool
+}
 
-func (v *requestView) Header(name string) []byte { return v.ctx.Request.Header.Peek(name) }
-func (v *requestView) Query(name string) []byte  { return v.ctx.QueryArgs().Peek(name) }
-func (v *requestView) QueryString() []byte       { return v.ctx.URI().QueryString() }
+func (v *requestView) Header(name string) []byte {
+	if v.strict && len(v.ctx.Request.Header.PeekAll(name)) > 1 {
+		v.repeated = true
+	}
+	return v.ctx.Request.Header.Peek(name)
+}
+
+func (v *requestView) Query(name string) []byte {
+	if v.strict && !singleParam(v.ctx, name) {
+		v.repeated = true
+	}
+	return v.ctx.QueryArgs().Peek(name)
+}
+
+func (v *requestView) QueryString() []byte { return v.ctx.URI().QueryString() }
+
+// singleParam reports whether the query parameter name occurs at most once
+// and only under its canonical spelling: "z=A&z=A" and "%7A=A" (which
+// fasthttp reads as z, but the byte-exact query filter does not forward)
+// are refused.
+func singleParam(ctx *fasthttp.RequestCtx, name string) bool {
+	decoded := 0
+	for k := range ctx.QueryArgs().All() {
+		if string(k) == name {
+			decoded++
+		}
+	}
+	exact := 0
+	for q := ctx.URI().QueryString(); len(q) > 0; {
+		var part []byte
+		part, q, _ = bytes.Cut(q, []byte{'&'})
+		if k, _, _ := bytes.Cut(part, []byte{'='}); string(k) == name {
+			exact++
+		}
+	}
+	return decoded <= 1 && exact == decoded
+}
 
 // Handle is the fasthttp handler.
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
@@ -393,11 +433,22 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		body, wrap = inner, w
 	}
 
-	// Tenant: every account id the request names must agree.
-	st.view.ctx = ctx
+	// Tenant: every account id the request names must agree, and every
+	// header or parameter that names one must occur once.
+	st.view = requestView{ctx: ctx, strict: true}
+	for _, name := range rt.AccountParams {
+		if !singleParam(ctx, name) {
+			st.view.repeated = true
+		}
+	}
 	st.accounts = rt.Accounts(st.accounts[:0], &st.view, body)
+	repeated := st.view.repeated
+	st.view = requestView{}
+	if repeated {
+		p.fail(ctx, ar, fasthttp.StatusBadRequest, "account_mismatch", "an account id header or query parameter occurs more than once or under a non-canonical name")
+		return
+	}
 	tenant, ferr := p.resolveTenant(st.accounts)
-	st.view.ctx = nil
 	if ferr != nil {
 		p.failErr(ctx, ar, ferr)
 		return

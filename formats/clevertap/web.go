@@ -98,6 +98,7 @@ func WebRoutes() []formats.Route {
 			Path:                path,
 			Format:              FormatWeb,
 			Accounts:            WebAccounts,
+			AccountParams:       []string{"d"},
 			CleanQuery:          clean,
 			Reply:               WebReply,
 			Browser:             true,
