@@ -1,31 +1,57 @@
 package proxy
 
 import (
+	"bufio"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/formats/clevertap"
 )
 
+// upstreamCapture counts the requests an in-memory upstream receives and
+// keeps the headers of the last one.
+type upstreamCapture struct {
+	hits atomic.Int32
+	mu   sync.Mutex
+	last fasthttp.RequestHeader
+}
+
+func (c *upstreamCapture) Load() int32 { return c.hits.Load() }
+
+func (c *upstreamCapture) header(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v := c.last.PeekAll(name)
+	if len(v) == 0 {
+		return "", false
+	}
+	return string(v[0]), true
+}
+
 // countingUpstream points the acme tenant of p at an in-memory upstream
-// that answers {} and counts the requests it receives.
-func countingUpstream(tb testing.TB, p *Proxy) *atomic.Int32 {
+// that answers {} and records what it receives.
+func countingUpstream(tb testing.TB, p *Proxy) *upstreamCapture {
 	tb.Helper()
-	var hits atomic.Int32
+	c := &upstreamCapture{}
 	ln := fasthttputil.NewInmemoryListener()
 	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		hits.Add(1)
+		c.mu.Lock()
+		ctx.Request.Header.CopyTo(&c.last)
+		c.mu.Unlock()
+		c.hits.Add(1)
 		ctx.SetBodyString("{}")
 	}}
 	go up.Serve(ln)
 	tb.Cleanup(func() { ln.Close() })
 	p.tenants["acme"].upstreams[""].client.Dial = func(string) (net.Conn, error) { return ln.Dial() }
-	return &hits
+	return c
 }
 
 func TestRepeatedAccountSourcesAreRefused(t *testing.T) {
@@ -76,6 +102,77 @@ func TestRepeatedAccountSourcesAreRefused(t *testing.T) {
 			}
 			if tc.status == 200 && forwarded != 1 {
 				t.Errorf("accepted request reached the upstream %d times", forwarded)
+			}
+		})
+	}
+}
+
+// TestContentTypeOnlyWhenSent: the upstream gets the client's Content-Type,
+// and none when the client sent none.
+func TestContentTypeOnlyWhenSent(t *testing.T) {
+	p, _ := testProxy(t)
+	up := countingUpstream(t, p)
+	batch := []byte(`[{"type":"meta","id":"ACC"},{"type":"event","evtName":"E","evtData":{"n":1}}]`)
+	for _, tc := range []struct {
+		name, ctype string
+	}{
+		{"none", ""},
+		{"json", "application/json; charset=utf-8"},
+		{"form", "application/x-www-form-urlencoded"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			request(&ctx, "POST", "/a1?z=ACC", batch)
+			if tc.ctype != "" {
+				ctx.Request.Header.SetContentType(tc.ctype)
+			}
+			p.Handle(&ctx)
+			if ctx.Response.StatusCode() != 200 {
+				t.Fatalf("got %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+			got, ok := up.header("Content-Type")
+			if tc.ctype == "" && ok {
+				t.Errorf("upstream got Content-Type %q, the client sent none", got)
+			}
+			if tc.ctype != "" && got != tc.ctype {
+				t.Errorf("upstream got Content-Type %q, want %q", got, tc.ctype)
+			}
+		})
+	}
+}
+
+// TestReadErrors: requests fasthttp cannot read are answered with the JSON
+// error body and the right status (431 for headers over the limit).
+func TestReadErrors(t *testing.T) {
+	p, _ := testProxy(t)
+	ln := fasthttputil.NewInmemoryListener()
+	go p.Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	big := strings.Repeat("a", config.DefaultMaxHeaderBytes+1)
+	for _, tc := range []struct {
+		name, raw string
+		status    int
+		code      string
+	}{
+		{"headers over the limit", "POST /a1?z=ACC HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\nContent-Length: 2\r\n\r\n[]", 431, "headers_too_large"},
+		{"malformed request line", "NOT HTTP\r\n\r\n", 400, "bad_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ln.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			go c.Write([]byte(tc.raw))
+			var resp fasthttp.Response
+			if err := resp.Read(bufio.NewReader(c)); err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode() != tc.status || !strings.Contains(string(resp.Body()), `{"error":{"code":"`+tc.code+`"`) {
+				t.Errorf("got %d %s, want %d %s", resp.StatusCode(), resp.Body(), tc.status, tc.code)
+			}
+			if ct := string(resp.Header.ContentType()); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type %q", ct)
 			}
 		})
 	}

@@ -704,6 +704,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	// A Content-Type goes upstream only if the client sent one: fasthttp
+	// would otherwise add application/octet-stream to every body.
+	req.Header.SetNoDefaultContentType(true)
 
 	// Only headers on the allow-list go upstream: a proxy, mesh or CDN in
 	// front of Consentry adds its own (client addresses, user names).
@@ -833,13 +836,20 @@ func (p *Proxy) readError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds limits.max_body_bytes"
-	case strings.Contains(err.Error(), "header") && strings.Contains(err.Error(), "too"):
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "request headers exceed limits.max_header_bytes"
+	case isTimeout(err):
+		status, code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "the request was not received in time"
 	default:
 		status, code, msg = fasthttp.StatusBadRequest, "bad_request", "cannot read the HTTP request"
 	}
 	p.fail(ctx, ar, status, code, msg)
 	p.finish(ar, ar.Time)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func appendJSONString(b []byte, s string) []byte { return masking.AppendQuote(b, []byte(s)) }
