@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -143,6 +144,39 @@ func TestRepeatedAccountIsRefused(t *testing.T) {
 			}
 			if resp.StatusCode != 400 || gjson.GetBytes(b, "error.code").Str != "account_mismatch" || forwarded != 0 {
 				t.Errorf("got %d %s, %d forwarded; want 400 account_mismatch, none", resp.StatusCode, b, forwarded)
+			}
+		})
+	}
+}
+
+// TestOutOfRangeNumbersAreRefused: a number a float64 cannot hold, or one
+// with more than 64 significant digits, fails the request (400
+// invalid_number) instead of travelling to the vendor verbatim.
+func TestOutOfRangeNumbersAreRefused(t *testing.T) {
+	up := newUpstream(t)
+	cs := start(t, "--upstream", up.url)
+	huge := strings.Repeat("9", 300)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+	}{
+		{"normal numbers", "/a1?z=" + account, `[{"type":"meta","id":"` + account + `","ts":1700000000},{"type":"event","evtName":"x","evtData":{"price":12.5,"n":-3,"big":1e300}}]`, 200},
+		{"1e400 in an event", "/a1?z=" + account, `[{"type":"meta","id":"` + account + `"},{"type":"event","evtName":"x","evtData":{"n":1e400}}]`, 400},
+		{"300 digits in the header", "/a1?z=" + account, `[{"type":"meta","id":"` + account + `","x":` + huge + `},{"type":"event","evtName":"x","evtData":{}}]`, 400},
+		{"segment", "/v1/batch", `{"writeKey":"k1","batch":[{"type":"track","event":"x","messageId":"m","anonymousId":"a","properties":{"v":` + huge + `}}]}`, 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(up.requests())
+			resp, b := post(t, cs.url+tc.path, []byte(tc.body), nil)
+			forwarded := len(up.requests()) - before
+			if tc.status == 200 {
+				if resp.StatusCode != 200 || forwarded != 1 || !bytes.Contains(up.last(t).Body, []byte(`"price":12.5`)) {
+					t.Errorf("got %d %s, %d forwarded", resp.StatusCode, b, forwarded)
+				}
+				return
+			}
+			if resp.StatusCode != 400 || gjson.GetBytes(b, "error.code").Str != "invalid_number" || forwarded != 0 {
+				t.Errorf("got %d %s, %d forwarded; want 400 invalid_number, none", resp.StatusCode, b, forwarded)
 			}
 		})
 	}
