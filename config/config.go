@@ -53,6 +53,7 @@ type Config struct {
 	Shutdown      Shutdown          `yaml:"shutdown"`
 	Upstream      UpstreamOpts      `yaml:"upstream"`
 	AdminTokens   []Secret          `yaml:"admin_tokens"`
+	AdminPprof    bool              `yaml:"admin_pprof"` // /debug/pprof/ behind admin_tokens; default off
 	Rights        Rights            `yaml:"rights"`
 	DefaultTenant string            `yaml:"default_tenant"`
 	Tenants       map[string]Tenant `yaml:"tenants"`
@@ -501,6 +502,9 @@ func (c *Config) Validate() error {
 		if s.Name == "" {
 			bad("admin_tokens[%d].name: required (it is written to the rights log)", i)
 		}
+	}
+	if c.AdminPprof && len(c.AdminTokens) == 0 {
+		bad("admin_pprof: true needs admin_tokens: profiles are served only with a bearer token")
 	}
 	return errors.Join(errs...)
 }

@@ -181,3 +181,48 @@ func TestOutOfRangeNumbersAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminPprofIsOptInAndAuthenticated: /debug/pprof/ is absent by
+// default; admin_pprof: true serves it to an admin token only, while
+// /metrics stays open to scrapers.
+func TestAdminPprofIsOptInAndAuthenticated(t *testing.T) {
+	up := newUpstream(t)
+	get := func(url, token string) int {
+		req, _ := http.NewRequest("GET", url, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	off := start(t, "--upstream", up.url)
+	if code := get(off.admin+"/debug/pprof/", ""); code != 404 {
+		t.Errorf("pprof by default: %d, want 404", code)
+	}
+	const token = "e2e-pprof-token-0123456789"
+	cfg := writeFile(t, t.TempDir(), "consentry.yaml", `
+admin_pprof: true
+admin_tokens: [{name: ops, value: `+token+`}]
+tenants:
+  acme: {accounts: ["`+account+`"], upstream: `+up.url+`}
+`)
+	on := start(t, "--config", cfg)
+	for _, tc := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/debug/pprof/", "", 401},
+		{"/debug/pprof/", "wrong-token-0123456789", 401},
+		{"/debug/pprof/", token, 200},
+		{"/metrics", "", 200},
+		{"/livez", "", 200},
+	} {
+		if code := get(on.admin+tc.path, tc.token); code != tc.status {
+			t.Errorf("%s (token %v): %d, want %d", tc.path, tc.token != "", code, tc.status)
+		}
+	}
+}

@@ -113,6 +113,7 @@ type Proxy struct {
 	draining atomic.Bool
 	timeout  time.Duration
 	errLog   everySecond
+	watch    watchdog
 }
 
 // everySecond lets one event through per second.
@@ -164,6 +165,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		log:      slog.Default(),
 		timeout:  cfg.Upstream.Timeout,
 	}
+	p.watch.interval, p.watch.stale, p.watch.stall = HeartbeatInterval, HeartbeatStale, cfg.Upstream.Timeout+stallSlack
 	for _, o := range opts {
 		o(p)
 	}
@@ -311,6 +313,8 @@ func singleParam(ctx *fasthttp.RequestCtx, name string) bool {
 // Handle is the fasthttp handler.
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	p.watch.enter(start)
+	defer func() { p.watch.leave(time.Now()) }()
 	st := statePool.Get().(*reqState)
 	defer statePool.Put(st)
 	st.stats.Reset()

@@ -279,7 +279,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	if err := mountRightsAPI(mux, s.proxy, cfg); err != nil {
 		return nil, err
 	}
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.admin = proxy.NewAdminServer(mux)
 	return s, nil
 }
 
@@ -311,6 +311,7 @@ func (s *server) start(ctx context.Context) <-chan error {
 		s.log.Info("waiting for the first policy bundle", "max_delay", s.cfg.Policy.Bundle.Polling.MaxDelay.String())
 		s.bundle.Start(ctx)
 	}
+	s.proxy.StartWatchdog(ctx)
 	go func() {
 		if err := s.proxy.Serve(s.ln); err != nil {
 			errc <- err
