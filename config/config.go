@@ -174,7 +174,14 @@ var bundleAlgorithms = map[string]bool{
 // Audit says where decision records go: "stdout" (default), "off", or a file.
 type Audit struct {
 	Output string `yaml:"output"`
+	// FailReadiness makes /readyz fail while the output fails or stalls
+	// (default true: an instance that cannot keep its audit trail leaves
+	// the load balancer). Requests are never blocked by the audit either way.
+	FailReadiness *bool `yaml:"fail_readiness"`
 }
+
+// FailsReadiness reports audit.fail_readiness (default true).
+func (a Audit) FailsReadiness() bool { return a.FailReadiness == nil || *a.FailReadiness }
 
 // Shutdown timing: readiness fails for DrainDelay before the listener
 // stops accepting, then in-flight requests get Grace to finish.

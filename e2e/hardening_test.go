@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -225,4 +226,62 @@ tenants:
 			t.Errorf("%s (token %v): %d, want %d", tc.path, tc.token != "", code, tc.status)
 		}
 	}
+}
+
+// TestAuditFailureFailsReadiness: an audit output that cannot be written
+// (a full disk: /dev/full) never fails a request, is counted, and takes
+// the instance out of rotation unless audit.fail_readiness is false.
+func TestAuditFailureFailsReadiness(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	up := newUpstream(t)
+	batch := []byte(`[{"type":"meta","id":"` + account + `"},{"type":"event","evtName":"x","evtData":{"a":1}}]`)
+	for _, tc := range []struct {
+		name, extra string
+		ready       int
+	}{
+		{"default", "", 503},
+		{"fail_readiness false", "  fail_readiness: false\n", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeFile(t, t.TempDir(), "consentry.yaml", "audit:\n  output: /dev/full\n"+tc.extra+`
+tenants:
+  acme: {accounts: ["`+account+`"], upstream: `+up.url+`}
+`)
+			cs := start(t, "--config", cfg)
+			if resp, b := post(t, cs.url+"/a1?z="+account, batch, nil); resp.StatusCode != 200 {
+				t.Fatalf("request failed with a failing audit output: %d %s", resp.StatusCode, b)
+			}
+			var metrics string
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(metrics, "consentry_audit_write_errors_total ") || strings.Contains(metrics, "consentry_audit_write_errors_total 0\n") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no audit write error counted:\n%s", metrics)
+				}
+				time.Sleep(20 * time.Millisecond)
+				metrics = scrapeAdmin(t, cs.admin+"/metrics")
+			}
+			resp, err := http.Get(cs.admin + "/readyz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.ready || (tc.ready == 503 && !strings.Contains(string(b), "audit output")) {
+				t.Errorf("/readyz: %d %s, want %d", resp.StatusCode, b, tc.ready)
+			}
+		})
+	}
+}
+
+func scrapeAdmin(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

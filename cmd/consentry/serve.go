@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
@@ -228,11 +227,18 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		s.closers = append(s.closers, func() { file.Close() })
 		auditOut = file
 	}
-	s.auditLog = audit.New(auditOut, time.Second)
-	s.closers = append(s.closers, func() { s.auditLog.Close() })
+	s.auditLog = audit.New(auditOut)
+	s.closers = append(s.closers, func() {
+		if err := s.auditLog.Close(); err != nil {
+			log.Error("audit log incomplete", "error", err.Error())
+		}
+	})
 
-	statSrcs := []any{policyStats{s.engine}}
+	statSrcs := []any{policyStats{s.engine}, s.auditLog}
 	var checks []proxy.Check
+	if auditOut != nil && cfg.Audit.FailsReadiness() {
+		checks = append(checks, s.auditLog.Healthy)
+	}
 	if s.bundle != nil {
 		statSrcs = append(statSrcs, bundleStats{s.bundle})
 		checks = append(checks, bundleReady(s.bundle))
