@@ -7,10 +7,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/formats/clevertap"
 )
@@ -145,6 +147,10 @@ func TestContentTypeOnlyWhenSent(t *testing.T) {
 // error body and the right status (431 for headers over the limit).
 func TestReadErrors(t *testing.T) {
 	p, _ := testProxy(t)
+	// fasthttp's default logger would quote the unreadable request's bytes.
+	if _, ok := p.server.Logger.(quietLogger); !ok {
+		t.Errorf("fasthttp logs with %T", p.server.Logger)
+	}
 	ln := fasthttputil.NewInmemoryListener()
 	go p.Serve(ln)
 	t.Cleanup(func() { ln.Close() })
@@ -155,7 +161,7 @@ func TestReadErrors(t *testing.T) {
 		code      string
 	}{
 		{"headers over the limit", "POST /a1?z=ACC HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\nContent-Length: 2\r\n\r\n[]", 431, "headers_too_large"},
-		{"malformed request line", "NOT HTTP\r\n\r\n", 400, "bad_request"},
+		{"malformed request line", "NOT HTTP?email=jane@example.com\r\n\r\n", 400, "bad_request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ln.Dial()
@@ -174,6 +180,41 @@ func TestReadErrors(t *testing.T) {
 			if ct := string(resp.Header.ContentType()); !strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q", ct)
 			}
+
 		})
+	}
+}
+
+// blockedWriter never returns from Write: a stalled stdout.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// TestStalledAuditDoesNotBlockRequests: requests stay fast when the audit
+// output never accepts a write; the lost lines are counted.
+func TestStalledAuditDoesNotBlockRequests(t *testing.T) {
+	p, _ := testProxy(t)
+	w := blockedWriter{release: make(chan struct{})}
+	defer close(w.release)
+	p.audit = audit.New(w, audit.WithQueue(4))
+	batch := []byte(`[{"type":"meta","id":"ACC"},{"type":"event","evtName":"E","evtData":{"n":1}}]`)
+	var ctx fasthttp.RequestCtx
+	start := time.Now()
+	const n = 200
+	for range n {
+		request(&ctx, "POST", "/a1?z=ACC", batch)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("got %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("%d requests took %s with a stalled audit output", n, d)
+	}
+	if d := p.audit.Dropped(); d < n-10 { // the writer holds up to 5 lines, the queue 4
+		t.Errorf("%d audit lines dropped, want at least %d", d, n-10)
 	}
 }

@@ -116,6 +116,14 @@ type Proxy struct {
 	watch    watchdog
 }
 
+// quietLogger discards fasthttp's own log lines: they quote the bytes of
+// requests it could not read (query strings, headers), which may hold
+// personal data. Those requests are answered, counted and audited by
+// readError.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
+
 // everySecond lets one event through per second.
 type everySecond struct{ last atomic.Int64 }
 
@@ -206,6 +214,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 	p.server = &fasthttp.Server{
 		Handler:                      p.Handle,
 		ErrorHandler:                 p.readError,
+		Logger:                       quietLogger{},
 		Name:                         "consentry",
 		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
 		ReadBufferSize:               cfg.Limits.MaxHeaderBytes,
