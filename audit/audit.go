@@ -4,10 +4,11 @@
 package audit
 
 import (
-	"bufio"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/masking"
@@ -32,63 +33,204 @@ type Record struct {
 	Stats          *masking.Stats
 }
 
-// Logger writes records as JSON lines. It is safe for concurrent use.
+// Audit writer bounds.
+const (
+	// DefaultQueueLines is how many encoded lines wait for the writer; when
+	// the queue is full, new lines are dropped and counted, never waited for.
+	DefaultQueueLines = 4096
+	// DefaultFlushTimeout bounds Close: lines still queued after it are lost.
+	DefaultFlushTimeout = 5 * time.Second
+	// StallAfter: a write that has not returned for this long makes the
+	// output unhealthy (a stalled stdout pipe).
+	StallAfter = 5 * time.Second
+	// retryInterval is the pause before a failed write is retried.
+	retryInterval = time.Second
+	// maxBatch is the size of one write; maxPooled the largest line buffer
+	// kept for reuse.
+	maxBatch  = 64 << 10
+	maxPooled = 64 << 10
+)
+
+// Logger writes records as JSON lines, asynchronously: Write encodes the
+// record and queues the line without ever blocking; one goroutine writes
+// queued lines in batches. Memory is bounded by the queue. A full queue
+// drops lines (Dropped counts them); a failed write is counted
+// (WriteErrors), makes the Logger unhealthy and is retried until it
+// succeeds or the Logger closes. It is safe for concurrent use.
 type Logger struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	buf  []byte
-	done chan struct{}
-	wg   sync.WaitGroup
+	w     io.Writer
+	queue chan *[]byte
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	batch []byte
+
+	dropped     atomic.Uint64
+	writeErrors atomic.Uint64
+	failing     atomic.Bool
+	writing     atomic.Int64 // unix nanos when the current write began; 0 when idle
+	stall       time.Duration
+	retry       time.Duration
 }
 
-// New returns a Logger writing to w, flushed every interval (and on Close).
-// A nil w gives a Logger that discards.
-func New(w io.Writer, interval time.Duration) *Logger {
-	l := &Logger{done: make(chan struct{})}
+// Option configures a Logger.
+type Option func(*Logger)
+
+// WithQueue sets the queue length in lines (default DefaultQueueLines).
+func WithQueue(lines int) Option {
+	return func(l *Logger) {
+		if lines > 0 {
+			l.queue = make(chan *[]byte, lines)
+		}
+	}
+}
+
+var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func putLine(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		linePool.Put(b)
+	}
+}
+
+// New returns a Logger writing to w. A nil w gives a Logger that discards.
+func New(w io.Writer, opts ...Option) *Logger {
+	l := &Logger{w: w, stop: make(chan struct{}), done: make(chan struct{}), stall: StallAfter, retry: retryInterval}
 	if w == nil {
+		close(l.done)
 		return l
 	}
-	l.w = bufio.NewWriterSize(w, 64<<10)
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				l.mu.Lock()
-				_ = l.w.Flush()
-				l.mu.Unlock()
-			case <-l.done:
-				return
-			}
-		}
-	}()
+	for _, o := range opts {
+		o(l)
+	}
+	if l.queue == nil {
+		l.queue = make(chan *[]byte, DefaultQueueLines)
+	}
+	go l.run()
 	return l
 }
 
-// Write appends r as one JSON line.
+// Write queues r as one JSON line. It never blocks: when the queue is
+// full the line is dropped and counted.
 func (l *Logger) Write(r *Record) {
 	if l == nil || l.w == nil {
 		return
 	}
-	l.mu.Lock()
-	l.buf = AppendJSON(l.buf[:0], r)
-	_, _ = l.w.Write(l.buf)
-	l.mu.Unlock()
+	b := linePool.Get().(*[]byte)
+	*b = AppendJSON((*b)[:0], r)
+	select {
+	case l.queue <- b:
+	default:
+		l.dropped.Add(1)
+		putLine(b)
+	}
 }
 
-// Close flushes and stops the Logger.
-func (l *Logger) Close() error {
+func (l *Logger) run() {
+	defer close(l.done)
+	for {
+		select {
+		case b := <-l.queue:
+			l.writeBatch(b, false)
+		case <-l.stop:
+			for {
+				select {
+				case b := <-l.queue:
+					l.writeBatch(b, true)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// writeBatch writes first and whatever else is queued, up to maxBatch
+// bytes, in one write. A failed write is retried every l.retry until it
+// succeeds or the Logger stops (final: one attempt only).
+func (l *Logger) writeBatch(first *[]byte, final bool) {
+	l.batch = append(l.batch[:0], *first...)
+	putLine(first)
+	lines := uint64(1)
+fill:
+	for len(l.batch) < maxBatch {
+		select {
+		case b := <-l.queue:
+			l.batch = append(l.batch, *b...)
+			putLine(b)
+			lines++
+		default:
+			break fill
+		}
+	}
+	for off := 0; ; {
+		l.writing.Store(time.Now().UnixNano())
+		n, err := l.w.Write(l.batch[off:])
+		l.writing.Store(0)
+		if err == nil {
+			l.failing.Store(false)
+			break
+		}
+		off += n
+		l.writeErrors.Add(1)
+		l.failing.Store(true)
+		if final {
+			l.dropped.Add(lines)
+			break
+		}
+		select {
+		case <-time.After(l.retry):
+		case <-l.stop:
+			final = true
+		}
+	}
+	if cap(l.batch) > 4*maxBatch {
+		l.batch = nil
+	}
+}
+
+// Dropped counts lines lost: queue full, or a write that failed at Close.
+func (l *Logger) Dropped() uint64 { return l.dropped.Load() }
+
+// WriteErrors counts failed write attempts.
+func (l *Logger) WriteErrors() uint64 { return l.writeErrors.Load() }
+
+// Healthy returns "" while the output accepts lines, or why it does not:
+// the last write failed, or a write has not returned for StallAfter.
+func (l *Logger) Healthy() string {
+	if l == nil || l.w == nil {
+		return ""
+	}
+	if l.failing.Load() {
+		return "the audit output (audit.output) fails to write; lines are retried, then dropped"
+	}
+	if t := l.writing.Load(); t != 0 && time.Since(time.Unix(0, t)) > l.stall {
+		return "the audit output (audit.output) has not accepted a write for " + time.Since(time.Unix(0, t)).Round(time.Second).String()
+	}
+	return ""
+}
+
+// Close writes the queued lines and stops the Logger, waiting at most
+// DefaultFlushTimeout.
+func (l *Logger) Close() error { return l.CloseTimeout(DefaultFlushTimeout) }
+
+// CloseTimeout is Close waiting at most d for the queued lines.
+func (l *Logger) CloseTimeout(d time.Duration) error {
 	if l == nil || l.w == nil {
 		return nil
 	}
-	close(l.done)
-	l.wg.Wait()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Flush()
+	l.once.Do(func() { close(l.stop) })
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-l.done:
+	case <-t.C:
+		return fmt.Errorf("cannot flush the audit log (audit.output) within %s: about %d queued lines are lost", d, len(l.queue))
+	}
+	if l.failing.Load() {
+		return fmt.Errorf("cannot write the audit log (audit.output): %d lines dropped", l.dropped.Load())
+	}
+	return nil
 }
 
 // AppendJSON appends r as a JSON object and a newline.

@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,11 +38,116 @@ func TestAppendJSONIsValidAndHoldsNoValues(t *testing.T) {
 
 func TestLoggerFlushesOnClose(t *testing.T) {
 	var buf bytes.Buffer
-	l := New(&buf, time.Hour)
+	l := New(&buf)
 	l.Write(&Record{Tenant: "t"})
 	if err := l.Close(); err != nil || !bytes.Contains(buf.Bytes(), []byte(`"tenant":"t"`)) {
 		t.Fatalf("%v %q", err, buf.String())
 	}
 	var nilLogger *Logger
 	nilLogger.Write(&Record{}) // discards
+}
+
+// blockedWriter never returns from Write until released: a stalled stdout.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) {
+	<-w.release
+	return len(p), nil
+}
+
+// flakyWriter fails while failing is set: a full disk.
+type flakyWriter struct {
+	mu      sync.Mutex
+	failing bool
+	buf     bytes.Buffer
+}
+
+func (w *flakyWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failing {
+		return 0, syscall.ENOSPC
+	}
+	return w.buf.Write(p)
+}
+
+func (w *flakyWriter) set(failing bool) {
+	w.mu.Lock()
+	w.failing = failing
+	w.mu.Unlock()
+}
+
+func (w *flakyWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestStalledOutputNeverBlocksWrites: with an output that never returns,
+// Write stays fast, lines beyond the queue are dropped and counted, the
+// Logger turns unhealthy, and Close gives up after its bound.
+func TestStalledOutputNeverBlocksWrites(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	defer close(w.release)
+	l := New(w, WithQueue(16))
+	l.stall = 20 * time.Millisecond
+	r := &Record{Tenant: "t", Route: "/a1", Status: 200}
+	start := time.Now()
+	const n = 10000
+	for range n {
+		l.Write(r)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("%d writes took %s with a stalled output", n, d)
+	}
+	if d := l.Dropped(); d < n-2*16-2 || d > n { // the writer holds up to 17 lines, the queue 16
+		t.Errorf("dropped %d of %d lines with a queue of 16", d, n)
+	}
+	eventually(t, "unhealthy", func() bool { return strings.Contains(l.Healthy(), "has not accepted a write") })
+	start = time.Now()
+	if err := l.CloseTimeout(50 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "cannot flush") {
+		t.Errorf("Close = %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %s", d)
+	}
+}
+
+// TestFailingOutputIsCountedAndRecovers: write errors are counted and make
+// the Logger unhealthy; the failed batch is retried, and nothing is lost
+// once the output accepts writes again.
+func TestFailingOutputIsCountedAndRecovers(t *testing.T) {
+	w := &flakyWriter{failing: true}
+	l := New(w)
+	l.retry = 5 * time.Millisecond
+	l.Write(&Record{Tenant: "first"})
+	eventually(t, "a write error", func() bool { return l.WriteErrors() > 0 })
+	if h := l.Healthy(); !strings.Contains(h, "fails to write") {
+		t.Errorf("Healthy() = %q", h)
+	}
+	w.set(false)
+	l.Write(&Record{Tenant: "second"})
+	eventually(t, "recovery", func() bool { return l.Healthy() == "" && strings.Contains(w.String(), `"tenant":"second"`) })
+	if !strings.Contains(w.String(), `"tenant":"first"`) || l.Dropped() != 0 {
+		t.Errorf("lost lines: dropped %d, written %q", l.Dropped(), w.String())
+	}
+	// Failing at Close: one attempt, the lines are counted as dropped.
+	w.set(true)
+	l.Write(&Record{Tenant: "third"})
+	if err := l.Close(); err == nil || !strings.Contains(err.Error(), "cannot write the audit log") {
+		t.Errorf("Close = %v", err)
+	}
+	if l.Dropped() == 0 {
+		t.Error("lines lost at Close not counted")
+	}
 }

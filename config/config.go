@@ -54,6 +54,7 @@ type Config struct {
 	Shutdown      Shutdown          `yaml:"shutdown"`
 	Upstream      UpstreamOpts      `yaml:"upstream"`
 	AdminTokens   []Secret          `yaml:"admin_tokens"`
+	AdminPprof    bool              `yaml:"admin_pprof"` // /debug/pprof/ behind admin_tokens; default off
 	Rights        Rights            `yaml:"rights"`
 	DefaultTenant string            `yaml:"default_tenant"`
 	Tenants       map[string]Tenant `yaml:"tenants"`
@@ -187,7 +188,14 @@ var bundleAlgorithms = map[string]bool{
 // Audit says where decision records go: "stdout" (default), "off", or a file.
 type Audit struct {
 	Output string `yaml:"output"`
+	// FailReadiness makes /readyz fail while the output fails or stalls
+	// (default true: an instance that cannot keep its audit trail leaves
+	// the load balancer). Requests are never blocked by the audit either way.
+	FailReadiness *bool `yaml:"fail_readiness"`
 }
+
+// FailsReadiness reports audit.fail_readiness (default true).
+func (a Audit) FailsReadiness() bool { return a.FailReadiness == nil || *a.FailReadiness }
 
 // Shutdown timing: readiness fails for DrainDelay before the listener
 // stops accepting, then in-flight requests get Grace to finish.
@@ -540,6 +548,9 @@ func (c *Config) Validate() error {
 		if s.Name == "" {
 			bad("admin_tokens[%d].name: required (it is written to the rights log)", i)
 		}
+	}
+	if c.AdminPprof && len(c.AdminTokens) == 0 {
+		bad("admin_pprof: true needs admin_tokens: profiles are served only with a bearer token")
 	}
 	return errors.Join(errs...)
 }

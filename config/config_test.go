@@ -193,3 +193,25 @@ func TestPolicyBundleDefaultsAndStrictKeys(t *testing.T) {
 		t.Fatalf("unknown key accepted: %v", err)
 	}
 }
+
+func TestAdminPprofNeedsTokens(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		ok         bool
+	}{
+		{"off by default", "admin: 127.0.0.1:9090\n", true},
+		{"on with a token", "admin_pprof: true\nadmin_tokens: [{name: ops, value: 0123456789abcdef}]\n", true},
+		{"on without a token", "admin_pprof: true\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(tc.yaml + "tenants: {a: {upstream: http://x}}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Validate()
+			if tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), "admin_pprof")) {
+				t.Errorf("Validate = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}

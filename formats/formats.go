@@ -166,6 +166,11 @@ type Route struct {
 	// Accounts appends to dst every vendor account id the request names
 	// (headers, query, body). They must all agree; none means "unknown".
 	Accounts func(dst [][]byte, req Request, body []byte) [][]byte
+	// AccountParams are query parameters whose payload names the account
+	// and that Accounts reads through QueryString (CleverTap web's d,
+	// Mixpanel's data). The proxy refuses a request that repeats one, as
+	// it refuses every header and parameter Accounts reads by name twice.
+	AccountParams []string
 	// Unwrap removes a transport envelope (e.g. encryption in transit) and
 	// returns the inner body and a function that wraps the cleaned body the
 	// same way. nil: no envelope.

@@ -29,6 +29,9 @@ func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, su
 // CleanParsed is Clean for a record already parsed by env.Rewriter.Parse
 // (adapters parse first to read the record's kind and subject from it).
 func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
+	if err := CheckNumbers(env.Rewriter.Raw(0)); err != nil {
+		return dst, false, err
+	}
 	res.RecordsIn++
 	if env.Subjects != nil {
 		keep, err := env.Subjects.Admit(env.Tenant, subj, sig)
@@ -79,12 +82,15 @@ func (env *Env) CleanHeader(dst, raw []byte, format string, cls masking.Classifi
 	if j := masking.SkipSpace(raw, end); j != len(raw) {
 		return dst, Errorf(400, "malformed_json", "trailing data after record")
 	}
-	return env.CleanParsedHeader(dst, format, cls), nil
+	return env.CleanParsedHeader(dst, format, cls)
 }
 
 // CleanParsedHeader is CleanHeader for a header already parsed by
 // env.Rewriter.Parse.
-func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classifier) []byte {
+func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classifier) ([]byte, error) {
+	if err := CheckNumbers(env.Rewriter.Raw(0)); err != nil {
+		return dst, err
+	}
 	rec := masking.Record{
 		Tenant:      env.Tenant,
 		Format:      format,
@@ -96,5 +102,5 @@ func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classif
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord("meta", "", p) }
 	}
-	return env.Rewriter.Emit(dst, &rec, env.Stats)
+	return env.Rewriter.Emit(dst, &rec, env.Stats), nil
 }

@@ -400,8 +400,9 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 					return 0, synErr(j, "expected object key")
 				}
 				cks := j
-				cke, esc, err := scanString(raw, j)
-				if err != nil {
+				var cke int
+				var esc bool
+				if cke, esc, err = scanString(raw, j); err != nil {
 					return 0, err
 				}
 				j = SkipSpace(raw, cke)

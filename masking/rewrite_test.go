@@ -280,3 +280,26 @@ func anyKeyMayHoldPII(in string) bool {
 	}
 	return walk(v)
 }
+
+// TestRewriteNestedErrors: an error deep inside an object member reports
+// its own offset and reason, not a generic error at byte 0.
+func TestRewriteNestedErrors(t *testing.T) {
+	deep := `{"a":` + strings.Repeat(`{"a":`, 70) + "1" + strings.Repeat("}", 71)
+	many := `{"a":{"b":[` + strings.Repeat("1,", maxNodes) + "1]}}"
+	for _, tc := range []struct {
+		name, in string
+		want     string
+	}{
+		{"depth in object", deep, "malformed JSON at byte 320: nesting too deep"},
+		{"depth in array", `{"a":[` + strings.Repeat("[", 70) + strings.Repeat("]", 71) + "}", "malformed JSON at byte 68: nesting too deep"},
+		{"bad value in nested object", `{"a":{"b":{"c":tru}}}`, "malformed JSON at byte 15: invalid literal"},
+		{"too many fields in nested object", many, ErrTooManyFields.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := rewrite(t, tc.in, &pathPlanner{def: ActionKeep})
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

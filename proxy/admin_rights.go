@@ -79,7 +79,7 @@ type RightsAPIOption func(*RightsAPI)
 func WithAdminTokens(tokens ...AdminToken) RightsAPIOption {
 	return func(a *RightsAPI) {
 		for _, t := range tokens {
-			a.tokens = append(a.tokens, tokenHash{name: t.Name, sum: sha256.Sum256(t.Secret)})
+			a.tokens = append(a.tokens, hashToken(t))
 		}
 	}
 }
@@ -162,15 +162,23 @@ func (a *RightsAPI) guard(method string, h func(w http.ResponseWriter, r *http.R
 // constant time (hashes, so that lengths leak nothing) and returns the
 // matching token's name.
 func (a *RightsAPI) authenticate(header string) (string, bool) {
+	return authenticate(a.tokens, header)
+}
+
+func hashToken(t AdminToken) tokenHash { return tokenHash{name: t.Name, sum: sha256.Sum256(t.Secret)} }
+
+// authenticate finds the bearer token of header among tokens, in constant
+// time, and returns its name.
+func authenticate(tokens []tokenHash, header string) (string, bool) {
 	scheme, tok, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
 		return "", false
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
 	name, found := "", 0
-	for i := range a.tokens {
-		if subtle.ConstantTimeCompare(sum[:], a.tokens[i].sum[:]) == 1 {
-			name, found = a.tokens[i].name, 1
+	for i := range tokens {
+		if subtle.ConstantTimeCompare(sum[:], tokens[i].sum[:]) == 1 {
+			name, found = tokens[i].name, 1
 		}
 	}
 	return name, found == 1

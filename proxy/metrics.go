@@ -99,8 +99,22 @@ func NewMetrics(srcs ...any) *Metrics {
 	return m
 }
 
+// AuditStats is what the metrics read from the audit log.
+type AuditStats interface {
+	Dropped() uint64
+	WriteErrors() uint64
+}
+
 func (m *Metrics) register(src any) {
 	reg := m.Registry
+	if as, ok := src.(AuditStats); ok {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_audit_dropped_total", Help: "Audit lines lost: the queue was full (a slow or stalled output) or a write failed at shutdown.",
+		}, func() float64 { return float64(as.Dropped()) }))
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "consentry_audit_write_errors_total", Help: "Failed writes to the audit output (each is retried every second).",
+		}, func() float64 { return float64(as.WriteErrors()) }))
+	}
 	if bs, ok := src.(BundleStats); ok {
 		reg.MustRegister(newBundleCollector(bs))
 	}

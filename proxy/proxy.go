@@ -78,12 +78,21 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxResponseBodySize:      16 << 20,
+		// Never resend on our own: fasthttp retries GET requests after a
+		// connection error, and an upstream that read the request and then
+		// reset the connection would receive every copy. The client gets
+		// 502 and its SDK decides whether to retry.
+		MaxIdemponentCallAttempts: 1,
+		RetryIfErr:                noRetry,
 	}
 	if isTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
 	}
 	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
 }
+
+// noRetry refuses every automatic retry of an upstream request.
+func noRetry(*fasthttp.Request, int, error) (resetTimeout, retry bool) { return false, false }
 
 type routeKey struct{ method, path string }
 
@@ -104,7 +113,16 @@ type Proxy struct {
 	draining atomic.Bool
 	timeout  time.Duration
 	errLog   everySecond
+	watch    watchdog
 }
+
+// quietLogger discards fasthttp's own log lines: they quote the bytes of
+// requests it could not read (query strings, headers), which may hold
+// personal data. Those requests are answered, counted and audited by
+// readError.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}
 
 // everySecond lets one event through per second.
 type everySecond struct{ last atomic.Int64 }
@@ -155,6 +173,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		log:      slog.Default(),
 		timeout:  cfg.Upstream.Timeout,
 	}
+	p.watch.interval, p.watch.stale, p.watch.stall = HeartbeatInterval, HeartbeatStale, cfg.Upstream.Timeout+stallSlack
 	for _, o := range opts {
 		o(p)
 	}
@@ -195,6 +214,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 	p.server = &fasthttp.Server{
 		Handler:                      p.Handle,
 		ErrorHandler:                 p.readError,
+		Logger:                       quietLogger{},
 		Name:                         "consentry",
 		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
 		ReadBufferSize:               cfg.Limits.MaxHeaderBytes,
@@ -253,15 +273,57 @@ type reqState struct {
 
 var statePool = sync.Pool{New: func() any { return &reqState{} }}
 
-type requestView struct{ ctx *fasthttp.RequestCtx }
+type requestView struct {
+	ctx *fasthttp.RequestCtx
+	// strict is set while the route reads the request's account ids: a
+	// header or query parameter read then must occur once, under its
+	// canonical name, or repeated is set.
+	strict, repeated bool
+}
 
-func (v *requestView) Header(name string) []byte { return v.ctx.Request.Header.Peek(name) }
-func (v *requestView) Query(name string) []byte  { return v.ctx.QueryArgs().Peek(name) }
-func (v *requestView) QueryString() []byte       { return v.ctx.URI().QueryString() }
+func (v *requestView) Header(name string) []byte {
+	if v.strict && len(v.ctx.Request.Header.PeekAll(name)) > 1 {
+		v.repeated = true
+	}
+	return v.ctx.Request.Header.Peek(name)
+}
+
+func (v *requestView) Query(name string) []byte {
+	if v.strict && !singleParam(v.ctx, name) {
+		v.repeated = true
+	}
+	return v.ctx.QueryArgs().Peek(name)
+}
+
+func (v *requestView) QueryString() []byte { return v.ctx.URI().QueryString() }
+
+// singleParam reports whether the query parameter name occurs at most once
+// and only under its canonical spelling: "z=A&z=A" and "%7A=A" (which
+// fasthttp reads as z, but the byte-exact query filter does not forward)
+// are refused.
+func singleParam(ctx *fasthttp.RequestCtx, name string) bool {
+	decoded := 0
+	for k := range ctx.QueryArgs().All() {
+		if string(k) == name {
+			decoded++
+		}
+	}
+	exact := 0
+	for q := ctx.URI().QueryString(); len(q) > 0; {
+		var part []byte
+		part, q, _ = bytes.Cut(q, []byte{'&'})
+		if k, _, _ := bytes.Cut(part, []byte{'='}); string(k) == name {
+			exact++
+		}
+	}
+	return decoded <= 1 && exact == decoded
+}
 
 // Handle is the fasthttp handler.
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
+	p.watch.enter(start)
+	defer func() { p.watch.leave(time.Now()) }()
 	st := statePool.Get().(*reqState)
 	defer statePool.Put(st)
 	st.stats.Reset()
@@ -384,11 +446,22 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		body, wrap = inner, w
 	}
 
-	// Tenant: every account id the request names must agree.
-	st.view.ctx = ctx
+	// Tenant: every account id the request names must agree, and every
+	// header or parameter that names one must occur once.
+	st.view = requestView{ctx: ctx, strict: true}
+	for _, name := range rt.AccountParams {
+		if !singleParam(ctx, name) {
+			st.view.repeated = true
+		}
+	}
 	st.accounts = rt.Accounts(st.accounts[:0], &st.view, body)
+	repeated := st.view.repeated
+	st.view = requestView{}
+	if repeated {
+		p.fail(ctx, ar, fasthttp.StatusBadRequest, "account_mismatch", "an account id header or query parameter occurs more than once or under a non-canonical name")
+		return
+	}
 	tenant, ferr := p.resolveTenant(st.accounts)
-	st.view.ctx = nil
 	if ferr != nil {
 		p.failErr(ctx, ar, ferr)
 		return
@@ -644,6 +717,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	// A Content-Type goes upstream only if the client sent one: fasthttp
+	// would otherwise add application/octet-stream to every body.
+	req.Header.SetNoDefaultContentType(true)
 
 	// Only headers on the allow-list go upstream: a proxy, mesh or CDN in
 	// front of Consentry adds its own (client addresses, user names).
@@ -773,13 +849,20 @@ func (p *Proxy) readError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		status, code, msg = fasthttp.StatusRequestEntityTooLarge, "body_too_large", "request body exceeds limits.max_body_bytes"
-	case strings.Contains(err.Error(), "header") && strings.Contains(err.Error(), "too"):
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "request headers exceed limits.max_header_bytes"
+	case isTimeout(err):
+		status, code, msg = fasthttp.StatusRequestTimeout, "request_timeout", "the request was not received in time"
 	default:
 		status, code, msg = fasthttp.StatusBadRequest, "bad_request", "cannot read the HTTP request"
 	}
 	p.fail(ctx, ar, status, code, msg)
 	p.finish(ar, ar.Time)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func appendJSONString(b []byte, s string) []byte { return masking.AppendQuote(b, []byte(s)) }

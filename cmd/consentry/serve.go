@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
@@ -228,11 +227,18 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		s.closers = append(s.closers, func() { file.Close() })
 		auditOut = file
 	}
-	s.auditLog = audit.New(auditOut, time.Second)
-	s.closers = append(s.closers, func() { s.auditLog.Close() })
+	s.auditLog = audit.New(auditOut)
+	s.closers = append(s.closers, func() {
+		if err := s.auditLog.Close(); err != nil {
+			log.Error("audit log incomplete", "error", err.Error())
+		}
+	})
 
-	statSrcs := []any{policyStats{s.engine}}
+	statSrcs := []any{policyStats{s.engine}, s.auditLog}
 	var checks []proxy.Check
+	if auditOut != nil && cfg.Audit.FailsReadiness() {
+		checks = append(checks, s.auditLog.Healthy)
+	}
 	if s.bundle != nil {
 		statSrcs = append(statSrcs, bundleStats{s.bundle})
 		checks = append(checks, bundleReady(s.bundle))
@@ -279,7 +285,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	if err := mountRightsAPI(mux, s.proxy, cfg); err != nil {
 		return nil, err
 	}
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.admin = proxy.NewAdminServer(mux)
 	return s, nil
 }
 
@@ -311,6 +317,7 @@ func (s *server) start(ctx context.Context) <-chan error {
 		s.log.Info("waiting for the first policy bundle", "max_delay", s.cfg.Policy.Bundle.Polling.MaxDelay.String())
 		s.bundle.Start(ctx)
 	}
+	s.proxy.StartWatchdog(ctx)
 	go func() {
 		if err := s.proxy.Serve(s.ln); err != nil {
 			errc <- err

@@ -23,17 +23,15 @@ import (
 // from admin_tokens, and vendor-side erasure for tenants with
 // rights.clevertap_passcode.
 func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) error {
+	tokens, err := adminTokens(cfg)
 	var errs []error
-	tokens := make([]proxy.AdminToken, 0, len(cfg.AdminTokens))
-	for i, s := range cfg.AdminTokens {
-		v, err := s.Resolve()
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): %w", i, s.Name, err))
-		case len(v) == 0:
-			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): no secret: set value, env or file", i, s.Name))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.AdminPprof && err == nil {
+		if err := proxy.MountPprof(mux, tokens); err != nil {
+			errs = append(errs, err)
 		}
-		tokens = append(tokens, proxy.AdminToken{Name: s.Name, Secret: v})
 	}
 	creds := map[string]proxy.VendorCredentials{}
 	for name, t := range cfg.Tenants {
@@ -68,6 +66,23 @@ func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) erro
 	}
 	api.Register(mux)
 	return nil
+}
+
+// adminTokens resolves admin_tokens.
+func adminTokens(cfg *config.Config) ([]proxy.AdminToken, error) {
+	var errs []error
+	tokens := make([]proxy.AdminToken, 0, len(cfg.AdminTokens))
+	for i, s := range cfg.AdminTokens {
+		v, err := s.Resolve()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cannot read admin_tokens[%d] (%s): %w", i, s.Name, err))
+		case len(v) == 0:
+			errs = append(errs, fmt.Errorf("admin_tokens[%d] (%s): no secret: set value, env or file", i, s.Name))
+		}
+		tokens = append(tokens, proxy.AdminToken{Name: s.Name, Secret: v})
+	}
+	return tokens, errors.Join(errs...)
 }
 
 const subjectsUsage = `usage:

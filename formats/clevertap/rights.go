@@ -187,6 +187,9 @@ func (t *translator) translate(dst []byte, s slot, raw []byte) ([]byte, bool, er
 	if _, err := rw.Parse(t.rec, 0); err != nil {
 		return dst, false, err
 	}
+	if err := formats.CheckNumbers(t.rec); err != nil {
+		return dst, false, err
+	}
 	st := t.env.Stats
 	if st == nil {
 		st = &masking.Stats{}

@@ -70,7 +70,9 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 			}
 			// The header is cleaned like a record but never suppressed: it
 			// is dropped only when every record goes.
-			dst = env.CleanParsedHeader(dst, FormatSDK, Classifier{})
+			if dst, err = env.CleanParsedHeader(dst, FormatSDK, Classifier{}); err != nil {
+				return 0, err
+			}
 			return end, nil
 		case "event":
 			subj.Name = formats.B2S(rw.Value(rw.Lookup(0, "evtName")))

@@ -98,6 +98,7 @@ func WebRoutes() []formats.Route {
 			Path:                path,
 			Format:              FormatWeb,
 			Accounts:            WebAccounts,
+			AccountParams:       []string{"d"},
 			CleanQuery:          clean,
 			Reply:               WebReply,
 			Browser:             true,
@@ -799,6 +800,9 @@ func auxRewrite(dst, raw []byte, kind, name string, env *formats.Env) ([]byte, e
 	}
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord(kind, name, p) }
+	}
+	if err := formats.CheckNumbers(raw); err != nil {
+		return dst, err
 	}
 	return env.Rewriter.Rewrite(dst, raw, &rec, env.Stats)
 }

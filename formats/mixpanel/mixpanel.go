@@ -43,11 +43,12 @@ func Routes() []formats.Route {
 		kind := ep.kind
 		for _, path := range []string{ep.path, ep.path + "/"} {
 			post := formats.Route{
-				Method:     "POST",
-				Path:       path,
-				Format:     Format,
-				Accounts:   accounts(kind),
-				CleanQuery: cleanQuery(kind, false),
+				Method:        "POST",
+				Path:          path,
+				Format:        Format,
+				Accounts:      accounts(kind),
+				AccountParams: []string{"data"},
+				CleanQuery:    cleanQuery(kind, false),
 				Clean: func(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
 					return Clean(dst, body, env, kind)
 				},
