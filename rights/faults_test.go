@@ -98,7 +98,7 @@ func TestStoreWriteFailureFailsClosedAndRecovers(t *testing.T) {
 		}
 	}
 	// The unacknowledged suppression is still applied in memory.
-	if f := r.hot.get(&a.Identity); f == 0 {
+	if f := r.hot.Load().get(&a.Identity); f == 0 {
 		t.Error("suppression of a failed write not applied in memory")
 	}
 	// While unhealthy, writes (traffic and admin) are refused.

@@ -139,7 +139,6 @@ func (r *Registry) checkStaleness() {
 		} else {
 			f.stats.StaleSince.Store(0)
 		}
-		r.updateHealth()
 	}
 }
 
@@ -203,17 +202,9 @@ func (r *Registry) catchUp(ctx context.Context, backstop bool) error {
 				reloaded = true
 				break
 			}
-			for _, l := range c.Sessions {
-				r.sess.drop(l.Device)
-			}
-			for _, h := range c.Hot {
-				r.hot.set(h.Key, h.Flags)
-			}
-			for _, l := range c.Sessions {
-				if l.Identity != (Key{}) {
-					r.sess.set(l.Device, l.Identity)
-				}
-			}
+			r.pubMu.Lock()
+			r.applyLocked(c.Hot, c.Sessions)
+			r.pubMu.Unlock()
 			f.cursor.Store(c.Seq)
 			f.stats.Position.Store(c.Seq)
 			f.stats.Applied.Add(1)
@@ -224,17 +215,11 @@ func (r *Registry) catchUp(ctx context.Context, backstop bool) error {
 	}
 }
 
-// reload replaces memory with the store's hot set. Lookups fail closed
-// meanwhile. Called with f.mu held.
+// reload replaces memory with the store's hot set (lookups read the old set
+// until the new one is complete). Called with f.mu held.
 func (r *Registry) reload() error {
 	f := r.follow
 	f.stats.Reloads.Add(1)
-	r.reloading.Store(true)
-	r.updateHealth()
-	defer func() {
-		r.reloading.Store(false)
-		r.updateHealth()
-	}()
 	pos, err := r.load()
 	if err != nil {
 		return err
@@ -269,22 +254,5 @@ func (r *Registry) waitApplied(seq uint64) error {
 		case <-r.stop:
 			return ErrUnavailable
 		}
-	}
-}
-
-// cacheSessions remembers links that a read confirmed, unless the feed
-// moved since before the read (a newer session may have been applied; the
-// cache must never hold an older one).
-func (f *follower) cacheSessions(r *Registry, before uint64, seen []Link) {
-	if len(seen) == 0 {
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cursor.Load() != before {
-		return
-	}
-	for _, l := range seen {
-		r.sess.set(l.Device, l.Identity)
 	}
 }

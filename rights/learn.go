@@ -403,17 +403,14 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 	if r == nil || r.closed.Load() {
 		return fmt.Errorf("cannot %s: %w", what, ErrUnavailable)
 	}
-	if !r.healthy.Load() {
+	if !r.Healthy() {
 		return fmt.Errorf("cannot %s: %w (the registry cannot confirm its state; retry later)", what, ErrUnavailable)
 	}
 	if actor == ActorTraffic {
 		// Most traffic repeats what is stored (the same consent flags on every
 		// profile push): decide in a read-only view first, so that a
 		// signal that changes nothing writes and syncs nothing.
-		var c0 uint64 // feed position before reading, for the link cache
-		if r.follow != nil {
-			c0 = r.follow.cursor.Load()
-		}
+		gen := r.gen.Load() // before reading, for the link cache
 		var t *txn
 		err := r.store.View(func(rd StoreReader) error {
 			t = r.begin(tenant, at, actor)
@@ -427,11 +424,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			return r.fail(what, err)
 		}
 		if t.change.empty() {
-			if r.follow == nil {
-				t.publish()
-			} else {
-				r.follow.cacheSessions(r, c0, t.sessSeen)
-			}
+			r.cacheSeen(gen, t.sessSeen)
 			return nil
 		}
 	}
@@ -508,7 +501,7 @@ func (r *Registry) runWriter() {
 func (r *Registry) commitBatch(batch []*writeReq) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	if r.closed.Load() || !r.healthy.Load() {
+	if r.closed.Load() || !r.Healthy() {
 		return ErrUnavailable
 	}
 	r.stats.commits.Add(1)
@@ -535,7 +528,7 @@ func (r *Registry) commitBatch(batch []*writeReq) error {
 		if t != nil && r.follow == nil {
 			for _, h := range t.change.Hot {
 				if h.Flags.suppressing() {
-					r.hot.set(h.Key, h.Flags)
+					r.hot.Load().set(h.Key, h.Flags)
 				}
 			}
 		}
@@ -596,23 +589,61 @@ type readOnly struct{ StoreReader }
 func (readOnly) Apply(*Change) error { return errors.New("BUG: a change applied in a read-only view") }
 
 // publish makes a committed change visible to lookups and the link cache.
+// Called after the commit, under wmu.
 func (t *txn) publish() {
 	r := t.r
+	r.pubMu.Lock()
+	r.applyLocked(t.change.Hot, t.change.Sessions)
+	// Links confirmed by reads in this transaction, except devices whose
+	// session a write of the same batch changed (applied above, in order).
+	changed := make(map[Key]bool, len(t.change.Sessions))
 	for _, l := range t.change.Sessions {
-		r.sess.drop(l.Device)
+		changed[l.Device] = true
 	}
-	for _, h := range t.change.Hot {
-		r.hot.set(h.Key, h.Flags)
-	}
-	for _, l := range t.change.Sessions {
-		if l.Identity != (Key{}) {
+	for _, l := range t.sessSeen {
+		if !changed[l.Device] {
 			r.sess.set(l.Device, l.Identity)
 		}
 	}
-	for _, l := range t.sessSeen {
+	r.pubMu.Unlock()
+	t.log = t.change.Log // with sequence numbers
+}
+
+// applyLocked makes committed hot entries and session changes visible, in
+// commit order. Called with pubMu held.
+func (r *Registry) applyLocked(hot []HotEntry, sessions []Link) {
+	h := r.hot.Load()
+	for _, l := range sessions {
+		r.sess.drop(l.Device)
+	}
+	for _, e := range hot {
+		h.set(e.Key, e.Flags)
+	}
+	for _, l := range sessions {
+		if l.Identity != (Key{}) {
+			r.sess.set(l.Device, l.Identity)
+		} else {
+			r.sess.drop(l.Device)
+		}
+	}
+	r.gen.Add(1)
+}
+
+// cacheSeen remembers links that a read-only pass confirmed, unless a
+// commit or a feed apply happened since before the read (a newer session
+// may have been applied; the cache must never hold an older one).
+func (r *Registry) cacheSeen(before uint64, seen []Link) {
+	if len(seen) == 0 {
+		return
+	}
+	r.pubMu.Lock()
+	defer r.pubMu.Unlock()
+	if r.gen.Load() != before {
+		return
+	}
+	for _, l := range seen {
 		r.sess.set(l.Device, l.Identity)
 	}
-	t.log = t.change.Log // with sequence numbers
 }
 
 func sortedKeys(m map[Key]bool) []Key {

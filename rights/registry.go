@@ -20,19 +20,22 @@ const DefaultSessionCacheSlots = 1 << 16
 type Registry struct {
 	store Store
 	keys  *keyer
-	hot   *hotSet
+	hot   atomic.Pointer[hotSet] // replaced whole on a reload
 	sess  *sessionCache
 	now   func() time.Time
 
-	wmu     sync.Mutex // serialises writes; never held by readers
-	healthy atomic.Bool
-	closed  atomic.Bool
+	wmu    sync.Mutex // serialises commits; never held by readers
+	closed atomic.Bool
+	// Healthy = !closed && !broken && !stale, read afresh on every call.
+	broken atomic.Bool // a store failure (embedded store): recovery runs
+	stale  atomic.Bool // shared store: not confirmed current within the bound
+	follow *follower   // shared store only
 
-	// healthy = !closed && !broken && !stale && !reloading
-	broken    atomic.Bool // a store failure (embedded store): recovery runs
-	stale     atomic.Bool // shared store: not confirmed current within the bound
-	reloading atomic.Bool // memory is being replaced from the store
-	follow    *follower   // shared store only
+	// pubMu orders what reaches the link cache: commits (embedded store)
+	// and feed applies (shared store) bump gen under it, and a read-only
+	// pass caches what it read only if gen did not move meanwhile.
+	pubMu sync.Mutex
+	gen   atomic.Uint64
 
 	writes     chan *writeReq // to the group-commit writer
 	writerDone chan struct{}  // closed when the writer has stopped
@@ -40,7 +43,9 @@ type Registry struct {
 	links      LinkBounds
 	day        atomic.Uint32 // coarse clock of the link cache
 
-	recovering atomic.Bool
+	healthMu   sync.Mutex // guards failures, recovering and the start of recovery
+	failures   uint64
+	recovering bool
 	retry      time.Duration // first delay between recovery attempts
 	stop       chan struct{}
 	done       sync.WaitGroup
@@ -111,7 +116,7 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 		return nil, fmt.Errorf("cannot open rights registry: %w", err)
 	}
 	r := &Registry{
-		store: store, keys: k, hot: newHotSet(), now: cfg.now, links: cfg.links.withDefaults(),
+		store: store, keys: k, now: cfg.now, links: cfg.links.withDefaults(),
 		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
 		writerDone: make(chan struct{}),
 	}
@@ -132,27 +137,26 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 		r.done.Add(1)
 		go r.runFollower()
 	}
-	r.updateHealth()
 	return r, nil
 }
 
-func (r *Registry) updateHealth() {
-	r.healthy.Store(!r.closed.Load() && !r.broken.Load() && !r.stale.Load() && !r.reloading.Load())
-}
-
-// load reads the whole hot set from the store into memory. Only while no
-// lookup can trust memory: before the registry is shared, or while it is
-// unhealthy.
+// load reads the whole hot set from the store into a new set and swaps it
+// in: lookups keep reading the old set meanwhile, never a half-built one.
+// Callers hold what keeps writes out (wmu, or the follower's lock).
 func (r *Registry) load() (uint64, error) {
-	r.hot.clear()
-	r.sess.clear()
+	h := newHotSet()
 	pos, err := r.store.Load(func(k Key, f Flags) error {
-		r.hot.loadUnlocked(k, f)
+		h.loadUnlocked(k, f)
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cannot load rights registry: %w", err)
 	}
+	r.pubMu.Lock()
+	r.hot.Store(h)
+	r.sess.clear()
+	r.gen.Add(1)
+	r.pubMu.Unlock()
 	return pos, nil
 }
 
@@ -187,9 +191,11 @@ func (r *Registry) fail(what string, err error) error {
 	if r.follow != nil {
 		return fmt.Errorf("cannot %s: %w: %w", what, ErrUnavailable, err)
 	}
+	r.healthMu.Lock()
 	r.broken.Store(true)
-	r.updateHealth()
-	r.startRecovery()
+	r.failures++
+	r.startRecoveryLocked()
+	r.healthMu.Unlock()
 	return fmt.Errorf("cannot %s: %w: %w (the registry fails closed until the store works again)", what, ErrUnavailable, err)
 }
 
@@ -197,14 +203,15 @@ func (r *Registry) fail(what string, err error) error {
 // succeeds, then reloads memory from the store and turns healthy again:
 // a full disk that gets space back, or a database that returns, needs no
 // restart.
-func (r *Registry) startRecovery() {
-	if r.closed.Load() || !r.recovering.CompareAndSwap(false, true) {
+// Called with healthMu held.
+func (r *Registry) startRecoveryLocked() {
+	if r.closed.Load() || r.recovering {
 		return
 	}
+	r.recovering = true
 	r.done.Add(1)
 	go func() {
 		defer r.done.Done()
-		defer r.recovering.Store(false)
 		delay := r.retry
 		for {
 			select {
@@ -223,12 +230,18 @@ func (r *Registry) startRecovery() {
 	}()
 }
 
+// tryRecover probes the store and reloads memory from it. It turns the
+// registry healthy only if no failure happened meanwhile; otherwise the
+// loop goes on.
 func (r *Registry) tryRecover() bool {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	if r.closed.Load() {
 		return false
 	}
+	r.healthMu.Lock()
+	failures := r.failures
+	r.healthMu.Unlock()
 	err := r.store.Update(func(tx StoreTx) error {
 		return tx.Apply(&Change{Log: []LogEntry{{Time: r.now().UTC(), Action: ActionRecover, Actor: ActorSystem}}})
 	})
@@ -238,17 +251,27 @@ func (r *Registry) tryRecover() bool {
 	if _, err := r.load(); err != nil {
 		return false
 	}
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	if r.failures != failures {
+		return false
+	}
 	r.broken.Store(false)
-	r.updateHealth()
+	r.recovering = false
 	return true
 }
 
 // Close closes the store. Afterwards lookups answer StatusUnknown.
 func (r *Registry) Close() error {
-	if r == nil || r.closed.Swap(true) {
+	if r == nil {
 		return nil
 	}
-	r.updateHealth()
+	r.healthMu.Lock()
+	if r.closed.Swap(true) {
+		r.healthMu.Unlock()
+		return nil
+	}
+	r.healthMu.Unlock()
 	close(r.stop)
 	r.done.Wait()
 	r.wmu.Lock()
@@ -260,7 +283,9 @@ func (r *Registry) Close() error {
 // failed write memory may hold suppressions that are not durable: the proxy
 // fails closed and reports not-ready until the recovery loop has reached
 // the store again and reloaded memory from it.
-func (r *Registry) Healthy() bool { return r != nil && r.healthy.Load() }
+func (r *Registry) Healthy() bool {
+	return r != nil && !r.closed.Load() && !r.broken.Load() && !r.stale.Load()
+}
 
 // Len is the number of subjects in the hot set (suppressed subjects and
 // devices whose current identity is suppressed).
@@ -268,7 +293,7 @@ func (r *Registry) Len() int {
 	if r == nil {
 		return 0
 	}
-	return r.hot.len()
+	return r.hot.Load().len()
 }
 
 // Key returns the key of one identifier. id is read, never retained.
@@ -326,18 +351,19 @@ func (r *Registry) verdict(ik, dk *Key, hasIdentity, hasDevice bool) Verdict {
 	if !r.Healthy() {
 		return Verdict{}
 	}
+	hot := r.hot.Load()
 	v := Verdict{Status: StatusClear}
 	if hasIdentity {
-		v.merge(r.hot.get(ik).direct())
+		v.merge(hot.get(ik).direct())
 	}
 	if hasDevice {
-		f := r.hot.get(dk)
+		f := hot.get(dk)
 		v.merge(f.direct())
 		if !hasIdentity {
 			v.merge(f.via())
 		}
 	}
-	if !r.healthy.Load() { // the store failed while we looked
+	if !r.Healthy() { // the store failed while we looked
 		return Verdict{}
 	}
 	return v

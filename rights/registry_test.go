@@ -660,3 +660,39 @@ func TestCloseWhileWriting(t *testing.T) {
 		t.Fatal("writers still blocked 10 s after Close")
 	}
 }
+
+// Two writes in one group commit: the first confirms alice on device D, the
+// second moves D to bob. The link cache must end with bob, so that alice's
+// next login on D is written again (review finding: the confirmation was
+// cached after the change and hid it).
+func TestGroupCommitKeepsLinkCacheInOrder(t *testing.T) {
+	t.Parallel()
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			r := be.open(t)()
+			alice, bob := r.Ref(tenant, b("alice"), b("D")), r.Ref(tenant, b("bob"), b("D"))
+			if err := r.Link(alice); err != nil {
+				t.Fatal(err)
+			}
+			consent := Signals{}
+			consent.Marketing[ChannelEmail] = ConsentGranted
+			mk := func(ref Ref, s Signals) *writeReq {
+				return &writeReq{tenant: tenant, actor: ActorTraffic, done: make(chan error, 1),
+					fn: func(t *txn) error { return t.learn(ref, &s) }}
+			}
+			if err := r.commitBatch([]*writeReq{mk(alice, consent), mk(bob, Signals{})}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Link(alice); err != nil { // alice logs in on D again
+				t.Fatal(err)
+			}
+			if err := r.OptOut(r.Ref(tenant, b("alice"), nil), false, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 2*time.Second, "D follows alice's opt-out", func() bool {
+				return r.Check(tenant, nil, b("D")).Status == StatusSuppressed
+			})
+		})
+	}
+}
