@@ -107,7 +107,8 @@ type Postgres struct {
 	// ChangeRetention is how long change-feed rows are kept; an instance
 	// away for longer reloads everything on return (default 24h).
 	ChangeRetention time.Duration `yaml:"change_retention"`
-	// Timeout bounds each database call (default 5s).
+	// Timeout bounds each database call (default 2s, at most half of
+	// max_staleness).
 	Timeout time.Duration `yaml:"timeout"`
 }
 
@@ -115,7 +116,7 @@ type Postgres struct {
 const (
 	DefaultPGMaxStaleness    = 5 * time.Second
 	DefaultPGChangeRetention = 24 * time.Hour
-	DefaultPGTimeout         = 5 * time.Second
+	DefaultPGTimeout         = 2 * time.Second // at most half of max_staleness
 )
 
 // TLS terminates TLS on the main listener when both files are set.
@@ -394,7 +395,7 @@ func (c *Config) applyDefaults() {
 			pg.ChangeRetention = DefaultPGChangeRetention
 		}
 		if pg.Timeout == 0 {
-			pg.Timeout = DefaultPGTimeout
+			pg.Timeout = min(DefaultPGTimeout, pg.MaxStaleness/2)
 		}
 	}
 	if b := c.Policy.Bundle; b != nil {
@@ -538,6 +539,9 @@ func (c *Config) Validate() error {
 		}
 		if pg.PollInterval < 0 || (pg.PollInterval > 0 && pg.PollInterval >= pg.MaxStaleness) {
 			bad("rights.postgres.poll_interval: must be shorter than max_staleness")
+		}
+		if pg.Timeout <= 0 || pg.Timeout >= pg.MaxStaleness {
+			bad("rights.postgres.timeout: must be positive and shorter than max_staleness (a database call that hangs must not outlast the staleness bound)")
 		}
 		if pg.ChangeRetention < time.Minute {
 			bad("rights.postgres.change_retention: at least 1m")

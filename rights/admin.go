@@ -109,7 +109,7 @@ func (r *Registry) Erase(ref Ref, actor string, byAdmin bool) (Report, error) {
 		if dev := t.recs[k]; dev.HasSession {
 			ids[dev.Session] = true
 		}
-		if err := t.tx.Links(k, KindDevice, func(ik Key, _ time.Time) error { ids[ik] = true; return nil }); err != nil {
+		if err := t.eachLink(k, KindDevice, func(ik Key, _ time.Time) error { ids[ik] = true; return nil }); err != nil {
 			return err
 		}
 		for _, ik := range sortedKeys(ids) {

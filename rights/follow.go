@@ -32,6 +32,7 @@ type follower struct {
 	pollEvery    time.Duration
 
 	mu        sync.Mutex // held while applying; guards applied
+	staleMu   sync.Mutex // orders staleness transitions
 	cursor    atomic.Uint64
 	confirmed atomic.Int64  // unix nanos: start of the last poll that reached the end of the feed
 	applied   chan struct{} // closed and replaced after each poll
@@ -106,8 +107,22 @@ func (r *Registry) runFollower() {
 	f := r.follow
 	tick := time.NewTicker(f.pollEvery)
 	defer tick.Stop()
-	watch := time.NewTicker(max(time.Millisecond, min(100*time.Millisecond, f.maxStaleness/10)))
-	defer watch.Stop()
+	// The staleness watch runs apart from the polls, so that a poll that
+	// hangs on an unreachable database cannot delay failing closed.
+	r.done.Add(1)
+	go func() {
+		defer r.done.Done()
+		watch := time.NewTicker(max(time.Millisecond, min(100*time.Millisecond, f.maxStaleness/10)))
+		defer watch.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-watch.C:
+				r.checkStaleness()
+			}
+		}
+	}()
 	r.poll(false)
 	for {
 		woken := false
@@ -119,17 +134,17 @@ func (r *Registry) runFollower() {
 		case <-f.now:
 			woken = true
 		case <-tick.C:
-		case <-watch.C:
-			r.checkStaleness()
-			continue
 		}
 		r.poll(!woken)
 	}
 }
 
-// checkStaleness fails closed once the last confirmation is too old.
+// checkStaleness fails closed once the last confirmation is too old. It
+// may run from the watch and the poll at once; both compute the same.
 func (r *Registry) checkStaleness() {
 	f := r.follow
+	f.staleMu.Lock()
+	defer f.staleMu.Unlock()
 	age := time.Since(time.Unix(0, f.confirmed.Load()))
 	stale := age > f.maxStaleness
 	if stale != r.stale.Load() {

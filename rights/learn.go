@@ -102,13 +102,13 @@ type txn struct {
 	change Change // what prepare wrote
 
 	recs        map[Key]*Record
-	dirty       map[Key]bool // records to write
-	hotCheck    map[Key]bool // hot flags to recompute
-	identities  map[Key]bool // identities whose suppression changed
-	links       []Link
-	unlinks     []Link
-	sessChanged []Link // devices whose session changes (cache drop, then set; zero identity: cleared)
-	sessSeen    []Link // confirmed unchanged sessions (cache set)
+	dirty       map[Key]bool                 // records to write
+	hotCheck    map[Key]bool                 // hot flags to recompute
+	identities  map[Key]bool                 // identities whose suppression changed
+	linkOps     map[[2 * KeySize]byte]linkOp // link changes of this transaction, the last one per link
+	evicted     int                          // links evicted by the caps
+	sessChanged []Link                       // devices whose session changes (cache drop, then set; zero identity: cleared)
+	sessSeen    []Link                       // confirmed unchanged sessions (cache set)
 	log         []LogEntry
 }
 
@@ -248,7 +248,7 @@ func (t *txn) link(ik, dk Key) error {
 			return err
 		}
 		if !st.found || t.at.Sub(st.seen) > linkRefresh {
-			t.links = append(t.links, Link{Identity: ik, Device: dk, Seen: t.at})
+			t.addLink(ik, dk)
 		}
 		t.sessSeen = append(t.sessSeen, Link{Identity: ik, Device: dk})
 		return nil
@@ -269,7 +269,7 @@ func (t *txn) link(ik, dk Key) error {
 	}
 	dev.Session, dev.HasSession, dev.SessionAt = ik, true, t.at
 	t.touch(dev)
-	t.links = append(t.links, Link{Identity: ik, Device: dk, Seen: t.at})
+	t.addLink(ik, dk)
 	t.sessChanged = append(t.sessChanged, Link{Identity: ik, Device: dk})
 	return nil
 }
@@ -412,18 +412,35 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 		// signal that changes nothing writes and syncs nothing.
 		gen := r.gen.Load() // before reading, for the link cache
 		var t *txn
+		var pos uint64
 		err := r.store.View(func(rd StoreReader) error {
 			t = r.begin(tenant, at, actor)
 			t.tx = readOnly{rd}
 			if err := fn(t); err != nil {
 				return err
 			}
-			return t.build()
+			if err := t.build(); err != nil {
+				return err
+			}
+			if fp, ok := rd.(feedPositioner); ok && t.change.empty() {
+				var err error
+				pos, err = fp.FeedPosition()
+				return err
+			}
+			return nil
 		})
 		if err != nil {
 			return r.fail(what, err)
 		}
 		if t.change.empty() {
+			// Nothing to write: but over a shared store, what this pass read
+			// (another instance's opt-out, say) must also be what lookups
+			// see before the caller checks the record.
+			if r.follow != nil && pos > r.follow.cursor.Load() {
+				if err := r.waitApplied(pos); err != nil {
+					return fmt.Errorf("cannot %s: %w", what, err)
+				}
+			}
 			r.cacheSeen(gen, t.sessSeen)
 			return nil
 		}
@@ -501,15 +518,9 @@ func (r *Registry) runWriter() {
 func (r *Registry) commitBatch(batch []*writeReq) error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	if r.closed.Load() || !r.Healthy() {
-		return ErrUnavailable
-	}
 	r.stats.commits.Add(1)
 	r.stats.batched.Add(uint64(len(batch)))
-	var t *txn
-	err := r.store.Update(func(tx StoreTx) error {
-		t = r.begin("", time.Time{}, "")
-		t.tx = tx
+	_, err := r.commitLocked(func(t *txn) error {
 		for _, w := range batch {
 			t.tenant, t.actor, t.at = w.tenant, w.actor, w.at.UTC()
 			if w.at.IsZero() {
@@ -518,6 +529,25 @@ func (r *Registry) commitBatch(batch []*writeReq) error {
 			if err := w.fn(t); err != nil {
 				return err
 			}
+		}
+		return nil
+	})
+	return err
+}
+
+// commitLocked runs fn in one store transaction, commits it and makes it
+// visible (over a shared store: waits until the follower applied it).
+// Called with wmu held.
+func (r *Registry) commitLocked(fn func(t *txn) error) (*txn, error) {
+	if r.closed.Load() || !r.Healthy() {
+		return nil, ErrUnavailable
+	}
+	var t *txn
+	err := r.store.Update(func(tx StoreTx) error {
+		t = r.begin("", time.Time{}, "")
+		t.tx = tx
+		if err := fn(t); err != nil {
+			return err
 		}
 		if err := t.build(); err != nil {
 			return err
@@ -532,25 +562,28 @@ func (r *Registry) commitBatch(batch []*writeReq) error {
 				}
 			}
 		}
-		return r.fail("commit rights changes", err)
+		r.stats.writeErrors.Add(1)
+		return nil, r.fail("commit rights changes", err)
 	}
+	r.stats.evicted.Add(uint64(t.evicted))
 	if r.follow != nil {
 		// Shared store: memory moves only through the feed, in commit
-		// order; answer once the follower has applied this change.
+		// order; answer once the follower has applied this change (and
+		// everything the transaction read).
 		if seq := t.change.FeedSeq; seq > 0 {
-			return r.waitApplied(seq)
+			return t, r.waitApplied(seq)
 		}
-		return nil
+		return t, nil
 	}
 	t.publish()
-	return nil
+	return t, nil
 }
 
 // build turns the records read and changed into one Change.
 func (t *txn) build() error {
 	// Devices whose session identity's suppression changed.
 	for ik := range t.identities {
-		err := t.tx.Links(ik, KindIdentity, func(dk Key, _ time.Time) error {
+		err := t.eachLink(ik, KindIdentity, func(dk Key, _ time.Time) error {
 			dev, err := t.get(dk, KindDevice)
 			if err == nil && dev.HasSession && dev.Session == ik {
 				t.hotCheck[dk] = true
@@ -579,8 +612,14 @@ func (t *txn) build() error {
 	for _, k := range sortedKeys(t.dirty) {
 		c.Records = append(c.Records, *t.recs[k])
 	}
-	c.Links, c.Unlinks, c.Log, c.Sessions = t.links, t.unlinks, t.log, t.sessChanged
+	c.Links, c.Unlinks = t.linkChanges()
+	c.Log, c.Sessions = t.log, t.sessChanged
 	return nil
+}
+
+// feedPositioner is implemented by read views of a shared store.
+type feedPositioner interface {
+	FeedPosition() (uint64, error)
 }
 
 // readOnly is a StoreTx over a read-only view; Apply is never called on it.

@@ -1,7 +1,9 @@
 package rights
 
 import (
+	"bytes"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -16,8 +18,6 @@ const (
 	// last-seen time written again (and how long the link cache trusts an
 	// entry).
 	linkRefresh = 24 * time.Hour
-	// sweepBatch bounds the links one sweep transaction expires.
-	sweepBatch = 5000
 )
 
 // LinkBounds bound the identity↔device links. Zero values take the
@@ -67,7 +67,7 @@ type linkState struct {
 // seen link whose identity is not suppressed (keep protects the others).
 func (t *txn) scanLinks(k Key, kind Kind, other Key, keep func(identity Key) (bool, error)) (linkState, error) {
 	var st linkState
-	err := t.tx.Links(k, kind, func(o Key, seen time.Time) error {
+	err := t.eachLink(k, kind, func(o Key, seen time.Time) error {
 		st.n++
 		if o == other {
 			st.found, st.seen = true, seen
@@ -114,7 +114,7 @@ func (t *txn) boundLinks(ik, dk Key) error {
 		if err := t.unlink(ik, ids.oldest); err != nil {
 			return err
 		}
-		t.r.stats.evicted.Add(1)
+		t.evicted++
 	}
 	devs, err := t.scanLinks(dk, KindDevice, ik, t.suppressedIdentity)
 	if err != nil {
@@ -124,7 +124,7 @@ func (t *txn) boundLinks(ik, dk Key) error {
 		if err := t.unlink(devs.oldest, dk); err != nil {
 			return err
 		}
-		t.r.stats.evicted.Add(1)
+		t.evicted++
 	}
 	return nil
 }
@@ -133,7 +133,7 @@ func (t *txn) boundLinks(ik, dk Key) error {
 // device has no session any more (its records are no longer attributed to
 // ik, and ik's suppression no longer covers it).
 func (t *txn) unlink(ik, dk Key) error {
-	t.unlinks = append(t.unlinks, Link{Identity: ik, Device: dk})
+	t.removeLink(ik, dk)
 	dev, err := t.get(dk, KindDevice)
 	if err != nil {
 		return err
@@ -146,53 +146,84 @@ func (t *txn) unlink(ik, dk Key) error {
 	return nil
 }
 
+// sweepBatch bounds the links one sweep transaction looks at, so that the
+// sweep never holds the store (and this instance's writes) for long.
+const sweepBatch = 200
+
 // ExpireLinks removes links unseen for longer than the TTL, except those
 // of suppressed identities, which are marked seen instead (so that the
 // sweep does not meet them again for a TTL). It returns how many links it
-// removed. The registry runs it every LinkBounds.SweepEvery; every instance
-// of a fleet does, harmlessly.
+// removed. The registry runs it every LinkBounds.SweepEvery, in small
+// transactions of its own; over a shared store one instance at a time
+// sweeps (the others find the sweep lock taken and skip).
 func (r *Registry) ExpireLinks(now time.Time) (int, error) {
 	if r.links.TTL < 0 {
 		return 0, nil
 	}
 	total := 0
-	for range 20 {
-		n, more := 0, false
-		err := r.write("", time.Time{}, ActorSystem, "expire links", func(t *txn) error {
-			n, more = 0, false
-			stale, err := t.tx.StaleLinks(now.Add(-r.links.TTL), sweepBatch)
-			if err != nil {
-				return err
-			}
-			more = len(stale) == sweepBatch
-			for _, l := range stale {
-				protected, err := t.suppressedIdentity(l.Identity)
-				if err != nil {
-					return err
-				}
-				if protected {
-					l.Seen = t.at
-					t.links = append(t.links, l)
-					continue
-				}
-				if err := t.unlink(l.Identity, l.Device); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
+	for range 1000 {
+		n, more, err := r.expireBatch(now)
+		total += n
 		if err != nil {
 			return total, fmt.Errorf("cannot expire links: %w", err)
 		}
-		total += n
-		r.stats.expired.Add(uint64(n))
 		if !more {
 			break
 		}
 	}
 	return total, nil
 }
+
+func (r *Registry) expireBatch(now time.Time) (n int, more bool, err error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	_, err = r.commitLocked(func(t *txn) error {
+		n, more = 0, false
+		t.actor = ActorSystem
+		if ex, ok := t.tx.(exclusiveTx); ok {
+			if got, err := ex.TryExclusive(sweepLock); err != nil || !got {
+				return err // another instance sweeps
+			}
+		}
+		stale, err := t.tx.StaleLinks(now.Add(-r.links.TTL), sweepBatch)
+		if err != nil {
+			return err
+		}
+		more = len(stale) == sweepBatch
+		for _, l := range stale {
+			if op, ok := t.linkOps[linkOpKey(l.Identity, l.Device)]; ok && op.present {
+				continue // seen in this transaction
+			}
+			protected, err := t.suppressedIdentity(l.Identity)
+			if err != nil {
+				return err
+			}
+			if protected {
+				t.addLink(l.Identity, l.Device)
+				continue
+			}
+			if err := t.unlink(l.Identity, l.Device); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err == nil {
+		r.stats.expired.Add(uint64(n))
+	}
+	return n, more, err
+}
+
+// exclusiveTx is implemented by transactions of a shared store: TryExclusive
+// takes the lock called name until the transaction ends, or reports that
+// another instance holds it.
+type exclusiveTx interface {
+	TryExclusive(name string) (bool, error)
+}
+
+// sweepLock names the link sweep's lock.
+const sweepLock = "link sweep"
 
 // runSweeper expires links every SweepEvery and keeps the coarse day that
 // the link cache uses.
@@ -218,4 +249,96 @@ func dayOf(t time.Time) uint32 { return uint32(t.Unix() / int64(linkRefresh/time
 // LinkStats counts links removed by expiry and by the caps.
 func (r *Registry) LinkStats() (expired, evicted uint64) {
 	return r.stats.expired.Load(), r.stats.evicted.Load()
+}
+
+// linkOp is the last change a transaction made to one link.
+type linkOp struct {
+	identity, device Key
+	present          bool
+	seen             time.Time
+}
+
+func linkOpKey(ik, dk Key) (k [2 * KeySize]byte) {
+	copy(k[:], ik[:])
+	copy(k[KeySize:], dk[:])
+	return k
+}
+
+// addLink records that ik↔dk is present, seen now.
+func (t *txn) addLink(ik, dk Key) {
+	if t.linkOps == nil {
+		t.linkOps = map[[2 * KeySize]byte]linkOp{}
+	}
+	t.linkOps[linkOpKey(ik, dk)] = linkOp{identity: ik, device: dk, present: true, seen: t.at}
+}
+
+// removeLink records that ik↔dk is gone.
+func (t *txn) removeLink(ik, dk Key) {
+	if t.linkOps == nil {
+		t.linkOps = map[[2 * KeySize]byte]linkOp{}
+	}
+	t.linkOps[linkOpKey(ik, dk)] = linkOp{identity: ik, device: dk}
+}
+
+// eachLink is Links as this transaction sees them: the store's, with the
+// transaction's own additions and removals applied, so that writes sharing
+// a transaction see each other's link changes.
+func (t *txn) eachLink(k Key, kind Kind, fn func(other Key, seen time.Time) error) error {
+	seenInStore := map[Key]bool{}
+	err := t.tx.Links(k, kind, func(o Key, seen time.Time) error {
+		seenInStore[o] = true
+		ik, dk := k, o
+		if kind == KindDevice {
+			ik, dk = o, k
+		}
+		if op, ok := t.linkOps[linkOpKey(ik, dk)]; ok {
+			if !op.present {
+				return nil
+			}
+			seen = op.seen
+		}
+		return fn(o, seen)
+	})
+	if err != nil {
+		return err
+	}
+	for _, op := range t.sortedLinkOps() {
+		o, self := op.device, op.identity
+		if kind == KindDevice {
+			o, self = op.identity, op.device
+		}
+		if op.present && self == k && !seenInStore[o] {
+			if err := fn(o, op.seen); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (t *txn) sortedLinkOps() []linkOp {
+	keys := make([][2 * KeySize]byte, 0, len(t.linkOps))
+	for k := range t.linkOps {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2 * KeySize]byte) int { return bytes.Compare(a[:], b[:]) })
+	ops := make([]linkOp, len(keys))
+	for i, k := range keys {
+		ops[i] = t.linkOps[k]
+	}
+	return ops
+}
+
+// linkChanges are the transaction's link writes: each link once, as it
+// ends.
+func (t *txn) linkChanges() (add, remove []Link) {
+	for _, op := range t.sortedLinkOps() {
+		l := Link{Identity: op.identity, Device: op.device, Seen: op.seen}
+		if op.present {
+			add = append(add, l)
+		} else {
+			remove = append(remove, l)
+		}
+	}
+	return add, remove
 }

@@ -143,7 +143,7 @@ VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8)`),
 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`), logThrough); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", to.lockKey); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", to.feedKey); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, q(`INSERT INTO {{schema}}.changes (seq, hot, sessions, reset)

@@ -52,8 +52,11 @@ type PGStore struct {
 	pool    *pgxpool.Pool
 	schema  string
 	channel string
-	lockKey int64
-	timeout time.Duration
+	// Advisory lock keys, per schema: schema migration (session lock at
+	// start-up) and feed appends (transaction lock at every commit) are
+	// separate, so that a starting instance does not block commits.
+	migrateKey, feedKey int64
+	timeout             time.Duration
 
 	wake     chan struct{}
 	ctx      context.Context
@@ -119,9 +122,7 @@ func OpenPG(ctx context.Context, dsn string, opts ...PGOption) (*PGStore, error)
 		pool: pool, schema: cfg.schema, channel: cfg.schema + "_rights", timeout: cfg.timeout,
 		wake: make(chan struct{}, 1),
 	}
-	h := fnv.New64a()
-	h.Write([]byte("consentry rights schema " + cfg.schema))
-	s.lockKey = int64(h.Sum64() >> 1)
+	s.migrateKey, s.feedKey = s.lockKey("schema migration"), s.lockKey("feed")
 	pctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
@@ -157,6 +158,13 @@ func innermost(err error) error {
 
 func (s *PGStore) q(sql string) string { return strings.ReplaceAll(sql, "{{schema}}", s.schema) }
 
+// lockKey is the advisory lock key of one purpose in this schema.
+func (s *PGStore) lockKey(purpose string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("consentry rights " + s.schema + " " + purpose))
+	return int64(h.Sum64() >> 1)
+}
+
 // migrate applies the embedded migrations that the schema lacks, under a
 // session advisory lock.
 func (s *PGStore) migrate(ctx context.Context) error {
@@ -167,10 +175,10 @@ func (s *PGStore) migrate(ctx context.Context) error {
 		return fmt.Errorf("cannot connect to PostgreSQL: %w", innermost(err))
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", s.lockKey); err != nil {
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", s.migrateKey); err != nil {
 		return fmt.Errorf("cannot lock the rights schema for migration: %w", innermost(err))
 	}
-	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", s.lockKey)
+	defer conn.Exec(context.Background(), "SELECT pg_advisory_unlock($1)", s.migrateKey)
 	files, err := fs.Glob(pgMigrations, "pgschema/*.sql")
 	if err != nil {
 		return err
@@ -443,7 +451,7 @@ VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8) RETURNING
 			sess = append(append(sess, l.Device[:]...), l.Identity[:]...)
 		}
 		// Held until commit: feed rows are appended in commit order.
-		b.Queue("SELECT pg_advisory_xact_lock($1)", t.s.lockKey)
+		b.Queue("SELECT pg_advisory_xact_lock($1)", t.s.feedKey)
 		b.Queue(q("INSERT INTO {{schema}}.changes (seq, hot, sessions) VALUES (nextval('{{schema}}.changes_seq'), $1, $2) RETURNING seq"), hot, sess).
 			QueryRow(func(row pgx.Row) error {
 				var seq int64
@@ -452,8 +460,33 @@ VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8) RETURNING
 				return err
 			})
 		b.Queue("SELECT pg_notify($1, currval($2)::text)", t.s.channel, t.s.schema+".changes_seq")
+	} else {
+		// Nothing for the feed; the caller still waits until memory has
+		// applied every change this transaction read.
+		b.Queue(q("SELECT coalesce(max(seq), 0) FROM {{schema}}.changes")).QueryRow(func(row pgx.Row) error {
+			var pos int64
+			err := row.Scan(&pos)
+			c.FeedSeq = uint64(pos)
+			return err
+		})
 	}
 	return t.tx.SendBatch(t.ctx, b).Close()
+}
+
+// FeedPosition is the feed position this transaction's snapshot includes:
+// a read-only pass that found nothing to change waits until memory has
+// applied it, so that what it read is also what lookups see.
+func (t *pgTx) FeedPosition() (uint64, error) {
+	var pos int64
+	err := t.tx.QueryRow(t.ctx, t.s.q("SELECT coalesce(max(seq), 0) FROM {{schema}}.changes")).Scan(&pos)
+	return uint64(pos), err
+}
+
+// TryExclusive takes a transaction-level advisory lock (see exclusiveTx).
+func (t *pgTx) TryExclusive(name string) (bool, error) {
+	var got bool
+	err := t.tx.QueryRow(t.ctx, "SELECT pg_try_advisory_xact_lock($1)", t.s.lockKey(name)).Scan(&got)
+	return got, err
 }
 
 func nonZeroTime(t time.Time) time.Time {

@@ -378,3 +378,36 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Errorf("Migrate with another key: %v, want ErrKeyMismatch", err)
 	}
 }
+
+// A signal this instance finds already stored (another instance committed
+// it, its reply was lost, the SDK retried here) is answered only once this
+// instance's memory has applied it: the record is then checked against it
+// (review finding).
+func TestFleetLearnWaitsForWhatItRead(t *testing.T) {
+	t.Parallel()
+	regs := fleet(t, 2, WithPollInterval(time.Hour))
+	a, other := regs[0], regs[1]
+	ref := other.Ref(tenant, b("retried"), nil)
+	a.follow.mu.Lock() // a applies nothing meanwhile
+	if err := other.OptOut(ref, false, time.Time{}); err != nil {
+		a.follow.mu.Unlock()
+		t.Fatal(err)
+	}
+	done := make(chan Verdict)
+	go func() {
+		if err := a.OptOut(ref, false, time.Time{}); err != nil {
+			t.Error(err)
+		}
+		done <- a.CheckRef(ref)
+	}()
+	select {
+	case v := <-done:
+		a.follow.mu.Unlock()
+		t.Fatalf("Learn returned before memory applied the stored opt-out (verdict %+v)", v)
+	case <-time.After(200 * time.Millisecond):
+	}
+	a.follow.mu.Unlock()
+	if v := <-done; v.Status != StatusSuppressed {
+		t.Fatalf("after Learn: %+v, want suppressed", v)
+	}
+}

@@ -39,7 +39,7 @@ type Registry struct {
 
 	writes     chan *writeReq // to the group-commit writer
 	writerDone chan struct{}  // closed when the writer has stopped
-	stats      struct{ commits, batched, expired, evicted atomic.Uint64 }
+	stats      struct{ commits, batched, expired, evicted, writeErrors atomic.Uint64 }
 	links      LinkBounds
 	day        atomic.Uint32 // coarse clock of the link cache
 

@@ -69,8 +69,10 @@ type Change struct {
 	// new identity (zero: the session was cleared): a shared store
 	// publishes them so that the other instances' link caches stay exact.
 	Sessions []Link
-	// FeedSeq is set by a shared store's Apply: the position of this
-	// change in its feed (0: no feed, or nothing in the hot set changed).
+	// FeedSeq is set by a shared store's Apply: the feed position the
+	// caller must have applied before answering — this change's own, or,
+	// if it wrote nothing to the feed, the newest its snapshot read
+	// (0: the store has no feed).
 	FeedSeq uint64
 }
 
