@@ -84,11 +84,14 @@ type CampaignTarget struct {
 // use it.
 type Rights interface {
 	Subjects
-	// Erase records a deletion request for the subject. It takes effect
-	// only by authority: at once (durably, before the deletion is
-	// forwarded) when the request carried the tenant's vendor credential,
-	// otherwise once the vendor accepted the forwarded deletion (2xx).
-	Erase(tenant string, s Subject, actor string) error
+	// Erase records a deletion request for the subject; forwarded says
+	// whether the deletion names it to the vendor (the policy may drop the
+	// identifier). It takes effect only by authority: at once (durably,
+	// before the deletion is forwarded) when the request carried the
+	// tenant's vendor credential, otherwise once the vendor accepted the
+	// forwarded deletion (2xx). A subject neither authorised nor forwarded
+	// is refused with a *Error (403): nothing of the request is forwarded.
+	Erase(tenant string, s Subject, actor string, forwarded bool) error
 	// CampaignAllowed says whether a campaign on channel ("push", "email",
 	// "sms", "whatsapp") may reach the target.
 	CampaignAllowed(tenant string, t CampaignTarget, channel string) (bool, error)

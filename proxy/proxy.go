@@ -544,14 +544,6 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			p.failErr(ctx, ar, err)
 			return
 		}
-		if res.AllDropped && p.rights != nil && len(st.subjects.erasures) > 0 {
-			// A deletion that names only identifiers the policy never
-			// forwards has no vendor to accept it: only the tenant's
-			// credential can authorise it.
-			p.fail(ctx, ar, fasthttp.StatusForbidden, "erasure_not_authorised",
-				"the deletion reaches no vendor and carries no valid credential; configure tenants."+tenant.Name+".rights.clevertap_passcode and send it, or use the admin API")
-			return
-		}
 		if res.AllDropped {
 			// Answer as the vendor would, so that SDKs do not retry.
 			st.view.ctx = ctx

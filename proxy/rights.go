@@ -62,7 +62,7 @@ func (a *RightsAdapter) Admit(tenant string, s formats.Subject, sig formats.Sign
 	return a.admit(a.reg.Ref(tenant, s.Identity, s.Device), s, sig, nil)
 }
 
-func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Signals, acks *[]rights.Ref) (bool, error) {
+func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Signals, acks *[]rights.OptOutAck) (bool, error) {
 	tenant := ref.Tenant
 	rs := rights.Signals{AllowSystem: sig.AllowSystem && a.tenants[tenant].AllowSystemEvents}
 	switch {
@@ -93,20 +93,16 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 		return false, err
 	}
 	if rs.OptOut == rights.SignalOptOut {
-		forward := false
-		switch {
-		case before.Status == rights.StatusUnknown:
+		if before.Status == rights.StatusUnknown {
 			return false, rights.ErrUnavailable
-		case before.Status == rights.StatusClear:
-			forward = true
-		case before.Reason == rights.ReasonOptOut:
-			var err error
-			if forward, err = a.reg.OptOutUnacknowledged(ref); err != nil {
-				return false, err
-			}
 		}
-		if forward && acks != nil {
-			*acks = append(*acks, ref)
+		ack, pending, err := a.reg.PendingOptOut(ref)
+		if err != nil {
+			return false, err
+		}
+		forward := before.Status == rights.StatusClear || (before.Reason == rights.ReasonOptOut && pending)
+		if forward && pending && acks != nil {
+			*acks = append(*acks, ack)
 		}
 		return forward, nil
 	}
@@ -121,7 +117,7 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 // credential was checked and no vendor answered: it refuses, since a
 // deletion takes effect only by authority. Requests use
 // requestSubjects.Erase; admins the admin API.
-func (a *RightsAdapter) Erase(string, formats.Subject, string) error {
+func (a *RightsAdapter) Erase(string, formats.Subject, string, bool) error {
 	return errors.New("cannot erase outside a proxied request: use the admin API")
 }
 
@@ -156,7 +152,7 @@ type requestSubjects struct {
 	hasDevKey, hasIdKey bool
 	// authorised: the request carried the tenant's vendor credential.
 	authorised bool
-	acks       []rights.Ref
+	acks       []rights.OptOutAck
 	erasures   []pendingErasure
 }
 
@@ -198,8 +194,14 @@ func (r *requestSubjects) Admit(tenant string, s formats.Subject, sig formats.Si
 // Erase implements formats.Rights. A deletion that carried the tenant's
 // credential erases at once (durably, before it is forwarded); any other is
 // forwarded and takes effect locally only once the vendor accepted it
-// (Accepted): a client without the credential changes nothing here.
-func (r *requestSubjects) Erase(tenant string, s formats.Subject, actor string) error {
+// (accepted): a client without the credential changes nothing here. An
+// identifier the vendor will not see (the policy drops it) needs the
+// credential.
+func (r *requestSubjects) Erase(tenant string, s formats.Subject, actor string, forwarded bool) error {
+	if !r.authorised && !forwarded {
+		return formats.Errorf(403, "erasure_not_authorised",
+			"the deletion names an identifier that reaches no vendor and carries no valid credential; configure tenants.%s.rights.clevertap_passcode and send it, or use the admin API", tenant)
+	}
 	var refs [2]rights.Ref
 	n := 0
 	if len(s.Identity) > 0 {
@@ -243,11 +245,11 @@ func (r *requestSubjects) accepted() (ackErr, eraseErr error) {
 			break
 		}
 	}
-	for i, ref := range r.acks {
-		if i > 0 && ref == r.acks[i-1] {
+	for i, ack := range r.acks {
+		if i > 0 && ack == r.acks[i-1] {
 			continue // the same subject's opt-out in several records
 		}
-		if err := r.a.reg.AckOptOut(ref); err != nil {
+		if err := r.a.reg.AckOptOut(ack); err != nil {
 			ackErr = err
 			break
 		}

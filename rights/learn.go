@@ -694,16 +694,27 @@ func sortedKeys(m map[Key]bool) []Key {
 	return ks
 }
 
-// OptOutUnacknowledged reports whether the subject that ref's opt-out lands
-// on (see Learn) is suppressed by its own opt-out only and the vendor has
-// not yet accepted a request carrying it. The proxy forwards such a
-// subject's opt-out records until AckOptOut, so that an opt-out learned
-// from a request the vendor then refused (502, a malformed batch) still
-// reaches the vendor on the SDK's retry.
-func (r *Registry) OptOutUnacknowledged(ref Ref) (bool, error) {
+// OptOutAck names the opt-out that a forwarded record carried: the subject
+// it landed on and when that suppression started. AckOptOut acknowledges
+// exactly that opt-out, even if the device's session has moved on since.
+type OptOutAck struct {
+	Tenant string
+	Key    Key
+	Kind   Kind
+	Since  time.Time
+}
+
+// PendingOptOut reports whether the subject that ref's opt-out lands on
+// (see Learn) is suppressed by its own opt-out only and the vendor has not
+// yet accepted a request carrying it, and names that opt-out. The proxy
+// forwards such a subject's opt-out records until AckOptOut, so that an
+// opt-out learned from a request the vendor then refused (502, a malformed
+// batch) still reaches the vendor on the SDK's retry.
+func (r *Registry) PendingOptOut(ref Ref) (OptOutAck, bool, error) {
 	if !r.Healthy() {
-		return false, fmt.Errorf("cannot read opt-out state: %w", ErrUnavailable)
+		return OptOutAck{}, false, fmt.Errorf("cannot read opt-out state: %w", ErrUnavailable)
 	}
+	var ack OptOutAck
 	var pending bool
 	err := r.store.View(func(rd StoreReader) error {
 		t := &txn{r: r, tx: readOnly{rd}, recs: map[Key]*Record{}}
@@ -716,31 +727,29 @@ func (r *Registry) OptOutUnacknowledged(ref Ref) (bool, error) {
 			return err
 		}
 		pending = rec.Reason == ReasonOptOut && !rec.VendorAcked
+		ack = OptOutAck{Tenant: ref.Tenant, Key: k, Kind: kind, Since: rec.Since}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("cannot read opt-out state: %w: %w", ErrUnavailable, err)
+		return OptOutAck{}, false, fmt.Errorf("cannot read opt-out state: %w: %w", ErrUnavailable, err)
 	}
-	return pending, nil
+	return ack, pending, nil
 }
 
 // AckOptOut records that the vendor answered 2xx to a request that carried
-// ref's opt-out: later copies are answered locally. It changes nothing if
-// the subject's suppression is no longer (or not yet) that opt-out.
-func (r *Registry) AckOptOut(ref Ref) error {
-	return r.write(ref.Tenant, time.Time{}, ActorTraffic, "record vendor acknowledgement", func(t *txn) error {
-		k, kind, err := t.person(ref)
-		if err != nil {
-			return err
-		}
-		rec, err := t.get(k, kind)
-		if err != nil || rec.Reason != ReasonOptOut || rec.VendorAcked {
+// the opt-out ack names: later copies are answered locally. It changes
+// nothing if that subject's suppression is no longer that opt-out (lifted,
+// replaced by a stronger reason, or a newer opt-out).
+func (r *Registry) AckOptOut(ack OptOutAck) error {
+	return r.write(ack.Tenant, time.Time{}, ActorTraffic, "record vendor acknowledgement", func(t *txn) error {
+		rec, err := t.get(ack.Key, ack.Kind)
+		if err != nil || rec.Reason != ReasonOptOut || rec.VendorAcked || !rec.Since.Equal(ack.Since) {
 			return err
 		}
 		rec.VendorAcked = true
 		rec.Updated = t.at
-		t.dirty[k] = true
-		t.note(ActionVendorAck, kind, k, rec.Reason, "", "")
+		t.dirty[ack.Key] = true
+		t.note(ActionVendorAck, ack.Kind, ack.Key, rec.Reason, "", "")
 		return nil
 	})
 }

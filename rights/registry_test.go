@@ -92,7 +92,11 @@ func apply(t *testing.T, r *Registry, o op) error {
 		_, err := r.Erase(ref, "api:/1/delete/profiles.json", false)
 		return err
 	case "ack":
-		return r.AckOptOut(ref)
+		ack, _, err := r.PendingOptOut(ref)
+		if err != nil {
+			return err
+		}
+		return r.AckOptOut(ack)
 	case "suppress":
 		_, err := r.Suppress(ref, "test-admin")
 		return err
@@ -584,45 +588,59 @@ func TestVendorAcknowledgedOptOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pending := func(ref Ref) bool {
+	pending := func(ref Ref) (OptOutAck, bool) {
 		t.Helper()
-		p, err := r.OptOutUnacknowledged(ref)
+		ack, p, err := r.PendingOptOut(ref)
 		must(err)
-		return p
+		return ack, p
 	}
 	must(r.Link(r.Ref(tenant, b("A"), b("a1"))))
-	if pending(a) {
+	if _, p := pending(a); p {
 		t.Fatal("clear subject reported as a pending opt-out")
 	}
 	must(r.OptOut(a, false, time.Time{}))
-	if !pending(a) || !pending(dev) {
+	ack, p1 := pending(a)
+	_, p2 := pending(dev)
+	if !p1 || !p2 {
 		t.Fatal("a new opt-out is pending until the vendor accepts it (for the identity and through its device)")
 	}
-	must(r.AckOptOut(dev))
-	if pending(a) {
+	must(r.AckOptOut(ack))
+	if _, p := pending(a); p {
 		t.Fatal("acknowledged opt-out still pending")
 	}
 	// A repeated opt-out keeps the acknowledgement; a lift and a new
-	// opt-out start over.
+	// opt-out start over, and the old acknowledgement does not apply.
 	must(r.OptOut(a, false, time.Time{}))
-	if pending(a) {
+	if _, p := pending(a); p {
 		t.Fatal("a repeated opt-out forgot the acknowledgement")
 	}
 	must(r.OptIn(a, time.Time{}))
 	must(r.OptOut(a, false, time.Time{}))
-	if !pending(a) {
-		t.Fatal("a new opt-out after an opt-in must reach the vendor again")
+	must(r.AckOptOut(ack)) // the first opt-out's: stale
+	if _, p := pending(a); !p {
+		t.Fatal("an acknowledgement of an earlier opt-out acknowledged the new one")
+	}
+	// The device moves to B before the vendor answers: the acknowledgement
+	// still lands on A's opt-out, never on B's.
+	ackA, _ := pending(dev)
+	must(r.Link(r.Ref(tenant, b("B"), b("a1"))))
+	must(r.OptOut(dev, false, time.Time{})) // B's opt-out, through the device
+	must(r.AckOptOut(ackA))
+	if _, p := pending(a); p {
+		t.Error("A's acknowledged opt-out still pending")
+	}
+	if _, p := pending(r.Ref(tenant, b("B"), nil)); !p {
+		t.Error("B's opt-out was acknowledged by A's acknowledgement")
 	}
 	// An erasure is never an opt-out to forward.
 	if _, err := r.Erase(a, "dpo", true); err != nil {
 		t.Fatal(err)
 	}
-	if pending(a) {
+	if _, p := pending(a); p {
 		t.Fatal("an erased subject's opt-out reported as pending")
 	}
-	must(r.AckOptOut(a)) // no change, no error
 	if v := r.CheckRef(a); v.Reason != ReasonAdminErasure {
-		t.Fatalf("ack changed the suppression: %+v", v)
+		t.Fatalf("suppression changed: %+v", v)
 	}
 }
 

@@ -1,6 +1,7 @@
 package clevertap
 
 import (
+	"errors"
 	"unicode/utf8"
 
 	"github.com/consentry/consentry/formats"
@@ -335,15 +336,6 @@ func CleanDelete(dst, body []byte, env *formats.Env) ([]byte, formats.Result, er
 	if key == "guid" {
 		s = slotObjectID
 	}
-	for _, v := range ids {
-		subj := formats.Subject{Identity: v.text, Kind: "profile"}
-		if s.device {
-			subj = formats.Subject{Device: v.text, Kind: "profile"}
-		}
-		if err := env.Rights.Erase(env.Tenant, subj, ActorDeleteAPI); err != nil {
-			return dst, res, errRightsUnavailable
-		}
-	}
 	tr := newTranslator(env)
 	res.RecordsIn = len(ids)
 	dst = append(dst, '{')
@@ -360,6 +352,17 @@ func CleanDelete(dst, body []byte, env *formats.Env) ([]byte, formats.Result, er
 		out, ok, err := tr.translate(dst, s, v.raw)
 		if err != nil {
 			return dst[:0], res, err
+		}
+		subj := formats.Subject{Identity: v.text, Kind: "profile"}
+		if s.device {
+			subj = formats.Subject{Device: v.text, Kind: "profile"}
+		}
+		if err := env.Rights.Erase(env.Tenant, subj, ActorDeleteAPI, ok); err != nil {
+			var fe *formats.Error
+			if errors.As(err, &fe) {
+				return dst[:0], res, err
+			}
+			return dst[:0], res, errRightsUnavailable
 		}
 		if !ok {
 			dst = dst[:mark]

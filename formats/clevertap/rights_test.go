@@ -27,18 +27,22 @@ type fakeRights struct {
 
 func (f *fakeRights) Admit(string, formats.Subject, formats.Signals) (bool, error) { return true, nil }
 
-func (f *fakeRights) Erase(_ string, s formats.Subject, actor string) error {
+func (f *fakeRights) Erase(_ string, s formats.Subject, actor string, forwarded bool) error {
 	if f.fail {
 		return errors.New("store down")
 	}
 	if actor != ActorDeleteAPI {
 		return errors.New("wrong actor " + actor)
 	}
+	mark := ""
+	if !forwarded {
+		mark = " (not forwarded)"
+	}
 	if len(s.Identity) > 0 {
-		f.erased = append(f.erased, "i:"+string(s.Identity))
+		f.erased = append(f.erased, "i:"+string(s.Identity)+mark)
 	}
 	if len(s.Device) > 0 {
-		f.erased = append(f.erased, "d:"+string(s.Device))
+		f.erased = append(f.erased, "d:"+string(s.Device)+mark)
 	}
 	return nil
 }
@@ -119,8 +123,8 @@ func TestDeleteTranslatesLikeUploads(t *testing.T) {
 			return `{"guid":[` + uploadedAs(t, env, "objectId", `"__g0123456789abcdef0123456789abcdef"`) + `,"df2e224d90874887b4d61153ef3a2508"]}`
 		}, []string{"d:__g0123456789abcdef0123456789abcdef", "d:df2e224d90874887b4d61153ef3a2508"}},
 		{"keeper", `{"identity":["user-42"]}`, func(*formats.Env) string { return `{"identity":["user-42"]}` }, []string{"i:user-42"}},
-		{"dropper", `{"identity":["user-42","x"]}`, func(*formats.Env) string { return "" }, []string{"i:user-42", "i:x"}},
-		{"redactor", `{"identity":"user-42"}`, func(*formats.Env) string { return "" }, []string{"i:user-42"}},
+		{"dropper", `{"identity":["user-42","x"]}`, func(*formats.Env) string { return "" }, []string{"i:user-42 (not forwarded)", "i:x (not forwarded)"}},
+		{"redactor", `{"identity":"user-42"}`, func(*formats.Env) string { return "" }, []string{"i:user-42 (not forwarded)"}},
 	} {
 		t.Run(tc.tenant+" "+tc.body, func(t *testing.T) {
 			fr := &fakeRights{}
