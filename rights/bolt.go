@@ -30,7 +30,7 @@ var (
 )
 
 // BoltStore is the embedded, durable Store: one bbolt file in a data
-// directory. Every Commit is one bbolt transaction, fsynced before it
+// directory. Every Update is one bbolt transaction, fsynced before it
 // returns. The file holds keyed hashes and states only.
 type BoltStore struct {
 	db *bolt.DB
@@ -131,6 +131,35 @@ func seenTime(v []byte) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+}
+
+// OpenBoltReadOnly opens an existing dir/rights.db for reading (a migration
+// source): it fails if there is none, and never writes to it.
+func OpenBoltReadOnly(dir string) (*BoltStore, error) {
+	path := filepath.Join(dir, DBFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("cannot open rights store %s: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open rights store %s (is a consentry still using it?): %w", path, err)
+	}
+	return &BoltStore{db: db}, nil
+}
+
+// checkBound reports ErrKeyMismatch unless the store was created with the
+// key whose fingerprint is fp; it writes nothing.
+func (s *BoltStore) checkBound(fp []byte) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil {
+			return fmt.Errorf("cannot read rights store: %w (no meta bucket)", errBadRecord)
+		}
+		if old := m.Get(metaKeyCheck); old == nil || subtle.ConstantTimeCompare(old, fp) != 1 {
+			return ErrKeyMismatch
+		}
+		return nil
+	})
 }
 
 // Bind implements Store.

@@ -246,6 +246,9 @@ func (r *Registry) runSweeper() {
 
 func dayOf(t time.Time) uint32 { return uint32(t.Unix() / int64(linkRefresh/time.Second)) }
 
+// WriteErrors counts commits that failed.
+func (r *Registry) WriteErrors() uint64 { return r.stats.writeErrors.Load() }
+
 // LinkStats counts links removed by expiry and by the caps.
 func (r *Registry) LinkStats() (expired, evicted uint64) {
 	return r.stats.expired.Load(), r.stats.evicted.Load()

@@ -5,163 +5,253 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
-	"github.com/jackc/pgx/v5"
 	bolt "go.etcd.io/bbolt"
 )
 
-// MigrateStats counts what Migrate copied; Skipped are subjects PostgreSQL
-// already held (its state wins).
+// MigrateStats counts what Migrate did. Merged subjects changed the target
+// (new, or stronger there after the merge); Unchanged ones were already as
+// strong in the target.
 type MigrateStats struct {
-	Subjects int `json:"subjects"`
-	Skipped  int `json:"subjectsAlreadyPresent"`
-	Hot      int `json:"hotEntries"`
-	Links    int `json:"links"`
-	Log      int `json:"logEntries"`
+	Merged    int `json:"subjectsMerged"`
+	Unchanged int `json:"subjectsUnchanged"`
+	Links     int `json:"links"`
+	Log       int `json:"logEntries"`
 }
 
-// Migrate copies an embedded registry into a shared one, so that a single
-// node can grow into a fleet. Both must be bound to key (hashes cannot be
-// re-keyed: the raw identifiers are not stored). It is idempotent: a
-// subject PostgreSQL already holds keeps its PostgreSQL state (with its hot
-// entry), links are unions, and log entries are copied once (the position
-// reached is kept in the database). Running instances reload their memory
-// afterwards (a reset row in the change feed).
-func Migrate(ctx context.Context, from *BoltStore, to *PGStore, key []byte) (MigrateStats, error) {
+// migrateChunk is how many subjects or links one migration transaction
+// carries.
+const migrateChunk = 500
+
+// Migrate merges an embedded registry into another registry (a fleet's
+// PostgreSQL one), so that a single node can grow into a fleet. from must
+// have been created with the key to was opened with (hashes cannot be
+// re-keyed: the raw identifiers are not stored).
+//
+// It merges, it does not overwrite: the stronger suppression wins (with
+// its origin), erasure times and consent keep the latest, links are a
+// union, and every hot-set entry the merge affects is recomputed, so a
+// registry that is already serving loses nothing and running instances
+// apply the result through the change feed. Log entries are copied once
+// (the position reached is kept in the target). Running it again changes
+// nothing that is already merged.
+func Migrate(ctx context.Context, from *BoltStore, to *Registry) (MigrateStats, error) {
 	var st MigrateStats
-	k, err := newKeyer(key)
-	if err != nil {
-		return st, err
-	}
-	fp := k.fingerprint()
-	if err := from.Bind(BindRegistry, fp[:]); err != nil {
+	fp := to.keys.fingerprint()
+	if err := from.checkBound(fp[:]); err != nil {
 		return st, fmt.Errorf("cannot read the embedded registry: %w (it was created with another key)", err)
 	}
-	if err := to.Bind(BindRegistry, fp[:]); err != nil {
-		return st, fmt.Errorf("cannot write the shared registry: %w (it was created with another key)", err)
-	}
-	err = pgx.BeginFunc(ctx, to.pool, func(tx pgx.Tx) error {
-		q := to.q
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE mig_subjects (key bytea, kind smallint, reason smallint, record bytea, updated_at timestamptz) ON COMMIT DROP;
-CREATE TEMP TABLE mig_hot (key bytea, flags smallint) ON COMMIT DROP;
-CREATE TEMP TABLE mig_links (identity bytea, device bytea) ON COMMIT DROP`); err != nil {
+	var (
+		recs  []Record
+		links []Link
+	)
+	err := from.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketSubjects).ForEach(func(k, v []byte) error {
+			rec, err := DecodeRecord(Key(k), v)
+			recs = append(recs, rec)
 			return err
-		}
-		var subjects, hot, links [][]any
-		var log []LogEntry
-		var logThrough int64
-		if err := tx.QueryRow(ctx, q("SELECT coalesce((SELECT value FROM {{schema}}.meta WHERE name = 'migrated_log_through'), 0)")).Scan(&logThrough); err != nil {
-			return err
-		}
-		err := from.db.View(func(btx *bolt.Tx) error {
-			err := btx.Bucket(bucketSubjects).ForEach(func(kb, v []byte) error {
-				rec, err := DecodeRecord(Key(kb), v)
-				if err != nil {
-					return err
-				}
-				subjects = append(subjects, []any{append([]byte(nil), kb...), int16(rec.Kind), int16(rec.Reason), append([]byte(nil), v...), nonZeroTime(rec.Updated)})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			err = btx.Bucket(bucketHot).ForEach(func(kb, v []byte) error {
-				hot = append(hot, []any{append([]byte(nil), kb...), int16(v[0])})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			err = btx.Bucket(bucketLinks).ForEach(func(kb, _ []byte) error {
-				if len(kb) != 2*KeySize {
-					return fmt.Errorf("cannot read links: %w", errBadRecord)
-				}
-				links = append(links, []any{append([]byte(nil), kb[:KeySize]...), append([]byte(nil), kb[KeySize:]...)})
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			c := btx.Bucket(bucketLog).Cursor()
-			for kb, v := c.Seek(binary.BigEndian.AppendUint64(nil, uint64(logThrough)+1)); kb != nil; kb, v = c.Next() {
-				var e LogEntry
-				if err := json.Unmarshal(v, &e); err != nil {
-					return fmt.Errorf("cannot decode rights log entry: %w", err)
-				}
-				log = append(log, e)
-			}
-			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, t := range []struct {
-			name string
-			cols []string
-			rows [][]any
-		}{
-			{"mig_subjects", []string{"key", "kind", "reason", "record", "updated_at"}, subjects},
-			{"mig_hot", []string{"key", "flags"}, hot},
-			{"mig_links", []string{"identity", "device"}, links},
-		} {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.cols, pgx.CopyFromRows(t.rows)); err != nil {
-				return err
+		return tx.Bucket(bucketLinks).ForEach(func(k, v []byte) error {
+			if len(k) != 2*KeySize {
+				return fmt.Errorf("cannot read links: %w", errBadRecord)
 			}
-		}
-		// Hot entries only for subjects PostgreSQL did not hold yet (or that
-		// have no record: devices suppressed only through their identity).
-		tag, err := tx.Exec(ctx, q(`INSERT INTO {{schema}}.hot (key, flags)
-SELECT h.key, h.flags FROM mig_hot h
-WHERE NOT EXISTS (SELECT 1 FROM {{schema}}.subjects s WHERE s.key = h.key)
-ON CONFLICT (key) DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		st.Hot = int(tag.RowsAffected())
-		tag, err = tx.Exec(ctx, q(`INSERT INTO {{schema}}.subjects (key, kind, reason, record, updated_at)
-SELECT key, kind, reason, record, updated_at FROM mig_subjects ON CONFLICT (key) DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		st.Subjects, st.Skipped = int(tag.RowsAffected()), len(subjects)-int(tag.RowsAffected())
-		tag, err = tx.Exec(ctx, q(`INSERT INTO {{schema}}.links (identity, device, last_seen)
-SELECT identity, device, now() FROM mig_links ON CONFLICT (identity, device) DO NOTHING`))
-		if err != nil {
-			return err
-		}
-		st.Links = int(tag.RowsAffected())
-		for _, e := range log {
-			if _, err := tx.Exec(ctx, q(`INSERT INTO {{schema}}.log (seq, at, tenant, action, actor, subject, reason, channel, detail)
-VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8)`),
-				nonZeroTime(e.Time), e.Tenant, e.Action, e.Actor, e.Subject, e.Reason, e.Channel, migratedDetail(e.Detail)); err != nil {
-				return err
-			}
-			logThrough = int64(e.Seq)
-		}
-		st.Log = len(log)
-		if _, err := tx.Exec(ctx, q(`INSERT INTO {{schema}}.meta (name, value) VALUES ('migrated_log_through', $1)
-ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value`), logThrough); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", to.feedKey); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, q(`INSERT INTO {{schema}}.changes (seq, hot, sessions, reset)
-VALUES (nextval('{{schema}}.changes_seq'), '', '', true)`)); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, "SELECT pg_notify($1, currval($2)::text)", to.channel, to.schema+".changes_seq")
-		return err
+			links = append(links, Link{Identity: Key(k[:KeySize]), Device: Key(k[KeySize:]), Seen: seenTime(v)})
+			return nil
+		})
 	})
 	if err != nil {
-		return st, fmt.Errorf("cannot migrate the rights registry: %w", innermost(err))
+		return st, fmt.Errorf("cannot read the embedded registry: %w", err)
 	}
-	return st, nil
+	for lo := 0; lo < len(recs); lo += migrateChunk {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		chunk := recs[lo:min(lo+migrateChunk, len(recs))]
+		merged := 0
+		err := to.write("", time.Time{}, ActorSystem, "migrate subjects", func(t *txn) error {
+			merged = 0
+			for i := range chunk {
+				changed, err := t.merge(&chunk[i])
+				if err != nil {
+					return err
+				}
+				if changed {
+					merged++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("cannot migrate subjects: %w", err)
+		}
+		st.Merged += merged
+		st.Unchanged += len(chunk) - merged
+	}
+	for lo := 0; lo < len(links); lo += migrateChunk {
+		chunk := links[lo:min(lo+migrateChunk, len(links))]
+		n := 0
+		err := to.write("", time.Time{}, ActorSystem, "migrate links", func(t *txn) error {
+			n = 0
+			for _, l := range chunk {
+				added, err := t.mergeLink(l)
+				if err != nil {
+					return err
+				}
+				if added {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("cannot migrate links: %w", err)
+		}
+		st.Links += n
+	}
+	n, err := migrateLog(ctx, from, to)
+	st.Log = n
+	return st, err
 }
 
-func migratedDetail(d string) string {
-	if d == "" {
-		return "migrated from the embedded store"
+// migrateLog copies the log entries the target has not received yet.
+func migrateLog(ctx context.Context, from *BoltStore, to *Registry) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		n := 0
+		err := to.write("", time.Time{}, ActorSystem, "migrate the rights log", func(t *txn) error {
+			n = 0
+			mt, ok := t.tx.(metaTx)
+			if !ok {
+				return fmt.Errorf("cannot migrate the rights log: the target store keeps no migration position")
+			}
+			through, err := mt.Meta(metaMigratedLog)
+			if err != nil {
+				return err
+			}
+			var last uint64
+			err = from.db.View(func(btx *bolt.Tx) error {
+				c := btx.Bucket(bucketLog).Cursor()
+				for k, v := c.Seek(binary.BigEndian.AppendUint64(nil, through+1)); k != nil && n < migrateChunk; k, v = c.Next() {
+					var e LogEntry
+					if err := json.Unmarshal(v, &e); err != nil {
+						return fmt.Errorf("cannot decode rights log entry: %w", err)
+					}
+					last = e.Seq
+					if e.Detail == "" {
+						e.Detail = "migrated from the embedded store"
+					} else {
+						e.Detail += "; migrated from the embedded store"
+					}
+					e.Seq = 0
+					t.log = append(t.log, e)
+					n++
+				}
+				return nil
+			})
+			if err != nil || n == 0 {
+				return err
+			}
+			return mt.SetMeta(metaMigratedLog, last)
+		})
+		if err != nil {
+			return total, fmt.Errorf("cannot migrate the rights log: %w", err)
+		}
+		total += n
+		if n < migrateChunk {
+			return total, nil
+		}
 	}
-	return d + "; migrated from the embedded store"
+}
+
+// metaTx is implemented by transactions of a store that keeps migration
+// bookkeeping.
+type metaTx interface {
+	Meta(name string) (uint64, error)
+	SetMeta(name string, v uint64) error
+}
+
+const metaMigratedLog = "migrated_log_through"
+
+// merge folds src (a record of another registry) into the record of the
+// same subject here and reports whether that changed anything.
+func (t *txn) merge(src *Record) (bool, error) {
+	rec, err := t.get(src.Key, src.Kind)
+	if err != nil {
+		return false, err
+	}
+	before := *rec
+	switch {
+	case src.Reason > rec.Reason:
+		rec.Reason, rec.AllowSystem, rec.Since, rec.VendorAcked = src.Reason, src.AllowSystem, src.Since, src.VendorAcked
+	case src.Reason == rec.Reason && src.Reason != ReasonNone:
+		rec.AllowSystem = rec.AllowSystem && src.AllowSystem
+		rec.VendorAcked = rec.VendorAcked && src.VendorAcked
+		if src.Since.Before(rec.Since) {
+			rec.Since = src.Since
+		}
+	}
+	if src.ErasedAt.After(rec.ErasedAt) {
+		rec.ErasedAt = src.ErasedAt
+	}
+	if src.HasSession && (!rec.HasSession || src.SessionAt.After(rec.SessionAt)) {
+		rec.Session, rec.HasSession, rec.SessionAt = src.Session, true, src.SessionAt
+		t.sessChanged = append(t.sessChanged, Link{Identity: src.Session, Device: src.Key})
+	}
+	for ch := range rec.Consent {
+		if s := src.Consent[ch]; s.State != ConsentUnknown && s.At.After(rec.Consent[ch].At) {
+			rec.Consent[ch] = s
+		}
+		if c := rec.Consent[ch]; c.State != ConsentUnknown && !c.At.After(rec.ErasedAt) {
+			rec.Consent[ch] = ChannelConsent{} // an erasure forgets consent given before it
+		}
+	}
+	if *rec == before {
+		return false, nil
+	}
+	updated := maxTime(before.Updated, src.Updated)
+	t.touch(rec)
+	rec.Updated = updated
+	if rec.Kind == KindIdentity && (rec.Reason != before.Reason || rec.AllowSystem != before.AllowSystem) {
+		t.identities[rec.Key] = true
+	}
+	return true, nil
+}
+
+// mergeLink adds a link of another registry unless it is here already.
+func (t *txn) mergeLink(l Link) (bool, error) {
+	found := false
+	err := t.eachLink(l.Identity, KindIdentity, func(dk Key, _ time.Time) error {
+		found = found || dk == l.Device
+		return nil
+	})
+	if err != nil || found {
+		return false, err
+	}
+	t.addLink(l.Identity, l.Device)
+	if !l.Seen.IsZero() {
+		op := t.linkOps[linkOpKey(l.Identity, l.Device)]
+		op.seen = l.Seen
+		t.linkOps[linkOpKey(l.Identity, l.Device)] = op
+	}
+	// The device's flags depend on its session identity, which the link may
+	// just have made reachable from that identity.
+	t.hotCheck[l.Device] = true
+	if _, err := t.get(l.Device, KindDevice); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

@@ -139,6 +139,17 @@ func OpenPG(ctx context.Context, dsn string, opts ...PGOption) (*PGStore, error)
 	return s, nil
 }
 
+// pgSafe keeps errors of connecting out of logs and replies as pgconn
+// words them (their text names the DSN's user and database); every other
+// error passes unchanged.
+func pgSafe(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("cannot connect to PostgreSQL: %w", innermost(err))
+	}
+	return err
+}
+
 // innermost drops the wrappers of a connection error, whose text names the
 // user and database of the DSN, and keeps the cause (refused, timeout,
 // authentication failed).
@@ -284,9 +295,9 @@ func (s *PGStore) Load(fn func(Key, Flags) error) (uint64, error) {
 func (s *PGStore) View(fn func(StoreReader) error) error {
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	return pgSafe(pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		return fn(&pgTx{s: s, ctx: ctx, tx: tx})
-	})
+	}))
 }
 
 // Update implements Store: a SERIALIZABLE transaction, run again from the
@@ -303,7 +314,7 @@ func (s *PGStore) Update(fn func(StoreTx) error) error {
 		}
 		err = s.update(fn)
 		if !retryable(err) {
-			return err
+			return pgSafe(err)
 		}
 	}
 	return fmt.Errorf("cannot commit a rights change after %d attempts: %w", pgMaxAttempts, err)
@@ -482,6 +493,19 @@ func (t *pgTx) FeedPosition() (uint64, error) {
 	return uint64(pos), err
 }
 
+// Meta reads a bookkeeping value (0 if unset).
+func (t *pgTx) Meta(name string) (uint64, error) {
+	var v int64
+	err := t.tx.QueryRow(t.ctx, t.s.q("SELECT coalesce((SELECT value FROM {{schema}}.meta WHERE name = $1), 0)"), name).Scan(&v)
+	return uint64(v), err
+}
+
+// SetMeta writes a bookkeeping value.
+func (t *pgTx) SetMeta(name string, v uint64) error {
+	_, err := t.tx.Exec(t.ctx, t.s.q("INSERT INTO {{schema}}.meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value"), name, int64(v))
+	return err
+}
+
 // TryExclusive takes a transaction-level advisory lock (see exclusiveTx).
 func (t *pgTx) TryExclusive(name string) (bool, error) {
 	var got bool
@@ -503,7 +527,7 @@ func (s *PGStore) ReadLog(after uint64, limit int) ([]LogEntry, error) {
 	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, at, tenant, action, actor, subject, reason, channel, detail
 FROM {{schema}}.log WHERE seq > $1 ORDER BY seq LIMIT $2`), int64(after), limit)
 	if err != nil {
-		return nil, err
+		return nil, pgSafe(err)
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (LogEntry, error) {
 		var e LogEntry
@@ -585,7 +609,7 @@ SELECT max(seq), count(*) FROM gone`), keep.Seconds()).Scan(&through, &n)
 		_, err = tx.Exec(ctx, s.q("UPDATE {{schema}}.meta SET value = greatest(value, $1) WHERE name = 'pruned_through'"), *through)
 		return err
 	})
-	return n, err
+	return n, pgSafe(err)
 }
 
 // Wake implements Feed: a send on it means that another instance may have

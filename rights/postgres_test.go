@@ -302,9 +302,11 @@ func TestFleetOutageFailsClosedAndRecovers(t *testing.T) {
 	}
 }
 
-// A single node's embedded registry grows into a fleet: Migrate copies it
-// into PostgreSQL, a running instance reloads, and a second run copies
-// nothing twice.
+// A single node's embedded registry grows into a fleet: Migrate merges it
+// into PostgreSQL while an instance is already serving there (review
+// finding: state PostgreSQL held must not hide a stronger suppression, and
+// devices whose identity's state changed must be recomputed); a second run
+// changes nothing.
 func TestMigrateBoltToPostgres(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -327,87 +329,62 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	schema := pgtest.Schema(t, dsn)
 	running := openPGTest(t, dsn, schema) // an instance already serving
+	// The fleet already knows E (a consent flag only) and d1's user A.
+	must(running.Marketing(running.Ref(tenant, b("E"), nil), ChannelSMS, ConsentGranted, time.Time{}))
+	must(running.Link(running.Ref(tenant, b("A"), b("d1"))))
+
 	migrate := func() MigrateStats {
 		t.Helper()
-		src, err := OpenBolt(dir)
+		src, err := OpenBoltReadOnly(dir)
 		must(err)
 		defer src.Close()
-		dst, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
-		must(err)
-		defer dst.Close()
-		st, err := Migrate(context.Background(), src, dst, testKey)
+		dst := openPGTest(t, dsn, schema)
+		st, err := Migrate(context.Background(), src, dst)
 		must(err)
 		return st
 	}
 	first := migrate()
-	if first.Subjects == 0 || first.Hot == 0 || first.Links != 1 || first.Log == 0 {
-		t.Fatalf("first run copied %+v", first)
+	if first.Merged == 0 || first.Links != 1 || first.Log == 0 {
+		t.Fatalf("first run: %+v", first)
 	}
 	checks := func(r *Registry, where string) {
 		t.Helper()
 		for _, c := range []struct {
 			id, dev string
 			want    Reason
-		}{{"A", "", ReasonOptOut}, {"", "a1", ReasonOptOut}, {"", "anon", ReasonOptOut}, {"E", "", ReasonAdminErasure}, {"C", "", ReasonNone}} {
-			v := r.Check(tenant, b(c.id), b(c.dev))
-			if v.Reason != c.want || (c.want != ReasonNone) != (v.Status == StatusSuppressed) {
-				t.Errorf("%s: %q/%q = %+v, want reason %v", where, c.id, c.dev, v, c.want)
-			}
+		}{
+			{"A", "", ReasonOptOut}, {"", "a1", ReasonOptOut}, {"", "d1", ReasonOptOut}, {"", "anon", ReasonOptOut},
+			{"E", "", ReasonAdminErasure}, {"C", "", ReasonNone},
+		} {
+			var v Verdict
+			eventually(t, 2*time.Second, where+" "+c.id+"/"+c.dev, func() bool {
+				v = r.Check(tenant, b(c.id), b(c.dev))
+				return v.Reason == c.want && (c.want != ReasonNone) == (v.Status == StatusSuppressed)
+			})
 		}
 	}
-	eventually(t, 2*time.Second, "running instance reloads after the migration", func() bool {
-		return running.Check(tenant, b("E"), nil).Status == StatusSuppressed
-	})
 	checks(running, "running instance")
 	checks(openPGTest(t, dsn, schema), "new instance")
 	if c, err := running.Consent(running.Ref(tenant, b("C"), nil), ChannelEmail); err != nil || c != ConsentGranted {
 		t.Errorf("consent after migration: %v %v", c, err)
 	}
 	second := migrate()
-	if second.Subjects != 0 || second.Hot != 0 || second.Links != 0 || second.Log != 0 || second.Skipped != first.Subjects {
-		t.Errorf("second run: %+v, want nothing copied again (first %+v)", second, first)
+	if second.Merged != 0 || second.Links != 0 || second.Log != 0 {
+		t.Errorf("second run: %+v, want nothing merged again (first %+v)", second, first)
 	}
 	// Another key is refused.
-	src, err := OpenBolt(dir)
+	src, err := OpenBoltReadOnly(dir)
 	must(err)
 	defer src.Close()
-	dst, err := OpenPG(context.Background(), dsn, WithPGSchema(schema))
+	st, err := OpenPG(context.Background(), dsn, WithPGSchema(pgtest.Schema(t, dsn)))
 	must(err)
-	defer dst.Close()
-	if _, err := Migrate(context.Background(), src, dst, []byte("not-the-key-of-this-registry-000")); !errors.Is(err, ErrKeyMismatch) {
+	other, err := New(st, []byte("not-the-key-of-this-registry-000"))
+	must(err)
+	defer other.Close()
+	if _, err := Migrate(context.Background(), src, other); !errors.Is(err, ErrKeyMismatch) {
 		t.Errorf("Migrate with another key: %v, want ErrKeyMismatch", err)
 	}
-}
-
-// A signal this instance finds already stored (another instance committed
-// it, its reply was lost, the SDK retried here) is answered only once this
-// instance's memory has applied it: the record is then checked against it
-// (review finding).
-func TestFleetLearnWaitsForWhatItRead(t *testing.T) {
-	t.Parallel()
-	regs := fleet(t, 2, WithPollInterval(time.Hour))
-	a, other := regs[0], regs[1]
-	ref := other.Ref(tenant, b("retried"), nil)
-	a.follow.mu.Lock() // a applies nothing meanwhile
-	if err := other.OptOut(ref, false, time.Time{}); err != nil {
-		a.follow.mu.Unlock()
-		t.Fatal(err)
-	}
-	done := make(chan Verdict)
-	go func() {
-		if err := a.OptOut(ref, false, time.Time{}); err != nil {
-			t.Error(err)
-		}
-		done <- a.CheckRef(ref)
-	}()
-	select {
-	case v := <-done:
-		a.follow.mu.Unlock()
-		t.Fatalf("Learn returned before memory applied the stored opt-out (verdict %+v)", v)
-	case <-time.After(200 * time.Millisecond):
-	}
-	a.follow.mu.Unlock()
-	if v := <-done; v.Status != StatusSuppressed {
-		t.Fatalf("after Learn: %+v, want suppressed", v)
+	if _, err := OpenBoltReadOnly(t.TempDir()); err == nil {
+		t.Error("a directory without rights.db opened as a migration source")
 	}
 }

@@ -20,8 +20,9 @@ into the PostgreSQL registry of rights.postgres, so that a single node can
 grow into a fleet. rights.key must be the key the embedded registry was
 created with; a generated key is in DIR/keys/rights.key:
   rights: {key: {file: DIR/keys/rights.key, encoding: base64}}
-Idempotent: run it again to copy what is new; subjects PostgreSQL already
-holds keep their PostgreSQL state. Running instances reload afterwards.
+It merges: the stronger suppression wins, consent and erasure times keep
+the latest, links are a union; running instances apply the result through
+the change feed. Run it again to merge what is new.
 `
 
 func cmdRights(args []string, stdout, stderr io.Writer) int {
@@ -82,7 +83,7 @@ func migrateRights(cfgPath, from string) (rights.MigrateStats, error) {
 	if from == "" {
 		from = cfg.DataDir
 	}
-	src, err := rights.OpenBolt(from)
+	src, err := rights.OpenBoltReadOnly(from)
 	if err != nil {
 		return st, err
 	}
@@ -93,8 +94,16 @@ func migrateRights(cfgPath, from string) (rights.MigrateStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("rights.postgres: %w", err)
 	}
-	defer dst.Close()
-	st, err = rights.Migrate(ctx, src, dst, key)
+	reg, err := rights.New(dst, key, rights.WithMaxStaleness(pg.MaxStaleness), rights.WithLinkBounds(rights.LinkBounds{TTL: -1}))
+	if err != nil {
+		dst.Close()
+		if errors.Is(err, rights.ErrKeyMismatch) {
+			return st, fmt.Errorf("rights.key: the database was created with another key: %w", err)
+		}
+		return st, fmt.Errorf("rights.postgres: %w", err)
+	}
+	defer reg.Close()
+	st, err = rights.Migrate(ctx, src, reg)
 	if errors.Is(err, rights.ErrKeyMismatch) {
 		return st, fmt.Errorf("rights.key: %w; it must be the key %s was created with", err, from)
 	}
