@@ -6,6 +6,9 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"unsafe"
+
+	"github.com/consentry/consentry/budget"
 )
 
 // pathSeed makes path hashes stable within a process; plans are never
@@ -31,7 +34,9 @@ type node struct {
 	subEnd   int32 // index of the first node after this node's subtree
 	typ      ValueType
 	keyEsc   bool
-	piiKey   bool // the key itself holds personal data: the member is dropped
+	piiKey   bool  // the key itself holds personal data, or is over budget: the member is dropped
+	over     uint8 // 1 + the budget.Kind that dropped the member; 0: none
+	pathLen  int32 // bytes of the dotted path up to this node (as sent)
 	// emit-pass state for containers: a child before the current one was
 	// kept, and where the previous child ended.
 	keptAny bool
@@ -129,6 +134,9 @@ type Stats struct {
 	Errors   int // fields dropped because a transform failed
 	Classes  Counter
 	Rules    Counter
+	// Budget is what the request spent of its budgets and where it hit
+	// them; the planner charges it through PlanQuery.Usage.
+	Budget budget.Usage
 }
 
 // Reset clears s for reuse.
@@ -137,6 +145,7 @@ func (s *Stats) Reset() {
 	s.Actions = [NumActions]int{}
 	s.Classes.Reset()
 	s.Rules.Reset()
+	s.Budget.Reset()
 }
 
 // Applier turns a leaf's raw JSON token into its replacement under a
@@ -170,7 +179,9 @@ type Rewriter struct {
 	table      []int32 // open addressing over distinct, value = slot+1
 	keyBuf     []byte
 	finds      []Finding
+	slotNode   []int32 // first leaf node of each distinct shape (describe)
 	query      PlanQuery
+	lim        *budget.Limits
 }
 
 var rewriterPool = sync.Pool{New: func() any { return NewRewriter() }}
@@ -178,12 +189,40 @@ var rewriterPool = sync.Pool{New: func() any { return NewRewriter() }}
 // AcquireRewriter returns a pooled Rewriter; release it with ReleaseRewriter.
 func AcquireRewriter() *Rewriter { return rewriterPool.Get().(*Rewriter) }
 
-// ReleaseRewriter returns rw to the pool.
+// ReleaseRewriter returns rw to the pool, unless its scratch grew beyond
+// the limits' MaxPooledBufferBytes (then the garbage collector takes it).
 func ReleaseRewriter(rw *Rewriter) {
 	rw.raw = nil
 	rw.nodes = rw.nodes[:0]
 	rw.query.Classifier, rw.query.Kind, rw.query.Name, rw.query.Tenant = nil, "", "", ""
+	rw.query.Usage = nil
+	limit := rw.limits().MaxPooledBufferBytes
+	rw.lim = nil
+	if rw.footprint() > limit {
+		return
+	}
 	rewriterPool.Put(rw)
+}
+
+// footprint is the memory rw's scratch holds.
+func (rw *Rewriter) footprint() int {
+	return cap(rw.nodes)*int(unsafe.Sizeof(node{})) + cap(rw.slotHits)*4 + cap(rw.distinct)*int(unsafe.Sizeof(FieldShape{})) +
+		cap(rw.table)*4 + cap(rw.keyBuf) + cap(rw.finds)*int(unsafe.Sizeof(Finding{})) + cap(rw.slotNode)*4
+}
+
+// defaultLimits apply to a Rewriter without SetLimits.
+var defaultLimits = budget.Defaults()
+
+// SetLimits sets the key and path budgets Parse enforces and the pooling
+// bound of ReleaseRewriter; nil restores the defaults. l must stay
+// unchanged while rw uses it.
+func (rw *Rewriter) SetLimits(l *budget.Limits) { rw.lim = l }
+
+func (rw *Rewriter) limits() *budget.Limits {
+	if rw.lim != nil {
+		return rw.lim
+	}
+	return &defaultLimits
 }
 
 // NewRewriter returns an empty Rewriter.
@@ -216,6 +255,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.raw = buf
 	rw.nodes = rw.nodes[:0]
 	rw.distinct = rw.distinct[:0]
+	rw.slotNode = rw.slotNode[:0]
 	i := SkipSpace(buf, start)
 	rw.start = start
 	if i >= len(buf) || buf[i] != '{' {
@@ -241,6 +281,7 @@ func (rw *Rewriter) Emit(dst []byte, rec *Record, st *Stats) []byte {
 	q := &rw.query
 	q.Tenant, q.Format, q.Kind, q.Name = rec.Tenant, rec.Format, rec.Kind, rec.Name
 	q.Sig, q.Fields, q.Classifier = sig, rw.distinct, rec.Classifier
+	q.Usage = &st.Budget
 	plan, perr := rec.Planner.Plan(q)
 	if perr == nil && (plan == nil || !plan.Matches(rw.distinct)) {
 		perr = errors.New("planner returned a plan for another shape")
@@ -342,6 +383,19 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if len(rw.nodes) >= maxNodes {
 		return 0, ErrTooManyFields
 	}
+	plen, over := rw.budgetOf(parent, ks, ke, depth)
+	if over != 0 {
+		// Over a key or path budget: validate the value, but keep the
+		// member out of the shape (no slot, no path, no key read) and
+		// drop it whole.
+		idx := int32(len(rw.nodes))
+		end, t, err := skipValue(raw, i, depth)
+		if err != nil {
+			return 0, err
+		}
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, over: over, slot: -1})
+		return end, nil
+	}
 	if ks >= 0 {
 		// Escaped keys hash as their decoded name.
 		key := raw[ks+1 : ke-1]
@@ -378,7 +432,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		if err != nil {
 			return 0, err
 		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t), pathLen: plen})
 		return end, nil
 	}
 	if depth >= MaxDepth {
@@ -388,7 +442,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if c == '[' {
 		t, closer = TypeArray, ']'
 	}
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1})
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1, pathLen: plen})
 	j := SkipSpace(raw, i+1)
 	if j < len(raw) && raw[j] == closer {
 		j++
@@ -433,6 +487,36 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
 	return j, nil
+}
+
+// budgetOf returns the path length of a value at depth under parent with
+// the key token raw[ks:ke] (ks < 0: an array element), and 1 + the
+// budget.Kind it exceeds, or 0. Keys and paths are measured as sent.
+func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) (plen int32, over uint8) {
+	if parent < 0 {
+		return 0, 0 // the record itself
+	}
+	lim := rw.limits()
+	plen = rw.nodes[parent].pathLen
+	if ks >= 0 {
+		klen := ke - ks - 2
+		if klen > lim.MaxKeyBytes {
+			return plen, 1 + uint8(budget.KeyBytes)
+		}
+		if plen > 0 {
+			plen++
+		}
+		plen += int32(klen)
+	} else {
+		plen += 2
+	}
+	switch {
+	case depth > lim.MaxPathDepth:
+		return plen, 1 + uint8(budget.PathDepth)
+	case int(plen) > lim.MaxPathBytes:
+		return plen, 1 + uint8(budget.PathBytes)
+	}
+	return plen, 0
 }
 
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
@@ -507,12 +591,23 @@ func (rw *Rewriter) clearTable() {
 
 // describe builds the path and key of distinct field i (plan misses only).
 func (rw *Rewriter) describe(i int) (path, key string) {
-	for li := range rw.nodes {
-		if rw.nodes[li].slot == int32(i) {
-			return rw.pathOf(int32(li))
+	if len(rw.slotNode) != len(rw.distinct) {
+		// Index the first leaf of each shape once per record, so that
+		// describing every field of a wide record stays linear.
+		rw.slotNode = rw.slotNode[:0]
+		for range rw.distinct {
+			rw.slotNode = append(rw.slotNode, -1)
+		}
+		for li := range rw.nodes {
+			if s := rw.nodes[li].slot; s >= 0 && rw.slotNode[s] < 0 {
+				rw.slotNode[s] = int32(li)
+			}
 		}
 	}
-	return "", ""
+	if i < 0 || i >= len(rw.slotNode) || rw.slotNode[i] < 0 {
+		return "", ""
+	}
+	return rw.pathOf(rw.slotNode[i])
 }
 
 func (rw *Rewriter) pathOf(idx int32) (path, key string) {
@@ -564,6 +659,10 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			// member goes, whatever its value's decision.
 			st.Fields++
 			st.Actions[ActionDrop]++
+			if n.over > 0 {
+				st.Budget.Add(budget.Kind(n.over-1), 1)
+				st.Rules.Add(budgetRuleID, 1)
+			}
 			from, to := rw.dropRange(li)
 			dst = append(dst, raw[cursor:from]...)
 			cursor = to
@@ -623,12 +722,24 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			}
 		}
 	} else if len(hits) > 0 {
-		st.Rules.Add(failClosedID, len(rw.nodes)-1)
+		if k, ok := budget.KindOf(perr); ok {
+			leaves := 0
+			for _, n := range hits {
+				leaves += int(n)
+			}
+			st.Budget.Add(k, leaves)
+			st.Rules.Add(budgetRuleID, leaves)
+		} else {
+			st.Rules.Add(failClosedID, len(rw.nodes)-1)
+		}
 	}
 	return append(dst, raw[cursor:rw.end]...)
 }
 
 var failClosedID = Intern(failClosed.Rule)
+
+// budgetRuleID counts fields dropped because a budget ran out.
+var budgetRuleID = Intern(budget.Rule)
 
 var failClosed = Decision{Action: ActionDrop, Rule: FailClosedRule}
 
