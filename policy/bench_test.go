@@ -96,7 +96,7 @@ func BenchmarkPlanMissCachedDecisions(b *testing.B) {
 // BenchmarkPlanMissEval is a new shape with new decisions: 15 Rego
 // evaluations (a new event name).
 func BenchmarkPlanMissEval(b *testing.B) {
-	e := newEngine(b, WithCacheSize(1000))
+	e := newEngine(b, WithCacheBytes(8<<20))
 	q := benchQuery(15)
 	b.ReportAllocs()
 	i := 0
@@ -120,7 +120,7 @@ func BenchmarkRecordDecisionHit(b *testing.B) {
 }
 
 func BenchmarkRecordDecisionMiss(b *testing.B) {
-	e := newEngine(b, WithCacheSize(1000))
+	e := newEngine(b, WithCacheBytes(8<<20))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
