@@ -34,9 +34,7 @@ type node struct {
 	subEnd   int32 // index of the first node after this node's subtree
 	typ      ValueType
 	keyEsc   bool
-	piiKey   bool  // the key itself holds personal data, or is over budget: the member is dropped
-	over     uint8 // 1 + the budget.Kind that dropped the member; 0: none
-	pathLen  int32 // bytes of the dotted path up to this node (as sent)
+	piiKey   bool // the key itself holds personal data, or is over budget (slot overSlot(kind)): the member is dropped
 	// emit-pass state for containers: a child before the current one was
 	// kept, and where the previous child ended.
 	keptAny bool
@@ -182,7 +180,14 @@ type Rewriter struct {
 	slotNode   []int32 // first leaf node of each distinct shape (describe)
 	query      PlanQuery
 	lim        *budget.Limits
+	// Key and path budgets of the record being parsed, and the path
+	// length of the open container at each depth.
+	maxKey, maxDepth, maxPath int
+	pathLen                   [MaxDepth + 1]int32
 }
+
+// overSlot marks a member dropped by budget k in node.slot (< -1).
+func overSlot(k budget.Kind) int32 { return -2 - int32(k) }
 
 var rewriterPool = sync.Pool{New: func() any { return NewRewriter() }}
 
@@ -256,6 +261,8 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.nodes = rw.nodes[:0]
 	rw.distinct = rw.distinct[:0]
 	rw.slotNode = rw.slotNode[:0]
+	lim := rw.limits()
+	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
 	rw.start = start
 	if i >= len(buf) || buf[i] != '{' {
@@ -383,7 +390,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if len(rw.nodes) >= maxNodes {
 		return 0, ErrTooManyFields
 	}
-	plen, over := rw.budgetOf(parent, ks, ke, depth)
+	over := rw.budgetOf(parent, ks, ke, depth)
 	if over != 0 {
 		// Over a key or path budget: validate the value, but keep the
 		// member out of the shape (no slot, no path, no key read) and
@@ -393,7 +400,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		if err != nil {
 			return 0, err
 		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, over: over, slot: -1})
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: over})
 		return end, nil
 	}
 	if ks >= 0 {
@@ -432,7 +439,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		if err != nil {
 			return 0, err
 		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t), pathLen: plen})
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
 		return end, nil
 	}
 	if depth >= MaxDepth {
@@ -442,7 +449,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if c == '[' {
 		t, closer = TypeArray, ']'
 	}
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1, pathLen: plen})
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1})
 	j := SkipSpace(raw, i+1)
 	if j < len(raw) && raw[j] == closer {
 		j++
@@ -489,34 +496,36 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	return j, nil
 }
 
-// budgetOf returns the path length of a value at depth under parent with
-// the key token raw[ks:ke] (ks < 0: an array element), and 1 + the
-// budget.Kind it exceeds, or 0. Keys and paths are measured as sent.
-func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) (plen int32, over uint8) {
+// budgetOf checks the key and path budgets of the value at depth under
+// parent with the key token raw[ks:ke] (ks < 0: an array element), records
+// its path length for its children, and returns overSlot of the budget it
+// exceeds, or 0. Keys and paths are measured as sent.
+func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) int32 {
 	if parent < 0 {
-		return 0, 0 // the record itself
+		rw.pathLen[0] = 0 // the record itself
+		return 0
 	}
-	lim := rw.limits()
-	plen = rw.nodes[parent].pathLen
+	plen := int(rw.pathLen[depth-1])
 	if ks >= 0 {
 		klen := ke - ks - 2
-		if klen > lim.MaxKeyBytes {
-			return plen, 1 + uint8(budget.KeyBytes)
+		if klen > rw.maxKey {
+			return overSlot(budget.KeyBytes)
 		}
 		if plen > 0 {
 			plen++
 		}
-		plen += int32(klen)
+		plen += klen
 	} else {
 		plen += 2
 	}
 	switch {
-	case depth > lim.MaxPathDepth:
-		return plen, 1 + uint8(budget.PathDepth)
-	case int(plen) > lim.MaxPathBytes:
-		return plen, 1 + uint8(budget.PathBytes)
+	case depth > rw.maxDepth:
+		return overSlot(budget.PathDepth)
+	case plen > rw.maxPath:
+		return overSlot(budget.PathBytes)
 	}
-	return plen, 0
+	rw.pathLen[depth] = int32(plen)
+	return 0
 }
 
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
@@ -659,8 +668,8 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			// member goes, whatever its value's decision.
 			st.Fields++
 			st.Actions[ActionDrop]++
-			if n.over > 0 {
-				st.Budget.Add(budget.Kind(n.over-1), 1)
+			if n.slot < -1 {
+				st.Budget.Add(budget.Kind(-2-n.slot), 1)
 				st.Rules.Add(budgetRuleID, 1)
 			}
 			from, to := rw.dropRange(li)
