@@ -41,7 +41,7 @@ const (
 	DefaultPlanCacheBytes = 64 << 20
 
 	// Rego.
-	DefaultEvalTimeout           = 100 * time.Millisecond
+	DefaultEvalTimeout           = 250 * time.Millisecond
 	DefaultMaxEvalsPerRequest    = 1000
 	DefaultPolicyTimePerRequest  = 500 * time.Millisecond
 	DefaultMaxConcurrentPlanning = 0 // 0: GOMAXPROCS-1 (at least 1)
@@ -228,8 +228,8 @@ func (l *Limits) Validate() []error {
 	if l.PlanCacheBytes > 0 && l.PlanCacheBytes < 1<<20 {
 		bad("limits.plan_cache_bytes: at least 1 MiB (1048576)")
 	}
-	if l.MaxInFlightBodyBytes > 0 && l.MaxInFlightBodyBytes < int64(l.MaxDecompressed) {
-		bad("limits.max_in_flight_body_bytes: must be at least limits.max_decompressed_bytes, or no large request could pass")
+	if l.MaxInFlightBodyBytes > 0 && l.MaxInFlightBodyBytes < int64(l.MaxBodyBytes)+int64(l.MaxDecompressed) {
+		bad("limits.max_in_flight_body_bytes: must be at least limits.max_body_bytes + limits.max_decompressed_bytes, or a lone large request could not pass")
 	}
 	return errs
 }
@@ -304,10 +304,14 @@ func KindOf(err error) (Kind, bool) {
 }
 
 // Usage is what one request has spent and where it hit a budget. The zero
-// value is an unspent request; it is not safe for concurrent use.
+// value is an unspent request that is not charged: a request handler sets
+// Active (after Reset) to enforce the per-request budgets; tools and tests
+// that clean many payloads with one Usage leave it off. It is not safe for
+// concurrent use.
 type Usage struct {
-	NewShapes   int // plans built
-	Evaluations int // Rego evaluations
+	Active      bool // charge this request's plan builds and evaluations
+	NewShapes   int  // plans built
+	Evaluations int  // Rego evaluations
 	// Deadline ends the request's policy time; set at the first plan build.
 	Deadline time.Time
 	// Refused is set when a request budget ran out: the request must not be
@@ -316,7 +320,7 @@ type Usage struct {
 	Exceeded [NumKinds]int // fields (or requests) affected, by kind
 }
 
-// Reset clears u for the next request.
+// Reset clears u for the next request (and turns it off).
 func (u *Usage) Reset() { *u = Usage{} }
 
 // Add counts n fields (or one request) over budget k.

@@ -58,6 +58,32 @@ type budgetPlanner struct{ kind budget.Kind }
 
 func (p budgetPlanner) Plan(*PlanQuery) (*Plan, error) { return nil, budget.Err(p.kind) }
 
+// usagePlanner records the Usage of the query it was given.
+type usagePlanner struct {
+	pathPlanner
+	got *budget.Usage
+}
+
+func (p *usagePlanner) Plan(q *PlanQuery) (*Plan, error) {
+	p.got = q.Usage
+	return p.pathPlanner.Plan(q)
+}
+
+func TestUsageIsChargedOnlyWhenActive(t *testing.T) {
+	for _, active := range []bool{false, true} {
+		rw := NewRewriter()
+		pl := &usagePlanner{pathPlanner: pathPlanner{def: ActionKeep}}
+		var st Stats
+		st.Budget.Active = active
+		if _, err := rw.Rewrite(nil, []byte(`{"a":1}`), &Record{Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: fakeApplier{}}, &st); err != nil {
+			t.Fatal(err)
+		}
+		if (pl.got == &st.Budget) != active || (pl.got == nil) == active {
+			t.Errorf("active %v: planner got usage %p, stats usage %p", active, pl.got, &st.Budget)
+		}
+	}
+}
+
 func TestPlannerBudgetErrorDropsUnderBudgetRule(t *testing.T) {
 	out, st, err := rewrite(t, `{"a":"secret","b":{"c":1,"d":[2,3]}}`, budgetPlanner{budget.RequestShapes})
 	if err != nil {

@@ -36,7 +36,8 @@ type PlanQuery struct {
 	// Usage is the request's budget account: a Planner charges the plans
 	// it builds and the evaluations it runs, and refuses (a
 	// *budget.Exceeded error, or decisions with rule budget.Rule) what is
-	// over. nil: not charged.
+	// over. nil: not charged (the rewriter passes the Stats' Usage when it
+	// is Active).
 	Usage *budget.Usage
 
 	// describe returns the path and key of Fields[i]. It allocates, so

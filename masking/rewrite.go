@@ -288,7 +288,10 @@ func (rw *Rewriter) Emit(dst []byte, rec *Record, st *Stats) []byte {
 	q := &rw.query
 	q.Tenant, q.Format, q.Kind, q.Name = rec.Tenant, rec.Format, rec.Kind, rec.Name
 	q.Sig, q.Fields, q.Classifier = sig, rw.distinct, rec.Classifier
-	q.Usage = &st.Budget
+	q.Usage = nil
+	if st.Budget.Active {
+		q.Usage = &st.Budget
+	}
 	plan, perr := rec.Planner.Plan(q)
 	if perr == nil && (plan == nil || !plan.Matches(rw.distinct)) {
 		perr = errors.New("planner returned a plan for another shape")

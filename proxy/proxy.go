@@ -287,6 +287,7 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	st := statePool.Get().(*reqState)
 	defer releaseState(st, p.cfg.Limits.MaxPooledBufferBytes)
 	st.stats.Reset()
+	st.stats.Budget.Active = true // this request's budgets
 	st.audit = audit.Record{Time: start, Stats: &st.stats}
 	ar := &st.audit
 

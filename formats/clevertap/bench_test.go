@@ -70,6 +70,7 @@ func BenchmarkCleanSDKNewShapes(b *testing.B) {
 		}
 		body = append(body, ']')
 		env.Stats.Reset()
+		env.Stats.Budget.Active = true // charged as the proxy charges a request
 		var err error
 		out, _, err = CleanSDK(out[:0], body, env)
 		if err != nil {
