@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -284,6 +285,26 @@ func AppendJSON(b []byte, r *Record) []byte {
 		if st.Errors > 0 {
 			b = append(b, `,"transform_errors":`...)
 			b = strconv.AppendInt(b, int64(st.Errors), 10)
+		}
+		if st.Budget.Any() {
+			// Budgets that ran out: fields dropped (rule consentry.budget)
+			// or the request refused, by budget.
+			b = append(b, `,"budget_exceeded":{`...)
+			first := true
+			for k, n := range st.Budget.Exceeded {
+				if n == 0 {
+					continue
+				}
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, '"')
+				b = append(b, budget.Kind(k).String()...)
+				b = append(b, `":`...)
+				b = strconv.AppendInt(b, int64(n), 10)
+			}
+			b = append(b, '}')
 		}
 	}
 	b = append(b, `,"policy_revision":`...)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/consentry/consentry/budget"
 )
 
 // Defaults.
@@ -25,10 +27,10 @@ const (
 	DefaultListen              = "127.0.0.1:8080"
 	DefaultAdmin               = "127.0.0.1:9090"
 	DefaultDataDir             = "./consentry-data"
-	DefaultMaxBodyBytes        = 4 << 20
-	DefaultMaxHeaderBytes      = 16 << 10
-	DefaultMaxDecompressed     = 16 << 20
-	DefaultMaxCompressionRatio = 100
+	DefaultMaxBodyBytes        = budget.DefaultMaxBodyBytes
+	DefaultMaxHeaderBytes      = budget.DefaultMaxHeaderBytes
+	DefaultMaxDecompressed     = budget.DefaultMaxDecompressed
+	DefaultMaxCompressionRatio = budget.DefaultMaxCompressionRatio
 	DefaultUpstreamTimeout     = 15 * time.Second
 	DefaultShutdownGrace       = 20 * time.Second
 	DefaultTenantName          = "default"
@@ -125,13 +127,9 @@ type TLS struct {
 	KeyFile  string `yaml:"key_file"`
 }
 
-// Limits bound what one request may cost.
-type Limits struct {
-	MaxBodyBytes        int `yaml:"max_body_bytes"`
-	MaxHeaderBytes      int `yaml:"max_header_bytes"`
-	MaxDecompressed     int `yaml:"max_decompressed_bytes"`
-	MaxCompressionRatio int `yaml:"max_compression_ratio"`
-}
+// Limits are the budgets of requests, tenants and the process (the
+// limits: block); see budget.Limits for each key and its default.
+type Limits = budget.Limits
 
 // Policy says where the Rego comes from: the embedded rules/ (neither dir
 // nor bundle), a directory, or a signed OPA bundle polled over HTTP. Dir and
@@ -360,18 +358,7 @@ func (c *Config) applyDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}
-	if c.Limits.MaxBodyBytes == 0 {
-		c.Limits.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if c.Limits.MaxHeaderBytes == 0 {
-		c.Limits.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if c.Limits.MaxDecompressed == 0 {
-		c.Limits.MaxDecompressed = DefaultMaxDecompressed
-	}
-	if c.Limits.MaxCompressionRatio == 0 {
-		c.Limits.MaxCompressionRatio = DefaultMaxCompressionRatio
-	}
+	c.Limits.ApplyDefaults()
 	if c.Upstream.Timeout == 0 {
 		c.Upstream.Timeout = DefaultUpstreamTimeout
 	}
@@ -471,15 +458,7 @@ func (c *Config) Validate() error {
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls: set both cert_file and key_file, or neither")
 	}
-	if c.Limits.MaxBodyBytes < 1024 {
-		bad("limits.max_body_bytes: %d is below 1024", c.Limits.MaxBodyBytes)
-	}
-	if c.Limits.MaxDecompressed < c.Limits.MaxBodyBytes {
-		bad("limits.max_decompressed_bytes must be at least limits.max_body_bytes")
-	}
-	if c.Limits.MaxCompressionRatio < 1 {
-		bad("limits.max_compression_ratio must be at least 1")
-	}
+	errs = append(errs, c.Limits.Validate()...)
 	if len(c.Tenants) == 0 && !c.SingleTenant {
 		bad("tenants: no tenant configured (add one, or run with --upstream URL)")
 	}

@@ -215,3 +215,31 @@ func TestAdminPprofNeedsTokens(t *testing.T) {
 		})
 	}
 }
+
+func TestParseLimits(t *testing.T) {
+	c, err := Parse([]byte(`
+limits:
+  max_key_bytes: 128
+  plan_cache_bytes: 33554432
+  eval_timeout: 50ms
+  max_in_flight_requests: 64
+  max_conns_per_ip: 16
+tenants:
+  acme: {upstream: "http://127.0.0.1:1"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	if l.MaxKeyBytes != 128 || l.PlanCacheBytes != 32<<20 || l.EvalTimeout != 50*time.Millisecond ||
+		l.MaxInFlightRequests != 64 || l.MaxConnsPerIP != 16 || l.MaxPathBytes != 1024 || l.MaxBodyBytes != DefaultMaxBodyBytes {
+		t.Fatalf("limits %+v", l)
+	}
+	c.Limits.MaxEvalsPerRequest = -1
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "limits.max_evaluations_per_request") {
+		t.Fatalf("want an error naming limits.max_evaluations_per_request, got %v", err)
+	}
+}

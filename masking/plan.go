@@ -1,6 +1,11 @@
 package masking
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/consentry/consentry/budget"
+)
 
 // FieldShape is one distinct leaf of a record as the policy sees it: its path
 // and type, never its value. Hash identifies (path, type) within the process.
@@ -28,6 +33,12 @@ type PlanQuery struct {
 	Sig        uint64 // hash of Fields in order; equal shapes have equal Sig
 	Fields     []FieldShape
 	Classifier Classifier
+	// Usage is the request's budget account: a Planner charges the plans
+	// it builds and the evaluations it runs, and refuses (a
+	// *budget.Exceeded error, or decisions with rule budget.Rule) what is
+	// over. nil: not charged (the rewriter passes the Stats' Usage when it
+	// is Active).
+	Usage *budget.Usage
 
 	// describe returns the path and key of Fields[i]. It allocates, so
 	// Planners call it only on a cache miss.
@@ -69,6 +80,23 @@ func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
 		}
 	})
 	return p.classIDs, p.ruleIDs
+}
+
+// Size is the memory p holds, in bytes: what a cache charges for it.
+// Decision params and rule ids are shared between plans and not counted.
+func (p *Plan) Size() int64 {
+	n := int64(unsafe.Sizeof(Plan{}))
+	n += int64(cap(p.Fields)) * int64(unsafe.Sizeof(FieldShape{}))
+	n += int64(cap(p.Decisions)) * int64(unsafe.Sizeof(Decision{}))
+	n += int64(cap(p.Classes)+cap(p.Paths)) * int64(unsafe.Sizeof(""))
+	for _, s := range p.Classes {
+		n += int64(len(s))
+	}
+	for _, s := range p.Paths {
+		n += int64(len(s))
+	}
+	n += 2 * 4 * int64(len(p.Decisions)) // classIDs and ruleIDs, once computed
+	return n
 }
 
 // Matches reports whether p was built for exactly these fields (guards

@@ -6,6 +6,9 @@ import (
 	"math/bits"
 	"strings"
 	"sync"
+	"unsafe"
+
+	"github.com/consentry/consentry/budget"
 )
 
 // pathSeed makes path hashes stable within a process; plans are never
@@ -31,7 +34,7 @@ type node struct {
 	subEnd   int32 // index of the first node after this node's subtree
 	typ      ValueType
 	keyEsc   bool
-	piiKey   bool // the key itself holds personal data: the member is dropped
+	piiKey   bool // the key itself holds personal data, or is over budget (slot overSlot(kind)): the member is dropped
 	// emit-pass state for containers: a child before the current one was
 	// kept, and where the previous child ended.
 	keptAny bool
@@ -129,6 +132,9 @@ type Stats struct {
 	Errors   int // fields dropped because a transform failed
 	Classes  Counter
 	Rules    Counter
+	// Budget is what the request spent of its budgets and where it hit
+	// them; the planner charges it through PlanQuery.Usage.
+	Budget budget.Usage
 }
 
 // Reset clears s for reuse.
@@ -137,6 +143,7 @@ func (s *Stats) Reset() {
 	s.Actions = [NumActions]int{}
 	s.Classes.Reset()
 	s.Rules.Reset()
+	s.Budget.Reset()
 }
 
 // Applier turns a leaf's raw JSON token into its replacement under a
@@ -170,20 +177,57 @@ type Rewriter struct {
 	table      []int32 // open addressing over distinct, value = slot+1
 	keyBuf     []byte
 	finds      []Finding
+	slotNode   []int32 // first leaf node of each distinct shape (describe)
 	query      PlanQuery
+	lim        *budget.Limits
+	// Key and path budgets of the record being parsed, and the path
+	// length of the open container at each depth.
+	maxKey, maxDepth, maxPath int
+	pathLen                   [MaxDepth + 1]int32
 }
+
+// overSlot marks a member dropped by budget k in node.slot (< -1).
+func overSlot(k budget.Kind) int32 { return -2 - int32(k) }
 
 var rewriterPool = sync.Pool{New: func() any { return NewRewriter() }}
 
 // AcquireRewriter returns a pooled Rewriter; release it with ReleaseRewriter.
 func AcquireRewriter() *Rewriter { return rewriterPool.Get().(*Rewriter) }
 
-// ReleaseRewriter returns rw to the pool.
+// ReleaseRewriter returns rw to the pool, unless its scratch grew beyond
+// the limits' MaxPooledBufferBytes (then the garbage collector takes it).
 func ReleaseRewriter(rw *Rewriter) {
 	rw.raw = nil
 	rw.nodes = rw.nodes[:0]
 	rw.query.Classifier, rw.query.Kind, rw.query.Name, rw.query.Tenant = nil, "", "", ""
+	rw.query.Usage = nil
+	limit := rw.limits().MaxPooledBufferBytes
+	rw.lim = nil
+	if rw.footprint() > limit {
+		return
+	}
 	rewriterPool.Put(rw)
+}
+
+// footprint is the memory rw's scratch holds.
+func (rw *Rewriter) footprint() int {
+	return cap(rw.nodes)*int(unsafe.Sizeof(node{})) + cap(rw.slotHits)*4 + cap(rw.distinct)*int(unsafe.Sizeof(FieldShape{})) +
+		cap(rw.table)*4 + cap(rw.keyBuf) + cap(rw.finds)*int(unsafe.Sizeof(Finding{})) + cap(rw.slotNode)*4
+}
+
+// defaultLimits apply to a Rewriter without SetLimits.
+var defaultLimits = budget.Defaults()
+
+// SetLimits sets the key and path budgets Parse enforces and the pooling
+// bound of ReleaseRewriter; nil restores the defaults. l must stay
+// unchanged while rw uses it.
+func (rw *Rewriter) SetLimits(l *budget.Limits) { rw.lim = l }
+
+func (rw *Rewriter) limits() *budget.Limits {
+	if rw.lim != nil {
+		return rw.lim
+	}
+	return &defaultLimits
 }
 
 // NewRewriter returns an empty Rewriter.
@@ -216,6 +260,9 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.raw = buf
 	rw.nodes = rw.nodes[:0]
 	rw.distinct = rw.distinct[:0]
+	rw.slotNode = rw.slotNode[:0]
+	lim := rw.limits()
+	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
 	rw.start = start
 	if i >= len(buf) || buf[i] != '{' {
@@ -241,6 +288,10 @@ func (rw *Rewriter) Emit(dst []byte, rec *Record, st *Stats) []byte {
 	q := &rw.query
 	q.Tenant, q.Format, q.Kind, q.Name = rec.Tenant, rec.Format, rec.Kind, rec.Name
 	q.Sig, q.Fields, q.Classifier = sig, rw.distinct, rec.Classifier
+	q.Usage = nil
+	if st.Budget.Active {
+		q.Usage = &st.Budget
+	}
 	plan, perr := rec.Planner.Plan(q)
 	if perr == nil && (plan == nil || !plan.Matches(rw.distinct)) {
 		perr = errors.New("planner returned a plan for another shape")
@@ -342,6 +393,19 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	if len(rw.nodes) >= maxNodes {
 		return 0, ErrTooManyFields
 	}
+	over := rw.budgetOf(parent, ks, ke, depth)
+	if over != 0 {
+		// Over a key or path budget: validate the value, but keep the
+		// member out of the shape (no slot, no path, no key read) and
+		// drop it whole.
+		idx := int32(len(rw.nodes))
+		end, t, err := skipValue(raw, i, depth)
+		if err != nil {
+			return 0, err
+		}
+		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: over})
+		return end, nil
+	}
 	if ks >= 0 {
 		// Escaped keys hash as their decoded name.
 		key := raw[ks+1 : ke-1]
@@ -436,6 +500,38 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	return j, nil
 }
 
+// budgetOf checks the key and path budgets of the value at depth under
+// parent with the key token raw[ks:ke] (ks < 0: an array element), records
+// its path length for its children, and returns overSlot of the budget it
+// exceeds, or 0. Keys and paths are measured as sent.
+func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) int32 {
+	if parent < 0 {
+		rw.pathLen[0] = 0 // the record itself
+		return 0
+	}
+	plen := int(rw.pathLen[depth-1])
+	if ks >= 0 {
+		klen := ke - ks - 2
+		if klen > rw.maxKey {
+			return overSlot(budget.KeyBytes)
+		}
+		if plen > 0 {
+			plen++
+		}
+		plen += klen
+	} else {
+		plen += 2
+	}
+	switch {
+	case depth > rw.maxDepth:
+		return overSlot(budget.PathDepth)
+	case plen > rw.maxPath:
+		return overSlot(budget.PathBytes)
+	}
+	rw.pathLen[depth] = int32(plen)
+	return 0
+}
+
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
 // steps through it means no arrangement of keys and arrays can cancel out to
 // another path's hash: a linear combination (rotate and xor) let a crafted
@@ -508,12 +604,23 @@ func (rw *Rewriter) clearTable() {
 
 // describe builds the path and key of distinct field i (plan misses only).
 func (rw *Rewriter) describe(i int) (path, key string) {
-	for li := range rw.nodes {
-		if rw.nodes[li].slot == int32(i) {
-			return rw.pathOf(int32(li))
+	if len(rw.slotNode) != len(rw.distinct) {
+		// Index the first leaf of each shape once per record, so that
+		// describing every field of a wide record stays linear.
+		rw.slotNode = rw.slotNode[:0]
+		for range rw.distinct {
+			rw.slotNode = append(rw.slotNode, -1)
+		}
+		for li := range rw.nodes {
+			if s := rw.nodes[li].slot; s >= 0 && rw.slotNode[s] < 0 {
+				rw.slotNode[s] = int32(li)
+			}
 		}
 	}
-	return "", ""
+	if i < 0 || i >= len(rw.slotNode) || rw.slotNode[i] < 0 {
+		return "", ""
+	}
+	return rw.pathOf(rw.slotNode[i])
 }
 
 func (rw *Rewriter) pathOf(idx int32) (path, key string) {
@@ -565,6 +672,10 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			// member goes, whatever its value's decision.
 			st.Fields++
 			st.Actions[ActionDrop]++
+			if n.slot < -1 {
+				st.Budget.Add(budget.Kind(-2-n.slot), 1)
+				st.Rules.Add(budgetRuleID, 1)
+			}
 			from, to := rw.dropRange(li)
 			dst = append(dst, raw[cursor:from]...)
 			cursor = to
@@ -624,12 +735,24 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			}
 		}
 	} else if len(hits) > 0 {
-		st.Rules.Add(failClosedID, len(rw.nodes)-1)
+		if k, ok := budget.KindOf(perr); ok {
+			leaves := 0
+			for _, n := range hits {
+				leaves += int(n)
+			}
+			st.Budget.Add(k, leaves)
+			st.Rules.Add(budgetRuleID, leaves)
+		} else {
+			st.Rules.Add(failClosedID, len(rw.nodes)-1)
+		}
 	}
 	return append(dst, raw[cursor:rw.end]...)
 }
 
 var failClosedID = Intern(failClosed.Rule)
+
+// budgetRuleID counts fields dropped because a budget ran out.
+var budgetRuleID = Intern(budget.Rule)
 
 var failClosed = Decision{Action: ActionDrop, Rule: FailClosedRule}
 

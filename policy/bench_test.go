@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -96,7 +97,7 @@ func BenchmarkPlanMissCachedDecisions(b *testing.B) {
 // BenchmarkPlanMissEval is a new shape with new decisions: 15 Rego
 // evaluations (a new event name).
 func BenchmarkPlanMissEval(b *testing.B) {
-	e := newEngine(b, WithCacheSize(1000))
+	e := newEngine(b, WithCacheBytes(8<<20))
 	q := benchQuery(15)
 	b.ReportAllocs()
 	i := 0
@@ -120,7 +121,7 @@ func BenchmarkRecordDecisionHit(b *testing.B) {
 }
 
 func BenchmarkRecordDecisionMiss(b *testing.B) {
-	e := newEngine(b, WithCacheSize(1000))
+	e := newEngine(b, WithCacheBytes(8<<20))
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -138,4 +139,54 @@ func BenchmarkNew(b *testing.B) {
 		}
 		e.Close()
 	}
+}
+
+// newKeysQuery is a 15-field event whose keys no earlier call used: the
+// cold path of a shape flood (15 Rego evaluations).
+func newKeysQuery(i int) *masking.PlanQuery {
+	fields := make([]field, 15)
+	for k := range fields {
+		fields[k] = field{"evtData.p" + strconv.Itoa(i) + "_" + strconv.Itoa(k), masking.TypeString}
+	}
+	return newQuery("acme-eu", "clevertap.sdk", "event", "Charged", pathClassifier{}, fields...)
+}
+
+// BenchmarkPlanColdNewKeys is a new shape of 15 never-seen keys per
+// request, charged to the request's budgets.
+func BenchmarkPlanColdNewKeys(b *testing.B) {
+	e := newEngine(b, WithLimits(budget.Limits{MaxNewShapesPerTenantMinute: 1 << 30}))
+	var u budget.Usage
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		q := newKeysQuery(i)
+		u.Reset()
+		q.Usage = &u
+		sinkPlan, _ = e.Plan(q)
+	}
+	b.ReportMetric(float64(e.Stats().Evaluations)/float64(b.N), "evals/op")
+}
+
+// BenchmarkPlanColdWideRecord is one record with 60,000 never-seen keys
+// under the default budgets: MaxEvalsPerRequest evaluations, the rest
+// dropped (consentry.budget), the plan not cached.
+func BenchmarkPlanColdWideRecord(b *testing.B) {
+	e := newEngine(b, WithLimits(budget.Limits{MaxNewShapesPerTenantMinute: 1 << 30}))
+	const n = 60_000
+	var u budget.Usage
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		fields := make([]field, n)
+		for k := range fields {
+			fields[k] = field{"evtData.w" + strconv.Itoa(i) + "_" + strconv.Itoa(k), masking.TypeString}
+		}
+		q := newQuery("acme-eu", "clevertap.sdk", "event", "Wide", pathClassifier{}, fields...)
+		u.Reset()
+		q.Usage = &u
+		sinkPlan, _ = e.Plan(q)
+	}
+	b.ReportMetric(float64(e.Stats().Evaluations)/float64(b.N), "evals/op")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -118,9 +119,10 @@ func parseDecision(v any, record bool, defaultRule string) (masking.Decision, er
 	if len(rule) > maxRuleLen {
 		return failClosed, fmt.Errorf("decision rule id is longer than %d bytes", maxRuleLen)
 	}
-	if rule == masking.FailClosedRule {
-		// Reserved: the proxy tells "the policy could not decide" by it.
-		return failClosed, fmt.Errorf("decision rule id %q is reserved for failed decisions", rule)
+	if rule == masking.FailClosedRule || rule == budget.Rule {
+		// Reserved: audit records tell "the policy could not decide" and
+		// "a budget ran out" by them.
+		return failClosed, fmt.Errorf("decision rule id %q is reserved", rule)
 	}
 	var params map[string]any
 	switch p := obj["params"].(type) {

@@ -14,6 +14,17 @@
 //     keyed by (tenant, format, kind, name, path, class, type), else from one
 //     Rego evaluation.
 //
+// Budgets (WithLimits, see package budget) bound the cold path: the caches
+// of a revision hold at most PlanCacheBytes, each entry charged at its real
+// size; every evaluation has a deadline; and a query that carries a
+// masking.PlanQuery.Usage is charged for the plans it builds (per request
+// and per tenant and minute) and the evaluations it runs. Fields a budget
+// leaves undecided get Decision{Action: drop, Rule: "consentry.budget"},
+// and a plan holding such a decision is not cached; a shape over a
+// per-request or per-tenant budget gets a *budget.Exceeded error (the
+// rewriter drops its fields under the same rule; the tenant budget also
+// sets Usage.Refused, which the proxy answers with 503).
+//
 // Every failure fails closed: an evaluation error, an undefined decision, a
 // missing rule id, an unknown action or params that masking.ParseParams
 // rejects all become masking.Decision{Action: masking.ActionDrop, Rule:

@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/masking"
 )
 
@@ -39,6 +42,9 @@ type Engine struct {
 	errLog                                      logLimiter
 	reloadMu                                    sync.Mutex // serializes Reload, bundle activations and Close
 	closed                                      atomic.Bool
+
+	shapes    shapeLimiter  // new shapes per tenant and minute
+	planSlots chan struct{} // requests evaluating Rego at once
 }
 
 var _ masking.Planner = (*Engine)(nil)
@@ -94,16 +100,19 @@ type recordEntry struct {
 	decision                   masking.Decision
 }
 
-func (st *state) newCaches(maxPlans int64) error {
+// newCaches splits a budget of bytes between the plan (3/4), decision
+// (1/8) and record (1/8) caches.
+func (st *state) newCaches(bytes int64) error {
+	planBytes, otherBytes := max(bytes-bytes/4, 1), max(bytes/8, 1)
 	var err error
-	if st.plans, err = newCache[uint64, *planEntry](maxPlans); err != nil {
+	if st.plans, err = newCache[uint64, *planEntry](planBytes, planBytes/expectedPlanBytes); err != nil {
 		return err
 	}
-	if st.decisions, err = newCache[string, masking.Decision](max(maxPlans*decisionsPerPlan, minDecisionCacheSize)); err != nil {
+	if st.decisions, err = newCache[string, masking.Decision](otherBytes, otherBytes/expectedDecisionCost); err != nil {
 		st.plans.Close()
 		return err
 	}
-	if st.records, err = newCache[uint64, *recordEntry](max(maxPlans, defaultRecordCacheSize)); err != nil {
+	if st.records, err = newCache[uint64, *recordEntry](otherBytes, otherBytes/expectedRecordCost); err != nil {
 		st.plans.Close()
 		st.decisions.Close()
 		return err
@@ -111,12 +120,14 @@ func (st *state) newCaches(maxPlans int64) error {
 	return nil
 }
 
-func newCache[K ristretto.Key, V any](size int64) (*ristretto.Cache[K, V], error) {
+// newCache holds at most maxBytes of entries, each Set with its real size
+// as cost; items is the expected number of entries.
+func newCache[K ristretto.Key, V any](maxBytes, items int64) (*ristretto.Cache[K, V], error) {
 	c, err := ristretto.NewCache(&ristretto.Config[K, V]{
-		NumCounters:        size * 10,
-		MaxCost:            size,
+		NumCounters:        min(max(items*10, 1_000), 10_000_000),
+		MaxCost:            maxBytes,
 		BufferItems:        64,
-		IgnoreInternalCost: true, // cost 1 per entry; otherwise each item also costs its struct size
+		IgnoreInternalCost: true, // costs are the entries' real sizes, overhead included
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot create policy cache: %w", err)
@@ -181,9 +192,16 @@ func New(opts ...Option) (*Engine, error) {
 			return nil, errors.New("cannot create policy engine: the BundleSource already feeds another engine")
 		}
 	}
-	if e.opts.cacheSize <= 0 {
-		e.opts.cacheSize = DefaultCacheSize
+	e.opts.limits.ApplyDefaults()
+	if e.opts.cacheBytes > 0 {
+		e.opts.limits.PlanCacheBytes = e.opts.cacheBytes
 	}
+	slots := e.opts.limits.MaxConcurrentPlanning
+	if slots <= 0 {
+		slots = max(runtime.GOMAXPROCS(0)-1, 1)
+	}
+	e.planSlots = make(chan struct{}, slots)
+	e.shapes.limit = e.opts.limits.MaxNewShapesPerTenantMinute
 	e.log = e.opts.logger
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
@@ -220,7 +238,7 @@ func (e *Engine) swap(src *sources) (changed bool, err error) {
 	if cur := e.cur.Load(); cur != nil && cur.digest == src.digest && cur.revision == src.revision {
 		return false, nil
 	}
-	st, err := build(src, e.opts.cacheSize)
+	st, err := build(src, e.opts.limits.PlanCacheBytes)
 	if err != nil {
 		return false, err
 	}
@@ -319,6 +337,28 @@ func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, name string, h uint6
 	if q.Classifier == nil {
 		return nil, errors.New("cannot plan record: the query has no classifier")
 	}
+	lim := &e.opts.limits
+	u := q.Usage
+	now := time.Now()
+	if u != nil {
+		// Every new shape costs memory and maybe evaluations: charge the
+		// request, then the tenant's minute.
+		if u.NewShapes >= lim.MaxNewShapesPerRequest {
+			return nil, budget.Err(budget.RequestShapes)
+		}
+		if !e.shapes.allow(q.Tenant, now) {
+			u.Refused = true
+			return nil, budget.Err(budget.TenantShapes)
+		}
+		u.NewShapes++
+		if u.Deadline.IsZero() {
+			u.Deadline = now.Add(lim.PolicyTimePerRequest)
+		}
+	}
+	deadline := now.Add(lim.PolicyTimePerRequest)
+	if u != nil {
+		deadline = u.Deadline
+	}
 	defer func() {
 		// A broken describer or classifier must not take the proxy down; the
 		// caller drops the record's fields on error.
@@ -341,7 +381,12 @@ func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, name string, h uint6
 		Paths:     make([]string, n),
 	}
 	var kb []byte
-	set := false
+	set, partial, slot := false, false, false
+	defer func() {
+		if slot {
+			<-e.planSlots
+		}
+	}()
 	for i := range n {
 		path, key := q.Describe(i)
 		path, key = strings.Clone(path), strings.Clone(key)
@@ -354,23 +399,102 @@ func (e *Engine) buildPlan(st *state, q *masking.PlanQuery, name string, h uint6
 			p.Decisions[i] = d
 			continue
 		}
-		d := e.evalField(st, ent, path, key, class, typ)
-		st.decisions.Set(string(kb), d, 1)
-		set = true
-		p.Decisions[i] = d
+		// An evaluation: within the request's cap and policy time, and in
+		// one of the planning slots, so that cold shapes leave cores to
+		// cached traffic.
+		over := budget.NumKinds
+		switch {
+		case u != nil && u.Evaluations >= lim.MaxEvalsPerRequest:
+			over = budget.Evaluations
+		case !slot && !e.acquireSlot(deadline):
+			over = budget.EvalDeadline
+		default:
+			slot = true
+			if !time.Now().Before(deadline) {
+				over = budget.EvalDeadline
+			}
+		}
+		if over == budget.NumKinds {
+			if u != nil {
+				u.Evaluations++
+			}
+			d, timedOut := e.evalField(st, ent, path, key, class, typ, deadline)
+			if !timedOut {
+				st.decisions.Set(string(kb), d, entryOverhead+int64(unsafe.Sizeof(d)))
+				set = true
+				p.Decisions[i] = d
+				continue
+			}
+			over = budget.EvalDeadline
+		}
+		// Over budget: drop the field, and do not cache the plan, so that a
+		// later request may decide it.
+		p.Decisions[i] = budgetDrop
+		partial = true
+		if u != nil {
+			u.Add(over, 1)
+		}
 	}
 	ent.plan = p
-	st.plans.Set(h, ent, 1)
+	if !partial {
+		st.plans.Set(h, ent, ent.size())
+	}
 	if set {
 		st.decisions.Wait()
 	}
-	st.plans.Wait() // without Wait, ristretto drops many buffered Sets
+	if !partial {
+		st.plans.Wait() // without Wait, ristretto drops many buffered Sets
+	}
 	return p, nil
 }
 
-func (e *Engine) evalField(st *state, ent *planEntry, path, key, class, typ string) masking.Decision {
+// size is what the plan cache charges for ent.
+func (ent *planEntry) size() int64 {
+	return entryOverhead + int64(unsafe.Sizeof(*ent)) +
+		int64(len(ent.tenant)+len(ent.format)+len(ent.kind)+len(ent.name)) + ent.plan.Size()
+}
+
+// budgetDrop is the decision of a field left undecided by a budget.
+var budgetDrop = masking.Decision{Action: masking.ActionDrop, Rule: budget.Rule}
+
+// acquireSlot takes a planning slot, waiting at most until deadline.
+func (e *Engine) acquireSlot(deadline time.Time) bool {
+	select {
+	case e.planSlots <- struct{}{}:
+		return true
+	default:
+	}
+	wait := time.Until(deadline)
+	if wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case e.planSlots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// evalField evaluates one field's decision within EvalTimeout and
+// deadline. timedOut reports a deadline that ran out: the caller drops the
+// field under the budget rule and caches nothing.
+func (e *Engine) evalField(st *state, ent *planEntry, path, key, class, typ string, deadline time.Time) (d masking.Decision, timedOut bool) {
 	e.evaluations.Add(1)
-	d, err := st.evalDecision(context.Background(), ent.tenant, ent.format, ent.kind, ent.name, path, key, class, typ)
+	if dl := time.Now().Add(e.opts.limits.EvalTimeout); dl.Before(deadline) {
+		deadline = dl
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if ctx.Err() != nil {
+		return budgetDrop, true
+	}
+	d, err := st.evalDecision(ctx, ent.tenant, ent.format, ent.kind, ent.name, path, key, class, typ)
+	if err != nil && ctx.Err() != nil {
+		return budgetDrop, true
+	}
 	if err != nil {
 		e.errs.Add(1)
 		if ok, suppressed := e.errLog.allow(); ok {
@@ -382,9 +506,59 @@ func (e *Engine) evalField(st *state, ent *planEntry, path, key, class, typ stri
 				slog.String("policy_revision", st.revision), slog.Uint64("suppressed", suppressed),
 				slog.String("error", err.Error()))
 		}
-		return failClosed
+		return failClosed, false
 	}
-	return d
+	return d, false
+}
+
+// shapeLimiter counts the plans each tenant builds per calendar minute.
+type shapeLimiter struct {
+	mu    sync.Mutex
+	limit int
+	win   map[string]*shapeWindow
+}
+
+type shapeWindow struct {
+	minute int64
+	n      int
+}
+
+// maxShapeWindows bounds the limiter's memory; tenants come from the
+// configuration, so it is only reached by tools that invent tenants.
+const maxShapeWindows = 4096
+
+// allow counts one new shape for tenant and reports whether it is within
+// the minute's budget.
+func (l *shapeLimiter) allow(tenant string, now time.Time) bool {
+	minute := now.Unix() / 60
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.win[tenant]
+	if w == nil {
+		if l.win == nil {
+			l.win = map[string]*shapeWindow{}
+		}
+		if len(l.win) >= maxShapeWindows {
+			for t, old := range l.win {
+				if old.minute != minute {
+					delete(l.win, t)
+				}
+			}
+			if len(l.win) >= maxShapeWindows {
+				return false
+			}
+		}
+		w = &shapeWindow{minute: minute}
+		l.win[strings.Clone(tenant)] = w
+	}
+	if w.minute != minute {
+		w.minute, w.n = minute, 0
+	}
+	if w.n >= l.limit {
+		return false
+	}
+	w.n++
+	return true
 }
 
 // RecordDecision says whether a record is forwarded (keep) or dropped. It is
@@ -409,7 +583,9 @@ func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decis
 		name:   strings.Clone(name),
 	}
 	e.evaluations.Add(1)
-	d, err := st.evalRecord(context.Background(), ent.tenant, ent.format, ent.kind, ent.name)
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	d, err := st.evalRecord(ctx, ent.tenant, ent.format, ent.kind, ent.name)
+	cancel()
 	if err != nil {
 		e.errs.Add(1)
 		if ok, suppressed := e.errLog.allow(); ok {
@@ -422,7 +598,7 @@ func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decis
 		d = failClosed
 	}
 	ent.decision = d
-	st.records.Set(h, ent, 1)
+	st.records.Set(h, ent, entryOverhead+int64(unsafe.Sizeof(*ent))+int64(len(ent.tenant)+len(ent.format)+len(ent.kind)+len(ent.name)+len(d.Rule)))
 	st.records.Wait()
 	return d
 }

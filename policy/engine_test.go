@@ -415,7 +415,7 @@ func TestOptions(t *testing.T) {
 		t.Fatal("WithFS and WithDir together succeeded")
 	}
 	// Tiny caches still work (evictions only cost evaluations).
-	e := newEngine(t, WithCacheSize(1))
+	e := newEngine(t, WithCacheBytes(4096))
 	cl := pathClassifier{}
 	for _, name := range []string{"a", "b", "c", "a"} {
 		if _, err := e.Plan(newQuery("t", "f", "event", name, cl, field{"x", masking.TypeString})); err != nil {
@@ -431,7 +431,7 @@ func TestConcurrentPlanAndReload(t *testing.T) {
 	dir := t.TempDir()
 	files := shippedFiles(t)
 	writeFiles(t, dir, files)
-	e := newEngine(t, WithDir(dir), WithCacheSize(64))
+	e := newEngine(t, WithDir(dir), WithCacheBytes(256<<10))
 	alt := maps.Clone(files)
 	alt["extra.rego"] = "package consentry\n\nextra := 1\n"
 

@@ -3,27 +3,32 @@ package policy
 import (
 	"io/fs"
 	"log/slog"
+
+	"github.com/consentry/consentry/budget"
 )
 
-// Default cache sizes. A plan is one record shape of one tenant; a decision
-// is one field shape, so there are a few per plan.
+// Cache accounting. Entries are charged at their real size plus
+// entryOverhead, ristretto's bookkeeping per item (store and policy map
+// entries, sketch counters); the expected sizes only size the admission
+// sketches (about ten counters per expected entry).
 const (
-	DefaultCacheSize       = 10_000
-	decisionsPerPlan       = 4
-	minDecisionCacheSize   = 1_024
-	defaultRecordCacheSize = 4_096
+	entryOverhead        = 128
+	expectedPlanBytes    = 2 << 10
+	expectedDecisionCost = 160
+	expectedRecordCost   = 256
 )
 
 // Option configures New.
 type Option func(*options)
 
 type options struct {
-	fsys      fs.FS
-	dir       string
-	data      map[string]any
-	logger    *slog.Logger
-	cacheSize int64
-	bundle    *BundleSource
+	fsys       fs.FS
+	dir        string
+	data       map[string]any
+	logger     *slog.Logger
+	limits     budget.Limits
+	cacheBytes int64
+	bundle     *BundleSource
 }
 
 // WithFS loads the Rego modules (every *.rego except *_test.rego, in any
@@ -49,7 +54,17 @@ func WithData(data map[string]any) Option { return func(o *options) { o.data = d
 // default discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithCacheSize bounds the number of cached plans per policy revision
-// (default DefaultCacheSize). The decision cache holds a few times as many
-// field decisions.
-func WithCacheSize(maxPlans int64) Option { return func(o *options) { o.cacheSize = maxPlans } }
+// WithLimits sets the budgets the engine enforces (zero fields take the
+// defaults of budget.Defaults): PlanCacheBytes for the caches of each
+// policy revision, EvalTimeout for every Rego evaluation, and, for queries
+// that carry a masking.PlanQuery.Usage, MaxNewShapesPerRequest,
+// MaxNewShapesPerTenantMinute, MaxEvalsPerRequest, PolicyTimePerRequest and
+// MaxConcurrentPlanning.
+func WithLimits(l budget.Limits) Option {
+	return func(o *options) { o.limits = l }
+}
+
+// WithCacheBytes bounds the memory of the caches of each policy revision
+// (plans 3/4, field decisions 1/8, record decisions 1/8), overriding
+// WithLimits' PlanCacheBytes.
+func WithCacheBytes(n int64) Option { return func(o *options) { o.cacheBytes = n } }

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/consentry/consentry/audit"
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/rights"
 )
@@ -43,6 +44,7 @@ type Metrics struct {
 	errors          *prometheus.CounterVec
 	upstreamLatency prometheus.Histogram
 	duration        prometheus.Histogram
+	budgetCtrs      [budget.NumKinds]prometheus.Counter
 
 	mu          sync.Mutex
 	actionCtrs  [masking.NumActions]prometheus.Counter
@@ -82,7 +84,13 @@ func NewMetrics(srcs ...any) *Metrics {
 		}),
 		reqByStatus: map[int]prometheus.Counter{},
 	}
-	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration)
+	budgets := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "consentry_budget_exceeded_total", Help: "Fields dropped (rule consentry.budget) or requests refused because a budget ran out, by budget.",
+	}, []string{"budget"})
+	for k := range m.budgetCtrs {
+		m.budgetCtrs[k] = budgets.WithLabelValues(budget.Kind(k).String())
+	}
+	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration, budgets)
 	for a := range m.actionCtrs {
 		m.actionCtrs[a] = m.actions.WithLabelValues(masking.Action(a).String())
 	}
@@ -252,6 +260,11 @@ func (m *Metrics) observe(ar *audit.Record) {
 		for a, n := range st.Actions {
 			if n > 0 {
 				m.actionCtrs[a].Add(float64(n))
+			}
+		}
+		for k, n := range st.Budget.Exceeded {
+			if n > 0 {
+				m.budgetCtrs[k].Add(float64(n))
 			}
 		}
 	}

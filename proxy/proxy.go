@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/consentry/consentry/audit"
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
@@ -114,6 +115,9 @@ type Proxy struct {
 	timeout  time.Duration
 	errLog   everySecond
 	watch    watchdog
+
+	// Requests and body bytes being processed (limits.max_in_flight_*).
+	inFlight, inFlightBytes atomic.Int64
 }
 
 // quietLogger discards fasthttp's own log lines: they quote the bytes of
@@ -211,16 +215,23 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 		p.routes[k] = append(p.routes[k], r)
 		p.paths[r.Path] = append(p.paths[r.Path], r)
 	}
+	lim := &cfg.Limits
+	// Bodies that grew beyond the pooling bound go to the garbage
+	// collector instead of staying in fasthttp's pools (process-wide).
+	fasthttp.SetBodySizePoolLimit(lim.MaxPooledBufferBytes, lim.MaxPooledBufferBytes)
 	p.server = &fasthttp.Server{
 		Handler:                      p.Handle,
 		ErrorHandler:                 p.readError,
 		Logger:                       quietLogger{},
 		Name:                         "consentry",
-		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
-		ReadBufferSize:               cfg.Limits.MaxHeaderBytes,
-		ReadTimeout:                  30 * time.Second,
-		WriteTimeout:                 30 * time.Second,
-		IdleTimeout:                  60 * time.Second,
+		MaxRequestBodySize:           lim.MaxBodyBytes,
+		ReadBufferSize:               lim.MaxHeaderBytes,
+		Concurrency:                  lim.MaxConnections,
+		MaxConnsPerIP:                lim.MaxConnsPerIP,
+		MaxRequestsPerConn:           lim.MaxRequestsPerConn,
+		ReadTimeout:                  lim.ReadTimeout,
+		WriteTimeout:                 lim.WriteTimeout,
+		IdleTimeout:                  lim.IdleTimeout,
 		CloseOnShutdown:              true,
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
@@ -272,6 +283,17 @@ type reqState struct {
 }
 
 var statePool = sync.Pool{New: func() any { return &reqState{} }}
+
+// releaseState returns st to the pool without the buffers that grew beyond
+// limit bytes (one huge request must not pin its memory for good).
+func releaseState(st *reqState, limit int) {
+	for _, b := range []*[]byte{&st.body, &st.out, &st.zipped, &st.query} {
+		if cap(*b) > limit {
+			*b = nil
+		}
+	}
+	statePool.Put(st)
+}
 
 type requestView struct {
 	ctx *fasthttp.RequestCtx
@@ -325,8 +347,9 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	p.watch.enter(start)
 	defer func() { p.watch.leave(time.Now()) }()
 	st := statePool.Get().(*reqState)
-	defer statePool.Put(st)
+	defer releaseState(st, p.cfg.Limits.MaxPooledBufferBytes)
 	st.stats.Reset()
+	st.stats.Budget.Active = true // this request's budgets
 	st.audit = audit.Record{Time: start, Stats: &st.stats}
 	ar := &st.audit
 
@@ -344,8 +367,28 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ar.Route, ar.Format = cands[0].Path, cands[0].Format
-	p.serveRoute(ctx, cands, st)
+	size := int64(len(ctx.PostBody()))
+	n := p.inFlight.Add(1)
+	reserved := p.inFlightBytes.Add(size)
+	switch {
+	case n > int64(p.cfg.Limits.MaxInFlightRequests):
+		p.overloaded(ctx, st, budget.InFlightRequests)
+	case reserved > p.cfg.Limits.MaxInFlightBodyBytes:
+		p.overloaded(ctx, st, budget.InFlightBytes)
+	default:
+		p.serveRoute(ctx, cands, st)
+	}
+	p.inFlight.Add(-1)
+	p.inFlightBytes.Add(-size)
 	p.finish(ar, start)
+}
+
+// overloaded refuses a request over a server-wide budget, at once: 503 and
+// Retry-After, so that clients back off and the others stay fast.
+func (p *Proxy) overloaded(ctx *fasthttp.RequestCtx, st *reqState, k budget.Kind) {
+	st.stats.Budget.Add(k, 1)
+	p.fail(ctx, &st.audit, fasthttp.StatusServiceUnavailable, "overloaded", "the proxy is at limits.max_in_flight_requests or limits.max_in_flight_body_bytes; retry later")
+	ctx.Response.Header.Set("Retry-After", "1")
 }
 
 // preflight answers a CORS preflight for browser routes.
@@ -414,6 +457,14 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			return
 		}
 		body = st.body
+		// Decompressed bytes count against the in-flight budget too.
+		n := int64(len(body))
+		reserved := p.inFlightBytes.Add(n)
+		defer p.inFlightBytes.Add(-n)
+		if reserved > p.cfg.Limits.MaxInFlightBodyBytes {
+			p.overloaded(ctx, st, budget.InFlightBytes)
+			return
+		}
 	}
 
 	// Routes sharing a path (Segment and RudderStack) tell their format.
@@ -509,6 +560,7 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			return
 		}
 		rw := masking.AcquireRewriter()
+		rw.SetLimits(&p.cfg.Limits)
 		st.env = formats.Env{
 			Tenant:   tenant.Name,
 			Planner:  p.policy,
@@ -542,6 +594,14 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		ar.RecordsIn, ar.RecordsOut, ar.Suppressed, ar.PolicyDropped = res.RecordsIn, res.RecordsOut, res.Suppressed, res.PolicyDropped
 		if err != nil {
 			p.failErr(ctx, ar, err)
+			return
+		}
+		if st.stats.Budget.Refused {
+			// The tenant built too many new shapes this minute: forward
+			// nothing; the SDK keeps the data and retries.
+			p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "shape_budget_exceeded",
+				"the tenant sent more new record shapes this minute than limits.max_new_shapes_per_tenant_minute; retry later")
+			ctx.Response.Header.Set("Retry-After", "60")
 			return
 		}
 		if res.AllDropped {

@@ -49,6 +49,7 @@ func newPolicy(dir string, cfg *config.Config, log *slog.Logger, bundle ...*poli
 		opts = append(opts, policy.WithFS(rules.FS))
 	}
 	if cfg != nil {
+		opts = append(opts, policy.WithLimits(cfg.Limits))
 		tenants := map[string]any{}
 		for name, t := range cfg.Tenants {
 			if t.PolicyData != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/policy"
@@ -21,7 +22,13 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // deterministic and golden files are meaningful.
 func testEnv(t testing.TB) *formats.Env {
 	t.Helper()
-	eng, err := policy.New(policy.WithFS(rules.FS))
+	return testEnvLimits(t, budget.Limits{})
+}
+
+// testEnvLimits is testEnv with the policy engine's budgets set.
+func testEnvLimits(t testing.TB, lim budget.Limits) *formats.Env {
+	t.Helper()
+	eng, err := policy.New(policy.WithFS(rules.FS), policy.WithLimits(lim))
 	if err != nil {
 		t.Fatal(err)
 	}
