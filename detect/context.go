@@ -227,6 +227,12 @@ func (o *Options) context(s []byte, start, end int, b uint16) (int, string) {
 				j--
 				continue
 			}
+			if c >= 0x80 {
+				if r, n := utf8.DecodeLastRune(s[:j]); !unicode.IsLetter(r) {
+					j -= n // "n°", "№", "«"
+					continue
+				}
+			}
 			break
 		}
 		if j == 0 {

@@ -251,6 +251,13 @@ func matchAt(s []byte, i int, o *Options) Finding {
 		long := digitsAhead(s, i, 13)
 		if long {
 			if e := matchCard(s, i); e > 0 {
+				if e-i == 13 && gtinOK(s[i:e]) {
+					// a bare 13-digit run with a GS1 check digit is an
+					// EAN-13 unless a card word says otherwise
+					if v, _ := o.context(s, i, e, bCard); v <= 0 {
+						return Finding{}
+					}
+				}
 				if neg, _ := vetoed(s, i, e, bCard, o); !neg {
 					return Finding{Class: ClassCard, Rule: "card.luhn", End: e}
 				}

@@ -68,7 +68,7 @@ func luhn(d []byte) bool {
 	return sum%10 == 0
 }
 
-// cardIIN checks the issuer prefix against the length: Visa 4 (13, 16, 19);
+// cardIIN checks the issuer prefix against the length: Visa 4 (16, 19);
 // Mastercard 51-55 and 2221-2720 (16); Mir 2200-2204 (16-19); Amex 34, 37
 // (15); Diners 300-305, 36, 38, 39 (14-19); JCB 3528-3589 (16-19); Discover,
 // UnionPay, RuPay and Maestro 6 (13-19); Maestro 50, 56-59 (13-19); UATP 1
@@ -93,7 +93,7 @@ func cardIIN(d []byte) bool {
 		}
 		return false
 	case '4':
-		return n == 13 || n == 16 || n == 19
+		return n == 16 || n == 19 // 13-digit Visa numbers are withdrawn
 	case '5':
 		if p2 >= 51 && p2 <= 55 {
 			return n == 16
@@ -202,4 +202,3 @@ func matchIBAN(s []byte, i int) int {
 	}
 	return j
 }
-

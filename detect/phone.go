@@ -49,6 +49,9 @@ func matchPhone(s []byte, i int, o *Options) Finding {
 		plus = true
 		j++
 	}
+	if i >= 3 && s[i-1] == ' ' && isDigit(s[i-2]) && isDigit(s[i-3]) {
+		return Finding{} // the tail of a longer run of digit groups
+	}
 	var sep byte
 	slashes := 0
 	for ng < maxPhoneGroups && j < len(s) {
@@ -166,6 +169,9 @@ func decidePhone(s []byte, i, end int, d []byte, sizes []int, plus, paren bool, 
 					break
 				}
 			}
+		}
+		if !valid && len(d) == 11 && nanpShape(d) {
+			valid, mobile = phoneValid(d, "") // another NANP country (+1 441 Bermuda)
 		}
 		if !valid && v > 0 && !trunk {
 			valid, mobile = phoneValid(d, "")
@@ -325,6 +331,9 @@ func phoneShapeOK(d []byte, sizes []int, seps []byte, plus, paren bool) bool {
 		if k == 4 && small {
 			return false
 		}
+	}
+	if k == 2 && sizes[0] == 5 && sizes[1] == 4 && seps[1] == '-' {
+		return false // ZIP+4
 	}
 	if k == 3 {
 		a, b, c := sizes[0], sizes[1], sizes[2]

@@ -61,13 +61,13 @@ var firstNames = func() map[string]bool {
 type cueKind uint8
 
 const (
-	cueNone cueKind = iota
-	cueIntro        // my name is → capitalized words
-	cueTitle        // Mr → capitalized words
-	cueGreet        // Dear/Hi/Regards/I am → a listed first name
-	cueBirth        // born → a date
-	cueStreetPre    // rue/via/calle → words (number before or after)
-	cueStreetPost   // Street/Avenue → preceded by number and words
+	cueNone       cueKind = iota
+	cueIntro              // my name is → capitalized words
+	cueTitle              // Mr → capitalized words
+	cueGreet              // Dear/Hi/Regards/I am → a listed first name
+	cueBirth              // born → a date
+	cueStreetPre          // rue/via/calle → words (number before or after)
+	cueStreetPost         // Street/Avenue → preceded by number and words
 )
 
 type cue struct {
@@ -331,7 +331,10 @@ func matchName(t []byte, j int, c cue) Finding {
 		k := wordEnd(t, j)
 		w := t[j:k]
 		if k-j >= 2 && isUpperStart(w) && !allUpper(w) {
-			if words == 0 && c.kind == cueGreet && !firstNames[string(w)] {
+			if words == 0 && c.kind == cueGreet && !firstNames[string(w)] && !fullName(t, j, k) {
+				return Finding{}
+			}
+			if words == 0 && notName[string(w)] {
 				return Finding{}
 			}
 			if words == 0 && c.kind == cueTitle && cues[string(lowerWord(lb[:0], w))] != nil && !firstNames[string(w)] {
@@ -365,6 +368,40 @@ func matchName(t []byte, j int, c cue) Finding {
 	return Finding{Class: ClassName, Rule: rule, Cue: c.name, Start: start, End: end, VStart: start, VEnd: end}
 }
 
+// fullName reports whether the capitalized word t[j:k] is followed by a
+// second capitalized word, neither of them a common word of salutations
+// ("Dear Valued Customer", "Hi Support Team"): a first name missing from
+// the list followed by a surname.
+func fullName(t []byte, j, k int) bool {
+	if notName[string(t[j:k])] || k+1 >= len(t) || t[k] != ' ' {
+		return false
+	}
+	e := wordEnd(t, k+1)
+	w := t[k+1 : e]
+	if len(w) < 2 || !isUpperStart(w) || allUpper(w) || notName[string(w)] {
+		return false
+	}
+	return e == len(t) || t[e] == ',' || t[e] == '.' || t[e] == ' ' || t[e] == '!' || t[e] == '\n'
+}
+
+// notName are capitalized words that follow salutations and titles but are
+// not names: generic addressees, and brand or fiction names led by a title
+// (an exclusion list in the manner of DLP exclusion rules).
+var notName = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`Team Customer Customers Valued Sir Madam Madame All Everyone There Friends
+		Colleagues Member Members User Users Partner Partners Support Service Sales Admin Administrator
+		Manager Guest Guests Client Clients Kunde Kunden Kundin Damen Herren Team Mitglied Équipe Client
+		Cliente Clientes Amigos Amici Tutti Allemaal Iedereen Todos Customer Service Shopper Subscriber
+		Reader Readers Neighbour Neighbor Buyer Seller Owner Happy Thank Thanks Welcome Good Morning
+		Evening Afternoon New Your Our The Clean Pepper Bean Potato Right Robot Freeze Hyde Who Strange
+		Oz No Proper Muscle Coffee Big Fix Fixit Smith's Universe Olympia Spock
+		Ihr Ihre Euer Eure Votre Vos Su Sus Vostro Vostra Uw Jouw Seu Sua Dein Deine`) {
+		m[w] = true
+	}
+	return m
+}()
+
 func allUpper(w []byte) bool {
 	if len(w) < 2 {
 		return false
@@ -379,12 +416,25 @@ func allUpper(w []byte) bool {
 
 // ---- birth dates ----
 
+// birthFillers may stand between a birth cue and the date ("born on",
+// "geboren am", "né le", "DOB is").
+var birthFillers = map[string]bool{"on": true, "in": true, "is": true, "was": true, "am": true, "ist": true,
+	"le": true, "el": true, "il": true, "op": true, "em": true, "de": true, "the": true, "date": true,
+	"my": true, "of": true, "à": true, "a": true, "at": true}
+
 func matchBirth(t []byte, j int, c cue) Finding {
 	lim := min(len(t), j+30)
 	var lb [32]byte
 	for k := j; k < lim; k++ {
 		if !(k == 0 || !isAlnum(t[k-1])) {
 			continue
+		}
+		if charClass[t[k]]&cLetter != 0 || t[k] >= 0x80 {
+			we := wordEnd(t, k)
+			lw := lowerWord(lb[:0], t[k:we])
+			if months[string(lw)] == 0 && !birthFillers[string(lw)] {
+				return Finding{} // another word: the date is not the birth date
+			}
 		}
 		if isDigit(t[k]) {
 			if e := dateAt(t, k); e > 0 {
