@@ -157,6 +157,10 @@ by_class := {"action": "drop", "rule": "gdpr.ad.click_id"} if input.field.class 
 
 by_class := {"action": "drop", "rule": "gdpr.person.address"} if input.field.class in {"person.address", "contact.address"}
 
+# Order, invoice, product (SKU, ISBN, EAN), tracking, build and request ids are
+# business data that joins and reports need as they are.
+by_class := {"action": "keep", "rule": "gdpr.business.id"} if input.field.class == "business.id"
+
 # METADATA
 # description: |
 #   Decisions for classes of a known family that have no rule of their own, so that a
@@ -186,7 +190,11 @@ scan_findings := {
 	"contact.email": "redact",
 	"contact.phone": "redact",
 	"net.ip": "redact",
+	"net.mac": "redact",
 	"device.ad_id": "redact",
+	"person.name": "redact",
+	"person.address": "redact",
+	"person.birthdate": "redact",
 }
 
 _family := split(input.field.class, ".")[0]
