@@ -376,3 +376,14 @@ func vetoed(s []byte, start, end int, b uint16, o *Options) (bool, string) {
 	}
 	return false, ""
 }
+
+// NoText is Default without the name, address and birth-date detectors.
+var NoText = MustOptions([]string{"US"}, nil, nil, false)
+
+// String describes the options (for logs and golden files).
+func (o *Options) String() string {
+	if o == nil {
+		return "<default>"
+	}
+	return fmt.Sprintf("regions=%s text=%v words=%d", strings.Join(o.Regions, ","), o.Text, len(o.words))
+}

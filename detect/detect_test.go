@@ -386,3 +386,25 @@ func TestScannerPercentEncoded(t *testing.T) {
 		t.Errorf("phone span %q", got)
 	}
 }
+
+// Text-heavy inputs: support messages with and without personal data.
+var (
+	benchText    = []byte("Hello, I ordered the blue jacket last week and it still has not arrived. The tracking page says it is in transit since Monday. Could you please check what happened and let me know? Thanks a lot for your help!")
+	benchTextPII = []byte("Hi, my name is Anna Schmidt. Please deliver to Hauptstraße 12, 10115 Berlin, not the old address. Call me on +49 151 23456789 or mail anna.schmidt@example.com. DOB 12.03.1985 for the age check. Thanks, Anna")
+)
+
+func BenchmarkDetectText(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		in   []byte
+	}{{"support_clean", benchText}, {"support_pii", benchTextPII}} {
+		b.Run(bc.name, func(b *testing.B) {
+			dst := make([]Finding, 0, 16)
+			b.SetBytes(int64(len(bc.in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				dst = Detect(dst[:0], bc.in)
+			}
+		})
+	}
+}

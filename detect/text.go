@@ -136,6 +136,57 @@ var months = func() map[string]int {
 	return m
 }()
 
+// cueShape is a quick filter before the cue table: (first two bytes
+// lower-cased, byte length) of every cue's first word.
+var cueShape = func() (m [32 * 32 * 32]bool) {
+	for w := range cues {
+		m[cueKey([]byte(w), len(w))] = true
+		if n := len(w); w[n-1] == '.' || w[n-1] == ':' {
+			m[cueKey([]byte(w), n-1)] = true
+		}
+	}
+	return m
+}()
+
+func cueKey(w []byte, n int) int {
+	b := func(c byte) int {
+		c |= 0x20
+		if c >= 'a' && c <= 'z' {
+			return int(c - 'a')
+		}
+		return 31
+	}
+	c1 := 31
+	if len(w) > 1 {
+		c1 = b(w[1])
+	}
+	return b(w[0])<<10 | c1<<5 | min(n, 31)
+}
+
+// houseNumberNext reports whether a house number follows the word ending
+// at t[e] ("Hauptstraße 12", "Bahnhofstr. 5").
+func houseNumberNext(t []byte, e int) bool {
+	if e < len(t) && t[e] == '.' {
+		e++
+	}
+	return e+1 < len(t) && t[e] == ' ' && isDigit(t[e+1])
+}
+
+// streetNext reports whether the number at t[i] is followed by a space and
+// a letter, as a house number before a street is.
+func streetNext(t []byte, i int) bool {
+	for i < len(t) && isDigit(t[i]) {
+		i++
+	}
+	if i < len(t) && charClass[t[i]]&cLetter != 0 {
+		i++ // 221B
+	}
+	if i < len(t) && t[i] == ',' {
+		i++
+	}
+	return i+1 < len(t) && t[i] == ' ' && (charClass[t[i+1]]&cLetter != 0 || t[i+1] >= 0x80)
+}
+
 // textCandidate is the quick reject of the text detectors: a sentence has
 // at least one space and a few words.
 func textCandidate(t []byte) bool {
@@ -158,10 +209,14 @@ func findText(dst []Finding, n0 int, t []byte, o *Options) []Finding {
 			continue
 		}
 		e := wordEnd(t, i)
-		lw := lowerWord(lb[:0], t[i:e])
-		cs, ok := cues[string(lw)]
-		if !ok && e < len(t) && (t[e] == '.' || t[e] == ':') {
-			cs, ok = cues[string(append(lw, t[e]))]
+		var cs []cue
+		ok := false
+		if cueShape[cueKey(t[i:e], e-i)] {
+			lw := lowerWord(lb[:0], t[i:e])
+			cs, ok = cues[string(lw)]
+			if !ok && e < len(t) && (t[e] == '.' || t[e] == ':') {
+				cs, ok = cues[string(append(lw, t[e]))]
+			}
 		}
 		if ok {
 			if f, next := matchCue(t, i, e, cs, o); f.End > 0 {
@@ -169,8 +224,8 @@ func findText(dst []Finding, n0 int, t []byte, o *Options) []Finding {
 				i = next
 				continue
 			}
-		} else if len(lw) > 3 && isUpperStart(t[i:e]) {
-			if f := matchCompoundStreet(t, i, e, lw); f.End > 0 {
+		} else if e-i > 3 && houseNumberNext(t, e) && isUpperStart(t[i:e]) {
+			if f := matchCompoundStreet(t, i, e, lowerWord(lb[:0], t[i:e])); f.End > 0 {
 				dst = append(dst, f)
 				i = f.End
 				continue
@@ -184,7 +239,7 @@ func findText(dst []Finding, n0 int, t []byte, o *Options) []Finding {
 	}
 	// house-number-first addresses start at a number
 	for i := 0; i < len(t); i++ {
-		if isDigit(t[i]) && (i == 0 || !isAlnum(t[i-1])) {
+		if isDigit(t[i]) && (i == 0 || !isAlnum(t[i-1])) && streetNext(t, i) {
 			if f := matchNumberStreet(t, i); f.End > 0 {
 				dst = append(dst, f)
 				i = f.End

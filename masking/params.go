@@ -18,7 +18,7 @@ var paramNames = map[Action][]string{
 	ActionMask:       {"keep_first", "keep_last", "mask_char"},
 	ActionGeneralize: {"bucket_size", "decimals", "ipv4_bits", "ipv6_bits", "to"},
 	// scan's own map plus the knobs of the actions it applies to findings.
-	ActionScan: {"findings", "hex_len", "hotwords", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "languages", "mask_char", "regions"},
+	ActionScan: {"findings", "hex_len", "hotwords", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "languages", "mask_char", "regions", "text"},
 }
 
 // Limits of param values.
@@ -57,6 +57,7 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 	hasBucket := false
 	var regions, languages []string
 	var hotwords map[string]detect.HotwordSet
+	text, hasText := true, false
 	for _, k := range keys {
 		v := m[k]
 		if !slices.Contains(allowed, k) {
@@ -165,6 +166,13 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 			} else {
 				languages = l
 			}
+		case "text":
+			b, ok := v.(bool)
+			if !ok {
+				bad(k, "want a boolean")
+				continue
+			}
+			text, hasText = b, true
 		case "hotwords":
 			h, err := hotwordsParam(v)
 			if err != nil {
@@ -181,8 +189,14 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 			p.Findings = f
 		}
 	}
-	if regions != nil || languages != nil || hotwords != nil {
-		o, err := detect.NewOptions(regions, languages, hotwords, true)
+	switch {
+	case regions == nil && languages == nil && hotwords == nil && hasText:
+		p.Detect = detect.Default
+		if !text {
+			p.Detect = detect.NoText
+		}
+	case regions != nil || languages != nil || hotwords != nil:
+		o, err := detect.NewOptions(regions, languages, hotwords, text)
 		if err != nil {
 			errs = append(errs, err)
 		}

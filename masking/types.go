@@ -116,7 +116,8 @@ type Params struct {
 	Findings map[string]Action
 	// scan: detector options compiled from the params "regions" (phone
 	// regions, first the tenant's default), "languages" (the locale list
-	// whose context words apply besides English) and "hotwords" (extra
-	// context words by detector class); nil means detect.Default.
+	// whose context words apply besides English), "hotwords" (extra
+	// context words by detector class) and "text" (false turns the name,
+	// address and birth-date detectors off); nil means detect.Default.
 	Detect *detect.Options
 }
