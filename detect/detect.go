@@ -173,10 +173,21 @@ func MayHold(s []byte) bool {
 // addresses, birth dates) add findings that overlap none of the above.
 func find(dst []Finding, t []byte, o *Options) []Finding {
 	n0 := len(dst)
-	if MayHold(t) {
+	ids, text := false, false
+	for _, c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			ids, text = true, true
+		case c == '@' || c == ':' || c >= 0x80:
+			ids = true
+		case c == ' ':
+			text = true
+		}
+	}
+	if ids {
 		dst = findIDs(dst, t, o)
 	}
-	if o.Text && textCandidate(t) {
+	if text && o.Text && textCandidate(t) {
 		dst = findText(dst, n0, t, o)
 	}
 	return dst
