@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/detect"
 	"math"
 	"slices"
 	"strings"
@@ -17,7 +18,7 @@ var paramNames = map[Action][]string{
 	ActionMask:       {"keep_first", "keep_last", "mask_char"},
 	ActionGeneralize: {"bucket_size", "decimals", "ipv4_bits", "ipv6_bits", "to"},
 	// scan's own map plus the knobs of the actions it applies to findings.
-	ActionScan: {"findings", "hex_len", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "mask_char"},
+	ActionScan: {"findings", "hex_len", "hotwords", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "languages", "mask_char", "regions", "text"},
 }
 
 // Limits of param values.
@@ -54,6 +55,9 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 		errs = append(errs, fmt.Errorf("param %q: %s", k, fmt.Sprintf(format, args...)))
 	}
 	hasBucket := false
+	var regions, languages []string
+	var hotwords map[string]detect.HotwordSet
+	text, hasText := true, false
 	for _, k := range keys {
 		v := m[k]
 		if !slices.Contains(allowed, k) {
@@ -151,6 +155,31 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 				continue
 			}
 			p.IPv6Bits = n
+		case "regions", "languages":
+			l, err := stringList(v)
+			if err != nil {
+				bad(k, "%v", err)
+				continue
+			}
+			if k == "regions" {
+				regions = l
+			} else {
+				languages = l
+			}
+		case "text":
+			b, ok := v.(bool)
+			if !ok {
+				bad(k, "want a boolean")
+				continue
+			}
+			text, hasText = b, true
+		case "hotwords":
+			h, err := hotwordsParam(v)
+			if err != nil {
+				bad(k, "%v", err)
+				continue
+			}
+			hotwords = h
 		case "findings":
 			f, err := findingsParam(v)
 			if err != nil {
@@ -159,6 +188,19 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 			}
 			p.Findings = f
 		}
+	}
+	switch {
+	case regions == nil && languages == nil && hotwords == nil && hasText:
+		p.Detect = detect.Default
+		if !text {
+			p.Detect = detect.NoText
+		}
+	case regions != nil || languages != nil || hotwords != nil:
+		o, err := detect.NewOptions(regions, languages, hotwords, text)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		p.Detect = o
 	}
 	if a == ActionGeneralize && p.To == ToBucket && !hasBucket {
 		errs = append(errs, errors.New(`param "bucket_size": required when "to" is "bucket"`))
@@ -273,6 +315,58 @@ func findingsParam(v any) (map[string]Action, error) {
 			return nil, fmt.Errorf("class %q: scan cannot apply to a finding", c)
 		}
 		out[c] = a
+	}
+	return out, nil
+}
+
+// stringList reads a list of strings (regions, languages).
+func stringList(v any) ([]string, error) {
+	switch x := v.(type) {
+	case []string:
+		return x, nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, errors.New("want a list of strings")
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, errors.New("want a list of strings")
+}
+
+// hotwordsParam reads {"contact.phone": {"positive": [...], "negative":
+// [...]}, ...}: context words a policy adds to the built-in ones.
+func hotwordsParam(v any) (map[string]detect.HotwordSet, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("want an object of detector class to {positive, negative}")
+	}
+	out := make(map[string]detect.HotwordSet, len(m))
+	for c, e := range m {
+		o, ok := e.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("class %q: want {positive, negative}", c)
+		}
+		var set detect.HotwordSet
+		for k, l := range o {
+			words, err := stringList(l)
+			if err != nil {
+				return nil, fmt.Errorf("class %q %s: %v", c, k, err)
+			}
+			switch k {
+			case "positive":
+				set.Positive = words
+			case "negative":
+				set.Negative = words
+			default:
+				return nil, fmt.Errorf("class %q: unknown key %q (want positive, negative)", c, k)
+			}
+		}
+		out[c] = set
 	}
 	return out, nil
 }

@@ -123,3 +123,22 @@ func TestParseParamsDefaultPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestParseScanDetectorParams(t *testing.T) {
+	p, err := ParseParams(ActionScan, map[string]any{
+		"regions": []any{"de", "UK"}, "languages": []any{"de-AT"}, "text": false,
+		"hotwords": map[string]any{"contact.phone": map[string]any{"positive": []any{"hotline"}, "negative": []any{"kundennr"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Detect.String(); !strings.HasPrefix(got, "regions=DE,GB text=false") {
+		t.Errorf("options %s", got)
+	}
+	if _, err := ParseParams(ActionScan, map[string]any{"regions": []any{"XX"}}); err == nil {
+		t.Error("unknown region accepted")
+	}
+	if _, err := ParseParams(ActionScan, map[string]any{"hotwords": map[string]any{"nope": map[string]any{}}}); err == nil {
+		t.Error("unknown hotword class accepted")
+	}
+}

@@ -244,7 +244,7 @@ func TestPIIInKeysDropsTheMember(t *testing.T) {
 		{`{"4111111111111111":{"x":false}}`, `{}`},
 		{`{"Plan 2024":1,"1234":2}`, `{"Plan 2024":1,"1234":2}`},
 		{`{"1.2.3.4":1,"ok":2}`, `{"ok":2}`},
-		{`{"6ba7b810-9dad-11d1-80b4-00c04fd430c8":{"a":1},"ok":2}`, `{"ok":2}`},
+		{`{"6ba7b810-9dad-41d1-80b4-00c04fd430c8":{"a":1},"ok":2}`, `{"ok":2}`},
 	} {
 		got, _, err := rewrite(t, tc.in, pl)
 		if err != nil || got != tc.want {

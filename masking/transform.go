@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/detect"
 	"hash"
 	"strings"
 	"sync"
@@ -74,6 +75,7 @@ type scratch struct {
 	norm []byte // normalized hash input, token plaintext
 	seal []byte // sealed token bytes
 	siv  sivScratch
+	det  detect.Scanner // percent-decoded text for scan
 }
 
 // NewTransformer validates k and returns a Transformer that holds copies of

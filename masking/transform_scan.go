@@ -2,6 +2,7 @@ package masking
 
 import (
 	"bytes"
+	"github.com/consentry/consentry/detect"
 	"math"
 	"strconv"
 )
@@ -52,7 +53,16 @@ func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (ou
 		return append(dst, raw...), false, 0, nil
 	}
 	var fb [8]Finding
-	finds := Detect(fb[:0], text)
+	var finds []Finding
+	vtext := text // where the findings' values live (percent-decoded text)
+	if typ == TypeString && detect.HasEscape(text) {
+		if sc == nil {
+			sc = t.get()
+		}
+		finds, vtext = sc.det.Find(fb[:0], text, p.Detect)
+	} else {
+		finds = detect.Find(fb[:0], text, p.Detect)
+	}
 	if len(finds) == 0 {
 		return append(dst, raw...), false, 0, nil
 	}
@@ -71,7 +81,7 @@ func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (ou
 			continue
 		}
 		dst = appendEscapedBytes(dst, text[prev:f.Start])
-		if dst, err = t.appendFinding(dst, p, sc, a, f.Class, text[f.Start:f.End]); err != nil {
+		if dst, err = t.appendFinding(dst, p, sc, a, f.Class, vtext[f.VStart:f.VEnd]); err != nil {
 			return dst[:n], true, 0, err
 		}
 		prev = f.End
@@ -189,6 +199,14 @@ func findingLabel(class string) string {
 		return "[ip]"
 	case ClassAdID:
 		return "[ad_id]"
+	case ClassMAC:
+		return "[mac]"
+	case ClassName:
+		return "[name]"
+	case ClassAddress:
+		return "[address]"
+	case ClassBirthdate:
+		return "[birthdate]"
 	}
 	return DefaultReplacement
 }

@@ -2,6 +2,7 @@ package masking
 
 import (
 	"fmt"
+	"github.com/consentry/consentry/detect"
 )
 
 // Action is what happens to one field. The zero value is ActionDrop so that a
@@ -113,4 +114,10 @@ type Params struct {
 	// scan: the action applied to each finding, by detector class
 	// (e.g. "contact.email": ActionHash). Classes not listed are redacted.
 	Findings map[string]Action
+	// scan: detector options compiled from the params "regions" (phone
+	// regions, first the tenant's default), "languages" (the locale list
+	// whose context words apply besides English), "hotwords" (extra
+	// context words by detector class) and "text" (false turns the name,
+	// address and birth-date detectors off); nil means detect.Default.
+	Detect *detect.Options
 }

@@ -94,4 +94,31 @@ var piiKeys = map[string]string{
 	"street": ClassAddress, "streetaddress": ClassAddress, "address": ClassAddress,
 	"addressline1": ClassAddress, "addressline2": ClassAddress, "postalcode": ClassAddress,
 	"zipcode": ClassAddress, "zip": ClassAddress, "postcode": ClassAddress,
+	"shippingaddress": ClassAddress, "billingaddress": ClassAddress, "deliveryaddress": ClassAddress,
+	"homeaddress": ClassAddress, "mailingaddress": ClassAddress, "postaladdress": ClassAddress,
+	"residentialaddress": ClassAddress, "addressline": ClassAddress, "addressline3": ClassAddress,
+	"address1": ClassAddress, "address2": ClassAddress, "streetname": ClassAddress,
+	"housenumber": ClassAddress, "streetnumber": ClassAddress, "shippingstreet": ClassAddress,
+	"billingstreet": ClassAddress, "shippingzip": ClassAddress, "billingzip": ClassAddress,
+	"shippingpostcode": ClassAddress, "billingpostcode": ClassAddress, "postleitzahl": ClassAddress,
+	"plz": ClassAddress, "strasse": ClassAddress, "straße": ClassAddress, "adresse": ClassAddress,
+	"lieferadresse": ClassAddress, "rechnungsadresse": ClassAddress, "direccion": ClassAddress,
+	"indirizzo": ClassAddress, "codepostal": ClassAddress, "cap": ClassAddress,
+	"customername": "person.name", "recipientname": "person.name", "shippingname": "person.name",
+	"billingname": "person.name", "contactname": "person.name", "cardholdername": "person.name",
+	"nachname": "person.name", "vorname": "person.name", "prenom": "person.name", "nom": "person.name",
+	// Business identifiers: not personal data by default, and never scanned
+	// for phone-shaped digits.
+	"orderid": ClassBusinessID, "ordernumber": ClassBusinessID, "orderno": ClassBusinessID,
+	"invoiceid": ClassBusinessID, "invoicenumber": ClassBusinessID, "invoiceno": ClassBusinessID,
+	"sku": ClassBusinessID, "productsku": ClassBusinessID, "isbn": ClassBusinessID, "ean": ClassBusinessID,
+	"upc": ClassBusinessID, "gtin": ClassBusinessID, "partnumber": ClassBusinessID, "mpn": ClassBusinessID,
+	"trackingnumber": ClassBusinessID, "trackingid": ClassBusinessID, "build": ClassBusinessID,
+	"buildnumber": ClassBusinessID, "version": ClassBusinessID, "appversion": ClassBusinessID,
+	"transactionid": ClassBusinessID, "receiptid": ClassBusinessID, "productid": ClassBusinessID,
+	"requestid": ClassBusinessID, "traceid": ClassBusinessID, "ponumber": ClassBusinessID,
 }
+
+// ClassBusinessID is an order, invoice, product, tracking, build or request
+// identifier: the default policy keeps it.
+const ClassBusinessID = "business.id"

@@ -45,3 +45,16 @@ func TestPathKeys(t *testing.T) {
 		t.Error("a dotted key passed for a path")
 	}
 }
+
+func TestKeyClassAddressesAndBusinessIDs(t *testing.T) {
+	for key, want := range map[string]string{
+		"shipping_address": ClassAddress, "billingAddress": ClassAddress, "address_line1": ClassAddress,
+		"Street": ClassAddress, "postcode": ClassAddress, "Lieferadresse": ClassAddress,
+		"recipient_name": "person.name", "order_id": ClassBusinessID, "SKU": ClassBusinessID,
+		"isbn": ClassBusinessID, "build": ClassBusinessID, "tracking_number": ClassBusinessID,
+	} {
+		if got := KeyClass(key, false); got != want {
+			t.Errorf("KeyClass(%q) = %q, want %q", key, got, want)
+		}
+	}
+}

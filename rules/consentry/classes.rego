@@ -69,7 +69,7 @@ by_class := {"action": "keep", "rule": "gdpr.device.info"} if {
 
 by_class := {
 	"action": "scan",
-	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"})},
+	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"}), "text": false},
 	"rule": "gdpr.device.info.text",
 } if {
 	input.field.class == "device.info"
@@ -117,7 +117,8 @@ by_class := {"action": "keep", "rule": "gdpr.geo.location"} if input.field.class
 # strings (event and screen names, record types) are scanned, since apps put
 # free text there ("Reset password for bob@example.com"). Text without findings
 # passes unchanged. UUIDs there are message and insert ids that vendors
-# deduplicate on, so the advertising-id detector keeps them.
+# deduplicate on, so the advertising-id detector keeps them. Event and screen names are
+# not prose: the name, address and birth-date detectors ("text") are off there.
 by_class := {"action": "keep", "rule": "gdpr.record.meta"} if {
 	input.field.class == "record.meta"
 	input.field.type != "string"
@@ -125,7 +126,7 @@ by_class := {"action": "keep", "rule": "gdpr.record.meta"} if {
 
 by_class := {
 	"action": "scan",
-	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"})},
+	"params": {"findings": object.union(scan_findings, {"device.ad_id": "keep"}), "text": false},
 	"rule": "gdpr.record.meta.text",
 } if {
 	input.field.class == "record.meta"
@@ -157,6 +158,10 @@ by_class := {"action": "drop", "rule": "gdpr.ad.click_id"} if input.field.class 
 
 by_class := {"action": "drop", "rule": "gdpr.person.address"} if input.field.class in {"person.address", "contact.address"}
 
+# Order, invoice, product (SKU, ISBN, EAN), tracking, build and request ids are
+# business data that joins and reports need as they are.
+by_class := {"action": "keep", "rule": "gdpr.business.id"} if input.field.class == "business.id"
+
 # METADATA
 # description: |
 #   Decisions for classes of a known family that have no rule of their own, so that a
@@ -186,7 +191,11 @@ scan_findings := {
 	"contact.email": "redact",
 	"contact.phone": "redact",
 	"net.ip": "redact",
+	"net.mac": "redact",
 	"device.ad_id": "redact",
+	"person.name": "redact",
+	"person.address": "redact",
+	"person.birthdate": "redact",
 }
 
 _family := split(input.field.class, ".")[0]

@@ -6,7 +6,11 @@ _findings := {
 	"contact.email": "redact",
 	"contact.phone": "redact",
 	"net.ip": "redact",
+	"net.mac": "redact",
 	"device.ad_id": "redact",
+	"person.name": "redact",
+	"person.address": "redact",
+	"person.birthdate": "redact",
 }
 
 _input(class, type) := {
@@ -220,4 +224,10 @@ test_device_info_text_is_scanned if {
 	d := consentry.decision with input as _input("device.info", "string")
 	d.action == "scan"
 	d.rule == "gdpr.device.info.text"
+}
+
+test_business_ids_are_kept if {
+	got := consentry.decision with input as _input("business.id", "string")
+	got.action == "keep"
+	got.rule == "gdpr.business.id"
 }

@@ -1,4 +1,4 @@
-package masking
+package detect
 
 // ---- payment cards ----
 
@@ -68,7 +68,7 @@ func luhn(d []byte) bool {
 	return sum%10 == 0
 }
 
-// cardIIN checks the issuer prefix against the length: Visa 4 (13, 16, 19);
+// cardIIN checks the issuer prefix against the length: Visa 4 (16, 19);
 // Mastercard 51-55 and 2221-2720 (16); Mir 2200-2204 (16-19); Amex 34, 37
 // (15); Diners 300-305, 36, 38, 39 (14-19); JCB 3528-3589 (16-19); Discover,
 // UnionPay, RuPay and Maestro 6 (13-19); Maestro 50, 56-59 (13-19); UATP 1
@@ -93,7 +93,7 @@ func cardIIN(d []byte) bool {
 		}
 		return false
 	case '4':
-		return n == 13 || n == 16 || n == 19
+		return n == 16 || n == 19 // 13-digit Visa numbers are withdrawn
 	case '5':
 		if p2 >= 51 && p2 <= 55 {
 			return n == 16
@@ -201,187 +201,4 @@ func matchIBAN(s []byte, i int) int {
 		return 0
 	}
 	return j
-}
-
-// ---- phone numbers ----
-
-const maxPhoneGroups = 16
-
-// matchPhone detects phone numbers; s[i] is '+', '(' or a digit at a token
-// boundary. A candidate is a run of digit groups joined by single
-// separators (space, hyphen, dot), with at most one parenthesized group of
-// 1-4 digits ("(415)", "(0)"). The longest prefix of whole groups that
-// passes the rules below wins. Rules:
-//
-//   - 8 to 15 digits in all (E.164 allows at most 15), not followed by a
-//     letter, a digit, or a joiner and a digit.
-//   - "+" and a digit 1-9: any grouping (international form).
-//   - A parenthesized group: any grouping ("(415) 555-0123").
-//   - Other separated forms must not look like something else: dates
-//     (4-2-2, 2-2-4), SSN-shaped 3-2-4 with hyphens, amounts in thousands
-//     ("12 345 678"), decimals and versions with dots (dots need three or
-//     more groups of 2-4 digits, and not four groups of at most 3, which is
-//     an invalid IPv4), and no group longer than 10 digits.
-//   - Bare digit runs (no separator, no "+") need 10 to 15 digits, not all
-//     the same digit. Timestamps: a run starting with 1 is a phone only if it
-//     is a North American number with its country code, 11 digits of
-//     1 NXX NXX XXXX with N in 2-9 (14155550123). Unix seconds from 2001 to
-//     2033 (10 digits starting with 1) and milliseconds from 2001 to 2033 (13
-//     digits starting with 1) are therefore never phones, and no real
-//     number is lost: NANP area codes never start with 0 or 1, and every
-//     country code starting with 1 is NANP (11 digits).
-func matchPhone(s []byte, i int) int {
-	var ends, cum, sizes [maxPhoneGroups]int
-	var seps [maxPhoneGroups]byte // separator before group g (0 for none)
-	var digits [15]byte
-	ng, nd := 0, 0
-	plus, paren := false, -1
-	j := i
-	if s[j] == '+' {
-		if i > 0 && s[i-1] == '+' || j+1 >= len(s) || s[j+1] < '1' || s[j+1] > '9' {
-			return 0
-		}
-		plus = true
-		j++
-	}
-	var sep byte
-	for ng < maxPhoneGroups && j < len(s) {
-		start, stop := j, 0
-		if s[j] == '(' {
-			if paren >= 0 {
-				break
-			}
-			k := j + 1
-			for k < len(s) && isDigit(s[k]) && k-j <= 4 {
-				k++
-			}
-			if k == j+1 || k >= len(s) || s[k] != ')' {
-				break
-			}
-			start, stop = j+1, k
-			j = k + 1
-			paren = ng
-		} else {
-			if !isDigit(s[j]) {
-				break
-			}
-			k := j
-			for k < len(s) && isDigit(s[k]) {
-				k++
-			}
-			start, stop = j, k
-			j = k
-		}
-		size := stop - start
-		if nd+size > len(digits) {
-			break
-		}
-		copy(digits[nd:], s[start:stop])
-		nd += size
-		ends[ng], cum[ng], sizes[ng], seps[ng] = j, nd, size, sep
-		ng++
-		// What joins the next group: a separator, or nothing before/after a
-		// parenthesized group.
-		sep = 0
-		if j < len(s) && (s[j] == ' ' || s[j] == '-' || s[j] == '.') && j+1 < len(s) && (isDigit(s[j+1]) || s[j+1] == '(') {
-			sep = s[j]
-			j++
-			continue
-		}
-		if j < len(s) && (paren == ng-1 && isDigit(s[j]) || s[j] == '(' && paren < 0) {
-			sep = '('
-			continue
-		}
-		break
-	}
-	for g := ng - 1; g >= 0; g-- {
-		n := cum[g]
-		if n < 8 {
-			break
-		}
-		if !digitEndOK(s, ends[g]) {
-			continue
-		}
-		if phoneShapeOK(digits[:n], sizes[:g+1], seps[:g+1], plus, paren >= 0 && paren <= g) {
-			return ends[g]
-		}
-	}
-	return 0
-}
-
-func phoneShapeOK(d []byte, sizes []int, seps []byte, plus, paren bool) bool {
-	n := len(d)
-	if n < 8 || n > 15 {
-		return false
-	}
-	k := len(sizes)
-	if plus {
-		return true
-	}
-	if k == 1 && !paren {
-		if n < 10 {
-			return false
-		}
-		same := true
-		for _, c := range d {
-			same = same && c == d[0]
-		}
-		if same {
-			return false
-		}
-		if d[0] == '1' {
-			return n == 11 && d[1] >= '2' && d[4] >= '2'
-		}
-		return true
-	}
-	if paren {
-		return true
-	}
-	dots, others := false, false
-	for _, c := range seps[1:] {
-		if c == '.' {
-			dots = true
-		} else {
-			others = true
-		}
-	}
-	for _, sz := range sizes {
-		if sz > 10 {
-			return false
-		}
-	}
-	if dots {
-		if others || k < 3 {
-			return false
-		}
-		small := true
-		for _, sz := range sizes {
-			if sz < 2 || sz > 4 {
-				return false
-			}
-			small = small && sz <= 3
-		}
-		if k == 4 && small {
-			return false
-		}
-	}
-	if k == 3 {
-		a, b, c := sizes[0], sizes[1], sizes[2]
-		if a == 4 && b == 2 && c == 2 || a == 2 && b == 2 && c == 4 {
-			return false
-		}
-		if a == 3 && b == 2 && c == 4 && seps[1] == '-' && seps[2] == '-' {
-			return false
-		}
-	}
-	if k >= 3 && sizes[0] <= 3 {
-		thousands := true
-		for _, sz := range sizes[1:] {
-			thousands = thousands && sz == 3
-		}
-		if thousands {
-			return false
-		}
-	}
-	return true
 }
