@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/masking"
@@ -48,6 +49,7 @@ type Metrics struct {
 	actionCtrs  [masking.NumActions]prometheus.Counter
 	recIn       prometheus.Counter
 	recOut      prometheus.Counter
+	recFailed   prometheus.Counter
 	recSupp     prometheus.Counter
 	recDropped  prometheus.Counter
 	reqByStatus map[int]prometheus.Counter
@@ -64,7 +66,7 @@ func NewMetrics(srcs ...any) *Metrics {
 			Name: "consentry_requests_total", Help: "Requests by HTTP status class and status.",
 		}, []string{"status"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "consentry_records_total", Help: "Records seen, forwarded, suppressed (data-subject rights) and dropped by record policy.",
+			Name: "consentry_records_total", Help: "Records seen (in), forwarded (the upstream answered 2xx), upstream_failed (to be forwarded, but the upstream did not answer 2xx or they were not sent), suppressed (data-subject rights) and dropped by record policy.",
 		}, []string{"outcome"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "consentry_field_actions_total", Help: "Field actions applied, by action.",
@@ -82,12 +84,14 @@ func NewMetrics(srcs ...any) *Metrics {
 		}),
 		reqByStatus: map[int]prometheus.Counter{},
 	}
-	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration)
+	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for a := range m.actionCtrs {
 		m.actionCtrs[a] = m.actions.WithLabelValues(masking.Action(a).String())
 	}
 	m.recIn = m.records.WithLabelValues("in")
 	m.recOut = m.records.WithLabelValues("forwarded")
+	m.recFailed = m.records.WithLabelValues("upstream_failed")
 	m.recSupp = m.records.WithLabelValues("suppressed")
 	m.recDropped = m.records.WithLabelValues("policy_dropped")
 	for _, src := range srcs {
@@ -229,7 +233,13 @@ func (m *Metrics) observe(ar *audit.Record) {
 	}
 	if ar.RecordsIn > 0 {
 		m.recIn.Add(float64(ar.RecordsIn))
-		m.recOut.Add(float64(ar.RecordsOut))
+		// Forwarded means delivered: the upstream answered 2xx. Records
+		// the upstream refused or never saw are retried by the SDK.
+		if ar.UpstreamStatus >= 200 && ar.UpstreamStatus <= 299 {
+			m.recOut.Add(float64(ar.RecordsOut))
+		} else {
+			m.recFailed.Add(float64(ar.RecordsOut))
+		}
 		m.recSupp.Add(float64(ar.Suppressed))
 		m.recDropped.Add(float64(ar.PolicyDropped))
 	}

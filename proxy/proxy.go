@@ -598,6 +598,8 @@ func (p *Proxy) resolveTenant(ids [][]byte) (*Tenant, error) {
 	return nil, formats.Errorf(fasthttp.StatusForbidden, "unknown_tenant", "the account id is not configured for any tenant")
 }
 
+var http11 = []byte("HTTP/1.1")
+
 // hopByHop are removed in both directions (RFC 7230 §6.1).
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
 
@@ -698,6 +700,12 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	}
 	ar.UpstreamStatus = resp.StatusCode()
 	resp.Header.CopyTo(&ctx.Response.Header)
+	// The reply is Consentry's: HTTP/1.1 with the standard reason phrase,
+	// whatever the upstream spoke, and Consentry's own Server header (the
+	// server's Name), not the upstream's, which names the vendor's software.
+	ctx.Response.Header.SetProtocol(http11)
+	ctx.Response.Header.SetStatusMessage(nil)
+	ctx.Response.Header.Del("Server")
 	removeConnectionHeaders(&ctx.Response.Header)
 	for _, h := range rt.DropResponseHeaders {
 		ctx.Response.Header.Del(h)
