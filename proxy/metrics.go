@@ -98,7 +98,7 @@ func NewMetrics(srcs ...any) *Metrics {
 		m.register(src)
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
+		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version, "revision": Revision},
 	}, func() float64 { return 1 }))
 	return m
 }
@@ -215,8 +215,12 @@ func (m *Metrics) WatchRights(reg *rights.Registry, pg *rights.PGStore) {
 	counter("consentry_rights_serialization_retries_total", "Transactions retried after losing a race with another instance.", func() uint64 { return pg.Stats().SerializationRetries })
 }
 
-// Version is set by the binary at start-up.
-var Version = "dev"
+// Version and Revision (the VCS commit, "" if unknown) are set by the
+// binary at start-up.
+var (
+	Version  = "dev"
+	Revision = ""
+)
 
 func (m *Metrics) observe(ar *audit.Record) {
 	m.mu.Lock()
