@@ -37,6 +37,7 @@ type Tenant struct {
 	Applier   masking.Applier
 	upstreams map[string]*upstream // by format; "" is the default
 	formats   map[string]bool      // accepted formats; nil accepts all
+	accepts   string               // the accepted formats, for the refusal
 	honorGPC  bool
 }
 
@@ -168,6 +169,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 			for _, f := range ts.Formats {
 				t.formats[f] = true
 			}
+			t.accepts = strings.Join(ts.Formats, ", ")
 		}
 		for f, raw := range ts.Upstreams {
 			u, err := newUpstream(raw, cfg.Upstream)
@@ -406,7 +408,8 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		}
 	}
 	if tenant.formats != nil && !tenant.formats[rt.Format] {
-		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed", "tenant does not accept format "+rt.Format)
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed",
+			"tenant "+tenant.Name+" does not accept format "+rt.Format+" (it accepts "+tenant.accepts+"); nothing was forwarded")
 		return
 	}
 	up := tenant.upstreamFor(rt.Format)
