@@ -28,9 +28,23 @@ type serveFlags struct {
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fl, f := serveFlagSet(stderr)
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := serve(*f, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "consentry serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serveFlagSet defines serve's flags.
+func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	var f serveFlags
+	f := &serveFlags{}
 	fl.StringVar(&f.config, "config", "", "YAML config file (optional with --upstream)")
 	fl.StringVar(&f.listen, "listen", "", "proxy listen address (default "+config.DefaultListen+")")
 	fl.StringVar(&f.admin, "admin", "", "admin listen address for /livez, /readyz, /metrics (default "+config.DefaultAdmin+")")
@@ -41,15 +55,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fl.StringVar(&f.audit, "audit", "", `audit output: "stdout", "off" or a file path`)
 	fl.StringVar(&f.formats, "formats", "", `single-tenant mode: formats to accept, comma-separated, or "all" (default: those the upstream's vendor serves; CleverTap's for an unknown host)`)
-	if err := fl.Parse(args); err != nil {
-		return 2
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	if err := serve(f, stdout, log); err != nil {
-		fmt.Fprintf(stderr, "consentry serve: %v\n", err)
-		return 1
-	}
-	return 0
+	return fl, f
 }
 
 func loadServeConfig(f serveFlags) (*config.Config, error) {
