@@ -33,7 +33,11 @@ const (
 	DefaultMaxCompressionRatio = budget.DefaultMaxCompressionRatio
 	DefaultUpstreamTimeout     = 15 * time.Second
 	DefaultShutdownGrace       = 20 * time.Second
-	DefaultTenantName          = "default"
+	// DefaultDrainDelay is how long /readyz fails before the listener stops
+	// accepting, so that load balancers and Kubernetes endpoints move away
+	// first. A negative drain_delay turns it off.
+	DefaultDrainDelay = 5 * time.Second
+	DefaultTenantName = "default"
 
 	// Policy bundles (policy.bundle). The delays are OPA's own defaults.
 	DefaultBundleMinDelay     = 60 * time.Second
@@ -60,6 +64,10 @@ type Config struct {
 	Rights        Rights            `yaml:"rights"`
 	DefaultTenant string            `yaml:"default_tenant"`
 	Tenants       map[string]Tenant `yaml:"tenants"`
+	// Formats are the formats a single-tenant instance (--upstream, no
+	// tenants) accepts; default: those its upstream's vendor serves
+	// (CleverTap's for an unknown host). Tenants have their own formats.
+	Formats []string `yaml:"formats"`
 
 	// SingleTenant is set by the --upstream shortcut with no file: any
 	// account is served by one generated tenant.
@@ -196,8 +204,9 @@ type Audit struct {
 // FailsReadiness reports audit.fail_readiness (default true).
 func (a Audit) FailsReadiness() bool { return a.FailReadiness == nil || *a.FailReadiness }
 
-// Shutdown timing: readiness fails for DrainDelay before the listener
-// stops accepting, then in-flight requests get Grace to finish.
+// Shutdown timing: readiness fails for DrainDelay (default 5s; negative:
+// none) before the listener stops accepting, then in-flight requests get
+// Grace (default 20s) to finish.
 type Shutdown struct {
 	DrainDelay time.Duration `yaml:"drain_delay"`
 	Grace      time.Duration `yaml:"grace"`
@@ -368,6 +377,12 @@ func (c *Config) applyDefaults() {
 	if c.Shutdown.Grace == 0 {
 		c.Shutdown.Grace = DefaultShutdownGrace
 	}
+	switch {
+	case c.Shutdown.DrainDelay == 0:
+		c.Shutdown.DrainDelay = DefaultDrainDelay
+	case c.Shutdown.DrainDelay < 0:
+		c.Shutdown.DrainDelay = -1 // off; stays off if defaults are applied again
+	}
 	if c.Audit.Output == "" {
 		c.Audit.Output = "stdout"
 	}
@@ -461,6 +476,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.Limits.Validate()...)
 	if len(c.Tenants) == 0 && !c.SingleTenant {
 		bad("tenants: no tenant configured (add one, or run with --upstream URL)")
+	}
+	if len(c.Formats) > 0 && !c.SingleTenant {
+		bad("formats: applies to single-tenant mode only (--upstream without tenants); set tenants.<name>.formats instead")
 	}
 	if c.DefaultTenant != "" {
 		if _, ok := c.Tenants[c.DefaultTenant]; !ok {

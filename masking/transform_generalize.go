@@ -400,9 +400,10 @@ func parseNumber(b []byte) (number, bool) {
 	return n, i == len(b)
 }
 
-// appendDecimals truncates a number toward zero to dec decimal places.
-// Plain notation is cut as text (exact); exponent notation goes through
-// float64.
+// appendDecimals rounds a number to dec decimal places, half away from
+// zero (37.774929 -> 37.77, -122.419416 -> -122.42): truncating would move
+// every point towards the equator and the prime meridian. Plain notation is
+// rounded as decimal text (exact); exponent notation goes through float64.
 func appendDecimals(dst, text []byte, dec int) ([]byte, bool) {
 	num, ok := parseNumber(text)
 	if !ok {
@@ -410,22 +411,14 @@ func appendDecimals(dst, text []byte, dec int) ([]byte, bool) {
 	}
 	dec = max(dec, 0)
 	if num.exp == nil {
-		if num.neg {
-			dst = append(dst, '-')
-		}
-		dst = append(dst, num.int...)
-		if dec > 0 && len(num.frac) > 0 {
-			dst = append(dst, '.')
-			dst = append(dst, num.frac[:min(dec, len(num.frac))]...)
-		}
-		return dst, true
+		return appendRoundedText(dst, num, dec), true
 	}
 	f, err := strconv.ParseFloat(bytesString(text), 64)
 	if err != nil {
 		return dst, false
 	}
 	scale := math.Pow10(dec)
-	v := math.Trunc(f*scale) / scale
+	v := math.Round(f*scale) / scale
 	if math.IsInf(v, 0) || math.IsNaN(v) {
 		v = f // f*scale overflowed: f has no fraction at this magnitude
 	}
@@ -433,6 +426,52 @@ func appendDecimals(dst, text []byte, dec int) ([]byte, bool) {
 		return dst, false
 	}
 	return strconv.AppendFloat(dst, v, 'f', -1, 64), true
+}
+
+// appendRoundedText appends num (plain notation) rounded half away from
+// zero to dec decimal places, keeping at most dec of its own decimals.
+func appendRoundedText(dst []byte, num number, dec int) []byte {
+	keep := min(dec, len(num.frac))
+	start := len(dst)
+	if num.neg {
+		dst = append(dst, '-')
+	}
+	digits := len(dst)
+	dst = append(dst, num.int...)
+	point := len(dst)
+	dst = append(dst, num.frac[:keep]...)
+	if keep < len(num.frac) && num.frac[keep] >= '5' {
+		i := len(dst) - 1
+		for ; i >= digits && dst[i] == '9'; i-- {
+			dst[i] = '0'
+		}
+		if i >= digits {
+			dst[i]++
+		} else { // 9.99 -> 10.0: one more integer digit
+			dst = append(dst, 0)
+			copy(dst[digits+1:], dst[digits:])
+			dst[digits] = '1'
+			point++
+		}
+	}
+	if keep > 0 {
+		dst = append(dst, 0)
+		copy(dst[point+1:], dst[point:])
+		dst[point] = '.'
+	}
+	if num.neg && allZero(dst[digits:]) {
+		dst = append(dst[:start], dst[digits:]...) // -0.001 -> 0.00, not -0.00
+	}
+	return dst
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != '0' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendBucket floors a number to a multiple of size.

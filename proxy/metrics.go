@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/budget"
@@ -50,6 +51,7 @@ type Metrics struct {
 	actionCtrs  [masking.NumActions]prometheus.Counter
 	recIn       prometheus.Counter
 	recOut      prometheus.Counter
+	recFailed   prometheus.Counter
 	recSupp     prometheus.Counter
 	recDropped  prometheus.Counter
 	reqByStatus map[int]prometheus.Counter
@@ -66,7 +68,7 @@ func NewMetrics(srcs ...any) *Metrics {
 			Name: "consentry_requests_total", Help: "Requests by HTTP status class and status.",
 		}, []string{"status"}),
 		records: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "consentry_records_total", Help: "Records seen, forwarded, suppressed (data-subject rights) and dropped by record policy.",
+			Name: "consentry_records_total", Help: "Records seen (in), forwarded (the upstream answered 2xx), upstream_failed (to be forwarded, but the upstream did not answer 2xx or they were not sent), suppressed (data-subject rights) and dropped by record policy.",
 		}, []string{"outcome"}),
 		actions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "consentry_field_actions_total", Help: "Field actions applied, by action.",
@@ -90,19 +92,21 @@ func NewMetrics(srcs ...any) *Metrics {
 	for k := range m.budgetCtrs {
 		m.budgetCtrs[k] = budgets.WithLabelValues(budget.Kind(k).String())
 	}
-	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration, budgets)
+	reg.MustRegister(m.requests, m.records, m.actions, m.errors, m.upstreamLatency, m.duration, budgets,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for a := range m.actionCtrs {
 		m.actionCtrs[a] = m.actions.WithLabelValues(masking.Action(a).String())
 	}
 	m.recIn = m.records.WithLabelValues("in")
 	m.recOut = m.records.WithLabelValues("forwarded")
+	m.recFailed = m.records.WithLabelValues("upstream_failed")
 	m.recSupp = m.records.WithLabelValues("suppressed")
 	m.recDropped = m.records.WithLabelValues("policy_dropped")
 	for _, src := range srcs {
 		m.register(src)
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version},
+		Name: "consentry_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": Version, "revision": Revision},
 	}, func() float64 { return 1 }))
 	return m
 }
@@ -234,8 +238,12 @@ func (m *Metrics) WatchRights(reg *rights.Registry, pg *rights.PGStore) {
 	counter("consentry_rights_serialization_retries_total", "Transactions retried after losing a race with another instance.", func() uint64 { return pg.Stats().SerializationRetries })
 }
 
-// Version is set by the binary at start-up.
-var Version = "dev"
+// Version and Revision (the VCS commit, "" if unknown) are set by the
+// binary at start-up.
+var (
+	Version  = "dev"
+	Revision = ""
+)
 
 func (m *Metrics) observe(ar *audit.Record) {
 	m.mu.Lock()
@@ -252,7 +260,13 @@ func (m *Metrics) observe(ar *audit.Record) {
 	}
 	if ar.RecordsIn > 0 {
 		m.recIn.Add(float64(ar.RecordsIn))
-		m.recOut.Add(float64(ar.RecordsOut))
+		// Forwarded means delivered: the upstream answered 2xx. Records
+		// the upstream refused or never saw are retried by the SDK.
+		if ar.UpstreamStatus >= 200 && ar.UpstreamStatus <= 299 {
+			m.recOut.Add(float64(ar.RecordsOut))
+		} else {
+			m.recFailed.Add(float64(ar.RecordsOut))
+		}
 		m.recSupp.Add(float64(ar.Suppressed))
 		m.recDropped.Add(float64(ar.PolicyDropped))
 	}

@@ -38,6 +38,7 @@ type Tenant struct {
 	Applier   masking.Applier
 	upstreams map[string]*upstream // by format; "" is the default
 	formats   map[string]bool      // accepted formats; nil accepts all
+	accepts   string               // the accepted formats, for the refusal
 	honorGPC  bool
 }
 
@@ -191,6 +192,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 			for _, f := range ts.Formats {
 				t.formats[f] = true
 			}
+			t.accepts = strings.Join(ts.Formats, ", ")
 		}
 		for f, raw := range ts.Upstreams {
 			u, err := newUpstream(raw, cfg.Upstream)
@@ -530,7 +532,8 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		}
 	}
 	if tenant.formats != nil && !tenant.formats[rt.Format] {
-		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed", "tenant does not accept format "+rt.Format)
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "format_not_allowed",
+			"tenant "+tenant.Name+" does not accept format "+rt.Format+" (it accepts "+tenant.accepts+"); nothing was forwarded")
 		return
 	}
 	up := tenant.upstreamFor(rt.Format)
@@ -723,6 +726,8 @@ func (p *Proxy) resolveTenant(ids [][]byte) (*Tenant, error) {
 	return nil, formats.Errorf(fasthttp.StatusForbidden, "unknown_tenant", "the account id is not configured for any tenant")
 }
 
+var http11 = []byte("HTTP/1.1")
+
 // hopByHop are removed in both directions (RFC 7230 §6.1).
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}
 
@@ -826,6 +831,12 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	}
 	ar.UpstreamStatus = resp.StatusCode()
 	resp.Header.CopyTo(&ctx.Response.Header)
+	// The reply is Consentry's: HTTP/1.1 with the standard reason phrase,
+	// whatever the upstream spoke, and Consentry's own Server header (the
+	// server's Name), not the upstream's, which names the vendor's software.
+	ctx.Response.Header.SetProtocol(http11)
+	ctx.Response.Header.SetStatusMessage(nil)
+	ctx.Response.Header.Del("Server")
 	removeConnectionHeaders(&ctx.Response.Header)
 	for _, h := range rt.DropResponseHeaders {
 		ctx.Response.Header.Del(h)

@@ -86,7 +86,7 @@ func demo(stdout io.Writer, verbose bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s.start(ctx)
-	defer s.shutdown()
+	defer s.shutdown(false)
 
 	fmt.Fprintf(stdout, "Consentry %s on %s → capture upstream %s (embedded GDPR policy %s)\n\n", version, s.url(), sinkLn.Addr(), s.engine.Revision())
 	samples := []struct{ file, path, title string }{

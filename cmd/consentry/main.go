@@ -10,8 +10,17 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time: -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// version and revision may be set at build time (-ldflags "-X
+// main.version=v1.2.3 -X main.revision=<commit>"); otherwise init reads them
+// from the build info the go command embeds (module version, VCS revision,
+// dirty flag), so that go build and go install binaries are traceable too.
+var (
+	version  = "dev"
+	revision = ""
+	modified = false
+)
+
+func init() { version, revision, modified = stampVersion(version, revision, debug.ReadBuildInfo) }
 
 const usage = `consentry — privacy-enforcing reverse proxy for analytics traffic
 
@@ -56,7 +65,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return cmdRulesTest(args[2:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "consentry %s (%s, %s/%s%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, revision())
+		fmt.Fprintln(stdout, versionLine(version, revision, modified, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH))
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -65,15 +74,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "consentry: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
-}
-
-func revision() string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return ", commit " + s.Value[:12]
-			}
-		}
-	}
-	return ""
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
@@ -23,13 +24,27 @@ import (
 )
 
 type serveFlags struct {
-	config, listen, admin, upstream, policy, data, tlsCert, tlsKey, audit string
+	config, listen, admin, upstream, policy, data, tlsCert, tlsKey, audit, formats string
 }
 
 func cmdServe(args []string, stdout, stderr io.Writer) int {
+	fl, f := serveFlagSet(stderr)
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if err := serve(*f, stdout, log); err != nil {
+		fmt.Fprintf(stderr, "consentry serve: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// serveFlagSet defines serve's flags.
+func serveFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	var f serveFlags
+	f := &serveFlags{}
 	fl.StringVar(&f.config, "config", "", "YAML config file (optional with --upstream)")
 	fl.StringVar(&f.listen, "listen", "", "proxy listen address (default "+config.DefaultListen+")")
 	fl.StringVar(&f.admin, "admin", "", "admin listen address for /livez, /readyz, /metrics (default "+config.DefaultAdmin+")")
@@ -39,15 +54,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate file (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS key file (with --tls-cert)")
 	fl.StringVar(&f.audit, "audit", "", `audit output: "stdout", "off" or a file path`)
-	if err := fl.Parse(args); err != nil {
-		return 2
-	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	if err := serve(f, stdout, log); err != nil {
-		fmt.Fprintf(stderr, "consentry serve: %v\n", err)
-		return 1
-	}
-	return 0
+	fl.StringVar(&f.formats, "formats", "", `single-tenant mode: formats to accept, comma-separated, or "all" (default: those the upstream's vendor serves; CleverTap's for an unknown host)`)
+	return fl, f
 }
 
 func loadServeConfig(f serveFlags) (*config.Config, error) {
@@ -60,7 +68,11 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 		}
 		switch {
 		case f.upstream != "" && len(cfg.Tenants) == 0: // a file for the other settings, one tenant
-			singleTenant(cfg, f.upstream)
+			if err := singleTenant(cfg, f.upstream, f.formats); err != nil {
+				return nil, fmt.Errorf("invalid configuration:\n%w", err)
+			}
+		case f.formats != "":
+			return nil, errors.New("--formats applies to single-tenant mode only (--upstream without tenants); set tenants.<name>.formats in the config")
 		case f.upstream != "": // flags override the file: every tenant's default upstream
 			for name, t := range cfg.Tenants {
 				t.Upstream = f.upstream
@@ -69,7 +81,9 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 		}
 	case f.upstream != "":
 		cfg = config.Default()
-		singleTenant(cfg, f.upstream)
+		if err := singleTenant(cfg, f.upstream, f.formats); err != nil {
+			return nil, fmt.Errorf("invalid configuration:\n%w", err)
+		}
 	default:
 		return nil, errors.New("give --upstream URL (single tenant, no file needed) or --config FILE")
 	}
@@ -90,13 +104,6 @@ func loadServeConfig(f serveFlags) (*config.Config, error) {
 		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
-}
-
-// singleTenant serves every account with one tenant named "default".
-func singleTenant(cfg *config.Config, upstream string) {
-	cfg.SingleTenant = true
-	cfg.Tenants = map[string]config.Tenant{config.DefaultTenantName: {Upstream: upstream}}
-	cfg.DefaultTenant = config.DefaultTenantName
 }
 
 // checkFormats refuses format names the proxy does not serve, in upstreams
@@ -147,7 +154,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			s.close()
 		}
 	}()
-	proxy.Version = version
+	proxy.Version, proxy.Revision = version, revision
 	if cfg.Policy.Bundle != nil {
 		if s.bundle, err = newBundleSource(cfg.Policy.Bundle); err != nil {
 			return nil, err
@@ -212,7 +219,11 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		}
 	}
 	if cfg.SingleTenant {
-		log.Info("single-tenant mode: every account id is served by the default tenant", "tenant", config.DefaultTenantName, "upstream", cfg.Tenants[config.DefaultTenantName].Upstream, "data_dir", cfg.DataDir)
+		formats := "all"
+		if f := cfg.Tenants[config.DefaultTenantName].Formats; len(f) > 0 {
+			formats = strings.Join(f, ",")
+		}
+		log.Info("single-tenant mode: every account id is served by the default tenant; other formats are refused (--formats)", "tenant", config.DefaultTenantName, "upstream", cfg.Tenants[config.DefaultTenantName].Upstream, "formats", formats, "data_dir", cfg.DataDir)
 	}
 
 	switch cfg.Audit.Output {
@@ -332,12 +343,16 @@ func (s *server) start(ctx context.Context) <-chan error {
 	return errc
 }
 
-// shutdown drains in-flight requests, then releases everything.
-func (s *server) shutdown() {
-	grace := s.cfg.Shutdown.DrainDelay + s.cfg.Shutdown.Grace
-	ctx, cancel := context.WithTimeout(context.Background(), grace)
+// shutdown fails readiness for the drain delay (skipped when drain is
+// false), then drains in-flight requests and releases everything.
+func (s *server) shutdown(drain bool) {
+	delay := max(s.cfg.Shutdown.DrainDelay, 0)
+	if !drain {
+		delay = 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), delay+s.cfg.Shutdown.Grace)
 	defer cancel()
-	if err := s.proxy.Shutdown(ctx, s.cfg.Shutdown.DrainDelay); err != nil {
+	if err := s.proxy.Shutdown(ctx, delay); err != nil {
 		s.log.Error("shutdown did not finish in time", "error", err.Error())
 	}
 	_ = s.admin.Shutdown(ctx)
@@ -376,9 +391,18 @@ func serve(f serveFlags, stdout io.Writer, log *slog.Logger) error {
 				}
 				continue
 			}
-			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "grace", cfg.Shutdown.Grace.String())
+			// SIGTERM (Kubernetes, docker stop, systemd) fails /readyz for
+			// drain_delay first, so that endpoints and load balancers move
+			// away; SIGINT (Ctrl-C) skips that wait: nothing routes to an
+			// interactive process by its readiness.
+			drain := sig != syscall.SIGINT
+			delay := time.Duration(0)
+			if drain {
+				delay = max(cfg.Shutdown.DrainDelay, 0)
+			}
+			log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "drain_delay", delay.String(), "grace", cfg.Shutdown.Grace.String())
 			go func() { <-sigs; log.Error("second signal: exiting now"); os.Exit(1) }()
-			s.shutdown()
+			s.shutdown(drain)
 			log.Info("stopped")
 			return nil
 		}
