@@ -18,14 +18,19 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := r.Ref(tenant, id, dev)
+	knownDev := r.Ref(tenant, nil, b("__g-device-2"))
+	if err := r.Learn(knownDev, Signals{}); err != nil {
+		t.Fatal(err)
+	}
 	cases := map[string]func(){
-		"Check suppressed": func() { r.Check(tenant, id, dev) },
-		"Check clear":      func() { r.Check(tenant, b2, nil) },
-		"CheckRef":         func() { r.CheckRef(ref) },
-		"Ref":              func() { r.Ref(tenant, id, dev) },
-		"Key":              func() { r.Key(tenant, KindDevice, dev) },
-		"Learn known link": func() { _ = r.Learn(known, Signals{}) },
-		"Drop":             func() { r.CheckRef(ref).Drop(true) },
+		"Check suppressed":   func() { r.Check(tenant, id, dev) },
+		"Check clear":        func() { r.Check(tenant, b2, nil) },
+		"CheckRef":           func() { r.CheckRef(ref) },
+		"Ref":                func() { r.Ref(tenant, id, dev) },
+		"Key":                func() { r.Key(tenant, KindDevice, dev) },
+		"Learn known link":   func() { _ = r.Learn(known, Signals{}) },
+		"Learn known device": func() { _ = r.Learn(knownDev, Signals{}) },
+		"Drop":               func() { r.CheckRef(ref).Drop(true) },
 	}
 	for name, f := range cases {
 		if n := testing.AllocsPerRun(200, f); n != 0 {

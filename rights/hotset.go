@@ -251,28 +251,45 @@ func (t *hotTable) remove(i uint64) {
 // session changes and filled only with committed values, so a hit is
 // always the truth and a miss just costs a store read.
 //
-// An entry is trusted for the day it was set (day is a coarse clock), so
-// that a link in use is confirmed, and its last-seen time written, once a
-// day.
+// An entry is trusted for a day after it was set (hour is a coarse clock),
+// so that a link in use is confirmed, and its last-seen time written, about
+// once a day; entries set at different times expire at different times. An
+// entry with a zero identity records that the device has no session.
 type sessionCache struct {
 	locks [64]sync.Mutex
 	slots []sessionSlot
 	mask  uint64
-	day   *atomic.Uint32
+	hour  *atomic.Uint32
 }
 
 type sessionSlot struct {
 	device, identity Key
 	valid            bool
-	day              uint32
+	hour             uint32
 }
 
-func newSessionCache(slots int, day *atomic.Uint32) *sessionCache {
+// sessionTrustHours is how long a cache entry is trusted.
+const sessionTrustHours = 24
+
+func newSessionCache(slots int, hour *atomic.Uint32) *sessionCache {
 	n := 1
 	for n < slots {
 		n <<= 1
 	}
-	return &sessionCache{slots: make([]sessionSlot, n), mask: uint64(n - 1), day: day}
+	return &sessionCache{slots: make([]sessionSlot, n), mask: uint64(n - 1), hour: hour}
+}
+
+// known returns the session identity cached for device (zero: none) if
+// the entry is still trusted.
+func (c *sessionCache) known(device *Key) (Key, bool) {
+	i := c.index(device)
+	mu := &c.locks[i%uint64(len(c.locks))]
+	mu.Lock()
+	s := &c.slots[i]
+	ok := s.valid && s.device == *device && c.hour.Load()-s.hour < sessionTrustHours
+	id := s.identity
+	mu.Unlock()
+	return id, ok
 }
 
 func (c *sessionCache) index(device *Key) uint64 {
@@ -288,7 +305,7 @@ func (c *sessionCache) has(device, identity *Key) bool {
 	mu := &c.locks[i%uint64(len(c.locks))]
 	mu.Lock()
 	s := &c.slots[i]
-	ok := s.valid && s.device == *device && s.identity == *identity && s.day == c.day.Load()
+	ok := s.valid && s.device == *device && s.identity == *identity && c.hour.Load()-s.hour < sessionTrustHours
 	mu.Unlock()
 	return ok
 }
@@ -297,7 +314,7 @@ func (c *sessionCache) set(device, identity Key) {
 	i := c.index(&device)
 	mu := &c.locks[i%uint64(len(c.locks))]
 	mu.Lock()
-	c.slots[i] = sessionSlot{device: device, identity: identity, valid: true, day: c.day.Load()}
+	c.slots[i] = sessionSlot{device: device, identity: identity, valid: true, hour: c.hour.Load()}
 	mu.Unlock()
 }
 

@@ -36,9 +36,21 @@ func (r *Registry) Learn(ref Ref, s Signals) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	link := ref.HasIdentity && ref.HasDevice && !r.sess.has(&ref.Device, &ref.Identity)
-	if !link && s.OptOut == SignalNone && !s.hasMarketing() {
-		return nil
+	if s.OptOut == SignalNone && !s.hasMarketing() {
+		// The common case: a record that repeats a link (or a device
+		// without identity) seen within the day.
+		switch {
+		case ref.HasIdentity && ref.HasDevice:
+			if r.sess.has(&ref.Device, &ref.Identity) {
+				return nil
+			}
+		case ref.HasDevice:
+			if _, ok := r.sess.known(&ref.Device); ok {
+				return nil
+			}
+		default:
+			return nil
+		}
 	}
 	return r.learnSlow(ref, s)
 }
@@ -151,24 +163,31 @@ func (t *txn) note(action string, kind Kind, k Key, reason Reason, channel, deta
 }
 
 func (t *txn) learn(ref Ref, s *Signals) error {
-	if ref.HasIdentity && ref.HasDevice {
+	// An opt-out that names its identity lands first, so that the link
+	// the same record makes already sees the identity suppressed (its
+	// links are then never evicted).
+	optOutFirst := s.OptOut == SignalOptOut && ref.HasIdentity
+	if optOutFirst {
+		if err := t.optOut(ref, s); err != nil {
+			return err
+		}
+	}
+	switch {
+	case ref.HasIdentity && ref.HasDevice:
 		if err := t.link(ref.Identity, ref.Device); err != nil {
+			return err
+		}
+	case ref.HasDevice:
+		if err := t.seeDevice(ref.Device); err != nil {
 			return err
 		}
 	}
 	switch s.OptOut {
 	case SignalOptOut:
-		k, kind, err := t.person(ref)
-		if err != nil {
-			return err
-		}
-		changed, err := t.suppress(k, kind, ReasonOptOut, s.AllowSystem)
-		if err != nil {
-			return err
-		}
-		if changed {
-			rec := t.recs[k]
-			t.note(ActionOptOut, kind, k, rec.Reason, "", viaDetail(ref, k, kind, rec.AllowSystem))
+		if !optOutFirst {
+			if err := t.optOut(ref, s); err != nil {
+				return err
+			}
 		}
 	case SignalOptIn:
 		if err := t.optIn(ref); err != nil {
@@ -191,6 +210,44 @@ func (t *txn) learn(ref Ref, s *Signals) error {
 			t.note(ActionConsent, kind, k, ReasonNone, Channel(ch).String(), c.String())
 		}
 	}
+	return nil
+}
+
+func (t *txn) optOut(ref Ref, s *Signals) error {
+	k, kind, err := t.person(ref)
+	if err != nil {
+		return err
+	}
+	changed, err := t.suppress(k, kind, ReasonOptOut, s.AllowSystem)
+	if err != nil {
+		return err
+	}
+	if changed {
+		rec := t.recs[k]
+		t.note(ActionOptOut, kind, k, rec.Reason, "", viaDetail(ref, k, kind, rec.AllowSystem))
+	}
+	return nil
+}
+
+// seeDevice records that a device was seen without an identity: the link
+// to its current user is confirmed (its last-seen time written about once
+// a day, so that a device in use never loses its user to the link TTL) and
+// the link cache learns the device's session, or that it has none.
+func (t *txn) seeDevice(dk Key) error {
+	dev, err := t.get(dk, KindDevice)
+	if err != nil {
+		return err
+	}
+	if dev.HasSession {
+		st, err := t.scanLinks(dk, KindDevice, dev.Session, func(Key) (bool, error) { return true, nil })
+		if err != nil {
+			return err
+		}
+		if !st.found || t.at.Sub(st.seen) > linkRefresh {
+			t.addLink(dev.Session, dk)
+		}
+	}
+	t.sessSeen = append(t.sessSeen, Link{Identity: dev.Session, Device: dk})
 	return nil
 }
 
@@ -433,11 +490,17 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			return r.fail(what, err)
 		}
 		if t.change.empty() {
-			// Nothing to write: but over a shared store, what this pass read
-			// (another instance's opt-out, say) must also be what lookups
-			// see before the caller checks the record.
+			// Nothing to write: but what this pass read (another
+			// instance's opt-out, or a commit of this one not yet
+			// published) must also be what lookups see before the caller
+			// checks the record.
 			if r.follow != nil && pos > r.follow.cursor.Load() {
 				if err := r.waitApplied(pos); err != nil {
+					return fmt.Errorf("cannot %s: %w", what, err)
+				}
+			}
+			if r.follow == nil {
+				if err := r.waitPublished(r.commitsStarted.Load()); err != nil {
 					return fmt.Errorf("cannot %s: %w", what, err)
 				}
 			}
@@ -543,6 +606,8 @@ func (r *Registry) commitLocked(fn func(t *txn) error) (*txn, error) {
 		return nil, ErrUnavailable
 	}
 	var t *txn
+	n := r.commitsStarted.Add(1)
+	defer r.markPublished(n)
 	err := r.store.Update(func(tx StoreTx) error {
 		t = r.begin("", time.Time{}, "")
 		t.tx = tx
@@ -574,6 +639,9 @@ func (r *Registry) commitLocked(fn func(t *txn) error) (*txn, error) {
 			return t, r.waitApplied(seq)
 		}
 		return t, nil
+	}
+	if r.beforePublish != nil {
+		r.beforePublish()
 	}
 	t.publish()
 	return t, nil
@@ -666,6 +734,33 @@ func (r *Registry) applyLocked(hot []HotEntry, sessions []Link) {
 		}
 	}
 	r.gen.Add(1)
+}
+
+// markPublished records that commit n is visible (or failed). Called with
+// wmu held, after publish.
+func (r *Registry) markPublished(n uint64) {
+	r.pubMu.Lock()
+	r.published = n
+	close(r.publishedCh)
+	r.publishedCh = make(chan struct{})
+	r.pubMu.Unlock()
+}
+
+// waitPublished returns once every commit up to n is visible to lookups.
+func (r *Registry) waitPublished(n uint64) error {
+	for {
+		r.pubMu.Lock()
+		done, ch := r.published >= n, r.publishedCh
+		r.pubMu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-r.stop:
+			return ErrUnavailable
+		}
+	}
 }
 
 // cacheSeen remembers links that a read-only pass confirmed, unless a

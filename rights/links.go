@@ -225,26 +225,29 @@ type exclusiveTx interface {
 // sweepLock names the link sweep's lock.
 const sweepLock = "link sweep"
 
-// runSweeper expires links every SweepEvery and keeps the coarse day that
-// the link cache uses.
+// runSweeper keeps the coarse hour that the link cache uses and expires
+// links every SweepEvery.
 func (r *Registry) runSweeper() {
 	defer r.done.Done()
-	t := time.NewTicker(r.links.SweepEvery)
-	defer t.Stop()
+	hour := time.NewTicker(time.Minute)
+	defer hour.Stop()
+	sweep := time.NewTicker(r.links.SweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-r.stop:
 			return
-		case now := <-t.C:
-			r.day.Store(dayOf(now))
-			if r.Healthy() {
+		case now := <-hour.C:
+			r.hour.Store(hourOf(now))
+		case now := <-sweep.C:
+			if r.links.TTL > 0 && r.Healthy() {
 				r.ExpireLinks(now)
 			}
 		}
 	}
 }
 
-func dayOf(t time.Time) uint32 { return uint32(t.Unix() / int64(linkRefresh/time.Second)) }
+func hourOf(t time.Time) uint32 { return uint32(t.Unix() / 3600) }
 
 // WriteErrors counts commits that failed.
 func (r *Registry) WriteErrors() uint64 { return r.stats.writeErrors.Load() }

@@ -96,7 +96,7 @@ func TestLinkBounds(t *testing.T) {
 			link("E", "h3")
 			must(r.OptOut(r.Ref(tenant, b("D"), nil), false, time.Time{}))
 			clock.advance(20 * day)
-			r.day.Add(1) // the link cache trusts an entry for a day
+			r.hour.Add(sessionTrustHours) // the link cache trusts an entry for a day
 			link("E", "h3")
 			clock.advance(11 * day)
 			n, err := r.ExpireLinks(clock.now())
@@ -124,6 +124,40 @@ func TestLinkBounds(t *testing.T) {
 			if exp, ev := r.LinkStats(); exp == 0 || ev == 0 {
 				t.Errorf("link stats: expired %d, evicted %d", exp, ev)
 			}
+		})
+	}
+}
+
+// A device in use only by records without identity (most SDK traffic after
+// a login) keeps its user's link alive: its erasure still covers the device
+// after the TTL (review finding).
+func TestDeviceOnlyTrafficKeepsItsLink(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			clock := &manualClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			r := be.open(t, WithClock(clock.now), WithLinkBounds(LinkBounds{TTL: 30 * day, SweepEvery: 10000 * time.Hour}))()
+			if err := r.Link(r.Ref(tenant, b("alice"), b("phone"))); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 { // device-only records over 33 days
+				clock.advance(11 * day)
+				r.hour.Add(sessionTrustHours)
+				if err := r.Learn(r.Ref(tenant, nil, b("phone")), Signals{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := r.ExpireLinks(clock.now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Erase(r.Ref(tenant, b("alice"), nil), "dpo", true); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 2*time.Second, "erasure covers the device in use", func() bool {
+				return r.Check(tenant, nil, b("phone")).Status == StatusSuppressed
+			})
 		})
 	}
 }

@@ -36,12 +36,18 @@ type Registry struct {
 	// pass caches what it read only if gen did not move meanwhile.
 	pubMu sync.Mutex
 	gen   atomic.Uint64
+	// Embedded store: commits started and published (under pubMu, with a
+	// channel closed at each publish), so that a read-only pass that saw a
+	// commit waits until lookups see it too.
+	commitsStarted atomic.Uint64
+	published      uint64
+	publishedCh    chan struct{}
 
 	writes     chan *writeReq // to the group-commit writer
 	writerDone chan struct{}  // closed when the writer has stopped
 	stats      struct{ commits, batched, expired, evicted, writeErrors atomic.Uint64 }
 	links      LinkBounds
-	day        atomic.Uint32 // coarse clock of the link cache
+	hour       atomic.Uint32 // coarse clock of the link cache
 
 	healthMu   sync.Mutex // guards failures, recovering and the start of recovery
 	failures   uint64
@@ -50,6 +56,8 @@ type Registry struct {
 	stop       chan struct{}
 	done       sync.WaitGroup
 	onRecover  func() // tests: called after a recovery
+	// beforePublish (tests) runs between a commit and its publish.
+	beforePublish func()
 }
 
 type config struct {
@@ -118,20 +126,19 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	r := &Registry{
 		store: store, keys: k, now: cfg.now, links: cfg.links.withDefaults(),
 		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
-		writerDone: make(chan struct{}),
+		publishedCh: make(chan struct{}),
+		writerDone:  make(chan struct{}),
 	}
-	r.day.Store(dayOf(time.Now()))
-	r.sess = newSessionCache(cfg.sessSlots, &r.day)
+	r.hour.Store(hourOf(time.Now()))
+	r.sess = newSessionCache(cfg.sessSlots, &r.hour)
 	pos, err := r.load()
 	if err != nil {
 		return nil, err
 	}
 	r.done.Add(1)
 	go r.runWriter()
-	if r.links.TTL > 0 {
-		r.done.Add(1)
-		go r.runSweeper()
-	}
+	r.done.Add(1)
+	go r.runSweeper()
 	if feed, ok := store.(Feed); ok {
 		r.follow = newFollower(feed, &cfg, pos)
 		r.done.Add(1)

@@ -714,3 +714,38 @@ func TestGroupCommitKeepsLinkCacheInOrder(t *testing.T) {
 		})
 	}
 }
+
+// A signal that a read-only pass finds already committed, but not yet
+// visible to lookups, is answered only once it is (review finding: the
+// retried opt-out was then checked as clear).
+func TestLearnWaitsForAPublishItRead(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	ref := r.Ref(tenant, b("I"), nil)
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) }) // never leave the writer held
+	r.beforePublish = func() { <-release }
+	first := make(chan error, 1)
+	go func() { first <- r.OptOut(ref, false, time.Time{}) }()
+	time.Sleep(50 * time.Millisecond) // the commit is made, its publish held
+	second := make(chan Verdict, 1)
+	go func() {
+		if err := r.OptOut(ref, false, time.Time{}); err != nil {
+			t.Error(err)
+		}
+		second <- r.CheckRef(ref)
+	}()
+	select {
+	case v := <-second:
+		t.Fatalf("the retried opt-out returned before the first was visible (verdict %+v)", v)
+	case <-time.After(100 * time.Millisecond):
+	}
+	once.Do(func() { close(release) })
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if v := <-second; v.Status != StatusSuppressed {
+		t.Fatalf("after the retried opt-out: %+v", v)
+	}
+}
