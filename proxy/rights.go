@@ -85,18 +85,12 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 	// upstream failure). A subject suppressed for any other reason is not
 	// told again: the record may carry an erased person's data. Take the
 	// verdict before learning.
-	var before rights.Verdict
 	if rs.OptOut == rights.SignalOptOut {
-		before = a.reg.CheckRef(ref)
-	}
-	if err := a.reg.Learn(ref, rs); err != nil {
-		return false, err
-	}
-	if rs.OptOut == rights.SignalOptOut {
+		before := a.reg.CheckRef(ref)
 		if before.Status == rights.StatusUnknown {
 			return false, rights.ErrUnavailable
 		}
-		ack, pending, err := a.reg.PendingOptOut(ref)
+		ack, pending, err := a.reg.LearnOptOut(ref, rs)
 		if err != nil {
 			return false, err
 		}
@@ -105,6 +99,9 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 			*acks = append(*acks, ack)
 		}
 		return forward, nil
+	}
+	if err := a.reg.Learn(ref, rs); err != nil {
+		return false, err
 	}
 	v := a.reg.CheckRef(ref)
 	if v.Status == rights.StatusUnknown {

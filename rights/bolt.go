@@ -239,20 +239,30 @@ func (t boltTx) Links(k Key, kind Kind, fn func(Key, time.Time) error) error {
 	return nil
 }
 
-// StaleLinks scans every link: the sweep that calls it runs rarely (see
-// WithLinkBounds), and an index by time would cost every link write more.
-func (t boltTx) StaleLinks(before time.Time, limit int) ([]Link, error) {
+// StaleLinks scans the links in key order from resume, at most 64 keys per
+// link it may return, so that one call holds the store briefly: the sweep
+// that calls it runs rarely (see WithLinkBounds), and an index by time
+// would cost every link write more.
+func (t boltTx) StaleLinks(before time.Time, resume []byte, limit int) ([]Link, []byte, error) {
 	var out []Link
 	c := t.tx.Bucket(bucketLinks).Cursor()
-	for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+	k, v := c.First()
+	if resume != nil {
+		k, v = c.Seek(resume)
+	}
+	for scanned := 0; k != nil; k, v = c.Next() {
+		if len(out) == limit || scanned == 64*limit {
+			return out, append([]byte(nil), k...), nil
+		}
+		scanned++
 		if len(k) != 2*KeySize {
-			return nil, fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
+			return nil, nil, fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
 		}
 		if seenTime(v).Before(before) {
 			out = append(out, Link{Identity: Key(k[:KeySize]), Device: Key(k[KeySize:])})
 		}
 	}
-	return out, nil
+	return out, nil, nil
 }
 
 func (t boltTx) Apply(c *Change) error {

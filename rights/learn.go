@@ -571,37 +571,53 @@ func (r *Registry) runWriter() {
 				break more
 			}
 		}
-		err := r.commitBatch(batch)
-		for _, w := range batch {
-			w.done <- err
+		errs := r.commitBatch(batch)
+		for i, w := range batch {
+			w.done <- errs[i]
 		}
 	}
 }
 
-func (r *Registry) commitBatch(batch []*writeReq) error {
+// commitBatch commits the writes of batch in one transaction and returns
+// each write's error. If the shared transaction fails, each write is tried
+// alone, so that one write that cannot be applied (a damaged record) fails
+// only its own request; only a write that fails alone counts as a store
+// failure.
+func (r *Registry) commitBatch(batch []*writeReq) []error {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
-	r.stats.commits.Add(1)
-	r.stats.batched.Add(uint64(len(batch)))
-	_, err := r.commitLocked(func(t *txn) error {
-		for _, w := range batch {
-			t.tenant, t.actor, t.at = w.tenant, w.actor, w.at.UTC()
-			if w.at.IsZero() {
-				t.at = r.now().UTC()
+	errs := make([]error, len(batch))
+	run := func(ws []*writeReq, report bool) error {
+		r.stats.commits.Add(1)
+		r.stats.batched.Add(uint64(len(ws)))
+		_, err := r.commitLocked(func(t *txn) error {
+			for _, w := range ws {
+				t.tenant, t.actor, t.at = w.tenant, w.actor, w.at.UTC()
+				if w.at.IsZero() {
+					t.at = r.now().UTC()
+				}
+				if err := w.fn(t); err != nil {
+					return err
+				}
 			}
-			if err := w.fn(t); err != nil {
-				return err
-			}
+			return nil
+		}, report)
+		return err
+	}
+	if len(batch) == 1 || run(batch, false) != nil {
+		for i, w := range batch {
+			errs[i] = run([]*writeReq{w}, true)
 		}
-		return nil
-	})
-	return err
+	}
+	return errs
 }
 
 // commitLocked runs fn in one store transaction, commits it and makes it
 // visible (over a shared store: waits until the follower applied it).
 // Called with wmu held.
-func (r *Registry) commitLocked(fn func(t *txn) error) (*txn, error) {
+// A failure is reported (the registry fails closed, recovery starts) only
+// if report is set; a batch tried before its writes are tried alone is not.
+func (r *Registry) commitLocked(fn func(t *txn) error, report bool) (*txn, error) {
 	if r.closed.Load() || !r.Healthy() {
 		return nil, ErrUnavailable
 	}
@@ -619,6 +635,11 @@ func (r *Registry) commitLocked(fn func(t *txn) error) (*txn, error) {
 		}
 		return tx.Apply(&t.change)
 	})
+	if err != nil && (!report || errors.Is(err, errBadRecord)) {
+		// Not reported (a batch about to be tried write by write), or one
+		// damaged record: that request fails, the store is not broken.
+		return nil, fmt.Errorf("cannot commit rights changes: %w: %w", ErrUnavailable, err)
+	}
 	if err != nil {
 		if t != nil && r.follow == nil {
 			for _, h := range t.change.Hot {
@@ -829,6 +850,38 @@ func (r *Registry) PendingOptOut(ref Ref) (OptOutAck, bool, error) {
 		return OptOutAck{}, false, fmt.Errorf("cannot read opt-out state: %w: %w", ErrUnavailable, err)
 	}
 	return ack, pending, nil
+}
+
+// LearnOptOut is Learn for a record that carries an opt-out, and also
+// returns what PendingOptOut would, read in the same transaction as the
+// change (a login on the device in between cannot redirect the
+// acknowledgement).
+func (r *Registry) LearnOptOut(ref Ref, s Signals) (OptOutAck, bool, error) {
+	var ack OptOutAck
+	var pending bool
+	if !ref.HasIdentity && !ref.HasDevice {
+		return ack, false, nil
+	}
+	if err := s.validate(); err != nil {
+		return ack, false, err
+	}
+	err := r.write(ref.Tenant, s.At, ActorTraffic, "learn rights signals", func(t *txn) error {
+		if err := t.learn(ref, &s); err != nil {
+			return err
+		}
+		k, kind, err := t.person(ref)
+		if err != nil {
+			return err
+		}
+		rec, err := t.get(k, kind)
+		if err != nil {
+			return err
+		}
+		ack = OptOutAck{Tenant: ref.Tenant, Key: k, Kind: kind, Since: rec.Since}
+		pending = rec.Reason == ReasonOptOut && !rec.VendorAcked
+		return nil
+	})
+	return ack, pending, err
 }
 
 // AckOptOut records that the vendor answered 2xx to a request that carried

@@ -161,35 +161,37 @@ func (r *Registry) ExpireLinks(now time.Time) (int, error) {
 		return 0, nil
 	}
 	total := 0
-	for range 1000 {
-		n, more, err := r.expireBatch(now)
+	var resume []byte
+	for range 100000 {
+		n, next, err := r.expireBatch(now, resume)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("cannot expire links: %w", err)
 		}
-		if !more {
+		if next == nil {
 			break
 		}
+		resume = next
 	}
 	return total, nil
 }
 
-func (r *Registry) expireBatch(now time.Time) (n int, more bool, err error) {
+func (r *Registry) expireBatch(now time.Time, resume []byte) (n int, next []byte, err error) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	_, err = r.commitLocked(func(t *txn) error {
-		n, more = 0, false
+		n, next = 0, nil
 		t.actor = ActorSystem
 		if ex, ok := t.tx.(exclusiveTx); ok {
 			if got, err := ex.TryExclusive(sweepLock); err != nil || !got {
 				return err // another instance sweeps
 			}
 		}
-		stale, err := t.tx.StaleLinks(now.Add(-r.links.TTL), sweepBatch)
+		stale, resumeAt, err := t.tx.StaleLinks(now.Add(-r.links.TTL), resume, sweepBatch)
 		if err != nil {
 			return err
 		}
-		more = len(stale) == sweepBatch
+		next = resumeAt
 		for _, l := range stale {
 			if op, ok := t.linkOps[linkOpKey(l.Identity, l.Device)]; ok && op.present {
 				continue // seen in this transaction
@@ -208,11 +210,11 @@ func (r *Registry) expireBatch(now time.Time) (n int, more bool, err error) {
 			n++
 		}
 		return nil
-	})
+	}, true)
 	if err == nil {
 		r.stats.expired.Add(uint64(n))
 	}
-	return n, more, err
+	return n, next, err
 }
 
 // exclusiveTx is implemented by transactions of a shared store: TryExclusive

@@ -66,6 +66,29 @@ func Migrate(ctx context.Context, from *BoltStore, to *Registry) (MigrateStats, 
 	if err != nil {
 		return st, fmt.Errorf("cannot read the embedded registry: %w", err)
 	}
+	// Links first: a subject merged later then finds its devices, and
+	// their hot entries are recomputed with it.
+	for lo := 0; lo < len(links); lo += migrateChunk {
+		chunk := links[lo:min(lo+migrateChunk, len(links))]
+		n := 0
+		err := to.write("", time.Time{}, ActorSystem, "migrate links", func(t *txn) error {
+			n = 0
+			for _, l := range chunk {
+				added, err := t.mergeLink(l)
+				if err != nil {
+					return err
+				}
+				if added {
+					n++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("cannot migrate links: %w", err)
+		}
+		st.Links += n
+	}
 	for lo := 0; lo < len(recs); lo += migrateChunk {
 		if err := ctx.Err(); err != nil {
 			return st, err
@@ -90,27 +113,6 @@ func Migrate(ctx context.Context, from *BoltStore, to *Registry) (MigrateStats, 
 		}
 		st.Merged += merged
 		st.Unchanged += len(chunk) - merged
-	}
-	for lo := 0; lo < len(links); lo += migrateChunk {
-		chunk := links[lo:min(lo+migrateChunk, len(links))]
-		n := 0
-		err := to.write("", time.Time{}, ActorSystem, "migrate links", func(t *txn) error {
-			n = 0
-			for _, l := range chunk {
-				added, err := t.mergeLink(l)
-				if err != nil {
-					return err
-				}
-				if added {
-					n++
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return st, fmt.Errorf("cannot migrate links: %w", err)
-		}
-		st.Links += n
 	}
 	n, err := migrateLog(ctx, from, to)
 	st.Log = n

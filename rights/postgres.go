@@ -395,10 +395,12 @@ func (t *pgTx) Links(k Key, kind Kind, fn func(Key, time.Time) error) error {
 	return nil
 }
 
-func (t *pgTx) StaleLinks(before time.Time, limit int) ([]Link, error) {
-	rows, err := t.tx.Query(t.ctx, t.s.q("SELECT identity, device FROM {{schema}}.links WHERE last_seen < $1 LIMIT $2"), before, limit)
+// StaleLinks reads by the last-seen index; each call starts again from the
+// oldest, since the sweep removes or re-stamps every link it was given.
+func (t *pgTx) StaleLinks(before time.Time, _ []byte, limit int) ([]Link, []byte, error) {
+	rows, err := t.tx.Query(t.ctx, t.s.q("SELECT identity, device FROM {{schema}}.links WHERE last_seen < $1 ORDER BY last_seen LIMIT $2"), before, limit)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var id, dev []byte
 	var out []Link
@@ -409,7 +411,11 @@ func (t *pgTx) StaleLinks(before time.Time, limit int) ([]Link, error) {
 		out = append(out, Link{Identity: Key(id), Device: Key(dev)})
 		return nil
 	})
-	return out, err
+	var next []byte
+	if len(out) == limit {
+		next = []byte{}
+	}
+	return out, next, err
 }
 
 // Apply implements StoreTx: every write in one pipelined batch, then the
@@ -699,6 +705,11 @@ func (s *PGStore) Stats() PGStats {
 		SerializationRetries: s.stats.retries.Load(), Listening: s.listenOK.Load(),
 	}
 }
+
+// Interrupt makes every database call in flight, and every later one, give
+// up at once; the registry calls it when it closes, before it waits for its
+// goroutines.
+func (s *PGStore) Interrupt() { s.cancel() }
 
 // Close implements Store.
 func (s *PGStore) Close() error {

@@ -280,6 +280,9 @@ func (r *Registry) Close() error {
 	}
 	r.healthMu.Unlock()
 	close(r.stop)
+	if in, ok := r.store.(interface{ Interrupt() }); ok {
+		in.Interrupt() // a reload or poll in flight gives up now
+	}
 	r.done.Wait()
 	r.wmu.Lock()
 	defer r.wmu.Unlock()

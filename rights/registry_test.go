@@ -699,8 +699,10 @@ func TestGroupCommitKeepsLinkCacheInOrder(t *testing.T) {
 				return &writeReq{tenant: tenant, actor: ActorTraffic, done: make(chan error, 1),
 					fn: func(t *txn) error { return t.learn(ref, &s) }}
 			}
-			if err := r.commitBatch([]*writeReq{mk(alice, consent), mk(bob, Signals{})}); err != nil {
-				t.Fatal(err)
+			for _, err := range r.commitBatch([]*writeReq{mk(alice, consent), mk(bob, Signals{})}) {
+				if err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := r.Link(alice); err != nil { // alice logs in on D again
 				t.Fatal(err)
@@ -747,5 +749,29 @@ func TestLearnWaitsForAPublishItRead(t *testing.T) {
 	}
 	if v := <-second; v.Status != StatusSuppressed {
 		t.Fatalf("after the retried opt-out: %+v", v)
+	}
+}
+
+// One write of a group commit that cannot be applied fails alone: the other
+// writes of the batch commit, and a damaged record does not break the
+// registry (review finding).
+func TestBatchFailureIsolated(t *testing.T) {
+	t.Parallel()
+	r := openTest(t, t.TempDir())
+	good := r.Ref(tenant, b("good"), nil)
+	s := Signals{OptOut: SignalOptOut}
+	ws := []*writeReq{
+		{tenant: tenant, actor: ActorTraffic, fn: func(t *txn) error { return t.learn(good, &s) }},
+		{tenant: tenant, actor: ActorTraffic, fn: func(*txn) error { return fmt.Errorf("damaged: %w", errBadRecord) }},
+	}
+	errs := r.commitBatch(ws)
+	if errs[0] != nil || errs[1] == nil {
+		t.Fatalf("errors %v, want only the second write to fail", errs)
+	}
+	if v := r.CheckRef(good); v.Status != StatusSuppressed {
+		t.Errorf("the good write of the batch: %+v", v)
+	}
+	if !r.Healthy() {
+		t.Error("a damaged record broke the registry")
 	}
 }

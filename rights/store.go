@@ -47,8 +47,10 @@ type StoreReader interface {
 	// (the devices of an identity, or the identities of a device) and when
 	// the link was last seen.
 	Links(k Key, kind Kind, fn func(other Key, seen time.Time) error) error
-	// StaleLinks returns up to limit links last seen before before.
-	StaleLinks(before time.Time, limit int) ([]Link, error)
+	// StaleLinks returns up to limit links last seen before before,
+	// starting from resume (nil: the start). It returns where to resume,
+	// nil when there is nothing left to look at.
+	StaleLinks(before time.Time, resume []byte, limit int) (stale []Link, next []byte, err error)
 }
 
 // StoreTx is one read-write transaction.

@@ -34,7 +34,6 @@ CREATE TABLE {{schema}}.links (
     PRIMARY KEY (identity, device)
 );
 CREATE INDEX links_by_device ON {{schema}}.links (device, identity);
-CREATE INDEX links_by_last_seen ON {{schema}}.links (last_seen);
 
 -- The rights-request log (what, when, who; subjects as hash prefixes).
 CREATE SEQUENCE {{schema}}.log_seq;
