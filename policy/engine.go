@@ -238,7 +238,7 @@ func (e *Engine) swap(src *sources) (changed bool, err error) {
 	if cur := e.cur.Load(); cur != nil && cur.digest == src.digest && cur.revision == src.revision {
 		return false, nil
 	}
-	st, err := build(src, e.opts.limits.PlanCacheBytes)
+	st, err := build(src, e.opts.limits.PlanCacheBytes, !e.opts.skipValidation)
 	if err != nil {
 		return false, err
 	}
@@ -628,4 +628,32 @@ func (l *logLimiter) allow() (bool, uint64) {
 		return false, 0
 	}
 	return true, l.suppressed.Swap(0)
+}
+
+// DecisionError evaluates one field shape again, without the caches, and
+// returns why its decision fails closed (rule consentry.error), or nil. It
+// is for explain and rules test, not for the request path.
+func (e *Engine) DecisionError(tenant, format, kind, name, path, key, class, typ string) error {
+	st := e.acquire()
+	if st == nil {
+		return errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	_, err := st.evalDecision(ctx, tenant, format, kind, name, path, key, class, typ)
+	return err
+}
+
+// RecordDecisionError is DecisionError for a record decision.
+func (e *Engine) RecordDecisionError(tenant, format, kind, name string) error {
+	st := e.acquire()
+	if st == nil {
+		return errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	_, err := st.evalRecord(ctx, tenant, format, kind, name)
+	return err
 }

@@ -191,6 +191,22 @@ func capabilities() *ast.Capabilities {
 	return c
 }
 
+// explainCompileErrors rewrites OPA's "undefined function time.now_ns" for
+// the non-deterministic built-ins capabilities() removes: they exist, and
+// are refused on purpose.
+func explainCompileErrors(errs ast.Errors) ast.Errors {
+	for _, e := range errs {
+		name, ok := strings.CutPrefix(e.Message, "undefined function ")
+		if !ok {
+			continue
+		}
+		if b, known := ast.BuiltinMap[name]; known && b.Nondeterministic {
+			e.Message = fmt.Sprintf("built-in %s is not allowed: it is non-deterministic, and Consentry caches every decision per policy revision, so a rule must answer the same for the same input", name)
+		}
+	}
+	return errs
+}
+
 // parseModules parses every module of src as Rego v1. Errors name file:line.
 func parseModules(src *sources) (map[string]*ast.Module, error) {
 	mods := make(map[string]*ast.Module, len(src.names))
@@ -223,19 +239,20 @@ func newCompiler() *ast.Compiler {
 		WithDefaultRegoVersion(ast.RegoV1)
 }
 
-// build compiles src into a ready state with empty caches.
-func build(src *sources, cacheSize int64) (*state, error) {
+// build compiles src into a ready state with empty caches; validate checks
+// every decision the policy can produce (validatePolicy).
+func build(src *sources, cacheSize int64, validate bool) (*state, error) {
 	mods, err := parseModules(src)
 	if err != nil {
 		return nil, err
 	}
 	c := newCompiler()
 	if c.Compile(mods); c.Failed() {
-		return nil, fmt.Errorf("cannot compile policy: %w", c.Errors)
+		return nil, fmt.Errorf("cannot compile policy: %w", explainCompileErrors(c.Errors))
 	}
 	for _, q := range []string{decisionQuery, recordQuery} {
 		if len(c.GetRulesExact(ast.MustParseRef(q))) == 0 {
-			return nil, fmt.Errorf("cannot load policy: it defines no %s (write a rule %q in package consentry)", q, strings.TrimPrefix(q, "data.consentry."))
+			return nil, fmt.Errorf("it defines no %s (write a rule %q in package consentry)", q, strings.TrimPrefix(q, "data.consentry."))
 		}
 	}
 	if err := validateTenants(src.data); err != nil {
@@ -265,10 +282,15 @@ func build(src *sources, cacheSize int64) (*state, error) {
 	}
 	// Smoke test: both queries must evaluate without error on a neutral input.
 	if _, err := st.evalDecision(ctx, "", "", "event", "", "", "", "", "string"); err != nil && !errors.Is(err, errUndefined) {
-		return nil, fmt.Errorf("cannot load policy: smoke evaluation of %s failed: %w", decisionQuery, err)
+		return nil, fmt.Errorf("smoke evaluation of %s failed: %w", decisionQuery, err)
 	}
 	if _, err := st.evalRecord(ctx, "", "", "event", ""); err != nil && !errors.Is(err, errUndefined) {
-		return nil, fmt.Errorf("cannot load policy: smoke evaluation of %s failed: %w", recordQuery, err)
+		return nil, fmt.Errorf("smoke evaluation of %s failed: %w", recordQuery, err)
+	}
+	if validate {
+		if err := validatePolicy(ctx, st, c, src.data); err != nil {
+			return nil, err
+		}
 	}
 	if err := st.newCaches(cacheSize); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -65,6 +66,10 @@ func RunTests(ctx context.Context, fsys fs.FS) ([]TestResult, error) {
 		SetTimeout(testTimeout).
 		RunTests(ctx, txn)
 	if err != nil {
+		var ae ast.Errors
+		if errors.As(err, &ae) {
+			explainCompileErrors(ae)
+		}
 		return nil, fmt.Errorf("cannot compile policy tests: %w", err)
 	}
 	var out []TestResult
