@@ -69,6 +69,7 @@ type state struct {
 	revision string // shown: the digest, or a bundle's revision
 	digest   string // of the sources: unchanged sources keep the state
 	data     map[string]any
+	layered  bool // compiled with the built-in modules (layer)
 	// nameInDecision: field decisions may depend on the event name, so it
 	// is part of plan and decision keys.
 	nameInDecision bool

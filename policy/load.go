@@ -35,6 +35,7 @@ type sources struct {
 	data     map[string]any    // merged data document, JSON-normalized
 	digest   string            // of names, files and data
 	revision string            // shown; the digest unless a bundle names one
+	layered  bool              // the built-in modules were added (layer)
 }
 
 // readSources reads the Rego modules and data of o; withTests also keeps the
@@ -68,8 +69,68 @@ func (src *sources) finish(o *options) error {
 		}
 		src.data = mergeData(src.data, extra)
 	}
+	if err := layer(src); err != nil {
+		return err
+	}
 	src.digest = revisionOf(src)
 	return nil
+}
+
+// builtinPrefix marks the shipped modules a layered policy is compiled with
+// (file names in errors and coverage).
+const builtinPrefix = "builtin:"
+
+// layer adds the shipped modules (rules.FS, without tests) to src unless src
+// is a complete policy: one that defines data.consentry.decision or
+// data.consentry.record_decision replaces the shipped rules, any other adds
+// to them (new classes, by_field, class_override, record_override, helper
+// packages). Modules that do not parse are left to build, which names the
+// file and line.
+func layer(src *sources) error {
+	if src.layered || definesEntrypoints(src) {
+		return nil
+	}
+	base, err := readFS(rules.FS, "", false)
+	if err != nil {
+		return fmt.Errorf("cannot read the built-in policy: %w", err)
+	}
+	for _, n := range base.names {
+		name := builtinPrefix + n
+		src.files[name] = base.files[n]
+		src.names = append(src.names, name)
+	}
+	slices.Sort(src.names)
+	src.layered = true
+	return nil
+}
+
+// definesEntrypoints reports whether a module of src defines decision or
+// record_decision in package consentry.
+func definesEntrypoints(src *sources) bool {
+	pkg := ast.MustParseRef("data.consentry")
+	popts := ast.ParserOptions{RegoVersion: ast.RegoV1}
+	for _, n := range src.names {
+		m, err := ast.ParseModuleWithOpts(n, string(src.files[n]), popts)
+		if err != nil || !m.Package.Path.Equal(pkg) {
+			continue
+		}
+		for _, r := range m.Rules {
+			if h := r.Head.Ref(); len(h) > 0 {
+				if name, ok := h[0].Value.(ast.Var); ok && (name == "decision" || name == "record_decision") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Layered reports whether the loaded policy is a directory or bundle
+// layered over the built-in rules (it defines neither decision nor
+// record_decision).
+func (e *Engine) Layered() bool {
+	st := e.cur.Load()
+	return st != nil && st.layered
 }
 
 func readFS(fsys fs.FS, prefix string, withTests bool) (*sources, error) {
@@ -273,7 +334,7 @@ func build(src *sources, cacheSize int64, validate bool) (*state, error) {
 		}
 		return pq, nil
 	}
-	st := &state{revision: src.revision, digest: src.digest, data: src.data, nameInDecision: decisionReadsRecordName(c)}
+	st := &state{revision: src.revision, digest: src.digest, data: src.data, layered: src.layered, nameInDecision: decisionReadsRecordName(c)}
 	if st.decisionQ, err = prepare(decisionQuery); err != nil {
 		return nil, err
 	}

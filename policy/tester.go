@@ -46,6 +46,9 @@ func RunTests(ctx context.Context, fsys fs.FS) ([]TestResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := layer(src); err != nil {
+		return nil, err
+	}
 	mods, err := parseModules(src)
 	if err != nil {
 		return nil, err
