@@ -24,7 +24,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	cfgFile := fl.String("config", "", "config file, for the tenant's policy data and keys")
 	dataDir := fl.String("data", "", "data directory holding the proxy's generated keys (else throwaway keys)")
 	if err := fl.Parse(reorder(args)); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	switch {
 	case *format == "":
