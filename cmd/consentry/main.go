@@ -76,7 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // isHelp reports whether arg asks for a command's usage.
-func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help" }
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
 
 // flagExit is the exit code of a failed flag.Parse: 0 when the user asked
 // for help (-h, --help; the flag package printed the usage), else 2.

@@ -255,4 +255,3 @@ func cmdRulesFmt(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
-
