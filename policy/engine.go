@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +70,8 @@ type state struct {
 	revision string // shown: the digest, or a bundle's revision
 	digest   string // of the sources: unchanged sources keep the state
 	data     map[string]any
-	layered  bool // compiled with the built-in modules (layer)
+	layered  bool     // compiled with the built-in modules (layer)
+	classes  []string // named by the rules (Classes)
 	// nameInDecision: field decisions may depend on the event name, so it
 	// is part of plan and decision keys.
 	nameInDecision bool
@@ -629,6 +631,29 @@ func (l *logLimiter) allow() (bool, uint64) {
 		return false, 0
 	}
 	return true, l.suppressed.Swap(0)
+}
+
+// Decide evaluates one field shape without the caches (explain, rules
+// test; not the request path). A decision that fails closed comes with the
+// reason.
+func (e *Engine) Decide(tenant, format, kind, name, path, key, class, typ string) (masking.Decision, error) {
+	st := e.acquire()
+	if st == nil {
+		return failClosed, errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	return st.evalDecision(ctx, tenant, format, kind, name, path, key, class, typ)
+}
+
+// Classes are the field classes the loaded policy's rules name (the
+// constants they compare input.field.class with), sorted.
+func (e *Engine) Classes() []string {
+	if st := e.cur.Load(); st != nil {
+		return slices.Clone(st.classes)
+	}
+	return nil
 }
 
 // DecisionError evaluates one field shape again, without the caches, and

@@ -335,6 +335,7 @@ func build(src *sources, cacheSize int64, validate bool) (*state, error) {
 		return pq, nil
 	}
 	st := &state{revision: src.revision, digest: src.digest, data: src.data, layered: src.layered, nameInDecision: decisionReadsRecordName(c)}
+	st.classes = classesOf(c)
 	if st.decisionQ, err = prepare(decisionQuery); err != nil {
 		return nil, err
 	}
@@ -468,4 +469,20 @@ func decisionReadsRecordName(c *ast.Compiler) bool {
 		}
 	}
 	return false
+}
+
+// classesOf returns the classes the rules compare input.field.class with.
+func classesOf(c *ast.Compiler) []string {
+	all := map[string][]string{}
+	for _, m := range c.Modules {
+		constants(m, all)
+	}
+	var out []string
+	for _, cl := range all[attrClass] {
+		if cl != "" && !strings.HasPrefix(cl, ".") && !strings.HasSuffix(cl, ".") && !strings.ContainsAny(cl, " \t") {
+			out = append(out, cl)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

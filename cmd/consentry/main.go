@@ -29,7 +29,7 @@ const usage = `consentry — privacy-enforcing reverse proxy for analytics traff
 Usage:
   consentry demo    [-v]   (the proxy on loopback with the embedded policy and sample payloads)
   consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
-  consentry explain --tenant T --format FORMAT [--output text|json] FILE   (consentry explain -h lists formats)
+  consentry explain --tenant T --format FORMAT [--policy DIR] [--config FILE] [--output text|json] [FILE]   (no FILE: the decision of every class)
   consentry rules test [--config FILE] [DIR]   (Rego unit tests, payload fixtures, coverage)
   consentry rules export DIR | init [--tenant T] DIR | fmt [--check] [DIR|FILE...]
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
