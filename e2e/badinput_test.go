@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 )
@@ -123,22 +124,56 @@ tenants:
 	}
 }
 
-// A policy that errors or returns an unknown action drops fields: nothing
-// the policy did not clear is forwarded.
-func TestBrokenPolicyFailsClosed(t *testing.T) {
-	for name, rego := range map[string]string{
-		"conflict": `package consentry
+// A policy with a decision the proxy cannot apply is refused at start, with
+// the file and line, instead of dropping the fields in production.
+func TestBrokenPolicyRefusedAtStart(t *testing.T) {
+	for name, tc := range map[string]struct{ rego, want string }{
+		"conflict": {`package consentry
 decision := {"action": "keep", "rule": "a"} if input.field.key == "Model"
 decision := {"action": "hash", "rule": "b"} if input.field.type == "string"
 record_decision := {"action": "keep", "rule": "r"}
-`,
-		"unknown action": `package consentry
+`, "eval_conflict_error"},
+		"unknown action": {`package consentry
 decision := {"action": "yolo", "rule": "bad"} if input.field.class == "device.info"
 decision := {"action": "drop", "rule": "d"} if input.field.class != "device.info"
+record_decision := {"action": "keep", "rule": "r"}
+`, `policy.rego:2: unknown action "yolo"`},
+		"undefined": {`package consentry
+decision := {"action": "keep", "rule": "only-model"} if input.field.key == "Model"
+record_decision := {"action": "keep", "rule": "r"}
+`, "decision is undefined"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, dir, "policy.rego", tc.rego)
+			_, errs, code := runCLITimeout(t, 60*time.Second, "serve", "--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--policy", dir)
+			if code == 0 || !strings.Contains(errs, tc.want) || strings.Count(errs, "cannot load policy") != 1 {
+				t.Fatalf("exit %d, want an error with %q:\n%s", code, tc.want, errs)
+			}
+		})
+	}
+}
+
+// A policy that errors or is undefined at run time, for a shape load-time
+// validation could not foresee (the rules compare no constant with it),
+// drops fields: nothing the policy did not clear is forwarded.
+func TestBrokenPolicyFailsClosed(t *testing.T) {
+	for name, rego := range map[string]string{
+		"conflict": `package consentry
+decision := {"action": "keep", "rule": "a"} if count(input.field.key) == 5
+decision := {"action": "hash", "rule": "b"} if input.field.type == "string"
+decision := {"action": "drop", "rule": "d"} if {
+	input.field.type != "string"
+	count(input.field.key) != 5
+}
 record_decision := {"action": "keep", "rule": "r"}
 `,
 		"undefined": `package consentry
 decision := {"action": "keep", "rule": "only-model"} if input.field.key == "Model"
+decision := {"action": "drop", "rule": "d"} if {
+	input.field.key != "Model"
+	count(input.field.key) != 2
+}
 record_decision := {"action": "keep", "rule": "r"}
 `,
 	} {
@@ -154,11 +189,11 @@ record_decision := {"action": "keep", "rule": "r"}
 			}
 			out := up.last(t).Body
 			assertNoLeak(t, out, androidSeeds)
-			if name != "undefined" && gjson.GetBytes(out, "0.af.Model").Exists() {
+			if name == "conflict" && gjson.GetBytes(out, "0.af.Model").Exists() {
 				t.Errorf("a field survived a broken policy: %s", out)
 			}
-			if name == "undefined" && gjson.GetBytes(out, "0.af.Model").Str != "Pixel 7" {
-				t.Errorf("the one field the policy keeps was lost: %s", out)
+			if name == "undefined" && (gjson.GetBytes(out, "0.af.Model").Str != "Pixel 7" || gjson.GetBytes(out, "0.af.cc").Exists()) {
+				t.Errorf("undefined decision: %s", out)
 			}
 		})
 	}
@@ -210,7 +245,7 @@ func TestRecordDecisionErrorIsRetryable(t *testing.T) {
 decision := {"action": "keep", "rule": "k"}
 record_decision := {"action": "keep", "rule": "a"} if input.record.kind != "event"
 record_decision := {"action": "keep", "rule": "b"} if input.record.kind == "event"
-record_decision := {"action": "drop", "rule": "c"} if input.record.name == "Boom"
+record_decision := {"action": "drop", "rule": "c"} if count(input.record.name) == 4
 `)
 	cs := start(t, "--upstream", up.url, "--policy", dir)
 	resp, body := post(t, cs.url+"/a1?z="+account, sdkBatch("__x", `{"type":"event","evtName":"Boom","evtData":{}}`), nil)

@@ -21,6 +21,14 @@ type Policy interface {
 	formats.RecordPolicy
 }
 
+// Reasoner says why a decision failed closed (rule consentry.error): the
+// policy engine evaluates the shape again. Explain uses it when the Policy
+// implements it.
+type Reasoner interface {
+	DecisionError(tenant, format, kind, name, path, key, class, typ string) error
+	RecordDecisionError(tenant, format, kind, name string) error
+}
+
 // FieldDecision is one distinct field of one record.
 type FieldDecision struct {
 	Record int    `json:"record"`
@@ -30,15 +38,70 @@ type FieldDecision struct {
 	Class  string `json:"class"`
 	Action string `json:"action"`
 	Rule   string `json:"rule"`
+	Reason string `json:"reason,omitempty"` // why a consentry.error decision failed closed
+}
+
+// RecordDecision is what happened to one record as a whole. Records are
+// numbered in payload order from 0, batch headers included, whether they
+// were forwarded or dropped.
+type RecordDecision struct {
+	Record int    `json:"record"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name,omitempty"`
+	Action string `json:"action"`         // keep or drop
+	Rule   string `json:"rule,omitempty"` // of record_decision; "" for batch headers, which are always kept
+	Reason string `json:"reason,omitempty"`
 }
 
 // Result is the cleaned payload and the decisions behind it.
 type Result struct {
-	Payload    json.RawMessage `json:"payload"`
-	Decisions  []FieldDecision `json:"decisions"`
-	RecordsIn  int             `json:"records_in"`
-	RecordsOut int             `json:"records_out"`
-	AllDropped bool            `json:"all_dropped"`
+	Payload    json.RawMessage  `json:"payload"`
+	Records    []RecordDecision `json:"records"`
+	Decisions  []FieldDecision  `json:"decisions"`
+	RecordsIn  int              `json:"records_in"`  // data records, without batch headers
+	RecordsOut int              `json:"records_out"` // data records forwarded
+	AllDropped bool             `json:"all_dropped"`
+}
+
+// recordTap numbers records as the adapter meets them: a record decision
+// comes first for data records, a plan follows for the kept ones; headers
+// only have a plan.
+type recordTap struct {
+	pol     formats.RecordPolicy
+	res     *Result
+	why     Reasoner
+	n       int
+	pending int // number of the kept record whose plan is next, or -1
+}
+
+func (t *recordTap) RecordDecision(tenant, format, kind, name string) masking.Decision {
+	d := t.pol.RecordDecision(tenant, format, kind, name)
+	rd := RecordDecision{Record: t.n, Kind: kind, Name: name, Action: d.Action.String(), Rule: d.Rule}
+	if d.Rule == masking.FailClosedRule && t.why != nil {
+		if err := t.why.RecordDecisionError(tenant, format, kind, name); err != nil {
+			rd.Reason = err.Error()
+		}
+	}
+	t.res.Records = append(t.res.Records, rd)
+	t.pending = -1
+	if d.Action == masking.ActionKeep {
+		t.pending = t.n
+	}
+	t.n++
+	return d
+}
+
+// next returns the number of the record whose plan the adapter reports.
+func (t *recordTap) next(kind, name string) int {
+	if t.pending >= 0 {
+		n := t.pending
+		t.pending = -1
+		return n
+	}
+	n := t.n
+	t.n++
+	t.res.Records = append(t.res.Records, RecordDecision{Record: n, Kind: kind, Name: name, Action: "keep"})
+	return n
 }
 
 // Formats lists the formats routes can clean, sorted.
@@ -76,24 +139,31 @@ func Run(routes []formats.Route, format, tenant string, payload []byte, pol Poli
 		}
 		payload = inner
 	}
-	res := &Result{Decisions: []FieldDecision{}}
-	record := -1
+	res := &Result{Decisions: []FieldDecision{}, Records: []RecordDecision{}}
+	why, _ := pol.(Reasoner)
+	tap := &recordTap{pol: pol, res: res, why: why, pending: -1}
 	var stats masking.Stats
 	env := &formats.Env{
 		Tenant:   tenant,
 		Planner:  pol,
 		Applier:  applier,
-		Records:  pol,
+		Records:  tap,
 		Rewriter: masking.NewRewriter(),
 		Stats:    &stats,
 		OnRecord: func(kind, name string, p *masking.Plan) {
-			record++
+			record := tap.next(kind, name)
 			for i := range p.Decisions {
 				d := p.Decisions[i]
-				res.Decisions = append(res.Decisions, FieldDecision{
+				fd := FieldDecision{
 					Record: record, Kind: kind, Name: name, Path: p.Paths[i], Class: p.Classes[i],
 					Action: d.Action.String(), Rule: d.Rule,
-				})
+				}
+				if d.Rule == masking.FailClosedRule && why != nil {
+					if err := why.DecisionError(tenant, format, kind, name, fd.Path, keyOf(fd.Path), fd.Class, p.Fields[i].Type.String()); err != nil {
+						fd.Reason = err.Error()
+					}
+				}
+				res.Decisions = append(res.Decisions, fd)
 			}
 		},
 	}
@@ -114,6 +184,10 @@ func Run(routes []formats.Route, format, tenant string, payload []byte, pol Poli
 		}
 	}
 	if err != nil {
+		if n := len(res.Records); n > 0 && res.Records[n-1].Reason != "" {
+			r := res.Records[n-1]
+			return nil, fmt.Errorf("%w: record %d (%s) fails closed: %s", err, r.Record, r.Kind, r.Reason)
+		}
 		return nil, err
 	}
 	res.Payload = out
@@ -133,3 +207,11 @@ func (q queryRequest) Query(name string) []byte {
 	return nil
 }
 func (q queryRequest) QueryString() []byte { return []byte(q) }
+
+// keyOf is the last key of a dotted path ("evtData.Items[].Email" → "Email").
+func keyOf(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	return strings.TrimSuffix(path, "[]")
+}

@@ -111,6 +111,16 @@ func RunFixture(f Fixture, routes []formats.Route, pol Policy, applier masking.A
 			failf("expected present, but missing from output: %q", s)
 		}
 	}
+	for _, d := range res.Records {
+		if d.Rule == masking.FailClosedRule {
+			failf("record %d (%s) fails closed (%s): %s", d.Record, d.Kind, d.Rule, d.Reason)
+		}
+	}
+	for _, d := range res.Decisions {
+		if d.Rule == masking.FailClosedRule {
+			failf("field %q (record %d) fails closed (%s): %s", d.Path, d.Record, d.Rule, d.Reason)
+		}
+	}
 	got := map[string]string{}
 	for _, d := range res.Decisions {
 		got[d.Path] = d.Action

@@ -406,6 +406,13 @@ func TestBundleRefused(t *testing.T) {
 			reason: BundleFailValidate,
 		},
 		{
+			name: "signed policy with a decision the proxy cannot apply",
+			bundle: func(t *testing.T) []byte {
+				return buildBundle(t, signed("r3", map[string]string{"/consentry/policy.rego": strings.Replace(keepOnly("Model"), `"rule": "t.drop"`, `"rule": "t.drop", "params": {"hexlen": 8}`, 1)}))
+			},
+			reason: BundleFailValidate,
+		},
+		{
 			name: "signed bundle with only tests",
 			bundle: func(t *testing.T) []byte {
 				return buildBundle(t, signed("r3", map[string]string{"/consentry/policy_test.rego": "package consentry_test\n\ntest_x if true\n"}))
@@ -683,5 +690,26 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A bundle that defines neither decision nor record_decision is layered
+// over the built-in rules, as a policy directory is.
+func TestBundleLayeredOverBuiltins(t *testing.T) {
+	srv := newBundleServer(t)
+	e, src, _ := bundleEngine(t, srv, BundleConfig{})
+	srv.publish(buildBundle(t, signed("layer1", map[string]string{"/acme/acme.rego": `package consentry
+
+by_field := {"action": "keep", "rule": "acme.model"} if input.field.path == "af.Model"
+`})))
+	if err := src.Poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := modelDecision(t, e); d.Rule != "acme.model" || !e.Layered() {
+		t.Fatalf("layered bundle: %+v, layered %v", d, e.Layered())
+	}
+	plan, err := e.Plan(newQuery("acme", "clevertap.sdk", "profile", "", pathClassifier{"profile.Email": "contact.email"}, field{"profile.Email", masking.TypeString}))
+	if err != nil || plan.Decisions[0].Rule != "gdpr.contact.email" {
+		t.Fatalf("built-in rule under a layered bundle: %+v %v", plan.Decisions, err)
 	}
 }

@@ -30,6 +30,14 @@
 // rejects all become masking.Decision{Action: masking.ActionDrop, Rule:
 // "consentry.error"}, are counted in Stats.Errors and logged without values.
 //
+// Before that, every load validates the decisions the policy can produce
+// (ValidationError): decision literals with file:line, then both queries
+// over a matrix of inputs made of the tenants' data and the constants the
+// rules compare input attributes with. A policy with a decision that could
+// not be applied is refused. A directory, FS or bundle that defines neither
+// decision nor record_decision is layered over the shipped rules.FS
+// (extension points by_field, class_override, record_override).
+//
 // Reload and Watch re-read the sources, compile (strict), prepare and
 // smoke-test them, and only then swap the policy atomically; on any error the
 // last good policy stays active. Caches belong to a revision: a swap starts

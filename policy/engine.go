@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,6 +70,8 @@ type state struct {
 	revision string // shown: the digest, or a bundle's revision
 	digest   string // of the sources: unchanged sources keep the state
 	data     map[string]any
+	layered  bool     // compiled with the built-in modules (layer)
+	classes  []string // named by the rules (Classes)
 	// nameInDecision: field decisions may depend on the event name, so it
 	// is part of plan and decision keys.
 	nameInDecision bool
@@ -238,7 +241,7 @@ func (e *Engine) swap(src *sources) (changed bool, err error) {
 	if cur := e.cur.Load(); cur != nil && cur.digest == src.digest && cur.revision == src.revision {
 		return false, nil
 	}
-	st, err := build(src, e.opts.limits.PlanCacheBytes)
+	st, err := build(src, e.opts.limits.PlanCacheBytes, !e.opts.skipValidation)
 	if err != nil {
 		return false, err
 	}
@@ -628,4 +631,55 @@ func (l *logLimiter) allow() (bool, uint64) {
 		return false, 0
 	}
 	return true, l.suppressed.Swap(0)
+}
+
+// Decide evaluates one field shape without the caches (explain, rules
+// test; not the request path). A decision that fails closed comes with the
+// reason.
+func (e *Engine) Decide(tenant, format, kind, name, path, key, class, typ string) (masking.Decision, error) {
+	st := e.acquire()
+	if st == nil {
+		return failClosed, errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	return st.evalDecision(ctx, tenant, format, kind, name, path, key, class, typ)
+}
+
+// Classes are the field classes the loaded policy's rules name (the
+// constants they compare input.field.class with), sorted.
+func (e *Engine) Classes() []string {
+	if st := e.cur.Load(); st != nil {
+		return slices.Clone(st.classes)
+	}
+	return nil
+}
+
+// DecisionError evaluates one field shape again, without the caches, and
+// returns why its decision fails closed (rule consentry.error), or nil. It
+// is for explain and rules test, not for the request path.
+func (e *Engine) DecisionError(tenant, format, kind, name, path, key, class, typ string) error {
+	st := e.acquire()
+	if st == nil {
+		return errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	_, err := st.evalDecision(ctx, tenant, format, kind, name, path, key, class, typ)
+	return err
+}
+
+// RecordDecisionError is DecisionError for a record decision.
+func (e *Engine) RecordDecisionError(tenant, format, kind, name string) error {
+	st := e.acquire()
+	if st == nil {
+		return errNoPolicy
+	}
+	defer st.release()
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
+	defer cancel()
+	_, err := st.evalRecord(ctx, tenant, format, kind, name)
+	return err
 }

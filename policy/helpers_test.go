@@ -110,3 +110,7 @@ func with(files map[string]string, name, src string) map[string]string {
 	m[name] = src
 	return m
 }
+
+// withoutValidation loads a policy whose decisions cannot all be applied,
+// to test the fail-closed path behind the load-time validation.
+func withoutValidation() Option { return func(o *options) { o.skipValidation = true } }

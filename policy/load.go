@@ -35,6 +35,7 @@ type sources struct {
 	data     map[string]any    // merged data document, JSON-normalized
 	digest   string            // of names, files and data
 	revision string            // shown; the digest unless a bundle names one
+	layered  bool              // the built-in modules were added (layer)
 }
 
 // readSources reads the Rego modules and data of o; withTests also keeps the
@@ -68,8 +69,68 @@ func (src *sources) finish(o *options) error {
 		}
 		src.data = mergeData(src.data, extra)
 	}
+	if err := layer(src); err != nil {
+		return err
+	}
 	src.digest = revisionOf(src)
 	return nil
+}
+
+// builtinPrefix marks the shipped modules a layered policy is compiled with
+// (file names in errors and coverage).
+const builtinPrefix = "builtin:"
+
+// layer adds the shipped modules (rules.FS, without tests) to src unless src
+// is a complete policy: one that defines data.consentry.decision or
+// data.consentry.record_decision replaces the shipped rules, any other adds
+// to them (new classes, by_field, class_override, record_override, helper
+// packages). Modules that do not parse are left to build, which names the
+// file and line.
+func layer(src *sources) error {
+	if src.layered || definesEntrypoints(src) {
+		return nil
+	}
+	base, err := readFS(rules.FS, "", false)
+	if err != nil {
+		return fmt.Errorf("cannot read the built-in policy: %w", err)
+	}
+	for _, n := range base.names {
+		name := builtinPrefix + n
+		src.files[name] = base.files[n]
+		src.names = append(src.names, name)
+	}
+	slices.Sort(src.names)
+	src.layered = true
+	return nil
+}
+
+// definesEntrypoints reports whether a module of src defines decision or
+// record_decision in package consentry.
+func definesEntrypoints(src *sources) bool {
+	pkg := ast.MustParseRef("data.consentry")
+	popts := ast.ParserOptions{RegoVersion: ast.RegoV1}
+	for _, n := range src.names {
+		m, err := ast.ParseModuleWithOpts(n, string(src.files[n]), popts)
+		if err != nil || !m.Package.Path.Equal(pkg) {
+			continue
+		}
+		for _, r := range m.Rules {
+			if h := r.Head.Ref(); len(h) > 0 {
+				if name, ok := h[0].Value.(ast.Var); ok && (name == "decision" || name == "record_decision") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// Layered reports whether the loaded policy is a directory or bundle
+// layered over the built-in rules (it defines neither decision nor
+// record_decision).
+func (e *Engine) Layered() bool {
+	st := e.cur.Load()
+	return st != nil && st.layered
 }
 
 func readFS(fsys fs.FS, prefix string, withTests bool) (*sources, error) {
@@ -191,6 +252,22 @@ func capabilities() *ast.Capabilities {
 	return c
 }
 
+// explainCompileErrors rewrites OPA's "undefined function time.now_ns" for
+// the non-deterministic built-ins capabilities() removes: they exist, and
+// are refused on purpose.
+func explainCompileErrors(errs ast.Errors) ast.Errors {
+	for _, e := range errs {
+		name, ok := strings.CutPrefix(e.Message, "undefined function ")
+		if !ok {
+			continue
+		}
+		if b, known := ast.BuiltinMap[name]; known && b.Nondeterministic {
+			e.Message = fmt.Sprintf("built-in %s is not allowed: it is non-deterministic, and Consentry caches every decision per policy revision, so a rule must answer the same for the same input", name)
+		}
+	}
+	return errs
+}
+
 // parseModules parses every module of src as Rego v1. Errors name file:line.
 func parseModules(src *sources) (map[string]*ast.Module, error) {
 	mods := make(map[string]*ast.Module, len(src.names))
@@ -223,19 +300,20 @@ func newCompiler() *ast.Compiler {
 		WithDefaultRegoVersion(ast.RegoV1)
 }
 
-// build compiles src into a ready state with empty caches.
-func build(src *sources, cacheSize int64) (*state, error) {
+// build compiles src into a ready state with empty caches; validate checks
+// every decision the policy can produce (validatePolicy).
+func build(src *sources, cacheSize int64, validate bool) (*state, error) {
 	mods, err := parseModules(src)
 	if err != nil {
 		return nil, err
 	}
 	c := newCompiler()
 	if c.Compile(mods); c.Failed() {
-		return nil, fmt.Errorf("cannot compile policy: %w", c.Errors)
+		return nil, fmt.Errorf("cannot compile policy: %w", explainCompileErrors(c.Errors))
 	}
 	for _, q := range []string{decisionQuery, recordQuery} {
 		if len(c.GetRulesExact(ast.MustParseRef(q))) == 0 {
-			return nil, fmt.Errorf("cannot load policy: it defines no %s (write a rule %q in package consentry)", q, strings.TrimPrefix(q, "data.consentry."))
+			return nil, fmt.Errorf("it defines no %s (write a rule %q in package consentry)", q, strings.TrimPrefix(q, "data.consentry."))
 		}
 	}
 	if err := validateTenants(src.data); err != nil {
@@ -256,7 +334,8 @@ func build(src *sources, cacheSize int64) (*state, error) {
 		}
 		return pq, nil
 	}
-	st := &state{revision: src.revision, digest: src.digest, data: src.data, nameInDecision: decisionReadsRecordName(c)}
+	st := &state{revision: src.revision, digest: src.digest, data: src.data, layered: src.layered, nameInDecision: decisionReadsRecordName(c)}
+	st.classes = classesOf(c)
 	if st.decisionQ, err = prepare(decisionQuery); err != nil {
 		return nil, err
 	}
@@ -265,10 +344,15 @@ func build(src *sources, cacheSize int64) (*state, error) {
 	}
 	// Smoke test: both queries must evaluate without error on a neutral input.
 	if _, err := st.evalDecision(ctx, "", "", "event", "", "", "", "", "string"); err != nil && !errors.Is(err, errUndefined) {
-		return nil, fmt.Errorf("cannot load policy: smoke evaluation of %s failed: %w", decisionQuery, err)
+		return nil, fmt.Errorf("smoke evaluation of %s failed: %w", decisionQuery, err)
 	}
 	if _, err := st.evalRecord(ctx, "", "", "event", ""); err != nil && !errors.Is(err, errUndefined) {
-		return nil, fmt.Errorf("cannot load policy: smoke evaluation of %s failed: %w", recordQuery, err)
+		return nil, fmt.Errorf("smoke evaluation of %s failed: %w", recordQuery, err)
+	}
+	if validate {
+		if err := validatePolicy(ctx, st, c, src.data); err != nil {
+			return nil, err
+		}
 	}
 	if err := st.newCaches(cacheSize); err != nil {
 		return nil, err
@@ -385,4 +469,20 @@ func decisionReadsRecordName(c *ast.Compiler) bool {
 		}
 	}
 	return false
+}
+
+// classesOf returns the classes the rules compare input.field.class with.
+func classesOf(c *ast.Compiler) []string {
+	all := map[string][]string{}
+	for _, m := range c.Modules {
+		constants(m, all)
+	}
+	var out []string
+	for _, cl := range all[attrClass] {
+		if cl != "" && !strings.HasPrefix(cl, ".") && !strings.HasSuffix(cl, ".") && !strings.ContainsAny(cl, " \t") {
+			out = append(out, cl)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }

@@ -29,6 +29,9 @@ type options struct {
 	limits     budget.Limits
 	cacheBytes int64
 	bundle     *BundleSource
+	// skipValidation loads a policy whose decisions cannot all be applied
+	// (tests of the fail-closed path only).
+	skipValidation bool
 }
 
 // WithFS loads the Rego modules (every *.rego except *_test.rego, in any

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
 	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -39,11 +41,63 @@ type TestCase struct {
 
 // RunTests runs the Rego unit tests in fsys (every *.rego including
 // *_test.rego, and data.json at the root) with the engine's compiler
-// settings. It errors when the modules do not compile.
+// settings. A folder that defines neither decision nor record_decision is
+// layered over the built-in rules, as New loads it. It errors when the
+// modules do not compile.
 func RunTests(ctx context.Context, fsys fs.FS) ([]TestResult, error) {
+	r, err := RunTestsWith(ctx, fsys, RunOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return r.Results, nil
+}
+
+// RunOptions configure RunTestsWith.
+type RunOptions struct {
+	// Data is merged over the folder's data.json, as WithData (a tenant's
+	// policy_data from the configuration, under "tenants").
+	Data map[string]any
+	// Coverage computes which lines of the policy modules (not the tests,
+	// not the built-in modules a layered folder is compiled with) the tests
+	// evaluated, as opa test --coverage.
+	Coverage bool
+}
+
+// TestReport is what RunTestsWith found.
+type TestReport struct {
+	Results  []TestResult
+	Coverage *Coverage // nil unless RunOptions.Coverage
+}
+
+// Coverage is the share of policy lines the Rego tests evaluated.
+type Coverage struct {
+	Percent float64 // over all files
+	Files   []FileCoverage
+}
+
+// FileCoverage is one module's coverage; NotCovered lists its uncovered
+// line ranges ("12", "20-24").
+type FileCoverage struct {
+	File       string
+	Percent    float64
+	NotCovered []string
+}
+
+// RunTestsWith is RunTests with tenant data and coverage.
+func RunTestsWith(ctx context.Context, fsys fs.FS, opts RunOptions) (*TestReport, error) {
 	src, err := readFS(fsys, "", true)
 	if err != nil {
 		return nil, err
+	}
+	if err := layer(src); err != nil {
+		return nil, err
+	}
+	if opts.Data != nil {
+		extra, err := normalizeJSON(opts.Data)
+		if err != nil {
+			return nil, fmt.Errorf("cannot use policy data: %w", err)
+		}
+		src.data = mergeData(src.data, extra)
 	}
 	mods, err := parseModules(src)
 	if err != nil {
@@ -55,26 +109,81 @@ func RunTests(ctx context.Context, fsys fs.FS) ([]TestResult, error) {
 		return nil, fmt.Errorf("cannot open policy data: %w", err)
 	}
 	defer store.Abort(ctx, txn)
-	ch, err := tester.NewRunner().
+	runner := tester.NewRunner().
 		SetCompiler(newCompiler()).
 		SetDefaultRegoVersion(ast.RegoV1).
 		SetStore(store).
 		SetModules(mods).
 		RaiseBuiltinErrors(true).
 		CapturePrintOutput(true).
-		SetTimeout(testTimeout).
-		RunTests(ctx, txn)
+		SetTimeout(testTimeout)
+	var cov *cover.Cover
+	if opts.Coverage {
+		cov = cover.New()
+		runner = runner.SetCoverageQueryTracer(cov)
+	}
+	ch, err := runner.RunTests(ctx, txn)
 	if err != nil {
+		var ae ast.Errors
+		if errors.As(err, &ae) {
+			explainCompileErrors(ae)
+		}
 		return nil, fmt.Errorf("cannot compile policy tests: %w", err)
 	}
-	var out []TestResult
+	rep := &TestReport{}
 	for r := range ch {
-		out = append(out, convertResult(r))
+		rep.Results = append(rep.Results, convertResult(r))
 	}
-	slices.SortFunc(out, func(a, b TestResult) int {
+	slices.SortFunc(rep.Results, func(a, b TestResult) int {
 		return cmp.Or(cmp.Compare(a.Package, b.Package), cmp.Compare(a.Name, b.Name))
 	})
-	return out, nil
+	if cov != nil {
+		rep.Coverage = coverageOf(cov, mods)
+	}
+	return rep, nil
+}
+
+// coverageOf reports the coverage of the author's policy modules.
+func coverageOf(cov *cover.Cover, mods map[string]*ast.Module) *Coverage {
+	own := map[string]*ast.Module{}
+	for n, m := range mods {
+		if !strings.HasSuffix(n, "_test.rego") && !strings.HasPrefix(n, builtinPrefix) {
+			own[n] = m
+		}
+	}
+	r := cov.Report(own)
+	out := &Coverage{}
+	covered, total := 0, 0
+	for _, n := range sortedKeysOf(r.Files) {
+		if _, ok := own[n]; !ok {
+			continue
+		}
+		f := r.Files[n]
+		fc := FileCoverage{File: n, Percent: f.Coverage}
+		for _, rg := range f.NotCovered {
+			if rg.Start.Row == rg.End.Row {
+				fc.NotCovered = append(fc.NotCovered, fmt.Sprint(rg.Start.Row))
+			} else {
+				fc.NotCovered = append(fc.NotCovered, fmt.Sprintf("%d-%d", rg.Start.Row, rg.End.Row))
+			}
+		}
+		covered += f.CoveredLines
+		total += f.CoveredLines + f.NotCoveredLines
+		out.Files = append(out.Files, fc)
+	}
+	if total > 0 {
+		out.Percent = 100 * float64(covered) / float64(total)
+	}
+	return out
+}
+
+func sortedKeysOf[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func convertResult(r *tester.Result) TestResult {
@@ -140,4 +249,10 @@ func CheckFormat(fsys fs.FS) ([]string, error) {
 		return nil
 	})
 	return bad, err
+}
+
+// FormatSource is `opa fmt` of one Rego v1 file: the formatted source, or
+// an error naming file:line when it does not parse.
+func FormatSource(name string, src []byte) ([]byte, error) {
+	return format.SourceWithOpts(name, src, format.Opts{RegoVersion: ast.RegoV1})
 }

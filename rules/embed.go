@@ -11,3 +11,9 @@ import "embed"
 //
 //go:embed consentry
 var FS embed.FS
+
+// Fixtures holds fixtures/*.yaml, the payload fixtures of the shipped
+// policy (`consentry rules export` writes them out with their payloads).
+//
+//go:embed fixtures
+var Fixtures embed.FS

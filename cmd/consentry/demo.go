@@ -30,7 +30,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	verbose := fl.Bool("v", false, "also print the cleaned payloads")
 	if err := fl.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if err := demo(stdout, *verbose); err != nil {
 		fmt.Fprintf(stderr, "consentry demo: %v\n", err)

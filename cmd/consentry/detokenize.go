@@ -21,7 +21,7 @@ func cmdDetokenize(args []string, stdout, stderr io.Writer) int {
 	cfgFile := fl.String("config", "", "config file (for the tenant's configured keys and data_dir)")
 	dataDir := fl.String("data", "", "data directory holding generated keys")
 	if err := fl.Parse(reorder(args)); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *cfgFile == "" && *dataDir == "" {
 		fmt.Fprintln(stderr, "usage: consentry detokenize --tenant T (--config FILE | --data DIR) [TOKEN ...]  (tokens from stdin when none given)")

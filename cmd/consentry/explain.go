@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/explain"
+	"github.com/consentry/consentry/policy"
 )
 
 func cmdExplain(args []string, stdout, stderr io.Writer) int {
@@ -24,23 +26,29 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	cfgFile := fl.String("config", "", "config file, for the tenant's policy data and keys")
 	dataDir := fl.String("data", "", "data directory holding the proxy's generated keys (else throwaway keys)")
 	if err := fl.Parse(reorder(args)); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	switch {
 	case *format == "":
 		fmt.Fprintf(stderr, "consentry explain: --format is required (one of %v)\n", explain.Formats(allRoutes()))
 		return 2
-	case fl.NArg() != 1:
+	case fl.NArg() > 1:
 		fmt.Fprintln(stderr, "consentry explain: give one payload FILE (or - for stdin)")
 		return 2
 	case *output != "text" && *output != "json":
 		fmt.Fprintln(stderr, "consentry explain: --output must be text or json")
 		return 2
+	case !slices.Contains(explain.Formats(allRoutes()), *format):
+		fmt.Fprintf(stderr, "consentry explain: unknown format %q (known: %v)\n", *format, explain.Formats(allRoutes()))
+		return 2
 	}
-	payload, err := readInput(fl.Arg(0))
-	if err != nil {
-		fmt.Fprintf(stderr, "consentry explain: %v\n", err)
-		return 1
+	var payload []byte
+	var err error
+	if fl.NArg() == 1 {
+		if payload, err = readInput(fl.Arg(0)); err != nil {
+			fmt.Fprintf(stderr, "consentry explain: %v\n", err)
+			return 1
+		}
 	}
 	var cfg *config.Config
 	if *cfgFile != "" {
@@ -55,6 +63,9 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer engine.Close()
+	if fl.NArg() == 0 {
+		return explainClasses(stdout, engine, *tenant, *format, *output)
+	}
 	keys, err := explainKeys(cfg, *dataDir, *tenant)
 	if err != nil {
 		fmt.Fprintf(stderr, "consentry explain: %v\n", err)
@@ -78,17 +89,42 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 	}
 	var pretty bytes.Buffer
 	_ = jsonIndent(&pretty, res.Payload)
-	fmt.Fprintf(stdout, "# cleaned payload (%d of %d records forwarded)\n%s\n\n# field decisions\n", res.RecordsOut, res.RecordsIn, pretty.String())
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECORD\tKIND\tPATH\tCLASS\tACTION\tRULE")
-	for _, d := range res.Decisions {
-		class := d.Class
-		if class == "" {
-			class = "-"
+	dropped := 0
+	for _, r := range res.Records {
+		if r.Action != "keep" {
+			dropped++
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Record, d.Kind, d.Path, class, d.Action, d.Rule)
+	}
+	fmt.Fprintf(stdout, "# cleaned payload (%d of %d data records forwarded, %d dropped by the policy; batch headers are numbered with the records but not counted)\n%s\n\n",
+		res.RecordsOut, res.RecordsIn, dropped, pretty.String())
+	fmt.Fprintln(stdout, "# record decisions")
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECORD\tKIND\tNAME\tACTION\tRULE")
+	for _, r := range res.Records {
+		rule := r.Rule
+		if rule == "" {
+			rule = "(batch header: always kept)"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Record, r.Kind, dash(r.Name), r.Action, rule)
 	}
 	_ = tw.Flush()
+	fmt.Fprintln(stdout, "\n# field decisions (records dropped whole have none)")
+	tw = tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECORD\tKIND\tPATH\tCLASS\tACTION\tRULE")
+	var reasons []string
+	for _, d := range res.Decisions {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Record, d.Kind, d.Path, dash(d.Class), d.Action, d.Rule)
+		if d.Reason != "" {
+			reasons = append(reasons, fmt.Sprintf("record %d %s: %s", d.Record, d.Path, d.Reason))
+		}
+	}
+	_ = tw.Flush()
+	if len(reasons) > 0 {
+		fmt.Fprintf(stdout, "\n# why fields were dropped under %s (the policy could not decide)\n", policy.RuleError)
+		for _, r := range reasons {
+			fmt.Fprintln(stdout, r)
+		}
+	}
 	if keys.Generated && keys.Path == "" {
 		fmt.Fprintln(stdout, "\n(hashes and tokens use throwaway keys; pass --data or --config to use the proxy's keys)")
 	}
@@ -153,4 +189,59 @@ func jsonIndent(dst *bytes.Buffer, doc []byte) error {
 		return err
 	}
 	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// explainClasses lists, for a format, every class the policy's rules name
+// with the decision the tenant gets for a string and a number of that
+// class, and the decision for unclassified fields.
+func explainClasses(stdout io.Writer, engine *policy.Engine, tenant, format, output string) int {
+	type row struct {
+		Class  string `json:"class"`
+		Type   string `json:"type"`
+		Action string `json:"action"`
+		Rule   string `json:"rule"`
+		Reason string `json:"reason,omitempty"`
+	}
+	var rows []row
+	for _, class := range append([]string{""}, engine.Classes()...) {
+		for _, typ := range []string{"string", "number", "boolean"} {
+			d, err := engine.Decide(tenant, format, "event", "", "", "", class, typ)
+			r := row{Class: class, Type: typ, Action: d.Action.String(), Rule: d.Rule}
+			if err != nil {
+				r.Reason = err.Error()
+			}
+			rows = append(rows, r)
+		}
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{"format": format, "tenant": tenant, "classes": rows})
+		return 0
+	}
+	fmt.Fprintf(stdout, "# format %s, tenant %s: the decision for each class the policy names, by value type\n", format, tenant)
+	fmt.Fprintf(stdout, "# (a field's path can change it: by_field rules and policy_data fields; give a payload FILE to see them)\n")
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tTYPE\tACTION\tRULE")
+	for _, r := range rows {
+		c := r.Class
+		if c == "" {
+			c = "(unclassified)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c, r.Type, r.Action, r.Rule)
+	}
+	_ = tw.Flush()
+	for _, r := range rows {
+		if r.Reason != "" {
+			fmt.Fprintf(stdout, "%s %s: %s\n", r.Class, r.Type, r.Reason)
+		}
+	}
+	return 0
 }

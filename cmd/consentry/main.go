@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,8 +29,9 @@ const usage = `consentry — privacy-enforcing reverse proxy for analytics traff
 Usage:
   consentry demo    [-v]   (the proxy on loopback with the embedded policy and sample payloads)
   consentry serve   [--upstream URL | --config FILE] [--listen ADDR] [--admin ADDR] [--policy DIR] [--data DIR]
-  consentry explain --tenant T --format FORMAT [--output text|json] FILE   (consentry explain -h lists formats)
-  consentry rules test [DIR]
+  consentry explain --tenant T --format FORMAT [--policy DIR] [--config FILE] [--output text|json] [FILE]   (no FILE: the decision of every class)
+  consentry rules test [--config FILE] [DIR]   (Rego unit tests, payload fixtures, coverage)
+  consentry rules export DIR | init [--tenant T] DIR | fmt [--check] [DIR|FILE...]
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
   consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
   consentry subjects log [--since RFC3339] [--tenant T] [--admin URL] [--token-file F]
@@ -59,11 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "rights":
 		return cmdRights(args[1:], stdout, stderr)
 	case "rules":
-		if len(args) < 2 || args[1] != "test" {
-			fmt.Fprintln(stderr, "usage: consentry rules test [DIR]")
-			return 2
-		}
-		return cmdRulesTest(args[2:], stdout, stderr)
+		return cmdRules(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionLine(version, revision, modified, runtime.Version(), runtime.GOOS+"/"+runtime.GOARCH))
 		return 0
@@ -74,4 +73,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "consentry: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+}
+
+// isHelp reports whether arg asks for a command's usage.
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// flagExit is the exit code of a failed flag.Parse: 0 when the user asked
+// for help (-h, --help; the flag package printed the usage), else 2.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }

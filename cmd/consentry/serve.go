@@ -30,7 +30,7 @@ type serveFlags struct {
 func cmdServe(args []string, stdout, stderr io.Writer) int {
 	fl, f := serveFlagSet(stderr)
 	if err := fl.Parse(args); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	if err := serve(*f, stdout, log); err != nil {

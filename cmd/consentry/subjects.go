@@ -104,6 +104,10 @@ func cmdSubjects(args []string, stdout, stderr io.Writer) int {
 }
 
 func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, subjectsUsage)
+		return 0
+	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(stderr, subjectsUsage)
 		return 2
@@ -126,7 +130,7 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	device := fl.String("device", "", "device id")
 	since := fl.String("since", "", "log entries from this RFC 3339 time on")
 	if err := fl.Parse(args[1:]); err != nil {
-		return 2
+		return flagExit(err)
 	}
 	usage := func(msg string) int {
 		fmt.Fprintf(stderr, "consentry subjects %s: %s\n\n%s", action, msg, subjectsUsage)

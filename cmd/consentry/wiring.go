@@ -50,14 +50,8 @@ func newPolicy(dir string, cfg *config.Config, log *slog.Logger, bundle ...*poli
 	}
 	if cfg != nil {
 		opts = append(opts, policy.WithLimits(cfg.Limits))
-		tenants := map[string]any{}
-		for name, t := range cfg.Tenants {
-			if t.PolicyData != nil {
-				tenants[name] = t.PolicyData
-			}
-		}
-		if len(tenants) > 0 {
-			opts = append(opts, policy.WithData(map[string]any{"tenants": tenants}))
+		if data := policyData(cfg); data != nil {
+			opts = append(opts, policy.WithData(data))
 		}
 	}
 	e, err := policy.New(opts...)

@@ -11,14 +11,21 @@ package consentry
 
 # METADATA
 # description: |
-#   The decision for input.field: {"action", "params" (optional), "rule"}. A tenant's
-#   override by field path wins over its override by class, which wins over the default.
-#   Overrides without a rule id get "tenant.field" or "tenant.class".
+#   The decision for input.field: {"action", "params" (optional), "rule"}. Precedence:
+#   the tenant's policy_data override by field path, then by class (overrides without a
+#   rule id get "tenant.field" or "tenant.class"), then the author's rules layered over
+#   this policy (by_field, then class_override), then the default.
 # entrypoint: true
 decision := _with_rule(d, "tenant.field") if {
 	d := _tenant.fields[input.field.path]
 } else := _with_rule(d, "tenant.class") if {
 	d := _tenant.classes[input.field.class]
+} else := d if {
+	# Extension points for policy directories layered over these rules; they are
+	# read through data because this package does not define them.
+	d := data.consentry.by_field
+} else := d if {
+	d := data.consentry.class_override
 } else := default_decision
 
 # METADATA
@@ -34,12 +41,15 @@ default_decision := d if {
 # METADATA
 # description: |
 #   Whether a whole record is forwarded: {"action": "keep"|"drop", "rule"}. A tenant drops
-#   events (event, track, page, screen records) by name with data.tenants[tenant].drop_events; everything else is kept (opted-out
-#   and erased subjects are removed before the policy runs).
+#   events (event, track, page, screen records) by name with data.tenants[tenant].drop_events,
+#   then the author's record_override decides; everything else is kept (opted-out and
+#   erased subjects are removed before the policy runs).
 # entrypoint: true
 record_decision := {"action": "drop", "rule": "tenant.drop_events"} if {
 	input.record.kind in {"event", "track", "page", "screen"}
 	input.record.name in _tenant.drop_events
+} else := d if {
+	d := data.consentry.record_override
 } else := {"action": "keep", "rule": "gdpr.record.keep"}
 
 _tenant := data.tenants[input.tenant]

@@ -231,3 +231,42 @@ test_business_ids_are_kept if {
 	got.action == "keep"
 	got.rule == "gdpr.business.id"
 }
+
+test_layered_field_rule_wins_over_the_class_default if {
+	got := consentry.decision with input as _input("contact.email", "string")
+		with data.consentry.by_field as {"action": "keep", "rule": "acme.field"}
+	got == {"action": "keep", "rule": "acme.field"}
+}
+
+test_layered_class_override_wins_over_the_class_default if {
+	got := consentry.decision with input as _input("contact.email", "string")
+		with data.consentry.class_override as {"action": "drop", "rule": "acme.class"}
+	got == {"action": "drop", "rule": "acme.class"}
+}
+
+test_layered_field_rule_wins_over_the_class_override if {
+	got := consentry.decision with input as _input("contact.email", "string")
+		with data.consentry.by_field as {"action": "keep", "rule": "acme.field"}
+		with data.consentry.class_override as {"action": "drop", "rule": "acme.class"}
+	got.rule == "acme.field"
+}
+
+test_tenant_data_wins_over_layered_rules if {
+	got := consentry.decision with input as _input("contact.email", "string")
+		with data.tenants as _tenants
+		with data.consentry.by_field as {"action": "drop", "rule": "acme.layer"}
+	got == {"action": "keep", "rule": "acme.field"}
+}
+
+test_layered_record_override if {
+	got := consentry.record_decision with input as _record("globex", "event", "Debug")
+		with data.consentry.record_override as _drop("acme.record")
+	got == _drop("acme.record")
+}
+
+test_tenant_drop_events_win_over_record_override if {
+	got := consentry.record_decision with input as _record("acme-eu", "event", "Debug")
+		with data.tenants as _tenants
+		with data.consentry.record_override as _keep("acme.record")
+	got == _drop("tenant.drop_events")
+}
