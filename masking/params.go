@@ -121,10 +121,10 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 			case !ok:
 				bad(k, "want a string")
 				continue
-			case s == ToYear, s == ToMonth, s == ToDecimals, s == ToBucket, s == ToPrefix:
+			case s == ToYear, s == ToMonth, s == ToDecimals, s == ToBucket, s == ToPrefix, s == ToUserAgent:
 				p.To = s
 			default:
-				bad(k, `want "year", "month", "decimals", "bucket" or "prefix"`)
+				bad(k, `want "year", "month", "decimals", "bucket", "prefix" or "user_agent"`)
 				continue
 			}
 		case "decimals":

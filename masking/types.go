@@ -104,7 +104,8 @@ type Params struct {
 	IfPrefix  map[string]string
 
 	// generalize: To is "year" | "month" (dates), "decimals" (numbers such as
-	// GPS), "bucket" (numbers), "prefix" (IP addresses).
+	// GPS), "bucket" (numbers), "prefix" (IP addresses), "user_agent"
+	// (User-Agent strings: browser family and major version, OS family).
 	To         string
 	Decimals   int
 	BucketSize float64
