@@ -121,4 +121,9 @@ type Params struct {
 	// context words by detector class) and "text" (false turns the name,
 	// address and birth-date detectors off); nil means detect.Default.
 	Detect *detect.Options
+	// scan: the value is a URL. The format adapters' applier (package
+	// formats) splits it into path, query parameters and fragment and
+	// decides each part as a field of a record of kind "url"; the
+	// Transformer alone scans it whole, like any string.
+	URL bool
 }

@@ -89,6 +89,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", d.Record, d.Kind, d.Path, class, d.Action, d.Rule)
 	}
 	_ = tw.Flush()
+	explain.WriteReplacements(stdout, res)
 	if keys.Generated && keys.Path == "" {
 		fmt.Fprintln(stdout, "\n(hashes and tokens use throwaway keys; pass --data or --config to use the proxy's keys)")
 	}
