@@ -52,6 +52,9 @@ type Cleaner struct {
 	rec, out []byte
 	vals     []byte
 	prefix   []byte // scheme and host when user info was cut out
+	// Raw and Clean are scratch for callers: the URL to clean and its
+	// cleaned form (package formats keeps them here to pool them).
+	Raw, Clean []byte
 }
 
 var pool = sync.Pool{New: func() any { return new(Cleaner) }}
@@ -63,7 +66,7 @@ func Get() *Cleaner { return pool.Get().(*Cleaner) }
 func (c *Cleaner) Release() {
 	const maxKeep = 64 << 10
 	clear(c.params)
-	if cap(c.text) > maxKeep || cap(c.rec) > maxKeep || cap(c.prefix) > maxKeep || cap(c.out) > maxKeep || cap(c.vals) > maxKeep {
+	if cap(c.text) > maxKeep || cap(c.rec) > maxKeep || cap(c.prefix) > maxKeep || cap(c.Raw) > maxKeep || cap(c.Clean) > maxKeep || cap(c.out) > maxKeep || cap(c.vals) > maxKeep {
 		return
 	}
 	pool.Put(c)
