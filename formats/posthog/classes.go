@@ -93,7 +93,7 @@ var phKeys = map[string]string{
 	"$device_type": "device.info", "$device": "device.info", "$device_manufacturer": "device.info",
 	"$device_model": "device.info", "$screen_height": "device.info", "$screen_width": "device.info",
 	"$screen_density": "device.info", "$viewport_height": "device.info",
-	"$viewport_width": "device.info",
+	"$viewport_width":   "device.info",
 	"$browser_language": "device.info", "$browser_language_prefix": "device.info",
 	"$timezone": "device.info", "$timezone_offset": "device.info", "$locale": "device.info",
 
