@@ -14,6 +14,7 @@ import (
 // written back with every part that survives exactly as it was encoded.
 type urlApplier struct {
 	env    *Env
+	inner  masking.FieldApplier // env.Applier
 	format string
 }
 
@@ -22,10 +23,14 @@ type urlApplier struct {
 // masking.Transformer does; any other Applier (test doubles) is used as it
 // is, and a URL decision then scans the URL whole.
 func (env *Env) applier(format string) masking.Applier {
-	if _, ok := env.Applier.(masking.FieldApplier); !ok {
+	if env.urls.env == env && env.urls.format == format && env.urls.inner == env.Applier {
+		return &env.urls
+	}
+	inner, ok := env.Applier.(masking.FieldApplier)
+	if !ok {
 		return env.Applier
 	}
-	env.urls = urlApplier{env: env, format: format}
+	env.urls = urlApplier{env: env, inner: inner, format: format}
 	return &env.urls
 }
 
@@ -38,7 +43,7 @@ func (a *urlApplier) Apply(dst []byte, d *masking.Decision, raw []byte, typ mask
 
 // ApplyField implements masking.FieldApplier.
 func (a *urlApplier) ApplyField(dst []byte, d *masking.Decision, raw []byte, typ masking.ValueType, f *masking.Field) ([]byte, bool, error) {
-	inner := a.env.Applier.(masking.FieldApplier)
+	inner := a.inner
 	if d.Action != masking.ActionScan || d.Params == nil || !d.Params.URL || typ != masking.TypeString || f.Stats == nil {
 		return inner.ApplyField(dst, d, raw, typ, f)
 	}
@@ -51,7 +56,8 @@ func (a *urlApplier) ApplyField(dst []byte, d *masking.Decision, raw []byte, typ
 	if err != nil {
 		return dst, true, err
 	}
-	rec := masking.Record{
+	rec := &c.Rec
+	*rec = masking.Record{
 		Tenant:      a.env.Tenant,
 		Format:      a.format,
 		Kind:        urlclean.Kind,
@@ -64,7 +70,7 @@ func (a *urlApplier) ApplyField(dst []byte, d *masking.Decision, raw []byte, typ
 		name := f.Path
 		rec.OnPlan = func(p *masking.Plan) { on(urlclean.Kind, name, p) }
 	}
-	c.Clean, err = c.Append(c.Clean[:0], c.Raw, rw, &rec, f.Stats)
+	c.Clean, err = c.Append(c.Clean[:0], c.Raw, rw, rec, f.Stats)
 	if err != nil {
 		return dst, true, err
 	}

@@ -55,6 +55,9 @@ type Cleaner struct {
 	// Raw and Clean are scratch for callers: the URL to clean and its
 	// cleaned form (package formats keeps them here to pool them).
 	Raw, Clean []byte
+	// Rec is scratch for the caller's record description (pooled with
+	// the Cleaner, so that it does not escape per URL).
+	Rec masking.Record
 }
 
 var pool = sync.Pool{New: func() any { return new(Cleaner) }}
@@ -66,6 +69,7 @@ func Get() *Cleaner { return pool.Get().(*Cleaner) }
 func (c *Cleaner) Release() {
 	const maxKeep = 64 << 10
 	clear(c.params)
+	c.Rec = masking.Record{}
 	if cap(c.text) > maxKeep || cap(c.rec) > maxKeep || cap(c.prefix) > maxKeep || cap(c.Raw) > maxKeep || cap(c.Clean) > maxKeep || cap(c.out) > maxKeep || cap(c.vals) > maxKeep {
 		return
 	}
