@@ -280,7 +280,11 @@ func AppendJSON(b []byte, r *Record) []byte {
 		b = append(b, '}')
 		b = appendCounter(b, "classes", &st.Classes)
 		b = appendCounter(b, "rules", &st.Rules)
-		b = append(b, `,"findings":`...)
+		// Findings of the content detectors that scan replaced: by
+		// detector class, by detector rule, and in total.
+		b = appendCounter(b, "findings", &st.FindingClasses)
+		b = appendCounter(b, "finding_rules", &st.FindingRules)
+		b = append(b, `,"findings_total":`...)
 		b = strconv.AppendInt(b, int64(st.Findings), 10)
 		if st.Errors > 0 {
 			b = append(b, `,"transform_errors":`...)

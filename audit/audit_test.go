@@ -20,6 +20,11 @@ func TestAppendJSONIsValidAndHoldsNoValues(t *testing.T) {
 	st.Classes.Add(masking.Intern("contact.email"), 2)
 	st.Classes.Add(masking.Intern(""), 1)
 	st.Rules.Add(masking.Intern(`gdpr."quoted"`), 3)
+	st.Findings = 3
+	st.FindingClasses.Add(masking.Intern("contact.email"), 2)
+	st.FindingClasses.Add(masking.Intern("contact.phone"), 1)
+	st.FindingRules.Add(masking.Intern("email"), 2)
+	st.FindingRules.Add(masking.Intern("phone.intl"), 1)
 	r := &Record{Time: time.Unix(1700000000, 0), Tenant: "acme", Format: "clevertap.sdk", Route: "/a1", Status: 200,
 		RecordsIn: 4, RecordsOut: 3, PolicyDropped: 1, Duration: 1500 * time.Microsecond, PolicyRevision: "abc", Stats: &st}
 	line := AppendJSON(nil, r)
@@ -30,6 +35,9 @@ func TestAppendJSONIsValidAndHoldsNoValues(t *testing.T) {
 	if m["records_dropped"] != float64(1) || m["classes"].(map[string]any)["unclassified"] != float64(1) ||
 		m["rules"].(map[string]any)[`gdpr."quoted"`] != float64(3) || m["duration_ms"] != 1.5 {
 		t.Errorf("record %s", line)
+	}
+	if !bytes.Contains(line, []byte(`"findings":{"contact.email":2,"contact.phone":1},"finding_rules":{"email":2,"phone.intl":1},"findings_total":3`)) {
+		t.Errorf("findings by class and rule missing: %s", line)
 	}
 	if !bytes.HasSuffix(line, []byte("\n")) {
 		t.Error("no newline")

@@ -43,6 +43,11 @@ type person struct {
 	GAID     string `json:"gaid"` // Google advertising id
 	IP       string `json:"ip"`
 	Carrier  string `json:"carrier"`
+	// Page URLs with the e-mail in the query, plain and percent-encoded, and
+	// a shipping address: the Node clients with a page concept send them.
+	PageURL    string `json:"pageUrl"`
+	PageURLEnc string `json:"pageUrlEnc"`
+	Address    string `json:"address"`
 }
 
 var jane = person{
@@ -50,6 +55,9 @@ var jane = person{
 	Email: "jane.doe@example.com", Phone: "+14155550123", Name: "Jane Doe",
 	AdID: "EA7583CD-A667-48BC-B806-42ECB2B48606", GAID: "38400000-8cf0-11bd-b23e-10b96e40000d",
 	IP: "203.0.113.7", Carrier: "T-Mobile",
+	PageURL:    "https://shop.example.org/checkout?email=jane.doe@example.com&gclid=Cj0KCQjwE2E&step=2",
+	PageURLEnc: "https://shop.example.org/welcome?email=jane.doe%40example.com&utm_source=mail#top",
+	Address:    "221B Baker Street, London NW1 6XE",
 }
 
 // otherUser is a second subject whose records must keep flowing after jane
@@ -68,7 +76,8 @@ func (p person) forClient(name string) person {
 // seeds are the values no upstream may see. Device and anonymous ids are
 // pseudonymised by the default policy too.
 func (p person) seeds() []string {
-	return []string{p.UserID, p.AnonID, p.DeviceID, p.Email, p.Phone, p.Name, p.AdID, p.GAID, p.IP, p.Carrier}
+	return []string{p.UserID, p.AnonID, p.DeviceID, p.Email, p.Phone, p.Name, p.AdID, p.GAID, p.IP, p.Carrier,
+		"Baker Street", "NW1 6XE", "Cj0KCQjwE2E"}
 }
 
 // phaseResult is what a client reported for one phase.
@@ -296,6 +305,19 @@ func runRealClient(t *testing.T, rc realClient, up *upstream, cs *instance) {
 		}
 	}
 	assertKeeps(t, rc, forwarded, records)
+	if rc.node != "" && rc.node != "clevertap" {
+		// The page URLs arrive cleaned part by part, not dropped: the
+		// e-mail in the query is a token.
+		tokenized := false
+		for _, c := range forwarded {
+			for _, v := range views(t, rc.kind, c) {
+				tokenized = tokenized || bytes.Contains(v, []byte("email=tok%3A"))
+			}
+		}
+		if !tokenized {
+			t.Errorf("no page URL with a tokenized e-mail reached the upstream")
+		}
+	}
 	for _, r := range records {
 		for _, p := range rc.absent {
 			if r.Get(p).Exists() {

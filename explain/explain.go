@@ -7,9 +7,11 @@ package explain
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
@@ -53,14 +55,28 @@ type RecordDecision struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Replacement is one finding of the content detectors that a scan
+// replaced inside a field's value: which detector rule found it and the
+// context word (cue) that decided, if any. It never holds the value.
+type Replacement struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name,omitempty"` // for kind "url": the field that held the URL
+	Path   string `json:"path"`
+	Class  string `json:"class"`         // the detector class
+	Rule   string `json:"detector_rule"` // the detector rule ("phone.intl")
+	Cue    string `json:"cue,omitempty"`
+	Action string `json:"action"`
+}
+
 // Result is the cleaned payload and the decisions behind it.
 type Result struct {
-	Payload    json.RawMessage  `json:"payload"`
-	Records    []RecordDecision `json:"records"`
-	Decisions  []FieldDecision  `json:"decisions"`
-	RecordsIn  int              `json:"records_in"`  // data records, without batch headers
-	RecordsOut int              `json:"records_out"` // data records forwarded
-	AllDropped bool             `json:"all_dropped"`
+	Payload      json.RawMessage  `json:"payload"`
+	Records      []RecordDecision `json:"records"`
+	Decisions    []FieldDecision  `json:"decisions"`
+	Replacements []Replacement    `json:"replacements"`
+	RecordsIn    int              `json:"records_in"`  // data records, without batch headers
+	RecordsOut   int              `json:"records_out"` // data records forwarded
+	AllDropped   bool             `json:"all_dropped"`
 }
 
 // recordTap numbers records as the adapter meets them: a record decision
@@ -139,10 +155,15 @@ func Run(routes []formats.Route, format, tenant string, payload []byte, pol Poli
 		}
 		payload = inner
 	}
-	res := &Result{Decisions: []FieldDecision{}, Records: []RecordDecision{}}
+	res := &Result{Decisions: []FieldDecision{}, Records: []RecordDecision{}, Replacements: []Replacement{}}
 	why, _ := pol.(Reasoner)
 	tap := &recordTap{pol: pol, res: res, why: why, pending: -1}
 	var stats masking.Stats
+	stats.OnFinding = func(kind, name, path string, f masking.Finding, a masking.Action) {
+		res.Replacements = append(res.Replacements, Replacement{
+			Kind: kind, Name: name, Path: path, Class: f.Class, Rule: f.Rule, Cue: f.Cue, Action: a.String(),
+		})
+	}
 	env := &formats.Env{
 		Tenant:   tenant,
 		Planner:  pol,
@@ -214,4 +235,27 @@ func keyOf(path string) string {
 		path = path[i+1:]
 	}
 	return strings.TrimSuffix(path, "[]")
+}
+
+// WriteReplacements prints res.Replacements as a table: one line per
+// finding replaced, with its field, detector class and rule, and cue.
+func WriteReplacements(w io.Writer, res *Result) {
+	if len(res.Replacements) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n# replacements inside values\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tPATH\tDETECTOR\tRULE\tCUE\tACTION")
+	for _, r := range res.Replacements {
+		path := r.Path
+		if r.Name != "" && r.Kind == "url" {
+			path = r.Name + " → " + r.Path
+		}
+		cue := r.Cue
+		if cue == "" {
+			cue = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Kind, path, r.Class, r.Rule, cue, r.Action)
+	}
+	_ = tw.Flush()
 }

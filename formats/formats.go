@@ -110,6 +110,8 @@ type Env struct {
 	Stats    *masking.Stats
 	// OnRecord, when set, sees each record's plan (explain uses it).
 	OnRecord func(kind, name string, p *masking.Plan)
+
+	urls urlApplier // the Applier of the record being cleaned (see applier)
 }
 
 // Result counts what happened to the records of one request.

@@ -62,7 +62,7 @@ func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, s
 		Name:        subj.Name,
 		Classifier:  cls,
 		Planner:     env.Planner,
-		Transformer: env.Applier,
+		Transformer: env.applier(format),
 	}
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord(subj.Kind, subj.Name, p) }
@@ -97,7 +97,7 @@ func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classif
 		Kind:        "meta",
 		Classifier:  cls,
 		Planner:     env.Planner,
-		Transformer: env.Applier,
+		Transformer: env.applier(format),
 	}
 	if env.OnRecord != nil {
 		rec.OnPlan = func(p *masking.Plan) { env.OnRecord("meta", "", p) }

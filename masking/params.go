@@ -18,7 +18,7 @@ var paramNames = map[Action][]string{
 	ActionMask:       {"keep_first", "keep_last", "mask_char"},
 	ActionGeneralize: {"bucket_size", "decimals", "ipv4_bits", "ipv6_bits", "to"},
 	// scan's own map plus the knobs of the actions it applies to findings.
-	ActionScan: {"findings", "hex_len", "hotwords", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "languages", "mask_char", "regions", "text"},
+	ActionScan: {"findings", "hex_len", "hotwords", "ipv4_bits", "ipv6_bits", "keep_first", "keep_last", "languages", "mask_char", "regions", "text", "url"},
 }
 
 // Limits of param values.
@@ -121,10 +121,10 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 			case !ok:
 				bad(k, "want a string")
 				continue
-			case s == ToYear, s == ToMonth, s == ToDecimals, s == ToBucket, s == ToPrefix:
+			case s == ToYear, s == ToMonth, s == ToDecimals, s == ToBucket, s == ToPrefix, s == ToUserAgent:
 				p.To = s
 			default:
-				bad(k, `want "year", "month", "decimals", "bucket" or "prefix"`)
+				bad(k, `want "year", "month", "decimals", "bucket", "prefix" or "user_agent"`)
 				continue
 			}
 		case "decimals":
@@ -173,6 +173,13 @@ func ParseParams(a Action, m map[string]any) (*Params, error) {
 				continue
 			}
 			text, hasText = b, true
+		case "url":
+			b, ok := v.(bool)
+			if !ok {
+				bad(k, "want a boolean")
+				continue
+			}
+			p.URL = b
 		case "hotwords":
 			h, err := hotwordsParam(v)
 			if err != nil {

@@ -132,6 +132,15 @@ type Stats struct {
 	Errors   int // fields dropped because a transform failed
 	Classes  Counter
 	Rules    Counter
+	// FindingClasses and FindingRules count the findings scan replaced
+	// (or dropped with their value) by detector class ("contact.email")
+	// and by detector rule ("phone.intl"); only with a FieldApplier.
+	FindingClasses Counter
+	FindingRules   Counter
+	// OnFinding, when set, sees every finding counted, with its record's
+	// kind and name, its field's path and the action applied to it
+	// (explain uses it). It is configuration: Reset keeps it.
+	OnFinding func(kind, name, path string, f Finding, a Action)
 	// Budget is what the request spent of its budgets and where it hit
 	// them; the planner charges it through PlanQuery.Usage.
 	Budget budget.Usage
@@ -143,6 +152,8 @@ func (s *Stats) Reset() {
 	s.Actions = [NumActions]int{}
 	s.Classes.Reset()
 	s.Rules.Reset()
+	s.FindingClasses.Reset()
+	s.FindingRules.Reset()
 	s.Budget.Reset()
 }
 
@@ -150,6 +161,25 @@ func (s *Stats) Reset() {
 // decision (*Transformer implements it with the tenant's keys).
 type Applier interface {
 	Apply(dst []byte, d *Decision, raw []byte, typ ValueType) (out []byte, drop bool, findings int, err error)
+}
+
+// FieldApplier is an Applier that learns which field it transforms and
+// reports the findings it replaced; the rewriter prefers ApplyField to
+// Apply. *Transformer implements it; format adapters wrap it to clean
+// values made of parts (URLs) as records of their own.
+type FieldApplier interface {
+	Applier
+	ApplyField(dst []byte, d *Decision, raw []byte, typ ValueType, f *Field) (out []byte, drop bool, err error)
+}
+
+// Field is what the rewriter tells a FieldApplier about the value it
+// transforms, and where the applier reports its findings.
+type Field struct {
+	Path  string // the field's path (Plan.Paths; "" when the plan has none)
+	Stats *Stats // the request's stats, for appliers that rewrite records of their own
+	// Found: the applier appends each finding it replaced or dropped with
+	// the value; the rewriter counts them by class and rule.
+	Found []Finding
 }
 
 // Record describes the record being rewritten and the parts that decide.
@@ -177,6 +207,7 @@ type Rewriter struct {
 	table      []int32 // open addressing over distinct, value = slot+1
 	keyBuf     []byte
 	finds      []Finding
+	field      Field
 	slotNode   []int32 // first leaf node of each distinct shape (describe)
 	query      PlanQuery
 	lim        *budget.Limits
@@ -664,6 +695,9 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		hits = append(hits, 0)
 	}
 	rw.slotHits = hits
+	fa, _ := rec.Transformer.(FieldApplier)
+	fd := &rw.field
+	fd.Stats = st
 	for li := int32(1); li < int32(len(nodes)); li++ {
 		n := &nodes[li]
 		p := &nodes[n.parent]
@@ -706,7 +740,19 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			var drop bool
 			var found int
 			var err error
-			dst, drop, found, err = rec.Transformer.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
+			if fa != nil {
+				fd.Path, fd.Found = "", fd.Found[:0]
+				if perr == nil && int(n.slot) < len(plan.Paths) {
+					fd.Path = plan.Paths[n.slot]
+				}
+				dst, drop, err = fa.ApplyField(dst, d, raw[n.valStart:n.valEnd], n.typ, fd)
+				if err == nil {
+					found = len(fd.Found)
+					countFindings(st, rec, d, fd)
+				}
+			} else {
+				dst, drop, found, err = rec.Transformer.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
+			}
 			if err == nil && !drop {
 				st.Actions[d.Action]++
 				st.Findings += found
@@ -714,6 +760,9 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 				p.keptAny = true
 				p.lastEnd = n.valEnd
 				continue
+			}
+			if err == nil {
+				st.Findings += found // dropped for what it held
 			}
 			if err != nil {
 				st.Errors++
@@ -747,6 +796,24 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 	}
 	return append(dst, raw[cursor:rw.end]...)
+}
+
+// countFindings counts the findings a FieldApplier reported for one field.
+func countFindings(st *Stats, rec *Record, d *Decision, fd *Field) {
+	for i := range fd.Found {
+		f := &fd.Found[i]
+		st.FindingClasses.Add(Intern(f.Class), 1)
+		st.FindingRules.Add(Intern(f.Rule), 1)
+		if st.OnFinding != nil {
+			a := ActionDrop
+			if d.Action == ActionScan && d.Params != nil {
+				a = findingAction(d.Params, f.Class)
+			} else if d.Action == ActionScan {
+				a = ActionRedact
+			}
+			st.OnFinding(rec.Kind, rec.Name, fd.Path, *f, a)
+		}
+	}
 }
 
 var failClosedID = Intern(failClosed.Rule)

@@ -305,3 +305,44 @@ func TestRewriteNestedErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestFindingCounts checks that findings are counted by detector class and
+// rule, and that OnFinding sees each with its field's path and action.
+func TestFindingCounts(t *testing.T) {
+	rw := NewRewriter()
+	var st Stats
+	type seen struct{ path, class, rule, cue string }
+	var got []seen
+	st.OnFinding = func(kind, name, path string, f Finding, a Action) {
+		if kind != "event" || a != ActionRedact {
+			t.Errorf("finding %v: kind %q action %s", f, kind, a)
+		}
+		got = append(got, seen{path, f.Class, f.Rule, f.Cue})
+	}
+	in := `{"a":{"note":"write to jane.doe@example.com or bob@example.org"},"b":"my phone is 030 1234567","c":"nothing","n":14155550123}`
+	rec := &Record{Kind: "event", Classifier: keyClassifier{}, Planner: &pathPlanner{def: ActionScan}, Transformer: newTestTransformer(t)}
+	out, err := rw.Rewrite(nil, []byte(in), rec, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "example") || strings.Contains(string(out), "1234567") {
+		t.Fatalf("findings survived: %s", out)
+	}
+	counts := map[string]int{}
+	st.FindingClasses.Each(func(n string, c int) { counts[n] = c })
+	if counts[ClassEmail] != 2 || counts[ClassPhone] != 2 || len(counts) != 2 || st.Findings != 4 {
+		t.Errorf("classes %v, total %d; want 2 emails, 2 phones", counts, st.Findings)
+	}
+	rules := map[string]int{}
+	st.FindingRules.Each(func(n string, c int) { rules[n] = c })
+	if rules["email"] != 2 {
+		t.Errorf("rules %v: want email 2", rules)
+	}
+	if len(got) != 4 || got[0].path != "a.note" || got[2].path != "b" || got[2].cue == "" || got[3].path != "n" {
+		t.Errorf("OnFinding saw %+v", got)
+	}
+	st.Reset()
+	if n := 0; func() int { st.FindingClasses.Each(func(string, int) { n++ }); return n }() != 0 {
+		t.Error("Reset kept finding counts")
+	}
+}

@@ -160,6 +160,17 @@ var defaultParams = Params{
 // A nil d drops. keep and drop accept any raw, containers included; the
 // other actions take scalars only.
 func (t *Transformer) Apply(dst []byte, d *Decision, raw []byte, typ ValueType) (out []byte, drop bool, findings int, err error) {
+	return t.apply(dst, d, raw, typ, nil)
+}
+
+// ApplyField implements FieldApplier: Apply, appending the findings scan
+// replaced to f.Found.
+func (t *Transformer) ApplyField(dst []byte, d *Decision, raw []byte, typ ValueType, f *Field) (out []byte, drop bool, err error) {
+	out, drop, _, err = t.apply(dst, d, raw, typ, &f.Found)
+	return out, drop, err
+}
+
+func (t *Transformer) apply(dst []byte, d *Decision, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, findings int, err error) {
 	if d == nil {
 		return dst, true, 0, nil
 	}
@@ -189,7 +200,7 @@ func (t *Transformer) Apply(dst []byte, d *Decision, raw []byte, typ ValueType) 
 	case ActionGeneralize:
 		out, err = t.generalize(dst, p, raw, typ)
 	case ActionScan:
-		out, drop, findings, err = t.scan(dst, p, raw, typ)
+		out, drop, findings, err = t.scan(dst, p, raw, typ, found)
 	default:
 		err = fmt.Errorf("cannot apply %s: unknown action", d.Action)
 	}

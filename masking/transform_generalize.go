@@ -92,10 +92,14 @@ func generalizeText(dst []byte, p *Params, text []byte, quoted bool) ([]byte, bo
 		if quoted {
 			dst, ok = appendIPPrefix(dst, text, p.IPv4Bits, p.IPv6Bits)
 		}
+	case ToUserAgent:
+		if quoted {
+			dst, ok = appendUserAgent(dst, text), true
+		}
 	case "":
 		dst, ok = appendAuto(dst, p, text, quoted)
 	default:
-		return dst[:n], false, fmt.Errorf("cannot generalize to %q: want year, month, decimals, bucket or prefix: %w", p.To, ErrInvalidParams)
+		return dst[:n], false, fmt.Errorf("cannot generalize to %q: want year, month, decimals, bucket, prefix or user_agent: %w", p.To, ErrInvalidParams)
 	}
 	if !ok {
 		return dst[:n], false, nil

@@ -20,7 +20,10 @@ import (
 //
 // A number with a finding (14155550123) is replaced whole: redact gives 0,
 // drop drops the member, keep keeps it, and the other actions give a string.
-func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (out []byte, drop bool, count int, err error) {
+//
+// found, when not nil, receives each finding replaced (or dropped with its
+// number).
+func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, count int, err error) {
 	var text []byte
 	var sc *scratch
 	defer func() {
@@ -70,7 +73,15 @@ func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (ou
 		sc = t.get()
 	}
 	if typ == TypeNumber {
-		return t.scanNumber(dst, p, raw, finds, sc)
+		out, drop, count, err = t.scanNumber(dst, p, raw, finds, sc)
+		if found != nil && count > 0 && err == nil {
+			*found = append(*found, finds...)
+		}
+		return out, drop, count, err
+	}
+	mark := 0
+	if found != nil {
+		mark = len(*found)
 	}
 	n := len(dst)
 	dst = append(dst, '"')
@@ -82,10 +93,16 @@ func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType) (ou
 		}
 		dst = appendEscapedBytes(dst, text[prev:f.Start])
 		if dst, err = t.appendFinding(dst, p, sc, a, f.Class, vtext[f.VStart:f.VEnd]); err != nil {
+			if found != nil {
+				*found = (*found)[:mark]
+			}
 			return dst[:n], true, 0, err
 		}
 		prev = f.End
 		count++
+		if found != nil {
+			*found = append(*found, f)
+		}
 	}
 	if count == 0 {
 		return append(dst[:n], raw...), false, 0, nil

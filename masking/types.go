@@ -104,7 +104,8 @@ type Params struct {
 	IfPrefix  map[string]string
 
 	// generalize: To is "year" | "month" (dates), "decimals" (numbers such as
-	// GPS), "bucket" (numbers), "prefix" (IP addresses).
+	// GPS), "bucket" (numbers), "prefix" (IP addresses), "user_agent"
+	// (User-Agent strings: browser family and major version, OS family).
 	To         string
 	Decimals   int
 	BucketSize float64
@@ -120,4 +121,9 @@ type Params struct {
 	// context words by detector class) and "text" (false turns the name,
 	// address and birth-date detectors off); nil means detect.Default.
 	Detect *detect.Options
+	// scan: the value is a URL. The format adapters' applier (package
+	// formats) splits it into path, query parameters and fragment and
+	// decides each part as a field of a record of kind "url"; the
+	// Transformer alone scans it whole, like any string.
+	URL bool
 }

@@ -125,6 +125,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, r)
 		}
 	}
+	explain.WriteReplacements(stdout, res)
 	if keys.Generated && keys.Path == "" {
 		fmt.Fprintln(stdout, "\n(hashes and tokens use throwaway keys; pass --data or --config to use the proxy's keys)")
 	}

@@ -149,6 +149,7 @@ function clevertapDriver() {
 function specContext(p) {
   return {
     ip: p.ip,
+    page: { url: p.pageUrl, referrer: p.pageUrlEnc, path: '/checkout', search: '?email=' + encodeURIComponent(p.email) },
     device: { id: p.deviceId, advertisingId: p.adId, adTrackingEnabled: true },
     network: { carrier: p.carrier, wifi: true, cellular: false, bluetooth: false },
   };
@@ -157,7 +158,10 @@ function specContext(p) {
 function specTrack(p, userId) {
   return {
     userId, anonymousId: p.anonId, event: 'Order Completed',
-    properties: { total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone },
+    properties: {
+      total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone,
+      url: p.pageUrl, referrer: p.pageUrlEnc, shipping_address: p.address,
+    },
     context: specContext(p),
   };
 }
@@ -233,6 +237,7 @@ function mixpanelDriver() {
   const props = (p, distinctId) => ({
     distinct_id: distinctId, $device_id: p.gaid, ip: p.ip, email: p.email, phone: p.phone,
     idfa: p.adId, $carrier: p.carrier, $wifi: true, total: 9.99, plan: 'pro', items: 3,
+    $current_url: p.pageUrl, $referrer: p.pageUrlEnc, shipping_address: p.address,
   });
   return {
     send: async (p) => {
@@ -275,7 +280,10 @@ function amplitudeDriver() {
       const id = new amplitude.Identify().set('email', p.email).set('phone', p.phone).set('name', p.name).set('plan', 'pro');
       await flushAll([
         client.identify(id, opts(p, p.userId)).promise,
-        client.track('Order Completed', { total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone }, opts(p, p.userId)).promise,
+        client.track('Order Completed', {
+          total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone,
+          '[Amplitude] Page URL': p.pageUrl, referrer: p.pageUrlEnc, shipping_address: p.address,
+        }, opts(p, p.userId)).promise,
       ]);
     },
     optout: async () => {},
@@ -298,7 +306,10 @@ function posthogDriver() {
   ph.on('error', (e) => errors.push(e));
   const capture = (p, distinctId) => ph.capture({
     distinctId, event: 'order completed',
-    properties: { total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone, $ip: p.ip, $device_id: p.gaid, $idfa: p.adId, $carrier: p.carrier },
+    properties: {
+      total: 9.99, plan: 'pro', items: 3, email: p.email, phone: p.phone, $ip: p.ip, $device_id: p.gaid, $idfa: p.adId, $carrier: p.carrier,
+      $current_url: p.pageUrl, $referrer: p.pageUrlEnc, $pathname: '/checkout', shipping_address: p.address,
+    },
   });
   const flush = async () => {
     errors.length = 0;

@@ -1,6 +1,10 @@
 package amplitude
 
-import "github.com/consentry/consentry/formats/vendorkit"
+import (
+	"strings"
+
+	"github.com/consentry/consentry/formats/vendorkit"
+)
 
 // Classifier assigns canonical classes (DESIGN.md) to Amplitude keys.
 // Structural classes, which the policy keeps, are given only at their exact
@@ -31,6 +35,11 @@ func (Classifier) Classify(_, path, key string) string {
 		if len(segs) == 2 {
 			return "record.meta"
 		}
+	case "event_properties":
+		// The browser SDK's page-view properties: "[Amplitude] Page URL",
+		// "[Amplitude] Page Location", "[Amplitude] Page Path",
+		// "[Amplitude] Referrer" are classified like page_url, referrer, ...
+		return vendorkit.KeyClass(strings.TrimPrefix(key, "[Amplitude] "), false)
 	}
 	return vendorkit.KeyClass(key, false)
 }
@@ -51,7 +60,7 @@ var topLevel = map[string]string{
 	"platform": "device.info", "os_name": "device.info", "os_version": "device.info",
 	"device_brand": "device.info", "device_manufacturer": "device.info",
 	"device_model": "device.info", "device_type": "device.info", "language": "device.info",
-	"user_agent": "device.info",
+	"user_agent": vendorkit.ClassUserAgent,
 
 	"carrier":      "network.carrier",
 	"country":      "geo.location",

@@ -55,6 +55,10 @@ var mixpanelKeys = map[string]string{
 
 	"ip": "net.ip", "$ip": "net.ip",
 
+	"$current_url": vendorkit.ClassURL, "$initial_referrer": vendorkit.ClassURL,
+	"$referrer": vendorkit.ClassURL, "current_url_path": vendorkit.ClassURL,
+	"current_url_search": vendorkit.ClassURL, "$user_agent": vendorkit.ClassUserAgent,
+
 	"$email": "contact.email", "$phone": "contact.phone",
 	"$name": "person.name", "$first_name": "person.name", "$last_name": "person.name",
 	"$avatar":   "person.photo",

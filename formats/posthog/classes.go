@@ -75,6 +75,9 @@ var phKeys = map[string]string{
 	"$device_id":        "id.device",
 	"token":             "auth.account", "api_key": "auth.account",
 	"$ip": "net.ip",
+	// $initial_current_url, $initial_referrer and $initial_pathname too.
+	"$current_url": vendorkit.ClassURL, "$referrer": vendorkit.ClassURL, "$pathname": vendorkit.ClassURL,
+	"$user_agent": vendorkit.ClassUserAgent, "$raw_user_agent": vendorkit.ClassUserAgent,
 
 	"$geoip_latitude": "geo.lat", "$geoip_longitude": "geo.lng",
 	"$network_carrier": "network.carrier", "$network_wifi": "network.wifi",
@@ -90,7 +93,7 @@ var phKeys = map[string]string{
 	"$device_type": "device.info", "$device": "device.info", "$device_manufacturer": "device.info",
 	"$device_model": "device.info", "$screen_height": "device.info", "$screen_width": "device.info",
 	"$screen_density": "device.info", "$viewport_height": "device.info",
-	"$viewport_width": "device.info", "$raw_user_agent": "device.info",
+	"$viewport_width":   "device.info",
 	"$browser_language": "device.info", "$browser_language_prefix": "device.info",
 	"$timezone": "device.info", "$timezone_offset": "device.info", "$locale": "device.info",
 

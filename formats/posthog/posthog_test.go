@@ -173,7 +173,7 @@ func TestErrorsCarryNoValues(t *testing.T) {
 func TestClassify(t *testing.T) {
 	cases := []struct{ kind, path, key, want string }{
 		{"event", "properties.$ip", "$ip", "net.ip"},
-		{"event", "properties.$initial_referrer", "$initial_referrer", ""},
+		{"event", "properties.$initial_referrer", "$initial_referrer", "web.url"},
 		{"event", "properties.$initial_os", "$initial_os", "device.info"},
 		{"event", "properties.$geoip_city_name", "$geoip_city_name", "geo.location"},
 		{"event", "properties.$geoip_latitude", "$geoip_latitude", "geo.lat"},

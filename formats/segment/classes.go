@@ -25,6 +25,12 @@ func (Classifier) Classify(kind, path, key string) string {
 		}
 		return ""
 	case "properties":
+		if kind == "page" && len(segs) == 2 {
+			switch key {
+			case "url", "referrer", "path", "search":
+				return vendorkit.ClassURL // the page call's own page properties
+			}
+		}
 		return vendorkit.KeyClass(key, false)
 	}
 	if len(segs) == 1 {
@@ -66,8 +72,10 @@ func contextClass(rest []string, key string) string {
 		switch key {
 		case "ip", "requestIp", "request_ip":
 			return "net.ip"
-		case "locale", "timezone", "userAgent":
+		case "locale", "timezone":
 			return "device.info"
+		case "userAgent":
+			return vendorkit.ClassUserAgent
 		case "active", "direct", "sessionId", "sessionStart", "instanceId":
 			return "record.meta"
 		}
@@ -89,6 +97,13 @@ func contextClass(rest []string, key string) string {
 		}
 	case "userAgentData":
 		return "device.info"
+	case "page":
+		if n == 2 {
+			switch key {
+			case "url", "referrer", "path", "search":
+				return vendorkit.ClassURL
+			}
+		}
 	case "device":
 		if n == 2 {
 			switch key {

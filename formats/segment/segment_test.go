@@ -42,7 +42,7 @@ func TestKeptFields(t *testing.T) {
 		{Name: "segment_go_batch", Paths: []string{"messageId", "sentAt", "context.library", "batch.1.event", "batch.1.properties.total"}},
 		{Name: "rudder_node_batch", Paths: []string{"timestamp", "sentAt", "batch.0.channel", "batch.0.originalTimestamp", "batch.0.context.library"}},
 		{Name: "rudder_go_batch", Paths: []string{"batch.1.messageId", "batch.1.channel", "batch.1.context.library"}},
-		{Name: "segment_browser_page", Paths: []string{"name", "properties.title", "properties.path", "context.userAgent", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
+		{Name: "segment_browser_page", Paths: []string{"name", "properties.title", "properties.path", "context.locale", "context.timezone", "writeKey", "userId", "_metadata"}},
 		{Name: "segment_group_alias_batch", Paths: []string{"batch.0.groupId", "batch.0.traits.employees", "batch.2.name", "batch.2.context.location.city"}},
 	}, nil)
 }

@@ -117,7 +117,23 @@ var piiKeys = map[string]string{
 	"buildnumber": ClassBusinessID, "version": ClassBusinessID, "appversion": ClassBusinessID,
 	"transactionid": ClassBusinessID, "receiptid": ClassBusinessID, "productid": ClassBusinessID,
 	"requestid": ClassBusinessID, "traceid": ClassBusinessID, "ponumber": ClassBusinessID,
+	// Page URLs, referrers and paths: cleaned part by part (package urlclean).
+	"url": ClassURL, "pageurl": ClassURL, "currenturl": ClassURL, "initialcurrenturl": ClassURL,
+	"referrer": ClassURL, "referer": ClassURL, "referrerurl": ClassURL, "initialreferrer": ClassURL,
+	"pathname": ClassURL, "initialpathname": ClassURL, "pagepath": ClassURL, "pagelocation": ClassURL,
+	"href": ClassURL, "landingpage": ClassURL, "landingpageurl": ClassURL,
+	// User agents: generalized to browser and OS family.
+	"useragent": ClassUserAgent, "rawuseragent": ClassUserAgent,
 }
+
+// ClassURL is a page URL, referrer, path or query string: the default
+// policy cleans it part by part (scan with "url": true, see package
+// urlclean).
+const ClassURL = "web.url"
+
+// ClassUserAgent is a User-Agent string: the default policy generalizes it
+// to browser family and major version and OS family.
+const ClassUserAgent = "device.user_agent"
 
 // ClassBusinessID is an order, invoice, product, tracking, build or request
 // identifier: the default policy keeps it.

@@ -152,6 +152,27 @@ by_class := {
 # postal addresses in URL parameters are dropped.
 by_class := {"action": "keep", "rule": "gdpr.web.url"} if input.field.class in {"web.page_url", "web.referrer", "web.origin"}
 
+# Page URLs, referrers, paths and query strings of the other vendors (Segment and
+# RudderStack context.page, PostHog $current_url, Amplitude page properties, Mixpanel
+# $current_url, ...): the format adapter splits each into path, query parameters and
+# fragment and decides every part as a field of a record of kind "url" (the rules below
+# and above by the part's class: e-mail tokenized, secrets and ad click ids dropped,
+# the rest scanned), then writes the URL back with what is left.
+by_class := {
+	"action": "scan",
+	"params": {"url": true, "findings": scan_findings},
+	"rule": "gdpr.web.url.parts",
+} if input.field.class == "web.url"
+
+# User agents name a browser build and device model precise enough to single a user
+# out: only the browser family and major version and the OS family are forwarded
+# ("Chrome 156; Android"). They are never scanned (versions look like IP addresses).
+by_class := {
+	"action": "generalize",
+	"params": {"to": "user_agent"},
+	"rule": "gdpr.device.user_agent",
+} if input.field.class == "device.user_agent"
+
 by_class := {"action": "drop", "rule": "gdpr.auth.secret"} if input.field.class == "auth.secret"
 
 by_class := {"action": "drop", "rule": "gdpr.ad.click_id"} if input.field.class == "ad.click_id"

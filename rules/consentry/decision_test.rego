@@ -63,6 +63,16 @@ _class_cases := {
 	"web.page_url": {"class": "web.page_url", "type": "string", "want": _keep("gdpr.web.url")},
 	"web.referrer": {"class": "web.referrer", "type": "string", "want": _keep("gdpr.web.url")},
 	"web.origin": {"class": "web.origin", "type": "string", "want": _keep("gdpr.web.url")},
+	"web.url": {"class": "web.url", "type": "string", "want": {
+		"action": "scan",
+		"params": {"url": true, "findings": _findings},
+		"rule": "gdpr.web.url.parts",
+	}},
+	"device.user_agent": {"class": "device.user_agent", "type": "string", "want": {
+		"action": "generalize",
+		"params": {"to": "user_agent"},
+		"rule": "gdpr.device.user_agent",
+	}},
 	"auth.secret": {"class": "auth.secret", "type": "string", "want": _drop("gdpr.auth.secret")},
 	"ad.click_id": {"class": "ad.click_id", "type": "string", "want": _drop("gdpr.ad.click_id")},
 	"person.address": {"class": "person.address", "type": "string", "want": _drop("gdpr.person.address")},
