@@ -2,12 +2,10 @@ package rights
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,25 +213,5 @@ func BenchmarkPGPropagation(b *testing.B) {
 // against PostgreSQL, batched into shared transactions (group commit).
 func BenchmarkPGLearnNewLinks(b *testing.B) {
 	dsn := pgtest.DSN(b)
-	for _, clients := range []int{1, 16, 64} {
-		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
-			r := openPGBench(b, dsn, pgtest.Schema(b, dsn))
-			defer r.Close()
-			var n atomic.Int64
-			b.SetParallelism(clients)
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					i := n.Add(1)
-					if err := r.Link(r.Ref(tenant, fmt.Appendf(nil, "user-%d", i), fmt.Appendf(nil, "__g-%d", i))); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-			if c := r.stats.commits.Load(); c > 0 {
-				b.ReportMetric(float64(r.stats.batched.Load())/float64(c), "ops/commit")
-			}
-		})
-	}
+	benchNewLinks(b, func(b *testing.B) *Registry { return openPGBench(b, dsn, pgtest.Schema(b, dsn)) })
 }

@@ -260,12 +260,21 @@ func BenchmarkOptOutDurable(b *testing.B) {
 // durable write, and writes that arrive while a commit is in flight share
 // the next one (group commit). ops/commit is the batch size reached.
 func BenchmarkLearnNewLinks(b *testing.B) {
+	benchNewLinks(b, func(b *testing.B) *Registry {
+		r, err := Open(b.TempDir(), testKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	})
+}
+
+// benchNewLinks runs the new-links benchmark over registries from open,
+// with 1, 16 and 64 clients per GOMAXPROCS.
+func benchNewLinks(b *testing.B, open func(b *testing.B) *Registry) {
 	for _, clients := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			r, err := Open(b.TempDir(), testKey)
-			if err != nil {
-				b.Fatal(err)
-			}
+			r := open(b)
 			defer r.Close()
 			var n atomic.Int64
 			b.SetParallelism(clients)
