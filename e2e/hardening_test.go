@@ -285,3 +285,20 @@ func scrapeAdmin(t *testing.T, url string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// The User-Agent request header names the device model and build: it
+// reaches the vendor cut to browser family, major version and OS family,
+// like the user agents in bodies (review finding).
+func TestUserAgentHeaderGeneralized(t *testing.T) {
+	up := newUpstream(t)
+	cs := start(t, "--upstream", up.url)
+	ua := "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.7390.54 Mobile Safari/537.36"
+	resp, body := post(t, cs.url+"/a1?z="+account, sdkBatch("__ua1", evt), map[string]string{"User-Agent": ua})
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got := up.last(t).Header.Get("User-Agent")
+	if got != "Chrome 156; Android" || strings.Contains(got, "SM-S918B") {
+		t.Errorf("upstream User-Agent %q", got)
+	}
+}

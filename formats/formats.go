@@ -9,6 +9,7 @@ package formats
 import (
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/budget"
 
 	"github.com/consentry/consentry/masking"
 )
@@ -26,6 +27,13 @@ type Request interface {
 // RecordPolicy gives the record-level decision (keep or drop a whole record).
 type RecordPolicy interface {
 	RecordDecision(tenant, format, kind, name string) masking.Decision
+}
+
+// ChargedRecordPolicy is a RecordPolicy that charges a cache miss to the
+// request's budget (the policy engine); past it, the decision is drop under
+// budget.Rule and the request is refused.
+type ChargedRecordPolicy interface {
+	RecordDecisionCharged(tenant, format, kind, name string, u *budget.Usage) masking.Decision
 }
 
 // Subject names the data subject of a record. Values are views into the

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"github.com/consentry/consentry/budget"
 	"unsafe"
 
 	"github.com/consentry/consentry/masking"
@@ -44,7 +45,18 @@ func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, s
 		}
 	}
 	if env.Records != nil {
-		d := env.Records.RecordDecision(env.Tenant, format, subj.Kind, subj.Name)
+		var d masking.Decision
+		if cr, ok := env.Records.(ChargedRecordPolicy); ok && env.Stats != nil {
+			d = cr.RecordDecisionCharged(env.Tenant, format, subj.Kind, subj.Name, &env.Stats.Budget)
+		} else {
+			d = env.Records.RecordDecision(env.Tenant, format, subj.Kind, subj.Name)
+		}
+		if d.Rule == budget.Rule {
+			// The request's policy budget ran out before this record was
+			// decided: forward nothing; the SDK retries, and the decisions
+			// made so far are cached for it.
+			return dst, false, &Error{Status: 503, Code: "policy_budget_exceeded", Msg: "the request needs more policy work than limits allow; retry later"}
+		}
 		if d.Rule == masking.FailClosedRule {
 			// The policy could not decide: forward nothing, and fail the
 			// request so that the SDK keeps the data and retries.

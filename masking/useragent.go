@@ -89,3 +89,8 @@ func uaMajor(v []byte) []byte {
 	}
 	return v[:n]
 }
+
+// AppendUserAgent appends the generalized form of the User-Agent ua, as the
+// generalize action's user_agent mode writes it ("Chrome 156; Android").
+// The proxy applies it to the User-Agent request header.
+func AppendUserAgent(dst, ua []byte) []byte { return appendUserAgent(dst, ua) }

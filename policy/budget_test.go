@@ -187,3 +187,44 @@ func TestBudgetRuleIsReserved(t *testing.T) {
 		}
 	}
 }
+
+// Record decisions are charged too: distinct event names cost one
+// evaluation each, within the request's cap; past it, or when an
+// evaluation runs out of time, the request is refused and nothing is cached
+// (review finding: record decisions were free, and a timeout was cached as
+// a lasting policy error).
+func TestRecordDecisionsCharged(t *testing.T) {
+	t.Run("evaluation cap", func(t *testing.T) {
+		e := newEngine(t, WithLimits(budget.Limits{MaxEvalsPerRequest: 5}))
+		u := budget.Usage{Active: true}
+		for i := range 5 {
+			if d := e.RecordDecisionCharged("acme", "clevertap.sdk", "event", fmt.Sprintf("E%d", i), &u); d.Rule == budget.Rule {
+				t.Fatalf("record %d refused within the cap", i)
+			}
+		}
+		if d := e.RecordDecisionCharged("acme", "clevertap.sdk", "event", "E5", &u); d.Rule != budget.Rule || !u.Refused {
+			t.Fatalf("past the cap: %+v, refused %v", d, u.Refused)
+		}
+		// Cached names stay free; the next request decides the rest.
+		next := budget.Usage{Active: true}
+		if d := e.RecordDecisionCharged("acme", "clevertap.sdk", "event", "E0", &next); d.Rule == budget.Rule || next.Evaluations != 0 {
+			t.Fatalf("a cached decision was charged: %+v %+v", d, next)
+		}
+		if d := e.RecordDecisionCharged("acme", "clevertap.sdk", "event", "E5", &next); d.Rule == budget.Rule {
+			t.Fatal("the next request could not decide the refused name")
+		}
+	})
+	t.Run("timeout is not cached", func(t *testing.T) {
+		e := newEngine(t, WithLimits(budget.Limits{EvalTimeout: time.Nanosecond}))
+		u := budget.Usage{Active: true}
+		if d := e.RecordDecisionCharged("acme", "clevertap.sdk", "event", "Slow", &u); d.Rule != budget.Rule || !u.Refused {
+			t.Fatalf("timed out: %+v, refused %v", d, u.Refused)
+		}
+		if st := e.Stats(); st.RecordHits != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		if d := e.RecordDecision("acme", "clevertap.sdk", "event", "Slow"); d.Rule == masking.FailClosedRule {
+			t.Fatal("a timed-out evaluation was cached as a policy error")
+		}
+	})
+}

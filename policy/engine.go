@@ -567,6 +567,16 @@ func (l *shapeLimiter) allow(tenant string, now time.Time) bool {
 // RecordDecision says whether a record is forwarded (keep) or dropped. It is
 // cached per revision; errors fail closed (drop, rule consentry.error).
 func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decision {
+	return e.RecordDecisionCharged(tenant, format, kind, name, nil)
+}
+
+// RecordDecisionCharged is RecordDecision for a request whose budget u
+// pays the evaluation on a cache miss: within the request's evaluation cap
+// and policy time. Past them, or when the evaluation itself runs out of
+// time, it returns drop with rule consentry.budget, marks u refused (the
+// request is answered 503 and retried: nothing is lost) and caches
+// nothing, so that a slow moment never becomes a lasting refusal.
+func (e *Engine) RecordDecisionCharged(tenant, format, kind, name string, u *budget.Usage) masking.Decision {
 	st := e.acquire()
 	if st == nil {
 		return failClosed
@@ -579,6 +589,27 @@ func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decis
 		return ent.decision
 	}
 	e.recordMisses.Add(1)
+	lim := &e.opts.limits
+	deadline := time.Now().Add(lim.EvalTimeout)
+	if u != nil && u.Active {
+		if u.Deadline.IsZero() {
+			u.Deadline = time.Now().Add(lim.PolicyTimePerRequest)
+		}
+		switch {
+		case u.Evaluations >= lim.MaxEvalsPerRequest:
+			u.Add(budget.Evaluations, 1)
+			u.Refused = true
+			return budgetDrop
+		case !time.Now().Before(u.Deadline):
+			u.Add(budget.EvalDeadline, 1)
+			u.Refused = true
+			return budgetDrop
+		}
+		u.Evaluations++
+		if u.Deadline.Before(deadline) {
+			deadline = u.Deadline
+		}
+	}
 	ent := &recordEntry{
 		tenant: strings.Clone(tenant),
 		format: strings.Clone(format),
@@ -586,9 +617,22 @@ func (e *Engine) RecordDecision(tenant, format, kind, name string) masking.Decis
 		name:   strings.Clone(name),
 	}
 	e.evaluations.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), e.opts.limits.EvalTimeout)
-	d, err := st.evalRecord(ctx, ent.tenant, ent.format, ent.kind, ent.name)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	var d masking.Decision
+	var err error
+	timedOut := ctx.Err() != nil // no time left at all
+	if !timedOut {
+		d, err = st.evalRecord(ctx, ent.tenant, ent.format, ent.kind, ent.name)
+		timedOut = err != nil && ctx.Err() != nil
+	}
 	cancel()
+	if timedOut {
+		if u != nil {
+			u.Add(budget.EvalDeadline, 1)
+			u.Refused = true
+		}
+		return budgetDrop // not cached: the next request decides again
+	}
 	if err != nil {
 		e.errs.Add(1)
 		if ok, suppressed := e.errLog.allow(); ok {

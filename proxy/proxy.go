@@ -794,6 +794,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	{
 		// Cookies never pass (not on the allow-list); the Referer can carry
 		// the page URL with personal data in it: only its origin passes.
+		// The User-Agent header names the device model and build as the
+		// body's user agents do: it is cut to browser family, major
+		// version and OS family, like device.user_agent fields.
+		if ua := req.Header.Peek("User-Agent"); len(ua) > 0 {
+			var buf [128]byte
+			req.Header.SetBytesV("User-Agent", masking.AppendUserAgent(buf[:0], ua))
+		}
 		if ref := req.Header.Peek("Referer"); len(ref) > 0 {
 			if o := refererOrigin(ref); o != "" {
 				req.Header.Set("Referer", o)
