@@ -309,7 +309,11 @@ func FuzzDetect(f *testing.F) {
 				if n < 8 || n > 15 {
 					t.Fatalf("phone finding %q has %d digits", text, n)
 				}
-			case ClassAdID, ClassIBAN, ClassSSN:
+			case ClassName:
+				if e := fd.End; e < len(s) && isDigit(s[e]) {
+					t.Fatalf("name finding %q glued to digits in %q", text, s)
+				}
+			case ClassAdID, ClassIBAN, ClassSSN, ClassMAC, ClassAddress, ClassBirthdate:
 			default:
 				t.Fatalf("unknown class %q", fd.Class)
 			}

@@ -385,7 +385,8 @@ func matchName(t []byte, j int, c cue) Finding {
 	for words < 3 && j < len(t) {
 		k := wordEnd(t, j)
 		w := t[j:k]
-		if k-j >= 2 && isUpperStart(w) && !allUpper(w) {
+		// A word glued to digits ("Aa000") is an identifier, not a name.
+		if k-j >= 2 && isUpperStart(w) && !allUpper(w) && (k >= len(t) || !isDigit(t[k])) {
 			if words == 0 && c.kind == cueGreet && !firstNames[string(w)] && !fullName(t, j, k) {
 				return Finding{}
 			}
