@@ -51,6 +51,10 @@ func (a *urlApplier) ApplyField(dst []byte, d *masking.Decision, raw []byte, typ
 	defer c.Release()
 	rw := masking.AcquireRewriter()
 	defer masking.ReleaseRewriter(rw)
+	if a.env.Rewriter != nil {
+		// The URL's record obeys the operator's limits like the payload's.
+		rw.SetLimits(a.env.Rewriter.Limits())
+	}
 	var err error
 	c.Raw, err = masking.AppendUnquote(c.Raw[:0], raw)
 	if err != nil {

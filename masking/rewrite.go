@@ -254,6 +254,9 @@ var defaultLimits = budget.Defaults()
 // unchanged while rw uses it.
 func (rw *Rewriter) SetLimits(l *budget.Limits) { rw.lim = l }
 
+// Limits returns the budgets set with SetLimits (nil: the defaults).
+func (rw *Rewriter) Limits() *budget.Limits { return rw.lim }
+
 func (rw *Rewriter) limits() *budget.Limits {
 	if rw.lim != nil {
 		return rw.lim
