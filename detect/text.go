@@ -280,10 +280,10 @@ func wordEnd(t []byte, i int) int {
 		}
 		j += n
 	}
-	if j == i {
-		return i + 1
+	if j == i && i < len(t) {
+		return i + 1 // one non-letter: callers always move on
 	}
-	return j
+	return j // never past the end (found by fuzzing: "dOB 0 10")
 }
 
 func lowerWord(dst, w []byte) []byte {
