@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/formats/clevertap"
 )
 
@@ -216,5 +218,41 @@ func TestStalledAuditDoesNotBlockRequests(t *testing.T) {
 	}
 	if d := p.audit.Dropped(); d < n-10 { // the writer holds up to 5 lines, the queue 4
 		t.Errorf("%d audit lines dropped, want at least %d", d, n-10)
+	}
+}
+
+// A cleaner that panics answers its request 500 with a JSON body; the
+// process and the next requests carry on (found by fuzzing: a detector
+// sliced past the end of a value).
+func TestHandlerPanicAnswered500(t *testing.T) {
+	p, _ := testProxy(t)
+	for _, rs := range p.routes {
+		for _, rt := range rs {
+			if rt.Path == "/a1" {
+				orig := rt.Clean
+				rt.Clean = func(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error) {
+					if bytes.Contains(body, []byte("boom")) {
+						var s []byte
+						_ = s[len(body)] // index out of range
+					}
+					return orig(dst, body, env)
+				}
+			}
+		}
+	}
+	var ctx fasthttp.RequestCtx
+	request(&ctx, "POST", "/a1?z=ACC", []byte(`[{"type":"meta","id":"ACC"},{"type":"event","evtName":"boom","evtData":{}}]`))
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 500 || !bytes.Contains(ctx.Response.Body(), []byte(`"internal_error"`)) {
+		t.Fatalf("panicking request: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if p.panics.Load() != 1 {
+		t.Errorf("panics counted: %d", p.panics.Load())
+	}
+	var next fasthttp.RequestCtx
+	request(&next, "POST", "/a1?z=ACC", []byte(`[{"type":"meta","id":"ACC"},{"type":"event","evtName":"fine","evtData":{}}]`))
+	p.Handle(&next)
+	if next.Response.StatusCode() != 200 {
+		t.Fatalf("next request: %d %s", next.Response.StatusCode(), next.Response.Body())
 	}
 }

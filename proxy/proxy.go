@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,6 +120,7 @@ type Proxy struct {
 
 	// Requests and body bytes being processed (limits.max_in_flight_*).
 	inFlight, inFlightBytes atomic.Int64
+	panics                  atomic.Uint64 // handler panics recovered
 }
 
 // quietLogger discards fasthttp's own log lines: they quote the bytes of
@@ -349,7 +351,24 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	p.watch.enter(start)
 	defer func() { p.watch.leave(time.Now()) }()
 	st := statePool.Get().(*reqState)
-	defer releaseState(st, p.cfg.Limits.MaxPooledBufferBytes)
+	defer func() {
+		// A bug in a cleaner must not take the process (and every other
+		// client) down: answer 500, forward nothing more, and do not pool
+		// the state the panic left behind.
+		if r := recover(); r != nil {
+			p.panics.Add(1)
+			what := fmt.Sprintf("%T", r) // a panic's own text may quote data
+			if re, ok := r.(runtime.Error); ok {
+				what = re.Error()
+			}
+			p.log.Error("request handler panicked; answered 500", "route", st.audit.Route, "panic", what)
+			ctx.Response.Reset()
+			p.fail(ctx, &st.audit, fasthttp.StatusInternalServerError, "internal_error", "Consentry failed on this request; nothing of it was forwarded after the failure")
+			p.finish(&st.audit, start)
+			return
+		}
+		releaseState(st, p.cfg.Limits.MaxPooledBufferBytes)
+	}()
 	st.stats.Reset()
 	st.stats.Budget.Active = true // this request's budgets
 	st.audit = audit.Record{Time: start, Stats: &st.stats}
