@@ -94,7 +94,9 @@
 // memory from the store, and every lookup answers StatusUnknown, which
 // Verdict.Drop treats as drop. The only
 // cache (device → session identity, used to skip store reads in Learn) is
-// exact-or-miss: entries are invalidated before a session changes. No
+// updated only in commit order (local commits, or the feed of a shared
+// store) and from reads that no commit overtook, and an entry is trusted
+// for 24 hours; it never decides a lookup, only whether Learn must read. No
 // ristretto: a lossy cache cannot answer "not suppressed", and the exact
 // table answers a miss from the CPU caches and a hit with one memory access.
 //
