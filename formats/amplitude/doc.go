@@ -1,6 +1,6 @@
 // Package amplitude adapts Amplitude's HTTP V2 and Batch APIs: POST
 // /2/httpapi and POST /batch, both {"api_key", "events":[...], "options",
-// "client_upload_time"}. See shared/reference/sdk-formats.md §3.6–3.7.
+// "client_upload_time"}, as the Node and Go SDKs send them (goldens in testdata/).
 //
 // Each event is one record: kind "identify" for "$identify", "group" for
 // "$groupidentify", "event" (named by event_type) for everything else. The

@@ -2,7 +2,7 @@
 // /groups (GET or POST) and /import (POST), with or without a trailing
 // slash. The payload is the "data" parameter — base64 of JSON (or plain
 // JSON) in the query string or in a form body — or, for POST, a JSON or
-// NDJSON body. See shared/reference/sdk-formats.md §3.5.
+// NDJSON body (goldens in testdata/).
 //
 // Form bodies are parsed by hand: the node client sends the base64 raw
 // after "data=", so a literal '+' is a base64 digit, not a space, and the

@@ -3,8 +3,7 @@
 // Amplitude and claimed by Detect). A body is an envelope {"api_key",
 // "batch":[events], "sent_at", ...}, an array of events, one event, or a
 // form body data=<base64 or JSON> (posthog-js with compression=base64).
-// Gzip, labelled or not, is undone by the proxy. See
-// shared/reference/sdk-formats.md §3.8–3.9.
+// Gzip, labelled or not, is undone by the proxy (goldens in testdata/).
 //
 // Each event is one record: kind "identify" for $identify and $set, "alias"
 // for $create_alias, "group" for $groupidentify, "event" (named by its

@@ -4,7 +4,7 @@
 // /v1/alias (plus the one-letter paths of Segment's browser library). Both
 // vendors share the message shape, so one classifier serves the two formats,
 // "segment" and "rudderstack"; Detect tells them apart by library markers so
-// that each goes to its own upstream. See shared/reference/sdk-formats.md.
+// that each goes to its own upstream (goldens in testdata/).
 //
 // Each message is one record of kind "identify", "track", "page", "screen",
 // "group" or "alias"; the batch's other top-level keys (writeKey, sentAt,
