@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,7 +35,6 @@ func NewRightsAdapter(reg *rights.Registry, tenants map[string]RightsOptions) *R
 
 var (
 	_ formats.Subjects = (*RightsAdapter)(nil)
-	_ formats.Rights   = (*RightsAdapter)(nil)
 )
 
 // authorised reports whether credential is the tenant's configured vendor
@@ -108,14 +106,6 @@ func (a *RightsAdapter) admit(ref rights.Ref, s formats.Subject, sig formats.Sig
 		return false, rights.ErrUnavailable
 	}
 	return !v.Drop(s.System), nil
-}
-
-// Erase implements formats.Rights for callers outside a request, where no
-// credential was checked and no vendor answered: it refuses, since a
-// deletion takes effect only by authority. Requests use
-// requestSubjects.Erase; admins the admin API.
-func (a *RightsAdapter) Erase(string, formats.Subject, string, bool) error {
-	return errors.New("cannot erase outside a proxied request: use the admin API")
 }
 
 func (a *RightsAdapter) erase(ref rights.Ref, actor string) error {

@@ -834,17 +834,9 @@ func (r *Registry) PendingOptOut(ref Ref) (OptOutAck, bool, error) {
 	var pending bool
 	err := r.store.View(func(rd StoreReader) error {
 		t := &txn{r: r, tx: readOnly{rd}, recs: map[Key]*Record{}}
-		k, kind, err := t.person(ref)
-		if err != nil {
-			return err
-		}
-		rec, err := t.get(k, kind)
-		if err != nil {
-			return err
-		}
-		pending = rec.Reason == ReasonOptOut && !rec.VendorAcked
-		ack = OptOutAck{Tenant: ref.Tenant, Key: k, Kind: kind, Since: rec.Since}
-		return nil
+		var err error
+		ack, pending, err = t.pendingOptOut(ref)
+		return err
 	})
 	if err != nil {
 		return OptOutAck{}, false, fmt.Errorf("cannot read opt-out state: %w: %w", ErrUnavailable, err)
@@ -869,19 +861,26 @@ func (r *Registry) LearnOptOut(ref Ref, s Signals) (OptOutAck, bool, error) {
 		if err := t.learn(ref, &s); err != nil {
 			return err
 		}
-		k, kind, err := t.person(ref)
-		if err != nil {
-			return err
-		}
-		rec, err := t.get(k, kind)
-		if err != nil {
-			return err
-		}
-		ack = OptOutAck{Tenant: ref.Tenant, Key: k, Kind: kind, Since: rec.Since}
-		pending = rec.Reason == ReasonOptOut && !rec.VendorAcked
-		return nil
+		var err error
+		ack, pending, err = t.pendingOptOut(ref)
+		return err
 	})
 	return ack, pending, err
+}
+
+// pendingOptOut names the opt-out that ref's signal lands on and whether
+// the vendor has yet to accept it.
+func (t *txn) pendingOptOut(ref Ref) (OptOutAck, bool, error) {
+	k, kind, err := t.person(ref)
+	if err != nil {
+		return OptOutAck{}, false, err
+	}
+	rec, err := t.get(k, kind)
+	if err != nil {
+		return OptOutAck{}, false, err
+	}
+	ack := OptOutAck{Tenant: ref.Tenant, Key: k, Kind: kind, Since: rec.Since}
+	return ack, rec.Reason == ReasonOptOut && !rec.VendorAcked, nil
 }
 
 // AckOptOut records that the vendor answered 2xx to a request that carried
