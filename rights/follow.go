@@ -37,6 +37,8 @@ type follower struct {
 	confirmed atomic.Int64  // unix nanos: start of the last poll that reached the end of the feed
 	applied   chan struct{} // closed and replaced after each poll
 	now       chan struct{} // asks for a poll
+	ctx       context.Context
+	cancel    context.CancelFunc // ends polls in flight when the registry closes
 
 	stats FollowStats
 }
@@ -84,6 +86,7 @@ func newFollower(feed Feed, cfg *config, pos uint64) *follower {
 	if f.pollEvery == 0 {
 		f.pollEvery = min(time.Second, f.maxStaleness/3)
 	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.cursor.Store(pos)
 	f.stats.Position.Store(pos)
 	t := time.Now().UnixNano()
@@ -163,17 +166,8 @@ func (r *Registry) poll(backstop bool) {
 	f := r.follow
 	start := time.Now()
 	f.stats.Polls.Add(1)
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-r.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	defer cancel()
 	f.mu.Lock()
-	err := r.catchUp(ctx, backstop)
+	err := r.catchUp(f.ctx, backstop)
 	if err == nil {
 		f.confirmed.Store(start.UnixNano())
 		f.stats.LastConfirmed.Store(start.UnixNano())

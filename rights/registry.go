@@ -280,6 +280,9 @@ func (r *Registry) Close() error {
 	}
 	r.healthMu.Unlock()
 	close(r.stop)
+	if r.follow != nil {
+		r.follow.cancel()
+	}
 	if in, ok := r.store.(interface{ Interrupt() }); ok {
 		in.Interrupt() // a reload or poll in flight gives up now
 	}
