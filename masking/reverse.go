@@ -1,0 +1,158 @@
+package masking
+
+import (
+	"bytes"
+	"encoding/base64"
+)
+
+// TokenOpener opens tokens issued under one tenant's token key.
+type TokenOpener interface {
+	// OpenToken appends the JSON token (a quoted string or a number) sealed
+	// in text (the token's contents, without quotes) and reports true, or
+	// leaves dst unchanged and reports false when text is not a token issued
+	// under this key: another key id, another tenant's key, or bytes that
+	// only look like a token.
+	OpenToken(dst, text []byte) ([]byte, bool)
+}
+
+var _ TokenOpener = (*Transformer)(nil)
+
+// OpenToken implements TokenOpener. Only the Transformer's own key id is
+// tried: a token under a retired or unknown key id is never opened by
+// guess, and one under another tenant's key with the same id fails
+// authentication.
+func (t *Transformer) OpenToken(dst, text []byte) ([]byte, bool) {
+	if t.siv == nil || !bytes.HasPrefix(text, t.tokPrefix) {
+		return dst, false
+	}
+	body := text[len(t.tokPrefix):]
+	sc := t.get()
+	defer t.put(sc)
+	enc := base64.RawURLEncoding.Strict()
+	n := enc.DecodedLen(len(body))
+	if cap(sc.seal) < n {
+		sc.seal = make([]byte, n)
+	}
+	m, err := enc.Decode(sc.seal[:n], body)
+	if err != nil {
+		return dst, false
+	}
+	out, err := t.siv.open(dst, &sc.siv, &t.sivD, sc.seal[:m])
+	if err != nil {
+		return dst, false
+	}
+	// The plaintext authenticated, so Consentry sealed it; still, only a
+	// JSON string or number may take a string's place in the document.
+	plain := out[len(dst):]
+	end, typ, _, err := scanScalar(plain, 0)
+	if err != nil || end != len(plain) || (typ != TypeString && typ != TypeNumber) {
+		clear(plain)
+		return dst, false
+	}
+	return out, true
+}
+
+// Reverser opens, for the data controller, what Consentry wrote into values
+// that reached a vendor: tokens issued under the tenant's token key become
+// the values they seal, and pseudonyms of identifiers the controller named
+// become those identifiers. Every other byte, keys included, is copied as
+// the vendor sent it.
+type Reverser struct {
+	// Tokens opens tokens; nil opens none.
+	Tokens TokenOpener
+	// Names maps the text of a pseudonym to the JSON token (a quoted
+	// string) that replaces it.
+	Names map[string][]byte
+
+	text []byte // decoded string scratch
+}
+
+// ReverseStats counts what a Reverser did to one document.
+type ReverseStats struct {
+	Opened   int // tokens opened
+	Restored int // pseudonyms mapped back to the named identifier
+	Unopened int // strings that start like a token but were not issued under the tenant's key
+}
+
+// Append validates the JSON document js and appends it to dst with every
+// string value that is a token or a named pseudonym replaced. On a syntax
+// error dst is returned unchanged: nothing is partially opened.
+func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
+	w := reverseWalk{r: r, in: js, out: dst}
+	start := SkipSpace(js, 0)
+	end, err := w.value(start, 0)
+	if err == nil {
+		if j := SkipSpace(js, end); j != len(js) {
+			err = synErr(j, "trailing data after JSON value")
+		}
+	}
+	if err != nil {
+		clear(w.out[len(dst):]) // opened values must not linger in a pooled buffer
+		return dst, ReverseStats{}, err
+	}
+	return append(w.out, js[w.last:]...), w.stats, nil
+}
+
+type reverseWalk struct {
+	r     *Reverser
+	in    []byte
+	out   []byte
+	last  int // in[:last] is in out already
+	stats ReverseStats
+}
+
+func (w *reverseWalk) value(i, depth int) (int, error) {
+	end, t, container, err := scanScalar(w.in, i)
+	if err != nil {
+		return 0, err
+	}
+	if !container {
+		if t == TypeString {
+			w.str(i, end)
+		}
+		return end, nil
+	}
+	if depth >= MaxDepth {
+		return 0, synErr(i, "nesting too deep")
+	}
+	if t == TypeObject {
+		return eachMember(w.in, i, func(_, _, vs int) (int, error) { return w.value(vs, depth+1) })
+	}
+	return eachElement(w.in, i, func(vs int) (int, error) { return w.value(vs, depth+1) })
+}
+
+// str replaces the string value in[i:end] when it is a named pseudonym or
+// a token of the tenant.
+func (w *reverseWalk) str(i, end int) {
+	q := w.in[i:end]
+	text := q[1 : len(q)-1]
+	if bytes.IndexByte(text, '\\') >= 0 {
+		var err error
+		if w.r.text, err = AppendUnquote(w.r.text[:0], q); err != nil {
+			return
+		}
+		text = w.r.text
+	}
+	if orig, ok := w.r.Names[string(text)]; ok {
+		w.out = append(w.out, w.in[w.last:i]...)
+		w.out = append(w.out, orig...)
+		w.last = end
+		w.stats.Restored++
+		return
+	}
+	if !bytes.HasPrefix(text, []byte(TokenPrefix)) {
+		return
+	}
+	if w.r.Tokens != nil {
+		mark := len(w.out)
+		w.out = append(w.out, w.in[w.last:i]...)
+		if out, ok := w.r.Tokens.OpenToken(w.out, text); ok {
+			w.out = out
+			w.last = end
+			w.stats.Opened++
+			return
+		}
+		w.out = w.out[:mark]
+	}
+	w.stats.Unopened++
+}

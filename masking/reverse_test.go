@@ -1,0 +1,166 @@
+package masking
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func reverseKeys(kid string, fill byte) Keys {
+	return Keys{HMACKey: bytes.Repeat([]byte{1}, 32), TokenKey: bytes.Repeat([]byte{fill}, TokenKeySize), TokenKeyID: kid}
+}
+
+// sealed returns the token (contents, no quotes) of the JSON token raw.
+func sealed(t testing.TB, tr *Transformer, raw string, typ ValueType) string {
+	t.Helper()
+	out, err := tr.tokenize(nil, &Params{}, []byte(raw), typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Trim(string(out), `"`)
+}
+
+func TestReverser(t *testing.T) {
+	tenant, err := NewTransformer(reverseKeys("k1", 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewTransformer(reverseKeys("k1", 9))  // another tenant, same key id
+	retired, _ := NewTransformer(reverseKeys("k0", 7)) // same key bytes, a retired id
+	email := sealed(t, tenant, `"jane@example.com"`, TypeString)
+	phone := sealed(t, tenant, `14155550123`, TypeNumber)
+	escaped := sealed(t, tenant, `"a\"b"`, TypeString)
+	foreign := sealed(t, other, `"jane@example.com"`, TypeString)
+	old := sealed(t, retired, `"jane@example.com"`, TypeString)
+	forged := "tok:k1:" + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x41}, 40))
+	names := map[string][]byte{"h:pseudonym-1": []byte(`"user-42"`)}
+
+	for _, tc := range []struct {
+		name, in, want string
+		opened, restored, unopened int
+	}{
+		{"nothing to open is copied byte for byte", ` {"a" : [1, true, null, "x\u0041"] } `, ` {"a" : [1, true, null, "x\u0041"] } `, 0, 0, 0},
+		{"email token", `{"email":"` + email + `"}`, `{"email":"jane@example.com"}`, 1, 0, 0},
+		{"number token opens to a number", `{"Phone":"` + phone + `"}`, `{"Phone":14155550123}`, 1, 0, 0},
+		{"escaped plaintext stays escaped", `["` + escaped + `"]`, `["a\"b"]`, 1, 0, 0},
+		{"token written with escapes", `["` + strings.Replace(email, ":", `\u003a`, 1) + `"]`, `["jane@example.com"]`, 1, 0, 0},
+		{"named pseudonym", `{"record":{"identity":"h:pseudonym-1","x":"h:pseudonym-2"}}`, `{"record":{"identity":"user-42","x":"h:pseudonym-2"}}`, 0, 1, 0},
+		{"keys are never opened", `{"` + email + `":1}`, `{"` + email + `":1}`, 0, 0, 0},
+		{"another tenant's key", `["` + foreign + `"]`, `["` + foreign + `"]`, 0, 0, 1},
+		{"retired key id", `["` + old + `"]`, `["` + old + `"]`, 0, 0, 1},
+		{"garbage that looks like a token", `["` + forged + `","tok:k1:!!","tok:","tok:k1:"]`, `["` + forged + `","tok:k1:!!","tok:","tok:k1:"]`, 0, 0, 4},
+		{"token inside a longer string is left", `["see ` + email + `"]`, `["see ` + email + `"]`, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Reverser{Tokens: tenant, Names: names}
+			out, st, err := r.Append([]byte("prefix:"), []byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimPrefix(string(out), "prefix:"); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+			if st.Opened != tc.opened || st.Restored != tc.restored || st.Unopened != tc.unopened {
+				t.Errorf("stats %+v, want opened %d restored %d unopened %d", st, tc.opened, tc.restored, tc.unopened)
+			}
+		})
+	}
+}
+
+func TestReverserRefusesMalformed(t *testing.T) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	email := sealed(t, tenant, `"jane@example.com"`, TypeString)
+	for _, in := range []string{
+		``, `{`, `{"a":"` + email + `"`, `{"a":"` + email + `"} x`, `<html>502</html>`,
+		strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1),
+		`{"a":"\x01"}`, `["` + email + `",]`,
+	} {
+		r := Reverser{Tokens: tenant}
+		out, _, err := r.Append([]byte("keep"), []byte(in))
+		if err == nil {
+			t.Errorf("%.40q: no error", in)
+		}
+		if string(out) != "keep" || bytes.Contains(out[:cap(out)], []byte("jane@")) {
+			t.Errorf("%.40q: partial output %q", in, out)
+		}
+	}
+}
+
+// FuzzReverser: for any input the reverser either refuses it or returns
+// valid JSON; a document without tokens or names comes back byte for byte;
+// a token of the tenant always opens to its value.
+func FuzzReverser(f *testing.F) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	other, _ := NewTransformer(reverseKeys("k1", 9))
+	for _, s := range []string{
+		`{"status":"success","record":{"email":"` + sealed(f, tenant, `"a@b.c"`, TypeString) + `","identity":"h:x","profileData":{"Phone":"` + sealed(f, tenant, `1415`, TypeNumber) + `"}}}`,
+		`{"status":"fail","error":"Profile not found","code":404}`,
+		`["` + sealed(f, other, `"a@b.c"`, TypeString) + `","tok:k1:AAAA","tok:k9:x"]`,
+		`{"records":[{"profile":{"objectId":"__g1"}}],"next_cursor":"abc%3D"}`,
+		`"\ud800"`, `[1e400]`, ` 0 `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := Reverser{Tokens: tenant, Names: map[string][]byte{"h:x": []byte(`"user"`)}}
+		out, st, err := r.Append(nil, in)
+		if err != nil {
+			if json.Valid(in) && utf8.Valid(in) && !strings.Contains(err.Error(), "nesting too deep") {
+				t.Fatalf("valid JSON refused: %v", err)
+			}
+			return
+		}
+		if !json.Valid(out) && json.Valid(in) {
+			t.Fatalf("output is not JSON: %q", out)
+		}
+		if st.Opened == 0 && st.Restored == 0 && !bytes.Equal(out, in) {
+			t.Fatalf("nothing opened but the document changed:\n%q\n%q", in, out)
+		}
+		// Sealing every string value and opening the result gives the
+		// input back.
+		plain := Reverser{}
+		if _, pst, _ := plain.Append(nil, in); pst.Unopened != st.Unopened+st.Opened {
+			t.Fatalf("token-looking strings: %d without a key, %d+%d with it", pst.Unopened, st.Opened, st.Unopened)
+		}
+	})
+}
+
+func TestReverserRoundTrip(t *testing.T) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	in := `{"a":"x","b":["y\n","ü"],"c":{"d":-1.5e3}}`
+	// Tokenize every scalar string and number as the policy would.
+	var sealedDoc []byte
+	last := 0
+	for _, v := range []struct {
+		raw string
+		typ ValueType
+	}{{`"x"`, TypeString}, {`"y\n"`, TypeString}, {`"ü"`, TypeString}, {`-1.5e3`, TypeNumber}} {
+		i := strings.Index(in[last:], v.raw) + last
+		sealedDoc = append(sealedDoc, in[last:i]...)
+		sealedDoc = append(sealedDoc, '"')
+		sealedDoc = append(sealedDoc, sealed(t, tenant, v.raw, v.typ)...)
+		sealedDoc = append(sealedDoc, '"')
+		last = i + len(v.raw)
+	}
+	sealedDoc = append(sealedDoc, in[last:]...)
+	r := Reverser{Tokens: tenant}
+	out, st, err := r.Append(nil, sealedDoc)
+	if err != nil || string(out) != in || st.Opened != 4 {
+		t.Fatalf("round trip: %v %+v\n%s\n%s", err, st, sealedDoc, out)
+	}
+}
+
+func BenchmarkReverser(b *testing.B) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	doc := []byte(`{"status":"success","record":{"email":"` + sealed(b, tenant, `"jane@example.com"`, TypeString) + `","identity":"h:x","profileData":{"Name":"J","Phone":"` + sealed(b, tenant, `14155550123`, TypeNumber) + `","tz":"Europe/Berlin"},"platformInfo":[{"platform":"Android","objectId":"__g1","os_version":"14"}]}}`)
+	r := Reverser{Tokens: tenant, Names: map[string][]byte{"h:x": []byte(`"user-42"`)}}
+	var out []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		out, _, _ = r.Append(out[:0], doc)
+	}
+}
