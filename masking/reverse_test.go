@@ -28,7 +28,7 @@ func TestReverser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _ := NewTransformer(reverseKeys("k1", 9))  // another tenant, same key id
+	other, _ := NewTransformer(reverseKeys("k1", 9))   // another tenant, same key id
 	retired, _ := NewTransformer(reverseKeys("k0", 7)) // same key bytes, a retired id
 	email := sealed(t, tenant, `"jane@example.com"`, TypeString)
 	phone := sealed(t, tenant, `14155550123`, TypeNumber)
@@ -39,7 +39,7 @@ func TestReverser(t *testing.T) {
 	names := map[string][]byte{"h:pseudonym-1": []byte(`"user-42"`)}
 
 	for _, tc := range []struct {
-		name, in, want string
+		name, in, want             string
 		opened, restored, unopened int
 	}{
 		{"nothing to open is copied byte for byte", ` {"a" : [1, true, null, "x\u0041"] } `, ` {"a" : [1, true, null, "x\u0041"] } `, 0, 0, 0},
