@@ -56,6 +56,11 @@ const (
 	DefaultWriteTimeout         = 30 * time.Second
 	DefaultIdleTimeout          = 60 * time.Second
 	DefaultMaxPooledBufferBytes = 1 << 20
+
+	// Access requests: the largest vendor reply Consentry opens for a
+	// controller. The upstream client reads at most MaxUpstreamReplyBytes.
+	DefaultMaxAccessResponseBytes = 8 << 20
+	MaxUpstreamReplyBytes         = 16 << 20
 )
 
 // Limits bound what one request, one tenant and the process may cost. It is
@@ -127,6 +132,10 @@ type Limits struct {
 	// MaxPooledBufferBytes: request buffers (bodies, rewriter scratch) that
 	// grew larger are released instead of returned to their pools.
 	MaxPooledBufferBytes int `yaml:"max_pooled_buffer_bytes"`
+	// MaxAccessResponseBytes bounds the vendor reply (decompressed) to an
+	// access request that Consentry opens for the controller; a larger one
+	// is refused with 502 access_response_too_large, nothing of it opened.
+	MaxAccessResponseBytes int `yaml:"max_access_response_bytes"`
 }
 
 // Defaults returns Limits with every default.
@@ -173,6 +182,7 @@ func (l *Limits) ApplyDefaults() {
 	setDur(&l.WriteTimeout, DefaultWriteTimeout)
 	setDur(&l.IdleTimeout, DefaultIdleTimeout)
 	setInt(&l.MaxPooledBufferBytes, DefaultMaxPooledBufferBytes)
+	setInt(&l.MaxAccessResponseBytes, DefaultMaxAccessResponseBytes)
 }
 
 // Validate reports every problem, each naming its key under limits.
@@ -208,6 +218,7 @@ func (l *Limits) Validate() []error {
 		{"write_timeout", int64(l.WriteTimeout)},
 		{"idle_timeout", int64(l.IdleTimeout)},
 		{"max_pooled_buffer_bytes", int64(l.MaxPooledBufferBytes)},
+		{"max_access_response_bytes", int64(l.MaxAccessResponseBytes)},
 	}
 	for _, p := range positive {
 		if p.v <= 0 {
@@ -221,6 +232,9 @@ func (l *Limits) Validate() []error {
 		if p.v < 0 {
 			bad("limits.%s: must be 0 (off) or positive", p.name)
 		}
+	}
+	if l.MaxAccessResponseBytes > MaxUpstreamReplyBytes {
+		bad("limits.max_access_response_bytes: %d is above %d, the most Consentry reads of an upstream reply", l.MaxAccessResponseBytes, MaxUpstreamReplyBytes)
 	}
 	if l.MaxPathBytes > 0 && l.MaxKeyBytes > l.MaxPathBytes {
 		bad("limits.max_key_bytes: must not exceed limits.max_path_bytes")
@@ -249,6 +263,7 @@ const (
 	EvalDeadline                 // eval_timeout or policy_time_per_request ran out: undecided fields dropped
 	InFlightRequests             // over max_in_flight_requests: 503 overloaded
 	InFlightBytes                // over max_in_flight_body_bytes: 503 overloaded
+	AccessResponse               // a vendor reply to an access request over max_access_response_bytes: 502 access_response_too_large
 	NumKinds
 )
 
@@ -262,6 +277,7 @@ var kindNames = [NumKinds]string{
 	EvalDeadline:     "eval_deadline",
 	InFlightRequests: "in_flight_requests",
 	InFlightBytes:    "in_flight_bytes",
+	AccessResponse:   "access_response_bytes",
 }
 
 // String is the kind's label in metrics and audit lines.

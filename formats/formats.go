@@ -216,4 +216,22 @@ type Route struct {
 	// rights: a request whose header matches the tenant's configured
 	// credential is authorised to erase before it is forwarded.
 	CredentialHeader string
+	// Access marks a route that reads what the vendor holds on people (a
+	// data-subject access request by server code). The proxy refuses it
+	// unless CredentialHeader carries the tenant's credential, forwards only
+	// what Access rebuilt, and opens the vendor's reply for the controller
+	// (tokens of the tenant, pseudonyms of the identifiers named).
+	Access *Access
+}
+
+// Access rebuilds an access request for the vendor.
+type Access struct {
+	// Query appends the query string to send: identifiers translated as
+	// uploads carry them. For each identifier whose pseudonym differs from
+	// it, names gets pseudonym text → the identifier as a JSON string, so
+	// that the reply can name the person as the caller did.
+	Query func(dst []byte, req Request, env *Env, names map[string][]byte) ([]byte, error)
+	// Body appends the body to forward, after checking it; nil: the route
+	// takes no body.
+	Body func(dst, body []byte) ([]byte, error)
 }

@@ -80,7 +80,7 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 		WriteTimeout:             opts.Timeout,
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
-		MaxResponseBodySize:      16 << 20,
+		MaxResponseBodySize:      budget.MaxUpstreamReplyBytes,
 		// Never resend on our own: fasthttp retries GET requests after a
 		// connection error, and an upstream that read the request and then
 		// reset the connection would receive every copy. The client gets
@@ -558,6 +558,10 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 	up := tenant.upstreamFor(rt.Format)
 	if up == nil {
 		p.fail(ctx, ar, fasthttp.StatusForbidden, "no_upstream", "tenant has no upstream for format "+rt.Format)
+		return
+	}
+	if rt.Access != nil {
+		p.serveAccess(ctx, rt, tenant, up, body, st)
 		return
 	}
 

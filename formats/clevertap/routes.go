@@ -10,7 +10,8 @@ var redirectHeaders = []string{"X-WZRK-RD", "X-WZRK-SPIKY-RD"}
 // Routes are CleverTap's endpoints that Consentry serves. Any other path is
 // refused: Consentry is never an open proxy.
 func Routes() []formats.Route {
-	return append(append(mobileRoutes(), WebRoutes()...), RightsRoutes()...)
+	routes := append(append(mobileRoutes(), WebRoutes()...), RightsRoutes()...)
+	return append(routes, AccessRoutes()...)
 }
 
 func mobileRoutes() []formats.Route {

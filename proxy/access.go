@@ -1,0 +1,210 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/masking"
+)
+
+// Access requests (formats.Route.Access): server code asks the vendor what
+// it holds on a person. Consentry checks the tenant's credential, forwards
+// only the query and body the route rebuilt (identifiers translated as
+// uploads carry them), and opens the reply for the controller: the tenant's
+// tokens become the values they seal, pseudonyms of the identifiers named
+// become those identifiers. Replies are never logged or kept; the audit line
+// carries counts only.
+
+// accessHeaders are the client headers an access request forwards: the
+// vendor's authentication and content negotiation (no Accept-Encoding: the
+// reply must be opened, so it is asked for uncompressed).
+var accessHeaders = []string{"X-CleverTap-Account-Id", "X-CleverTap-Passcode", "Content-Type", "Accept"}
+
+// credentialFor is the tenant's vendor credential (nil: none configured).
+func (a *RightsAdapter) credentialFor(tenant string) []byte {
+	if a == nil {
+		return nil
+	}
+	return a.tenants[tenant].Passcode
+}
+
+// accessAuth checks the request's credential against the tenant's, in
+// constant time over hashes (so that lengths leak nothing).
+func (p *Proxy) accessAuth(tenant string, header string, got []byte) *formats.Error {
+	want := p.rights.credentialFor(tenant)
+	switch {
+	case len(want) == 0:
+		return formats.Errorf(fasthttp.StatusForbidden, "access_not_configured",
+			"access requests need the tenant's vendor credential: configure tenants.%s.rights.clevertap_passcode (and keep the rights registry enabled)", tenant)
+	case len(got) == 0:
+		return formats.Errorf(fasthttp.StatusUnauthorized, "missing_credential", "send the tenant's CleverTap passcode in %s; nothing was forwarded", header)
+	}
+	g, w := sha256.Sum256(got), sha256.Sum256(want)
+	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
+		return formats.Errorf(fasthttp.StatusForbidden, "invalid_credential", "%s is not the tenant's configured passcode; nothing was forwarded", header)
+	}
+	return nil
+}
+
+// serveAccess answers an access route for tenant.
+func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, body []byte, st *reqState) {
+	ar := &st.audit
+	if err := p.accessAuth(tenant.Name, rt.CredentialHeader, ctx.Request.Header.Peek(rt.CredentialHeader)); err != nil {
+		p.failErr(ctx, ar, err)
+		return
+	}
+	a := rt.Access
+	switch {
+	case a.Body == nil && len(body) > 0:
+		p.fail(ctx, ar, fasthttp.StatusBadRequest, "unexpected_body", "this route carries no body")
+		return
+	case a.Body != nil && len(body) == 0:
+		p.fail(ctx, ar, fasthttp.StatusBadRequest, "empty_body", "request body is empty")
+		return
+	}
+	rw := masking.AcquireRewriter()
+	rw.SetLimits(&p.cfg.Limits)
+	env := formats.Env{Tenant: tenant.Name, Planner: p.policy, Applier: tenant.Applier, Records: p.policy, Rewriter: rw, Stats: &st.stats}
+	names := map[string][]byte{}
+	st.view.ctx = ctx
+	var err error
+	st.query, err = a.Query(st.query[:0], &st.view, &env, names)
+	st.view.ctx = nil
+	masking.ReleaseRewriter(rw)
+	if err != nil {
+		p.failErr(ctx, ar, err)
+		return
+	}
+	if st.stats.Budget.Refused {
+		p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "shape_budget_exceeded",
+			"the tenant sent more new record shapes this minute than limits.max_new_shapes_per_tenant_minute; retry later")
+		ctx.Response.Header.Set("Retry-After", "60")
+		return
+	}
+	if a.Body != nil {
+		if st.out, err = a.Body(st.out[:0], body); err != nil {
+			p.failErr(ctx, ar, err)
+			return
+		}
+		body = st.out
+	}
+	var hdr [][2]string
+	for _, h := range accessHeaders {
+		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
+			hdr = append(hdr, [2]string{h, string(v)})
+		}
+	}
+	ar.RecordsIn = len(names)
+	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, st.zipped[:0])
+	defer func() { clear(reply.Body) }() // personal data: not left in a pooled buffer
+	st.zipped = reply.Body[:0]
+	if ferr != nil {
+		if ferr.Code == "access_response_too_large" {
+			st.stats.Budget.Add(budget.AccessResponse, 1)
+		}
+		ar.UpstreamStatus = reply.Status
+		p.failErr(ctx, ar, ferr)
+		return
+	}
+	ar.UpstreamStatus = reply.Status
+	ar.RecordsOut = reply.Stats.Opened + reply.Stats.Restored
+	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetStatusCode(reply.Status)
+	ctx.SetBody(reply.Body)
+	ar.Status = reply.Status
+}
+
+// accessReply is a vendor's answer to an access request, opened.
+type accessReply struct {
+	Status int    // the vendor's HTTP status; 0: no answer
+	Body   []byte // the opened JSON document
+	Stats  masking.ReverseStats
+}
+
+// fetchAccess sends one access request to the tenant's upstream and opens
+// the reply into dst. The vendor's own 4xx/5xx JSON answers are returned as
+// they are (opened); a reply that is not JSON, over the budget, or no reply
+// is a *formats.Error, and nothing of the reply is returned.
+func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query, body []byte, headers [][2]string, names map[string][]byte, dst []byte) (accessReply, *formats.Error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer func() {
+		clear(resp.Body())
+		fasthttp.ReleaseResponse(resp)
+	}()
+	req.Header.SetNoDefaultContentType(true)
+	req.Header.SetMethod(method)
+	for _, h := range headers {
+		req.Header.Set(h[0], h[1])
+	}
+	uri := append([]byte(up.prefix+path), '?')
+	uri = append(uri, query...)
+	if uri[len(uri)-1] == '?' {
+		uri = uri[:len(uri)-1]
+	}
+	req.SetRequestURIBytes(uri)
+	req.URI().DisablePathNormalizing = true
+	req.Header.SetHost(up.host)
+	if len(body) > 0 {
+		req.SetBodyRaw(body)
+	}
+	limit := p.cfg.Limits.MaxAccessResponseBytes
+	if limit <= 0 {
+		limit = budget.DefaultMaxAccessResponseBytes
+	}
+	tooLarge := formats.Errorf(fasthttp.StatusBadGateway, "access_response_too_large",
+		"the vendor's reply is larger than limits.max_access_response_bytes (%d); nothing of it was opened or returned: narrow the request (a smaller batch_size) or raise the limit", limit)
+
+	t0 := time.Now()
+	err := up.client.DoTimeout(req, resp, p.timeout)
+	p.metrics.upstreamLatency.Observe(time.Since(t0).Seconds())
+	out := accessReply{Body: dst}
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return out, tooLarge
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return out, formats.Errorf(fasthttp.StatusGatewayTimeout, "upstream_timeout", "the vendor did not answer within upstream.timeout; retry later")
+	case err != nil:
+		if p.errLog.allow() {
+			p.log.Warn("vendor access request failed", "tenant", t.Name, "route", path, "error", err.Error())
+		}
+		return out, formats.Errorf(fasthttp.StatusBadGateway, "upstream_unavailable", "the vendor did not answer; retry later")
+	}
+	out.Status = resp.StatusCode()
+	raw := resp.Body()
+	switch enc := resp.Header.Peek("Content-Encoding"); {
+	case len(enc) == 0, bytes.EqualFold(enc, []byte("identity")):
+	case bytes.EqualFold(enc, []byte("gzip")):
+		plain, err := gunzip(nil, raw, limit, limit) // the byte limit bounds a bomb; no ratio bound
+		defer clear(plain)
+		if errors.Is(err, errTooLarge) {
+			return out, tooLarge
+		}
+		if err != nil {
+			return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d with a body that is not valid gzip; nothing of it is returned", out.Status)
+		}
+		raw = plain
+	default:
+		return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d in an encoding Consentry cannot open; nothing of it is returned", out.Status)
+	}
+	if len(raw) > limit {
+		return out, tooLarge
+	}
+	r := masking.Reverser{Names: names}
+	r.Tokens, _ = t.Applier.(masking.TokenOpener)
+	opened, st, rerr := r.Append(dst, raw)
+	if rerr != nil {
+		return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d with a body that is not JSON; nothing of it is returned", out.Status)
+	}
+	out.Body, out.Stats = opened, st
+	return out, nil
+}
