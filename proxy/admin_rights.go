@@ -23,7 +23,7 @@ import (
 // Admin API paths (on the admin listener). Subjects are named in POST
 // bodies, never in URLs, so that identifiers stay out of access logs.
 const (
-	AdminSubjectsPath = "/v1/subjects/" // + suppress | unsuppress | erase | show
+	AdminSubjectsPath = "/v1/subjects/" // + suppress | unsuppress | erase | show | access
 	AdminRightsLog    = "/v1/rights-log"
 	// MinAdminTokenLen is the shortest admin token accepted.
 	MinAdminTokenLen = 16
@@ -65,6 +65,7 @@ type RightsAPI struct {
 	tokens []tokenHash
 	erase  *UpstreamErase
 	creds  map[string]VendorCredentials
+	access []UpstreamAccess // vendors of the access document (admin_access.go)
 }
 
 type tokenHash struct {
@@ -126,6 +127,7 @@ func (a *RightsAPI) Register(mux *http.ServeMux) {
 		}))
 	}
 	mux.HandleFunc(AdminRightsLog, a.guard(http.MethodGet, a.logExport))
+	mux.HandleFunc(AdminAccessPath, a.guard(http.MethodPost, a.accessDoc))
 }
 
 // guard checks the method, the token and that a registry exists.

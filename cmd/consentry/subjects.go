@@ -60,6 +60,12 @@ func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) erro
 		Path:    clevertap.DeletePath,
 		Body:    clevertap.AppendDeleteBody,
 		Headers: clevertap.DeleteAuthHeaders,
+	}, creds), proxy.WithUpstreamAccess(proxy.UpstreamAccess{
+		Vendor:  "clevertap",
+		Format:  clevertap.FormatREST,
+		Path:    clevertap.ProfilePath,
+		Query:   clevertap.AppendSubjectQuery,
+		Headers: clevertap.AccessAuthHeaders,
 	}, creds))
 	if err != nil {
 		return err
@@ -86,7 +92,7 @@ func adminTokens(cfg *config.Config) ([]proxy.AdminToken, error) {
 }
 
 const subjectsUsage = `usage:
-  consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [flags]
+  consentry subjects suppress|unsuppress|erase|show|access --tenant T (--identity ID | --device ID) [flags]
   consentry subjects log [--since RFC3339] [--tenant T] [flags]
 
 flags:
@@ -114,7 +120,7 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	action := args[0]
 	switch action {
-	case "suppress", "unsuppress", "erase", "show", "log":
+	case "suppress", "unsuppress", "erase", "show", "access", "log":
 	default:
 		fmt.Fprintf(stderr, "consentry subjects: unknown action %q\n\n%s", action, subjectsUsage)
 		return 2
@@ -228,6 +234,13 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			Message string `json:"message"`
 		} `json:"error"`
 		Complete *bool `json:"complete"`
+		Parts    []struct {
+			Vendor string `json:"vendor"`
+			Status string `json:"status"`
+			Error  *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		} `json:"parts"`
 	}
 	_ = json.Unmarshal(raw, &parsed)
 	switch {
@@ -240,6 +253,20 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case parsed.Complete != nil && !*parsed.Complete:
 		fmt.Fprintf(stderr, "consentry subjects %s: the log export is incomplete\n", action)
 		return 1
+	}
+	failed := false
+	for _, part := range parsed.Parts {
+		if part.Status == "error" {
+			msg := ""
+			if part.Error != nil {
+				msg = part.Error.Message
+			}
+			fmt.Fprintf(stderr, "consentry subjects %s: the %s part failed: %s\n", action, part.Vendor, msg)
+			failed = true
+		}
+	}
+	if failed {
+		return 1 // the document is printed, but it is not complete
 	}
 	return 0
 }

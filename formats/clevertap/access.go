@@ -246,3 +246,23 @@ func CursorBody(dst, body []byte) ([]byte, error) {
 	}
 	return append(dst, body...), nil
 }
+
+// AppendSubjectQuery is AppendProfileQuery for the admin access report: an
+// identity is looked up by identity, a device (CleverTap GUID) by objectId.
+func AppendSubjectQuery(dst []byte, env *formats.Env, device bool, id []byte, names map[string][]byte) ([]byte, bool, error) {
+	key := "identity"
+	if device {
+		key = "objectId"
+	}
+	return AppendProfileQuery(dst, env, key, id, names)
+}
+
+// AccessAuthHeaders authenticate a GET to CleverTap's REST API: the
+// account and passcode, no Content-Type (CleverTap's reference says to
+// omit it on GET).
+func AccessAuthHeaders(account string, passcode []byte) [][2]string {
+	return [][2]string{
+		{"X-CleverTap-Account-Id", account},
+		{"X-CleverTap-Passcode", string(passcode)},
+	}
+}

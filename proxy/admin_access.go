@@ -1,0 +1,215 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/consentry/consentry/formats"
+	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/rights"
+)
+
+// AdminAccessPath answers a data-subject access request with one document:
+// Consentry's own report and what each vendor holds on the subject.
+const AdminAccessPath = AdminSubjectsPath + "access"
+
+// maxAccessLogEntries bounds the rights-log entries of one access document
+// (the most recent are kept).
+const maxAccessLogEntries = 1000
+
+// UpstreamAccess tells the admin API how to ask a vendor what it holds on
+// a subject; the format package knows the wire (clevertap.AppendProfileQuery).
+type UpstreamAccess struct {
+	Vendor string // the part's name in the document ("clevertap")
+	Format string // the tenant upstream and policy format to use ("clevertap.rest")
+	Path   string // the vendor's lookup path
+	// Query appends the lookup's query string for one subject (a device id
+	// when device is true) with the identifier translated as uploads carry
+	// it; names learns pseudonym → identifier. ok false: the policy removes
+	// the identifier, the vendor never received it.
+	Query func(dst []byte, env *formats.Env, device bool, id []byte, names map[string][]byte) (query []byte, ok bool, err error)
+	// Headers are the vendor's authentication headers for a call on behalf
+	// of account.
+	Headers func(account string, secret []byte) [][2]string
+}
+
+// WithUpstreamAccess adds a vendor to the access document, for tenants
+// that have credentials in creds.
+func WithUpstreamAccess(u UpstreamAccess, creds map[string]VendorCredentials) RightsAPIOption {
+	return func(a *RightsAPI) {
+		a.access = append(a.access, u)
+		if a.creds == nil {
+			a.creds = creds
+		}
+	}
+}
+
+// AccessDocument is the answer of AdminAccessPath. Parts has one entry per
+// source, Consentry first; a vendor that fails has an error part and the
+// document is still answered.
+type AccessDocument struct {
+	Action  string       `json:"action"` // "access"
+	Tenant  string       `json:"tenant"`
+	Subject string       `json:"subject"` // the keyed-hash prefix, never the identifier
+	Time    time.Time    `json:"time"`
+	Parts   []AccessPart `json:"parts"`
+}
+
+// AccessPart is what one source holds on the subject.
+type AccessPart struct {
+	Vendor string    `json:"vendor"` // "consentry", "clevertap", ...
+	Time   time.Time `json:"time"`   // when the source answered
+	// Status: "ok" (data holds the answer), "error" (the source failed:
+	// error says how; data holds the vendor's own error body when it sent
+	// JSON), "skipped" (nothing to ask: error says why).
+	Status     string          `json:"status"`
+	HTTPStatus int             `json:"httpStatus,omitempty"` // the vendor's HTTP status
+	Data       json.RawMessage `json:"data,omitempty"`
+	Error      *adminErr       `json:"error,omitempty"`
+}
+
+// ConsentryAccess is the data of Consentry's own part.
+type ConsentryAccess struct {
+	Report rights.Report `json:"report"`
+	// RightsLog are the subject's rights-log entries, oldest first (at most
+	// maxAccessLogEntries, the most recent; RightsLogTruncated says so).
+	RightsLog          []rights.LogEntry `json:"rightsLog"`
+	RightsLogTruncated bool              `json:"rightsLogTruncated,omitempty"`
+}
+
+// accessDoc serves AdminAccessPath.
+func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor string) {
+	var req SubjectRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object {\"tenant\", \"identity\" | \"device\"}: "+jsonProblem(err))
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		adminError(w, http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
+		return
+	}
+	tenant := a.p.tenants[req.Tenant]
+	switch {
+	case req.Tenant == "":
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name the tenant")
+		return
+	case tenant == nil:
+		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
+		return
+	case (req.Identity == nil) == (req.Device == nil):
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name exactly one of identity or device")
+		return
+	}
+	device := req.Device != nil
+	id, kind := []byte(ptrValue(req.Identity)), rights.KindIdentity
+	if device {
+		id, kind = []byte(*req.Device), rights.KindDevice
+	}
+	if err := rights.ValidateIdentifier(id); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_identifier", err.Error())
+		return
+	}
+	reg := a.p.rights.Registry()
+	ref := rights.Ref{Tenant: req.Tenant}
+	if device {
+		ref.Device, ref.HasDevice = reg.Key(req.Tenant, kind, id), true
+	} else {
+		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
+	}
+	log := a.p.log.With("action", "access", "tenant", req.Tenant, "actor", actor, "kind", kind.String())
+	rep, err := reg.Show(ref, actor)
+	if err != nil {
+		status, code := http.StatusServiceUnavailable, "rights_unavailable"
+		if errors.Is(err, rights.ErrInvalidSubject) {
+			status, code = http.StatusBadRequest, "invalid_subject"
+		}
+		log.Warn("rights admin request failed", "status", status, "error", err.Error())
+		adminError(w, status, code, err.Error())
+		return
+	}
+	own := ConsentryAccess{Report: rep}
+	var logErr error
+	for e, err := range reg.Log(time.Time{}) {
+		if err != nil {
+			logErr = err
+			break
+		}
+		if e.Tenant == req.Tenant && e.Subject == rep.Subject {
+			if len(own.RightsLog) == maxAccessLogEntries {
+				own.RightsLog, own.RightsLogTruncated = append(own.RightsLog[:0], own.RightsLog[1:]...), true
+			}
+			own.RightsLog = append(own.RightsLog, e)
+		}
+	}
+	if logErr != nil {
+		log.Warn("rights admin request failed", "status", http.StatusServiceUnavailable, "error", logErr.Error())
+		adminError(w, http.StatusServiceUnavailable, "rights_unavailable", logErr.Error())
+		return
+	}
+	data, _ := json.Marshal(own)
+	doc := AccessDocument{Action: "access", Tenant: req.Tenant, Subject: rep.Subject, Time: time.Now().UTC()}
+	doc.Parts = append(doc.Parts, AccessPart{Vendor: "consentry", Time: time.Now().UTC(), Status: "ok", Data: data})
+	for _, u := range a.access {
+		part := a.vendorPart(tenant, u, device, id)
+		log.Info("vendor access part", "vendor", part.Vendor, "part_status", part.Status, "http_status", part.HTTPStatus)
+		doc.Parts = append(doc.Parts, part)
+	}
+	log.Info("rights admin request", "subject", rep.Subject, "status", http.StatusOK)
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// vendorPart asks one vendor for what it holds on the subject.
+func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []byte) AccessPart {
+	part := AccessPart{Vendor: u.Vendor}
+	done := func(status, code, msg string) AccessPart {
+		part.Time, part.Status = time.Now().UTC(), status
+		if code != "" {
+			part.Error = &adminErr{Code: code, Message: msg}
+		}
+		return part
+	}
+	cred, ok := a.creds[t.Name]
+	if !ok || len(cred.Secret) == 0 {
+		return done("skipped", "no_vendor_credentials", "the tenant has no vendor credentials (tenants."+t.Name+".rights.clevertap_passcode): Consentry cannot ask "+u.Vendor)
+	}
+	up := t.upstreamFor(u.Format)
+	if up == nil {
+		return done("error", "no_upstream", "the tenant has no upstream for "+u.Format)
+	}
+	if a.p.policy == nil || !a.p.policy.Ready() {
+		return done("error", "policy_unavailable", "no valid policy is loaded to translate the identifier")
+	}
+	rw := masking.AcquireRewriter()
+	rw.SetLimits(&a.p.cfg.Limits)
+	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
+	names := map[string][]byte{}
+	query, ok, err := u.Query(nil, &env, device, id, names)
+	masking.ReleaseRewriter(rw)
+	switch {
+	case err != nil:
+		fe := formats.AsError(err)
+		return done("error", fe.Code, "cannot build the vendor lookup: "+fe.Msg)
+	case !ok:
+		return done("skipped", "identifier_not_forwarded", "the tenant's policy removes this identifier from uploads: "+u.Vendor+" never received it")
+	}
+	reply, ferr := a.p.fetchAccess(t, up, http.MethodGet, u.Path, query, nil, u.Headers(cred.Account, cred.Secret), names, nil)
+	part.HTTPStatus = reply.Status
+	if ferr != nil {
+		return done("error", ferr.Code, ferr.Msg)
+	}
+	part.Data = json.RawMessage(reply.Body)
+	// CleverTap answers some failures with HTTP 200 and "status":"fail".
+	var answer struct {
+		Status string `json:"status"`
+	}
+	_ = json.Unmarshal(reply.Body, &answer) // a JSON array or scalar has no status
+	if reply.Status/100 != 2 || answer.Status == "fail" {
+		return done("error", "vendor_error", u.Vendor+" refused the lookup (see data for its answer)")
+	}
+	return done("ok", "", "")
+}
