@@ -151,9 +151,9 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 	if uri[len(uri)-1] == '?' {
 		uri = uri[:len(uri)-1]
 	}
+	req.Header.SetHost(up.host) // before the URI: a parsed host-less URI would drop it
 	req.SetRequestURIBytes(uri)
 	req.URI().DisablePathNormalizing = true
-	req.Header.SetHost(up.host)
 	if len(body) > 0 {
 		req.SetBodyRaw(body)
 	}
