@@ -1,0 +1,162 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+
+	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/policy"
+	"github.com/consentry/consentry/rules"
+)
+
+// accessProxy is a Proxy with the default policy, tenant acme (passcode
+// "pass") and an in-memory upstream that answers with reply.
+func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx)) (*Proxy, *masking.Transformer, *int) {
+	tb.Helper()
+	eng, err := policy.New(policy.WithFS(rules.FS))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(eng.Close)
+	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{1}, 32), TokenKey: bytes.Repeat([]byte{2}, 64), TokenKeyID: "t"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Limits.MaxAccessResponseBytes = limit
+	ra := NewRightsAdapter(nil, map[string]RightsOptions{"acme": {Passcode: []byte("pass")}})
+	p, err := New(cfg, eng, []TenantSpec{
+		{Name: "acme", Accounts: []string{"ACC"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
+		{Name: "bare", Accounts: []string{"BARE"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
+	}, "", clevertap.Routes(), WithRights(ra))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	calls := new(int)
+	ln := fasthttputil.NewInmemoryListener()
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { *calls++; reply(ctx) }}
+	go up.Serve(ln)
+	tb.Cleanup(func() { ln.Close() })
+	for _, t := range p.tenants {
+		t.upstreams[""].client.Dial = func(string) (net.Conn, error) { return ln.Dial() }
+	}
+	return p, tr, calls
+}
+
+func token(t testing.TB, tr *masking.Transformer, raw string) string {
+	t.Helper()
+	out, _, _, err := tr.Apply(nil, &masking.Decision{Action: masking.ActionTokenize}, []byte(raw), masking.TypeString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Trim(string(out), `"`)
+}
+
+func TestAccessReplies(t *testing.T) {
+	var body []byte
+	var encoding string
+	status := 200
+	p, tr, calls := accessProxy(t, 512, func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("Set-Cookie", "vendor=1")
+		ctx.Response.Header.Set("X-WZRK-RD", "elsewhere")
+		if encoding != "" {
+			ctx.Response.Header.Set("Content-Encoding", encoding)
+		}
+		ctx.SetStatusCode(status)
+		ctx.SetBody(body)
+	})
+	email := token(t, tr, `"jane@example.com"`)
+	profile := []byte(`{"status":"success","record":{"email":"` + email + `"}}`)
+	pad := func(n int) []byte { // a profile reply of exactly n bytes
+		b := []byte(`{"status":"success","record":{"email":"` + email + `","pad":""}}`)
+		return append(b[:len(b)-3], append(bytes.Repeat([]byte("x"), n-len(b)), `"}}`...)...)
+	}
+	var ctx fasthttp.RequestCtx
+	for _, tc := range []struct {
+		name       string
+		body       []byte
+		encoding   string
+		status     int
+		wantStatus int
+		want       string // substring of the reply
+	}{
+		{"opened", profile, "", 200, 200, `"email":"jane@example.com"`},
+		{"gzip reply opened", appendGzip(nil, profile), "gzip", 200, 200, `"email":"jane@example.com"`},
+		{"vendor 404 JSON passed on", []byte(`{"status":"fail","error":"not found","code":404}`), "", 404, 404, `"status":"fail"`},
+		{"exactly at the budget", pad(512), "", 200, 200, `jane@example.com`},
+		{"one byte over the budget", pad(513), "", 200, 502, "access_response_too_large"},
+		{"gzip over the budget", appendGzip(nil, pad(600)), "gzip", 200, 502, "access_response_too_large"},
+		{"broken gzip", []byte{0x1f, 0x8b, 1, 2}, "gzip", 200, 502, "vendor_invalid_reply"},
+		{"unknown encoding", profile, "br", 200, 502, "vendor_invalid_reply"},
+		{"not JSON", []byte(`<html>oops</html>`), "", 500, 502, "vendor_invalid_reply"},
+		{"truncated JSON", profile[:len(profile)-2], "", 200, 502, "vendor_invalid_reply"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body, encoding, status = tc.body, tc.encoding, tc.status
+			before := *calls
+			request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+			p.Handle(&ctx)
+			got := string(ctx.Response.Body())
+			if ctx.Response.StatusCode() != tc.wantStatus || !strings.Contains(got, tc.want) || *calls != before+1 {
+				t.Fatalf("got %d %.200s (%d calls)", ctx.Response.StatusCode(), got, *calls-before)
+			}
+			if tc.wantStatus == 502 && strings.Contains(got, "jane") {
+				t.Errorf("a refused reply leaked opened data: %s", got)
+			}
+			for _, h := range []string{"Set-Cookie", "X-WZRK-RD", "Content-Encoding"} {
+				if len(ctx.Response.Header.Peek(h)) > 0 {
+					t.Errorf("vendor header %s passed on", h)
+				}
+			}
+			if tc.wantStatus != 502 && string(ctx.Response.Header.Peek("Cache-Control")) != "no-store" {
+				t.Error("access replies must not be cached")
+			}
+		})
+	}
+	if want := `consentry_budget_exceeded_total{budget="` + budget.AccessResponse.String() + `"} 2`; !strings.Contains(scrape(t, p.metrics), want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
+
+func TestAccessRefusedWithoutCredential(t *testing.T) {
+	p, _, calls := accessProxy(t, 1<<20, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("{}") })
+	var ctx fasthttp.RequestCtx
+	for _, tc := range []struct {
+		hdr    []string
+		status int
+		code   string
+	}{
+		{[]string{"X-CleverTap-Account-Id", "ACC"}, 401, "missing_credential"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pas"}, 403, "invalid_credential"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "passs"}, 403, "invalid_credential"},
+		{[]string{"X-CleverTap-Account-Id", "BARE", "X-CleverTap-Passcode", "pass"}, 403, "access_not_configured"},
+	} {
+		request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, tc.hdr...)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != tc.status || !strings.Contains(string(ctx.Response.Body()), tc.code) {
+			t.Errorf("%v: %d %s", tc.hdr, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	// A body on a GET, none on a POST.
+	request(&ctx, "GET", "/1/profile.json?identity=user-1", []byte(`{}`), "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 400 {
+		t.Errorf("GET with a body: %d", ctx.Response.StatusCode())
+	}
+	request(&ctx, "POST", "/1/events.json", nil, "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 400 {
+		t.Errorf("POST without a body: %d", ctx.Response.StatusCode())
+	}
+	if *calls != 0 {
+		t.Errorf("%d refused requests reached the vendor", *calls)
+	}
+}
