@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -104,6 +108,11 @@ func FuzzReverser(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	files, _ := filepath.Glob("testdata/reverse/*.json")
+	for _, file := range files {
+		raw, _ := os.ReadFile(file)
+		f.Add(reverseInput(f, tenant, raw))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := Reverser{Tokens: tenant, Names: map[string][]byte{"h:x": []byte(`"user"`)}}
 		out, st, err := r.Append(nil, in)
@@ -162,5 +171,64 @@ func BenchmarkReverser(b *testing.B) {
 	b.SetBytes(int64(len(doc)))
 	for b.Loop() {
 		out, _, _ = r.Append(out[:0], doc)
+	}
+}
+
+var placeholder = regexp.MustCompile(`@(tok|foreign|retired)\((.*?)\)@`)
+
+// reverseInput expands the placeholders of a testdata/reverse input:
+// @tok(v)@ is v tokenized under the tenant's key, @foreign(v)@ under
+// another tenant's key with the same key id, @retired(v)@ under a retired
+// key id.
+func reverseInput(t testing.TB, tenant *Transformer, raw []byte) []byte {
+	t.Helper()
+	other, _ := NewTransformer(Keys{HMACKey: testHMACKey, TokenKey: bytes.Repeat([]byte("o"), TokenKeySize), TokenKeyID: "k1"})
+	retired, _ := NewTransformer(Keys{HMACKey: testHMACKey, TokenKey: testTokenKey, TokenKeyID: "k0"})
+	return placeholder.ReplaceAllFunc(raw, func(m []byte) []byte {
+		sub := placeholder.FindSubmatch(m)
+		tr := map[string]*Transformer{"tok": tenant, "foreign": other, "retired": retired}[string(sub[1])]
+		typ := TypeString
+		if sub[2][0] != '"' {
+			typ = TypeNumber
+		}
+		return []byte(sealed(t, tr, string(sub[2]), typ))
+	})
+}
+
+// TestReverserGolden opens vendor replies in the shapes of CleverTap's
+// access API (testdata/reverse/*.json; -update rewrites the .golden files).
+func TestReverserGolden(t *testing.T) {
+	tenant := newTestTransformer(t)
+	files, _ := filepath.Glob("testdata/reverse/*.json")
+	if len(files) == 0 {
+		t.Fatal("no testdata/reverse inputs")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := Reverser{Tokens: tenant, Names: map[string][]byte{"h:pseudonym-of-user-42": []byte(`"user-42"`)}}
+			out, st, err := r.Append(nil, reverseInput(t, tenant, bytes.TrimSpace(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprintf("%s\nopened=%d restored=%d unopened=%d\n", out, st.Opened, st.Restored, st.Unopened)
+			golden := strings.TrimSuffix(file, ".json") + ".golden"
+			if *updateGolden {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if got != string(want) {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
 	}
 }
