@@ -410,7 +410,7 @@ func TestSubjectsAccessDocument(t *testing.T) {
 
 	// The vendor fails: the document is still answered, with an error part,
 	// and the CLI says so (exit 1).
-	for _, tc := range []struct{ mode, code string }{{"500", "vendor_error"}, {"garbage", "vendor_invalid_reply"}, {"slow", "upstream_timeout"}, {"huge", "access_response_too_large"}} {
+	for _, tc := range []struct{ mode, code string }{{"500", "vendor_error"}, {"403", "vendor_error"}, {"garbage", "vendor_invalid_reply"}, {"slow", "upstream_timeout"}, {"huge", "access_response_too_large"}} {
 		ct.set(tc.mode, nil)
 		status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/access", accessToken, `{"tenant":"acme","identity":"`+personIdentity+`"}`)
 		part := gjson.GetBytes(body, "parts.1")
