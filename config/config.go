@@ -409,6 +409,9 @@ type Secret struct {
 
 func (s Secret) isSet() bool { return s.sources() > 0 }
 
+// IsSet reports whether the secret is given (value, env or file).
+func (s Secret) IsSet() bool { return s.isSet() }
+
 // sources counts the ways the secret is given (value, env, file).
 func (s Secret) sources() int {
 	n := 0

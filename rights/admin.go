@@ -184,6 +184,19 @@ func (r *Registry) VendorErasures(ref Ref, actor string, ves []VendorErasure) (R
 	})
 }
 
+// Peek returns the report of one subject without logging an access: for
+// callers that log the action they take on it (an erasure's vendor calls).
+func (r *Registry) Peek(ref Ref) (Report, error) {
+	k, kind, err := adminSubject(ref)
+	if err != nil {
+		return Report{}, err
+	}
+	if r == nil || r.closed.Load() {
+		return Report{}, fmt.Errorf("cannot read subject: %w", ErrUnavailable)
+	}
+	return r.report(ref.Tenant, k, kind)
+}
+
 // Show returns the access report of one subject and logs the access under
 // actor. If the log cannot be written, no report is returned.
 func (r *Registry) Show(ref Ref, actor string) (Report, error) {

@@ -8,20 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats/clevertap"
 	"github.com/consentry/consentry/proxy"
 )
 
 // mountRightsAPI adds the data-subject admin API to the admin mux: tokens
 // from admin_tokens, and vendor-side erasure for tenants with
-// rights.clevertap_passcode.
+// rights.vendors (or rights.clevertap_passcode).
 func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) error {
 	tokens, err := adminTokens(cfg)
 	var errs []error
@@ -33,39 +36,74 @@ func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) erro
 			errs = append(errs, err)
 		}
 	}
-	creds := map[string]proxy.VendorCredentials{}
-	for name, t := range cfg.Tenants {
-		pass, err := t.Rights.CleverTapPasscode.Resolve()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err))
-			continue
-		}
-		if len(pass) == 0 {
-			continue
-		}
-		account := t.Rights.CleverTapAccountID
-		if account == "" && len(t.Accounts) > 0 {
-			account = t.Accounts[0]
-		}
-		if account == "" {
-			account = name
-		}
-		creds[name] = proxy.VendorCredentials{Account: account, Secret: pass}
+	vendors, err := vendorErasers(cfg)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	api, err := proxy.NewRightsAPI(p, tokens, proxy.WithUpstreamErase(proxy.UpstreamErase{
-		Format:  clevertap.FormatREST,
-		Path:    clevertap.DeletePath,
-		Body:    clevertap.AppendDeleteBody,
-		Headers: clevertap.DeleteAuthHeaders,
-	}, creds))
+	api, err := proxy.NewRightsAPI(p, tokens, proxy.WithVendorErasure(vendors))
 	if err != nil {
 		return err
 	}
 	api.Register(mux)
 	return nil
+}
+
+// vendorErasers builds each tenant's vendor accounts for admin erasures:
+// rights.vendors, and rights.clevertap_passcode as the CleverTap account
+// (whose API host defaults to the tenant's clevertap.rest upstream).
+func vendorErasers(cfg *config.Config) (map[string][]*erasure.Vendor, error) {
+	var errs []error
+	out := map[string][]*erasure.Vendor{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Tenants)) {
+		t := cfg.Tenants[name]
+		accounts := maps.Clone(t.Rights.Vendors)
+		if _, ok := accounts[erasure.CleverTap]; !ok && t.Rights.CleverTapPasscode.IsSet() {
+			if accounts == nil {
+				accounts = map[string]config.VendorAccount{}
+			}
+			accounts[erasure.CleverTap] = config.VendorAccount{Token: t.Rights.CleverTapPasscode, Account: t.Rights.CleverTapAccountID}
+		}
+		for _, v := range erasure.Names {
+			a, ok := accounts[v]
+			if !ok {
+				continue
+			}
+			at := "tenants." + name + ".rights.vendors." + v
+			if v == erasure.CleverTap && t.Rights.CleverTapPasscode.IsSet() {
+				at = "tenants." + name + ".rights.clevertap_passcode"
+			}
+			tok, err := a.Token.Resolve()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.token: %w", at, err))
+				continue
+			}
+			c := erasure.Config{
+				BaseURL: a.BaseURL, Token: tok, Account: a.Account, APIKey: a.APIKey, ProjectToken: a.ProjectToken,
+				ProjectID: a.ProjectID, SourceID: a.SourceID, DestinationIDs: a.DestinationIDs,
+			}
+			if v == erasure.CleverTap {
+				if c.BaseURL == "" {
+					c.BaseURL = t.UpstreamFor(clevertap.FormatREST)
+				}
+				if c.Account == "" && len(t.Accounts) > 0 {
+					c.Account = t.Accounts[0]
+				}
+				if c.Account == "" {
+					c.Account = name
+				}
+			}
+			vendor, err := erasure.New(v, c, erasure.WithTimeout(cfg.Upstream.Timeout))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", at, err))
+				continue
+			}
+			out[name] = append(out[name], vendor)
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // adminTokens resolves admin_tokens.
