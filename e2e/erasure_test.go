@@ -32,8 +32,12 @@ func newVendorAPI(t *testing.T, name, deletePath, ok, ids string) *vendorAPI {
 	v := &vendorAPI{name: name, up: newUpstream(t), delete: deletePath, ok: ok, ids: ids, mode: "ok"}
 	v.up.reply = func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != v.delete {
-			if name == "clevertap" && r.URL.Path == "/a1" {
+			switch {
+			case name == "clevertap" && r.URL.Path == "/a1":
 				io.WriteString(w, `{"g":"__upstream-ack"}`)
+				return
+			case strings.HasPrefix(r.URL.Path, "/v1/"): // Segment's single-message paths
+				io.WriteString(w, `{"success":true}`)
 				return
 			}
 			vendorReply(w, r)
