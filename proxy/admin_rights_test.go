@@ -367,3 +367,43 @@ func TestDeleteRouteVendorAcceptedButStoreFails(t *testing.T) {
 		t.Fatalf("status %d %s, want 503 rights_unavailable", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }
+
+// A device erasure deletes the CleverTap profile by guid; vendors that
+// delete by user id only are skipped with the reason, not failed, and the
+// answer is 200. A policy that drops user ids leaves nothing to delete.
+func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
+	mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("segment called: %s", r.URL.Path)
+	}))
+	defer srv.Close()
+	seg, err := erasure.New(erasure.Segment, erasure.Config{BaseURL: srv.URL, Token: []byte("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segOnly := http.NewServeMux()
+	api.Register(segOnly)
+
+	status, m, raw := call(t, segOnly, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+	if status != 200 || !strings.Contains(raw, `"status":"skipped"`) || !strings.Contains(raw, "deletes by user id only") || m["error"] != nil {
+		t.Fatalf("device erasure at segment: %d %s", status, raw)
+	}
+	status, _, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+	if status != 200 || len(v.bodies) != 1 || !strings.Contains(v.bodies[0], `{"guid":"df2e224d90874887b4d61153ef3a2508"}`) {
+		t.Fatalf("device erasure at clevertap: %d %s %v", status, raw, v.bodies)
+	}
+	// The policy cannot translate: no valid policy, no vendor call, 503,
+	// the local erasure stands.
+	p.policy = nil
+	status, m, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	if status != 503 || errCode(m) != "policy_unavailable" || len(v.bodies) != 1 {
+		t.Fatalf("no policy: %d %s", status, raw)
+	}
+	if !p.rights.Registry().Check("acme", []byte("user-9"), nil).Drop(false) {
+		t.Error("the local erasure depends on the policy")
+	}
+}

@@ -134,6 +134,10 @@ flags:
                      (default: $CONSENTRY_ADMIN_TOKEN)
   --identity ID      the user's identity; "-" reads it from stdin
   --device ID        the device id (CleverTap GUID); "-" reads it from stdin
+
+erase also deletes the subject at every vendor in tenants.<t>.rights.vendors
+(report.vendorErasures: requested, accepted, failed, skipped); it exits 1 if a
+vendor failed. Run erase again to retry: vendors that accepted are not called.
 `
 
 // cmdSubjects drives the rights admin API and prints its JSON answer.
