@@ -17,7 +17,7 @@ import (
 func TestRectificationReachesTheSDKProfile(t *testing.T) {
 	t.Parallel()
 	v := vendorAPIs(t)
-	cfg, _ := erasureConfig(t, v)
+	cfg, _ := erasureConfig(t, v, "")
 	cs := start(t, "--config", cfg)
 	const (
 		user  = "rectify-user-3301"
