@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/consentry/consentry/rights/pgtest"
 )
 
 // vendorAPI is one capture upstream that plays a vendor: its ingestion API
@@ -387,4 +389,64 @@ func TestErasureAtEveryVendor(t *testing.T) {
 
 func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+// On a fleet the vendor states are in the shared PostgreSQL registry: an
+// erasure that fails at one vendor on one instance is retried from another
+// instance, which calls only that vendor.
+func TestErasureRetriedFromAnotherFleetInstance(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	v := vendorAPIs(t)
+	ct, seg := v["clevertap"], v["segment"]
+	cfg := writeFile(t, t.TempDir(), "consentry.yaml", `
+admin_tokens:
+  - name: ops
+    value: `+opsToken+`
+rights:
+  key: {value: "`+fleetRightsKey+`"}
+  postgres:
+    dsn: {value: "`+dsn+`"}
+    schema: `+pgtest.Schema(t, dsn)+`
+tenants:
+  acme:
+    accounts: ["`+account+`"]
+    upstream: `+ct.up.url+`
+    upstreams: {segment: `+seg.up.url+`}
+    keys:
+      hmac: {value: "`+fleetHMACKey+`"}
+      token: {value: "`+fleetTokenKey+`"}
+    rights:
+      vendors:
+        clevertap: {token: {value: CT-PASS-F}}
+        segment: {token: {value: sgp-f}, base_url: `+seg.up.url+`}
+`)
+	a, b := start(t, "--config", cfg), start(t, "--config", cfg)
+	const user = "fleet-erase-user-1"
+	if status, _, reply, err := sdkSend(a, sdkBatch("__fe1", profile(`"Identity":"`+user+`"`), evt)); err != nil || status != 200 {
+		t.Fatalf("sdk: %d %s %v", status, reply, err)
+	}
+	held := sentIdentity(t, ct.up)
+	seg.set("5xx")
+	status, body := adminCall(t, "POST", a.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+user+`"}`)
+	if status != 502 || gjson.GetBytes(body, `report.vendorErasures.#(vendor=="segment").status`).Str != "failed" {
+		t.Fatalf("erase on a: %d %s", status, body)
+	}
+	seg.set("ok")
+	status, body = adminCall(t, "POST", b.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+user+`"}`)
+	if status != 200 || gjson.GetBytes(body, "vendorsCalled").String() != `["segment"]` {
+		t.Fatalf("retry on b: %d %s", status, body)
+	}
+	if n := len(ct.deletions()); n != 1 {
+		t.Errorf("clevertap called %d times, want once", n)
+	}
+	d := seg.deletions()
+	if len(d) != 2 || !slices.Contains(seg.named(d[1].Body), held) {
+		t.Errorf("segment deletions %d, last names %q, vendor holds %q", len(d), seg.named(d[len(d)-1].Body), held)
+	}
+	status, body = adminCall(t, "POST", a.admin+"/v1/subjects/show", opsToken, `{"tenant":"acme","identity":"`+user+`"}`)
+	if status != 200 || gjson.GetBytes(body, `report.vendorErasures.#(status=="accepted")#.vendor`).String() != `["clevertap","segment"]` {
+		t.Errorf("show on a: %d %s", status, body)
+	}
+	mustDrop(t, b, sdkBatch("__fe2", profile(`"Identity":"`+user+`"`), evt), "erased user on b")
 }
