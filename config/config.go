@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
@@ -258,6 +259,108 @@ type RightsOpts struct {
 	// CleverTapAccountID is the account those calls name. Default: the
 	// tenant's first account id (or its name).
 	CleverTapAccountID string `yaml:"clevertap_account_id"`
+	// Vendors are the vendor accounts at which admin erasures also delete
+	// the subject, by vendor: clevertap, segment, rudderstack, amplitude,
+	// mixpanel, posthog (see "Erasure at every vendor" in the README).
+	Vendors map[string]VendorAccount `yaml:"vendors"`
+}
+
+// CleverTapPasscodeSecret is the passcode of the tenant's CleverTap
+// account: clevertap_passcode, or vendors.clevertap.token.
+func (o RightsOpts) CleverTapPasscodeSecret() Secret {
+	if a, ok := o.Vendors["clevertap"]; ok {
+		return a.Token
+	}
+	return o.CleverTapPasscode
+}
+
+// VendorAccount is a tenant's account at one vendor's deletion API.
+type VendorAccount struct {
+	// Token is the API credential (CleverTap passcode, Segment Public API
+	// token, RudderStack service access token, Amplitude secret key,
+	// Mixpanel GDPR OAuth token, PostHog personal API key).
+	Token Secret `yaml:"token"`
+	// BaseURL overrides the vendor's API host (EU hosts, self-hosted
+	// PostHog, tests). CleverTap's default is the tenant's clevertap.rest
+	// upstream.
+	BaseURL        string   `yaml:"base_url"`
+	Account        string   `yaml:"account"`         // clevertap: account id (default: the tenant's first)
+	APIKey         string   `yaml:"api_key"`         // amplitude: project API key
+	ProjectToken   string   `yaml:"project_token"`   // mixpanel: project token
+	ProjectID      string   `yaml:"project_id"`      // posthog: project id
+	SourceID       string   `yaml:"source_id"`       // segment: limit the regulation to one source
+	DestinationIDs []string `yaml:"destination_ids"` // rudderstack: destinations to delete from
+}
+
+// vendorKeys are the keys each vendor takes besides token and base_url,
+// and which of them it needs.
+var vendorKeys = map[string]struct{ takes, needs []string }{
+	"clevertap":   {takes: []string{"account"}},
+	"segment":     {takes: []string{"source_id"}},
+	"rudderstack": {takes: []string{"destination_ids"}, needs: []string{"destination_ids"}},
+	"amplitude":   {takes: []string{"api_key"}, needs: []string{"api_key"}},
+	"mixpanel":    {takes: []string{"project_token"}, needs: []string{"project_token"}},
+	"posthog":     {takes: []string{"project_id"}, needs: []string{"project_id"}},
+}
+
+// VendorNames are the vendors tenants.<t>.rights.vendors accepts.
+func VendorNames() []string {
+	names := make([]string, 0, len(vendorKeys))
+	for n := range vendorKeys {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (a *VendorAccount) keys() map[string]bool {
+	return map[string]bool{
+		"account": a.Account != "", "api_key": a.APIKey != "", "project_token": a.ProjectToken != "",
+		"project_id": a.ProjectID != "", "source_id": a.SourceID != "", "destination_ids": len(a.DestinationIDs) > 0,
+	}
+}
+
+// validate checks the account of tenant name at vendor v.
+func (a *VendorAccount) validate(name, v string) []error {
+	at := fmt.Sprintf("tenants.%s.rights.vendors.%s", name, v)
+	spec, ok := vendorKeys[v]
+	if !ok {
+		return []error{fmt.Errorf("%s: unknown vendor; use one of %s", at, strings.Join(VendorNames(), ", "))}
+	}
+	var errs []error
+	switch n := a.Token.sources(); {
+	case n == 0:
+		errs = append(errs, fmt.Errorf("%s.token: required (value, env or file)", at))
+	case n > 1:
+		errs = append(errs, fmt.Errorf("%s.token: set one of value, env or file", at))
+	}
+	if a.Token.Name != "" {
+		errs = append(errs, fmt.Errorf("%s.token.name: only admin_tokens have names", at))
+	}
+	if a.BaseURL != "" {
+		if err := checkURL(a.BaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("%s.base_url: %v", at, err))
+		} else if u, _ := url.Parse(a.BaseURL); u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("%s.base_url: must have no query or fragment", at))
+		}
+	}
+	set := a.keys()
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		switch {
+		case set[k] && !slices.Contains(spec.takes, k):
+			errs = append(errs, fmt.Errorf("%s.%s: %s does not use it (it takes token, base_url%s)", at, k, v, prefixed(", ", spec.takes)))
+		case !set[k] && slices.Contains(spec.needs, k):
+			errs = append(errs, fmt.Errorf("%s.%s: required for %s", at, k, v))
+		}
+	}
+	return errs
+}
+
+func prefixed(sep string, s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return sep + strings.Join(s, sep)
 }
 
 // validate checks the options of tenant name.
@@ -273,6 +376,13 @@ func (o RightsOpts) validate(name string) []error {
 	}
 	if o.CleverTapAccountID != "" && n == 0 {
 		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_account_id: set only with clevertap_passcode", name))
+	}
+	if _, ok := o.Vendors["clevertap"]; ok && n > 0 {
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.vendors.clevertap: clevertap_passcode is set too; keep one (vendors.clevertap.token is the passcode)", name))
+	}
+	for _, v := range slices.Sorted(maps.Keys(o.Vendors)) {
+		a := o.Vendors[v]
+		errs = append(errs, a.validate(name, v)...)
 	}
 	return errs
 }
@@ -298,6 +408,9 @@ type Secret struct {
 }
 
 func (s Secret) isSet() bool { return s.sources() > 0 }
+
+// IsSet reports whether the secret is given (value, env or file).
+func (s Secret) IsSet() bool { return s.isSet() }
 
 // sources counts the ways the secret is given (value, env, file).
 func (s Secret) sources() int {

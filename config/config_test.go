@@ -243,3 +243,34 @@ tenants:
 		t.Fatalf("want an error naming limits.max_evaluations_per_request, got %v", err)
 	}
 }
+
+func TestVendorAccounts(t *testing.T) {
+	base := "tenants:\n  acme:\n    upstream: https://eu1.clevertap-prod.com\n    rights:\n"
+	f := func(rights, want string) {
+		t.Helper()
+		c, err := Parse([]byte(base + rights))
+		if err == nil {
+			err = c.Validate()
+		}
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", rights, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: %v, want %q", rights, err, want)
+		}
+	}
+	f("      vendors:\n        segment: {token: {value: t}}\n        mixpanel: {token: {value: t}, project_token: p, base_url: 'https://eu.mixpanel.com'}\n", "")
+	f("      vendors:\n        rudderstack: {token: {value: t}, destination_ids: [d1]}\n        posthog: {token: {value: t}, project_id: '1'}\n        amplitude: {token: {value: t}, api_key: k}\n        clevertap: {token: {value: p}, account: A}\n", "")
+	f("      vendors:\n        heap: {token: {value: t}}\n", "tenants.acme.rights.vendors.heap: unknown vendor; use one of amplitude, clevertap, mixpanel, posthog, rudderstack, segment")
+	f("      vendors:\n        segment: {}\n", "tenants.acme.rights.vendors.segment.token: required")
+	f("      vendors:\n        segment: {token: {value: t, env: X}}\n", "set one of value, env or file")
+	f("      vendors:\n        segment: {token: {value: t}, base_url: 'ftp://x'}\n", "tenants.acme.rights.vendors.segment.base_url: must start with http")
+	f("      vendors:\n        segment: {token: {value: t}, base_url: 'https://x/?q=1'}\n", "no query")
+	f("      vendors:\n        segment: {token: {value: t}, project_id: '1'}\n", "tenants.acme.rights.vendors.segment.project_id: segment does not use it (it takes token, base_url, source_id)")
+	f("      vendors:\n        mixpanel: {token: {value: t}}\n", "tenants.acme.rights.vendors.mixpanel.project_token: required for mixpanel")
+	f("      vendors:\n        rudderstack: {token: {value: t}}\n", "destination_ids: required")
+	f("      vendors:\n        posthog: {token: {value: t}}\n", "project_id: required")
+	f("      vendors:\n        amplitude: {token: {value: t}}\n", "api_key: required")
+	f("      vendors:\n        segment: {token: {value: t}, tokn: x}\n", "tokn")
+	f("      clevertap_passcode: {value: p}\n      vendors:\n        clevertap: {token: {value: p}}\n", "keep one")
+}

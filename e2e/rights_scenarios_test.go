@@ -431,7 +431,7 @@ func TestAdminAPIAndCLI(t *testing.T) {
 	// credentials and the identifier as uploads carried it.
 	status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+subject+`"}`)
 	last := up.last(t)
-	if status != 200 || gjson.GetBytes(body, "upstream.forwarded").Bool() != true || gjson.GetBytes(body, "report.reason").Str != "admin-erasure" {
+	if status != 200 || gjson.GetBytes(body, `report.vendorErasures.#(vendor=="clevertap").status`).Str != "accepted" || gjson.GetBytes(body, "report.reason").Str != "admin-erasure" {
 		t.Fatalf("erase: %d %s", status, body)
 	}
 	if last.Path != "/1/delete/profiles.json" || string(last.Body) != `{"identity":"`+hashed+`"}` ||
@@ -443,7 +443,7 @@ func TestAdminAPIAndCLI(t *testing.T) {
 	}
 	// keeper has no vendor credentials: local erasure only, said so.
 	status, body = adminCall(t, "POST", cs.admin+"/v1/subjects/erase", opsToken, `{"tenant":"keeper","device":"df2e224d90874887b4d61153ef3a2508"}`)
-	if status != 200 || gjson.GetBytes(body, "upstream.forwarded").Bool() || !strings.Contains(gjson.GetBytes(body, "upstream.reason").Str, "clevertap_passcode") {
+	if status != 200 || gjson.GetBytes(body, "report.vendorErasures").Exists() || !strings.Contains(gjson.GetBytes(body, "note").Str, "rights.vendors") {
 		t.Errorf("erase without credentials: %d %s", status, body)
 	}
 
@@ -454,7 +454,7 @@ func TestAdminAPIAndCLI(t *testing.T) {
 			seen = append(seen, e.Get("action").Str+":"+e.Get("actor").Str)
 		}
 	}
-	if strings.Join(seen, " ") != "suppress:dpo access:ops unsuppress:ops erase:ops" || !gjson.Get(toJSON(m), "complete").Bool() {
+	if strings.Join(seen, " ") != "suppress:dpo access:ops unsuppress:ops erase:ops vendor-erase:ops vendor-erase:ops" || !gjson.Get(toJSON(m), "complete").Bool() {
 		t.Errorf("log: %v", seen)
 	}
 	m = cli(nil, "", "log", "--token-file", tokenFile, "--tenant", "keeper", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))

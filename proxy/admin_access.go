@@ -213,3 +213,9 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 	}
 	return done("ok", "", "")
 }
+
+// VendorCredentials let Consentry call a tenant's vendor account itself.
+type VendorCredentials struct {
+	Account string
+	Secret  []byte
+}

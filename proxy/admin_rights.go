@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,10 +12,10 @@ import (
 	"iter"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/valyala/fasthttp"
-
+	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/rights"
@@ -37,35 +38,18 @@ type AdminToken struct {
 	Secret []byte
 }
 
-// UpstreamErase tells the admin API how to forward an erasure to the
-// vendor; the format package knows the wire (clevertap.AppendDeleteBody).
-type UpstreamErase struct {
-	Format string // the tenant upstream and policy format to use ("clevertap.rest")
-	Path   string // the vendor's deletion path
-	// Body appends the deletion body for one subject with the identifier
-	// translated as uploads carry it; ok false: the policy removes it, the
-	// vendor never received it.
-	Body func(dst []byte, env *formats.Env, device bool, id []byte) (body []byte, ok bool, err error)
-	// Headers are the vendor's authentication headers for a call on behalf
-	// of account.
-	Headers func(account string, secret []byte) [][2]string
-}
-
-// VendorCredentials let Consentry call a tenant's vendor account itself.
-type VendorCredentials struct {
-	Account string
-	Secret  []byte
-}
-
 // RightsAPI is the data-subject admin API: suppress, unsuppress, erase,
 // show (access report) and the rights-request log, behind bearer tokens
 // compared in constant time. With no tokens it refuses every call.
 type RightsAPI struct {
-	p      *Proxy
-	tokens []tokenHash
-	erase  *UpstreamErase
-	creds  map[string]VendorCredentials
-	access []UpstreamAccess // vendors of the access document (admin_access.go)
+	p       *Proxy
+	tokens  []tokenHash
+	vendors map[string][]*erasure.Vendor // by tenant
+	// subjects serialises the vendor deletions of one subject, so that
+	// two erasures of the same person do not call a vendor twice.
+	subjects [64]sync.Mutex
+	creds    map[string]VendorCredentials // CleverTap accounts of the access document
+	access   []UpstreamAccess             // vendors of the access document (admin_access.go)
 }
 
 type tokenHash struct {
@@ -85,10 +69,10 @@ func WithAdminTokens(tokens ...AdminToken) RightsAPIOption {
 	}
 }
 
-// WithUpstreamErase makes admin erasures also delete the subject at the
-// vendor, for tenants that have credentials in creds.
-func WithUpstreamErase(e UpstreamErase, creds map[string]VendorCredentials) RightsAPIOption {
-	return func(a *RightsAPI) { a.erase, a.creds = &e, creds }
+// WithVendorErasure makes admin erasures also delete the subject at every
+// vendor configured for its tenant (vendors, by tenant name).
+func WithVendorErasure(vendors map[string][]*erasure.Vendor) RightsAPIOption {
+	return func(a *RightsAPI) { a.vendors = vendors }
 }
 
 // NewRightsAPI builds the admin API over p's rights registry (which may be
@@ -195,18 +179,15 @@ type SubjectRequest struct {
 
 // SubjectResponse is the answer of the subject endpoints.
 type SubjectResponse struct {
-	Action   string           `json:"action"`
-	Report   rights.Report    `json:"report"`
-	Upstream *UpstreamOutcome `json:"upstream,omitempty"`
-	Error    *adminErr        `json:"error,omitempty"`
-}
-
-// UpstreamOutcome says what happened to the vendor-side deletion of an
-// admin erasure.
-type UpstreamOutcome struct {
-	Forwarded bool   `json:"forwarded"`
-	Status    int    `json:"status,omitempty"` // the vendor's HTTP status
-	Reason    string `json:"reason,omitempty"`
+	Action string        `json:"action"`
+	Report rights.Report `json:"report"`
+	// Called are the vendors an erasure called this time (the others had
+	// accepted before, or had nothing to delete): report.vendorErasures
+	// holds every vendor's state.
+	Called []string `json:"vendorsCalled,omitempty"`
+	// Note says why an erasure deleted nothing at any vendor.
+	Note  string    `json:"note,omitempty"`
+	Error *adminErr `json:"error,omitempty"`
 }
 
 type adminErr struct {
@@ -282,64 +263,117 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 	resp := SubjectResponse{Action: action, Report: rep}
 	status := http.StatusOK
 	if action == "erase" {
-		resp.Upstream, status = a.eraseUpstream(tenant, device, id)
-		if status != http.StatusOK {
-			resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the vendor deletion failed (" + resp.Upstream.Reason + "); repeat the erase to retry it"}
-		}
+		status = a.eraseAtVendors(&resp, ref, actor, tenant, device, id)
 	}
-	log.Info("rights admin request", "subject", rep.Subject, "status", status)
+	log.Info("rights admin request", "subject", resp.Report.Subject, "status", status)
 	writeJSON(w, status, resp)
 }
 
-// eraseUpstream forwards an admin erasure to the vendor when the tenant has
-// credentials; the identifier is translated as uploads carry it.
-func (a *RightsAPI) eraseUpstream(t *Tenant, device bool, id []byte) (*UpstreamOutcome, int) {
-	if a.erase == nil {
-		return &UpstreamOutcome{Reason: "no vendor deletion is configured"}, http.StatusOK
-	}
-	cred, ok := a.creds[t.Name]
-	if !ok || len(cred.Secret) == 0 {
-		return &UpstreamOutcome{Reason: "the tenant has no vendor credentials (tenants." + t.Name + ".rights.clevertap_passcode); delete the profile at the vendor yourself, with the identifier as uploads carried it"}, http.StatusOK
-	}
-	up := t.upstreamFor(a.erase.Format)
-	if up == nil {
-		return &UpstreamOutcome{Reason: "the tenant has no upstream for " + a.erase.Format}, http.StatusBadGateway
+// eraseAtVendors deletes an erased subject at every vendor configured for
+// its tenant that has not accepted the deletion yet, with the identifier
+// translated as that vendor's traffic carries it, and records each
+// vendor's state (requested, then accepted or failed; skipped when there is
+// nothing to delete). It never undoes the local erasure: a failure is
+// answered 502 and the same call retries the vendors that did not accept.
+func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor string, t *Tenant, device bool, id []byte) int {
+	vendors := a.vendors[t.Name]
+	if len(vendors) == 0 {
+		resp.Note = "no vendor is configured for this tenant (tenants." + t.Name + ".rights.vendors): delete the subject at each vendor yourself, with the identifier as the policy forwarded it"
+		return http.StatusOK
 	}
 	if a.p.policy == nil || !a.p.policy.Ready() {
-		return &UpstreamOutcome{Reason: "no valid policy is loaded to translate the identifier"}, http.StatusServiceUnavailable
+		resp.Error = &adminErr{Code: "policy_unavailable", Message: "the subject is erased and suppressed in Consentry, but no valid policy is loaded to translate the identifier for the vendors; repeat the erase when the policy is loaded"}
+		return http.StatusServiceUnavailable
 	}
-	rw := masking.AcquireRewriter()
-	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
-	body, ok, err := a.erase.Body(nil, &env, device, id)
-	masking.ReleaseRewriter(rw)
-	switch {
-	case err != nil:
-		return &UpstreamOutcome{Reason: "cannot build the vendor deletion: " + err.Error()}, http.StatusBadGateway
-	case !ok:
-		return &UpstreamOutcome{Reason: "the policy removes this identifier from uploads: the vendor never received it"}, http.StatusOK
+	key := ref.Identity
+	if device {
+		key = ref.Device
+	}
+	mu := &a.subjects[key[0]%byte(len(a.subjects))]
+	mu.Lock()
+	defer mu.Unlock()
+	reg := a.p.rights.Registry()
+	rep, err := reg.Peek(ref) // the state after any erasure that held the lock
+	if err != nil {
+		resp.Error = &adminErr{Code: "rights_unavailable", Message: "the subject is erased and suppressed in Consentry, but its vendor deletions cannot be read: " + err.Error()}
+		return http.StatusServiceUnavailable
+	}
+	accepted := map[string]bool{}
+	for _, v := range rep.VendorErasures {
+		accepted[v.Vendor] = v.Status == rights.VendorAccepted.String()
 	}
 
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(http.MethodPost)
-	req.SetRequestURI(up.prefix + a.erase.Path)
-	req.Header.SetHost(up.host)
-	for _, h := range a.erase.Headers(cred.Account, cred.Secret) {
-		req.Header.Set(h[0], h[1])
+	type call struct {
+		v   *erasure.Vendor
+		ids [][]byte
+		out erasure.Outcome
 	}
-	req.SetBodyRaw(body)
-	if err := up.client.DoTimeout(req, resp, a.p.timeout); err != nil {
-		a.p.log.Warn("vendor deletion failed", "tenant", t.Name, "error", err.Error())
-		return &UpstreamOutcome{Reason: "the vendor did not answer"}, http.StatusBadGateway
+	var (
+		calls []*call
+		first []rights.VendorErasure // requested, or decided without a call
+	)
+	rw := masking.AcquireRewriter()
+	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
+	for _, v := range vendors {
+		if accepted[v.Name()] {
+			continue
+		}
+		ids, err := v.SubjectIDs(nil, &env, device, id)
+		switch {
+		case errors.Is(err, erasure.ErrDeviceUnsupported):
+			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
+		case err != nil:
+			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
+		case len(ids) == 0:
+			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: "the policy never forwards this identifier to " + v.Name() + ": nothing to delete"})
+		default:
+			calls = append(calls, &call{v: v, ids: ids})
+			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorRequested})
+		}
 	}
-	out := &UpstreamOutcome{Forwarded: true, Status: resp.StatusCode()}
-	if out.Status < 200 || out.Status > 299 {
-		out.Reason = fmt.Sprintf("the vendor answered HTTP %d", out.Status)
-		return out, http.StatusBadGateway
+	masking.ReleaseRewriter(rw)
+	if len(first) > 0 {
+		if rep, err = reg.VendorErasures(ref, actor, first); err != nil {
+			resp.Error = &adminErr{Code: "rights_unavailable", Message: "the subject is erased and suppressed in Consentry, but its vendor deletions cannot be recorded (nothing was sent to the vendors): " + err.Error()}
+			return http.StatusServiceUnavailable
+		}
 	}
-	return out, http.StatusOK
+	if len(calls) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), a.p.timeout+5*time.Second)
+		var wg sync.WaitGroup
+		for _, c := range calls {
+			wg.Go(func() { c.out = c.v.Do(ctx, c.ids, device) })
+		}
+		wg.Wait()
+		cancel()
+		outcomes := make([]rights.VendorErasure, 0, len(calls))
+		for _, c := range calls {
+			ve := rights.VendorErasure{Vendor: c.v.Name(), State: rights.VendorFailed, HTTPStatus: c.out.HTTPStatus, Job: c.out.Job, Reason: c.out.Reason}
+			if c.out.Accepted {
+				ve.State = rights.VendorAccepted
+			}
+			outcomes = append(outcomes, ve)
+			resp.Called = append(resp.Called, c.v.Name())
+			a.p.log.Info("vendor deletion", "tenant", t.Name, "actor", actor, "subject", rep.Subject, "vendor", ve.Vendor,
+				"vendor_status", ve.State.String(), "http_status", ve.HTTPStatus, "job", ve.Job, "reason", ve.Reason)
+		}
+		if rep, err = reg.VendorErasures(ref, actor, outcomes); err != nil {
+			resp.Error = &adminErr{Code: "rights_unavailable", Message: "the subject is erased and suppressed in Consentry and the vendors were called, but their answers cannot be recorded; repeat the erase: " + err.Error()}
+			return http.StatusServiceUnavailable
+		}
+	}
+	resp.Report = rep
+	var failed []string
+	for _, v := range rep.VendorErasures {
+		if v.Status != rights.VendorAccepted.String() && v.Status != rights.VendorSkipped.String() {
+			failed = append(failed, v.Vendor)
+		}
+	}
+	if len(failed) > 0 {
+		resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the deletion failed at " + strings.Join(failed, ", ") + " (see report.vendorErasures); repeat the erase to retry them: vendors that accepted are not called again"}
+		return http.StatusBadGateway
+	}
+	return http.StatusOK
 }
 
 // logExport streams the rights-request log as {"entries":[...],

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 
+	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats/clevertap"
 	"github.com/consentry/consentry/rights"
 )
@@ -57,13 +58,26 @@ func adminFixture(t *testing.T, tokens []AdminToken, withCreds bool) (*http.Serv
 	go (&fasthttp.Server{Handler: v.handle}).Serve(ln)
 	t.Cleanup(func() { ln.Close() })
 	p.tenants["acme"].upstreams[""].client.Dial = func(string) (net.Conn, error) { return ln.Dial() }
-	creds := map[string]VendorCredentials{}
+	// The admin API calls vendors over net/http: the same recorder.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		v.bodies = append(v.bodies, r.URL.Path+" "+string(body))
+		v.hdrs = append(v.hdrs, r.Header.Get("X-CleverTap-Account-Id")+"/"+r.Header.Get("X-CleverTap-Passcode"))
+		w.WriteHeader(v.status)
+		io.WriteString(w, `{"status":"success"}`)
+	}))
+	t.Cleanup(srv.Close)
+	vendors := map[string][]*erasure.Vendor{}
 	if withCreds {
-		creds["acme"] = VendorCredentials{Account: "ACC", Secret: []byte("PASS")}
+		ct, err := erasure.New(erasure.CleverTap, erasure.Config{BaseURL: srv.URL, Account: "ACC", Token: []byte("PASS")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vendors["acme"] = []*erasure.Vendor{ct}
 	}
-	api, err := NewRightsAPI(p, tokens, WithUpstreamErase(UpstreamErase{
-		Format: clevertap.FormatREST, Path: clevertap.DeletePath, Body: clevertap.AppendDeleteBody, Headers: clevertap.DeleteAuthHeaders,
-	}, creds))
+	api, err := NewRightsAPI(p, tokens, WithVendorErasure(vendors))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +221,21 @@ func TestRightsAPISuppressShowUnsuppressLog(t *testing.T) {
 }
 
 func TestRightsAPIErase(t *testing.T) {
+	vendorState := func(m map[string]any, vendor string) map[string]any {
+		rep, _ := m["report"].(map[string]any)
+		vs, _ := rep["vendorErasures"].([]any)
+		for _, v := range vs {
+			if vm := v.(map[string]any); vm["vendor"] == vendor {
+				return vm
+			}
+		}
+		return nil
+	}
 	t.Run("forwarded translated", func(t *testing.T) {
 		mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
 		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
-		up, _ := m["upstream"].(map[string]any)
-		if status != 200 || up["forwarded"] != true || up["status"] != float64(200) {
+		ct := vendorState(m, "clevertap")
+		if status != 200 || ct["status"] != "accepted" || ct["httpStatus"] != float64(200) {
 			t.Fatalf("erase: %d %s", status, raw)
 		}
 		if len(v.bodies) != 1 || !strings.HasPrefix(v.bodies[0], clevertap.DeletePath+` {"identity":"`) || strings.Contains(v.bodies[0], "user-42") || v.hdrs[0] != "ACC/PASS" {
@@ -220,30 +244,38 @@ func TestRightsAPIErase(t *testing.T) {
 		if v := p.rights.Registry().Check("acme", []byte("user-42"), nil); !v.Drop(false) || v.Reason != rights.ReasonAdminErasure {
 			t.Errorf("not erased: %+v", v)
 		}
+		// Accepted once: a repeat does not call the vendor again.
+		if status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`); status != 200 || len(v.bodies) != 1 || m["vendorsCalled"] != nil {
+			t.Errorf("repeat: %d %s, vendor calls %d", status, raw, len(v.bodies))
+		}
 		// a device erasure names the guid
 		call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
 		if len(v.bodies) != 2 || v.bodies[1] != clevertap.DeletePath+` {"guid":"df2e224d90874887b4d61153ef3a2508"}` {
 			t.Errorf("device: %v", v.bodies)
 		}
 	})
-	t.Run("no credentials", func(t *testing.T) {
+	t.Run("no vendors", func(t *testing.T) {
 		mux, _, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
 		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
-		up, _ := m["upstream"].(map[string]any)
-		if status != 200 || up["forwarded"] != false || !strings.Contains(raw, "clevertap_passcode") || len(v.bodies) != 0 {
+		if status != 200 || m["note"] == nil || !strings.Contains(raw, "rights.vendors") || len(v.bodies) != 0 {
 			t.Fatalf("erase: %d %s", status, raw)
 		}
 	})
-	t.Run("vendor fails", func(t *testing.T) {
+	t.Run("vendor fails, then recovers", func(t *testing.T) {
 		mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
 		v.status = 500
 		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
-		up, _ := m["upstream"].(map[string]any)
-		if status != 502 || errCode(m) != "upstream_erase_failed" || up["status"] != float64(500) || m["report"] == nil {
+		ct := vendorState(m, "clevertap")
+		if status != 502 || errCode(m) != "upstream_erase_failed" || ct["status"] != "failed" || ct["httpStatus"] != float64(500) || ct["reason"] != "HTTP 500" {
 			t.Fatalf("erase: %d %s", status, raw)
 		}
 		if !p.rights.Registry().Check("acme", []byte("user-42"), nil).Drop(false) {
 			t.Error("a failed vendor call must not undo the local erasure")
+		}
+		v.status = 200
+		status, m, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		if status != 200 || vendorState(m, "clevertap")["status"] != "accepted" || len(v.bodies) != 2 {
+			t.Fatalf("retry: %d %s", status, raw)
 		}
 	})
 }
@@ -333,5 +365,45 @@ func TestDeleteRouteVendorAcceptedButStoreFails(t *testing.T) {
 	p.Handle(&ctx)
 	if ctx.Response.StatusCode() != 503 || !bytes.Contains(ctx.Response.Body(), []byte("rights_unavailable")) {
 		t.Fatalf("status %d %s, want 503 rights_unavailable", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+// A device erasure deletes the CleverTap profile by guid; vendors that
+// delete by user id only are skipped with the reason, not failed, and the
+// answer is 200. A policy that drops user ids leaves nothing to delete.
+func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
+	mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("segment called: %s", r.URL.Path)
+	}))
+	defer srv.Close()
+	seg, err := erasure.New(erasure.Segment, erasure.Config{BaseURL: srv.URL, Token: []byte("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segOnly := http.NewServeMux()
+	api.Register(segOnly)
+
+	status, m, raw := call(t, segOnly, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+	if status != 200 || !strings.Contains(raw, `"status":"skipped"`) || !strings.Contains(raw, "deletes by user id only") || m["error"] != nil {
+		t.Fatalf("device erasure at segment: %d %s", status, raw)
+	}
+	status, _, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+	if status != 200 || len(v.bodies) != 1 || !strings.Contains(v.bodies[0], `{"guid":"df2e224d90874887b4d61153ef3a2508"}`) {
+		t.Fatalf("device erasure at clevertap: %d %s %v", status, raw, v.bodies)
+	}
+	// The policy cannot translate: no valid policy, no vendor call, 503,
+	// the local erasure stands.
+	p.policy = nil
+	status, m, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	if status != 503 || errCode(m) != "policy_unavailable" || len(v.bodies) != 1 {
+		t.Fatalf("no policy: %d %s", status, raw)
+	}
+	if !p.rights.Registry().Check("acme", []byte("user-9"), nil).Drop(false) {
+		t.Error("the local erasure depends on the policy")
 	}
 }

@@ -3,6 +3,8 @@ package rights
 import (
 	"fmt"
 	"iter"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -76,6 +78,12 @@ func (r *Registry) Unsuppress(ref Ref, actor string) (Report, error) {
 		if old != ReasonNone {
 			d = "lifted " + old.String()
 		}
+		if rec := t.recs[k]; old.isErasure() && len(rec.Vendors) > 0 {
+			// The vendor deletions belonged to the lifted erasure: a new
+			// erasure asks every vendor again.
+			rec.Vendors = nil
+			t.touch(rec)
+		}
 		t.note(ActionUnsuppress, kind, k, ReasonNone, "", d)
 		return nil
 	})
@@ -120,6 +128,73 @@ func (r *Registry) Erase(ref Ref, actor string, byAdmin bool) (Report, error) {
 		}
 		return nil
 	})
+}
+
+// VendorErasures records the state of the deletion at each vendor in ves
+// for the subject ref names (replacing what was held for those vendors),
+// writes one rights-log entry per vendor (action vendor-erase) under actor,
+// and returns the subject's report. Only an erased subject has vendor
+// deletions: otherwise it fails with ErrInvalidSubject.
+func (r *Registry) VendorErasures(ref Ref, actor string, ves []VendorErasure) (Report, error) {
+	if k, _, err := adminSubject(ref); err == nil && r != nil && !r.closed.Load() {
+		// Checked before the write: an error inside a write transaction
+		// counts as a store failure.
+		var erased bool
+		err := r.store.View(func(rd StoreReader) error {
+			rec, _, err := rd.Get(k)
+			erased = rec.Reason.isErasure()
+			return err
+		})
+		if err != nil {
+			return Report{}, fmt.Errorf("cannot read subject: %w: %w", ErrUnavailable, err)
+		}
+		if !erased {
+			return Report{}, fmt.Errorf("cannot record vendor deletions: %w: the subject is not erased", ErrInvalidSubject)
+		}
+	}
+	return r.admin(ref, actor, "record vendor deletions", func(t *txn, k Key, kind Kind) error {
+		rec, err := t.get(k, kind)
+		if err != nil {
+			return err
+		}
+		if !rec.Reason.isErasure() {
+			return nil // unsuppressed meanwhile: the deletions belonged to the lifted erasure
+		}
+		vs := slices.Clone(rec.Vendors)
+		for _, v := range ves {
+			if v.At.IsZero() {
+				v.At = t.at
+			}
+			v.At = v.At.UTC()
+			if i := slices.IndexFunc(vs, func(o VendorErasure) bool { return o.Vendor == v.Vendor }); i >= 0 {
+				vs[i] = v
+			} else {
+				vs = append(vs, v)
+			}
+			t.log = append(t.log, LogEntry{
+				Time: t.r.now().UTC(), Tenant: t.tenant, Action: ActionVendorErase, Actor: t.actor,
+				Subject: k.Prefix(kind), Detail: v.Reason,
+				Vendor: v.Vendor, VendorStatus: v.State.String(), Job: v.Job, HTTPStatus: v.HTTPStatus,
+			})
+		}
+		slices.SortFunc(vs, func(a, b VendorErasure) int { return strings.Compare(a.Vendor, b.Vendor) })
+		rec.Vendors = vs
+		t.touch(rec)
+		return nil
+	})
+}
+
+// Peek returns the report of one subject without logging an access: for
+// callers that log the action they take on it (an erasure's vendor calls).
+func (r *Registry) Peek(ref Ref) (Report, error) {
+	k, kind, err := adminSubject(ref)
+	if err != nil {
+		return Report{}, err
+	}
+	if r == nil || r.closed.Load() {
+		return Report{}, fmt.Errorf("cannot read subject: %w", ErrUnavailable)
+	}
+	return r.report(ref.Tenant, k, kind)
 }
 
 // Show returns the access report of one subject and logs the access under
@@ -197,6 +272,11 @@ func readReport(rd StoreReader, tenant string, k Key, kind Kind) (Report, error)
 	}
 	for ch, c := range rec.Consent {
 		rep.Consent[Channel(ch).String()] = ConsentReport{State: c.State.String(), At: timePtr(c.At)}
+	}
+	for _, v := range rec.Vendors {
+		rep.VendorErasures = append(rep.VendorErasures, VendorReport{
+			Vendor: v.Vendor, Status: v.State.String(), Job: v.Job, HTTPStatus: v.HTTPStatus, Reason: v.Reason, At: v.At,
+		})
 	}
 	return rep, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -214,7 +216,8 @@ func (t *txn) merge(src *Record) (bool, error) {
 			rec.Consent[ch] = ChannelConsent{} // an erasure forgets consent given before it
 		}
 	}
-	if *rec == before {
+	rec.Vendors = mergeVendors(rec.Vendors, src.Vendors)
+	if sameRecord(rec, &before) {
 		return false, nil
 	}
 	updated := maxTime(before.Updated, src.Updated)
@@ -256,4 +259,32 @@ func maxTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// mergeVendors returns the vendor erasures of both, the newer state per
+// vendor, sorted by vendor; have is not modified.
+func mergeVendors(have, src []VendorErasure) []VendorErasure {
+	if len(src) == 0 {
+		return have
+	}
+	out := slices.Clone(have)
+	for _, v := range src {
+		i := slices.IndexFunc(out, func(o VendorErasure) bool { return o.Vendor == v.Vendor })
+		switch {
+		case i < 0:
+			out = append(out, v)
+		case v.At.After(out[i].At):
+			out[i] = v
+		}
+	}
+	slices.SortFunc(out, func(a, b VendorErasure) int { return strings.Compare(a.Vendor, b.Vendor) })
+	return out
+}
+
+// sameRecord compares two records field by field.
+func sameRecord(a, b *Record) bool {
+	return a.Key == b.Key && a.Kind == b.Kind && a.Reason == b.Reason && a.AllowSystem == b.AllowSystem &&
+		a.Since == b.Since && a.ErasedAt == b.ErasedAt && a.VendorAcked == b.VendorAcked &&
+		a.Session == b.Session && a.HasSession == b.HasSession && a.SessionAt == b.SessionAt &&
+		a.Consent == b.Consent && a.Updated == b.Updated && slices.Equal(a.Vendors, b.Vendors)
 }

@@ -448,9 +448,10 @@ ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, reason = EXCLUDED.reason, 
 	}
 	for i := range c.Log {
 		e := &c.Log[i]
-		b.Queue(q(`INSERT INTO {{schema}}.log (seq, at, tenant, action, actor, subject, reason, channel, detail)
-VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`),
-			nonZeroTime(e.Time), e.Tenant, e.Action, e.Actor, e.Subject, e.Reason, e.Channel, e.Detail).
+		b.Queue(q(`INSERT INTO {{schema}}.log (seq, at, tenant, action, actor, subject, reason, channel, detail, vendor, vendor_status, job, http_status)
+VALUES (nextval('{{schema}}.log_seq'), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`),
+			nonZeroTime(e.Time), e.Tenant, e.Action, e.Actor, e.Subject, e.Reason, e.Channel, e.Detail,
+			e.Vendor, e.VendorStatus, e.Job, int32(e.HTTPStatus)).
 			QueryRow(func(row pgx.Row) error {
 				var seq int64
 				err := row.Scan(&seq)
@@ -530,7 +531,7 @@ func nonZeroTime(t time.Time) time.Time {
 func (s *PGStore) ReadLog(after uint64, limit int) ([]LogEntry, error) {
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, at, tenant, action, actor, subject, reason, channel, detail
+	rows, err := s.pool.Query(ctx, s.q(`SELECT seq, at, tenant, action, actor, subject, reason, channel, detail, vendor, vendor_status, job, http_status
 FROM {{schema}}.log WHERE seq > $1 ORDER BY seq LIMIT $2`), int64(after), limit)
 	if err != nil {
 		return nil, pgSafe(err)
@@ -538,8 +539,10 @@ FROM {{schema}}.log WHERE seq > $1 ORDER BY seq LIMIT $2`), int64(after), limit)
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (LogEntry, error) {
 		var e LogEntry
 		var seq int64
-		err := row.Scan(&seq, &e.Time, &e.Tenant, &e.Action, &e.Actor, &e.Subject, &e.Reason, &e.Channel, &e.Detail)
-		e.Seq, e.Time = uint64(seq), e.Time.UTC()
+		var status int32
+		err := row.Scan(&seq, &e.Time, &e.Tenant, &e.Action, &e.Actor, &e.Subject, &e.Reason, &e.Channel, &e.Detail,
+			&e.Vendor, &e.VendorStatus, &e.Job, &status)
+		e.Seq, e.Time, e.HTTPStatus = uint64(seq), e.Time.UTC(), int(status)
 		return e, err
 	})
 }

@@ -120,8 +120,14 @@ func (c *Change) empty() bool {
 //
 //	version(1) kind(1) reason(1) flags(1) since(8) erased(8) sessionAt(8) updated(8)
 //	[session(16) if flags&hasSession] consentMask(1) {state(1) at(8)} per set bit
+//
+// Version 2 (written only for records that hold vendor erasures, so that a
+// binary that knows version 1 still reads every other record) appends
+//
+//	count(1) {len(1) vendor, state(1), httpStatus(2), at(8), len(1) job, len(1) reason} per vendor
 const (
 	recordVersion   = 1
+	recordVersion2  = 2
 	recFlagAllow    = 1 << 0
 	recFlagSession  = 1 << 1
 	recFlagAcked    = 1 << 2
@@ -143,7 +149,11 @@ func EncodeRecord(rec *Record) []byte {
 	if rec.VendorAcked {
 		fl |= recFlagAcked
 	}
-	b = append(b, recordVersion, byte(rec.Kind), byte(rec.Reason), fl)
+	version := byte(recordVersion)
+	if len(rec.Vendors) > 0 {
+		version = recordVersion2
+	}
+	b = append(b, version, byte(rec.Kind), byte(rec.Reason), fl)
 	b = appendTime(b, rec.Since)
 	b = appendTime(b, rec.ErasedAt)
 	b = appendTime(b, rec.SessionAt)
@@ -164,13 +174,72 @@ func EncodeRecord(rec *Record) []byte {
 			b = appendTime(b, c.At)
 		}
 	}
+	if version == recordVersion2 {
+		n := min(len(rec.Vendors), 255)
+		b = append(b, byte(n))
+		for _, v := range rec.Vendors[:n] {
+			b = appendShort(b, v.Vendor)
+			b = append(b, byte(v.State))
+			b = binary.BigEndian.AppendUint16(b, uint16(min(max(v.HTTPStatus, 0), 65535)))
+			b = appendTime(b, v.At)
+			b = appendShort(b, v.Job)
+			b = appendShort(b, v.Reason)
+		}
+	}
 	return b
+}
+
+// appendShort appends a length byte and s, cut to 255 bytes.
+func appendShort(b []byte, s string) []byte {
+	s = s[:min(len(s), 255)]
+	return append(append(b, byte(len(s))), s...)
+}
+
+// readShort reads what appendShort wrote.
+func readShort(p []byte) (string, []byte, bool) {
+	if len(p) < 1 || len(p) < 1+int(p[0]) {
+		return "", p, false
+	}
+	n := int(p[0])
+	return string(p[1 : 1+n]), p[1+n:], true
+}
+
+// decodeVendors reads the vendor section of a version 2 record.
+func decodeVendors(p []byte) ([]VendorErasure, []byte, error) {
+	bad := fmt.Errorf("cannot decode subject record vendor erasures: %w", errBadRecord)
+	if len(p) < 1 || p[0] == 0 {
+		return nil, p, bad
+	}
+	n := int(p[0])
+	p = p[1:]
+	out := make([]VendorErasure, 0, n)
+	for range n {
+		var v VendorErasure
+		var ok bool
+		if v.Vendor, p, ok = readShort(p); !ok || v.Vendor == "" || len(p) < 11 {
+			return nil, p, bad
+		}
+		v.State = VendorState(p[0])
+		if v.State < VendorRequested || v.State > maxVendorState {
+			return nil, p, bad
+		}
+		v.HTTPStatus = int(binary.BigEndian.Uint16(p[1:3]))
+		v.At, p = readTime(p[3:])
+		if v.Job, p, ok = readShort(p); !ok {
+			return nil, p, bad
+		}
+		if v.Reason, p, ok = readShort(p); !ok {
+			return nil, p, bad
+		}
+		out = append(out, v)
+	}
+	return out, p, nil
 }
 
 // DecodeRecord parses what EncodeRecord produced; k is the store key.
 func DecodeRecord(k Key, b []byte) (Record, error) {
 	rec := Record{Key: k}
-	if len(b) < recordFixedSize || b[0] != recordVersion {
+	if len(b) < recordFixedSize || (b[0] != recordVersion && b[0] != recordVersion2) {
 		return rec, fmt.Errorf("cannot decode subject record: %w (unknown version or short)", errBadRecord)
 	}
 	rec.Kind = Kind(b[1])
@@ -208,6 +277,12 @@ func DecodeRecord(k Key, b []byte) (Record, error) {
 		}
 		rec.Consent[ch].State = Consent(p[0])
 		rec.Consent[ch].At, p = readTime(p[1:])
+	}
+	if b[0] == recordVersion2 {
+		var err error
+		if rec.Vendors, p, err = decodeVendors(p); err != nil {
+			return rec, err
+		}
 	}
 	if len(p) != 0 {
 		return rec, fmt.Errorf("cannot decode subject record: %w (trailing bytes)", errBadRecord)

@@ -19,10 +19,17 @@ func sampleRecords() []Record {
 	}
 	full.Consent[ChannelPush] = ChannelConsent{State: ConsentGranted, At: at}
 	full.Consent[ChannelDNDEmail] = ChannelConsent{State: ConsentRevoked, At: at.Add(time.Minute)}
+	erased := Record{Key: Key{4}, Kind: KindIdentity, Reason: ReasonAdminErasure, Since: at, ErasedAt: at, Updated: at,
+		Vendors: []VendorErasure{
+			{Vendor: "mixpanel", State: VendorAccepted, HTTPStatus: 200, Job: "task-1", At: at},
+			{Vendor: "segment", State: VendorFailed, HTTPStatus: 503, Reason: "HTTP 503", At: at.Add(time.Second)},
+			{Vendor: "posthog", State: VendorRequested},
+		}}
 	return []Record{
 		{Key: Key{2}, Kind: KindIdentity},
 		{Key: Key{3}, Kind: KindIdentity, Reason: ReasonOptOut, Since: at},
 		full,
+		erased,
 	}
 }
 
@@ -34,7 +41,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("DecodeRecord(%x): %v", enc, err)
 		}
-		if got != rec {
+		if !sameRecord(&got, &rec) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, rec)
 		}
 	}
@@ -53,6 +60,11 @@ func TestDecodeRecordRejectsMalformed(t *testing.T) {
 		"truncated":     good[:len(good)-1],
 		"unknown flags": append([]byte{1, 'd', 1, 0x80}, good[4:]...),
 	}
+	v2 := EncodeRecord(&sampleRecords()[3])
+	tests["v2 truncated"] = v2[:len(v2)-1]
+	tests["v2 no vendors"] = append(append([]byte(nil), v2[:recordFixedSize+1]...), 0)
+	tests["v2 trailing"] = append(append([]byte(nil), v2...), 0)
+	tests["v1 with vendors"] = append([]byte{1}, v2[1:]...)
 	for name, in := range tests {
 		if _, err := DecodeRecord(Key{}, in); !errors.Is(err, errBadRecord) {
 			t.Errorf("%s: err = %v, want errBadRecord", name, err)

@@ -277,6 +277,48 @@ type Record struct {
 	SessionAt  time.Time
 	Consent    [NumChannels]ChannelConsent
 	Updated    time.Time
+	// Vendors is the state of the deletion requested at each vendor by an
+	// admin erasure of this subject, sorted by vendor; cleared when the
+	// erasure is lifted.
+	Vendors []VendorErasure
+}
+
+// VendorState is how far the deletion at one vendor got.
+type VendorState uint8
+
+// Vendor deletion states. Values are stored on disk: never renumber them.
+const (
+	VendorRequested VendorState = 1 // the call is being made (or the process stopped during it)
+	VendorAccepted  VendorState = 2 // the vendor accepted the deletion (Job: its id)
+	VendorFailed    VendorState = 3 // the vendor refused, failed or did not answer: retry
+	VendorSkipped   VendorState = 4 // nothing to delete there (Reason says why)
+	maxVendorState              = VendorSkipped
+)
+
+func (s VendorState) String() string {
+	switch s {
+	case VendorRequested:
+		return "requested"
+	case VendorAccepted:
+		return "accepted"
+	case VendorFailed:
+		return "failed"
+	case VendorSkipped:
+		return "skipped"
+	default:
+		return "unknown"
+	}
+}
+
+// VendorErasure is the deletion of one subject at one vendor. It holds no
+// identifier: the vendor's job id, its HTTP status and a short reason.
+type VendorErasure struct {
+	Vendor     string
+	State      VendorState
+	HTTPStatus int // 0: no answer (or none needed)
+	Job        string
+	Reason     string
+	At         time.Time
 }
 
 // LogEntry is one rights request or state change. It never holds raw
@@ -291,19 +333,27 @@ type LogEntry struct {
 	Reason  string    `json:"reason,omitempty"`
 	Channel string    `json:"channel,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+	// Vendor deletions (action vendor-erase): the vendor, the state
+	// (VendorState), the vendor's job id and HTTP status; Detail is the
+	// short reason.
+	Vendor       string `json:"vendor,omitempty"`
+	VendorStatus string `json:"vendorStatus,omitempty"`
+	Job          string `json:"job,omitempty"`
+	HTTPStatus   int    `json:"httpStatus,omitempty"`
 }
 
 // Log actions.
 const (
-	ActionOptOut     = "optout"     // learned ct_optout:true
-	ActionOptIn      = "optin"      // learned ct_optout:false
-	ActionConsent    = "consent"    // learned marketing consent change
-	ActionSuppress   = "suppress"   // admin
-	ActionUnsuppress = "unsuppress" // admin
-	ActionErase      = "erase"      // admin, or a deletion through the proxy the vendor accepted
-	ActionAccess     = "access"     // access report served
-	ActionVendorAck  = "vendor-ack" // the vendor accepted a request carrying the opt-out
-	ActionRecover    = "recover"    // the store works again after a failure
+	ActionOptOut      = "optout"       // learned ct_optout:true
+	ActionOptIn       = "optin"        // learned ct_optout:false
+	ActionConsent     = "consent"      // learned marketing consent change
+	ActionSuppress    = "suppress"     // admin
+	ActionUnsuppress  = "unsuppress"   // admin
+	ActionErase       = "erase"        // admin, or a deletion through the proxy the vendor accepted
+	ActionAccess      = "access"       // access report served
+	ActionVendorAck   = "vendor-ack"   // the vendor accepted a request carrying the opt-out
+	ActionRecover     = "recover"      // the store works again after a failure
+	ActionVendorErase = "vendor-erase" // a vendor deletion requested, accepted, failed or skipped
 )
 
 // Actors that are not admin tokens.
@@ -335,6 +385,18 @@ type Report struct {
 	LinkedIdentities *int                     `json:"linkedIdentities,omitempty"`
 	Consent          map[string]ConsentReport `json:"marketingConsent"`
 	UpdatedAt        *time.Time               `json:"updatedAt,omitempty"`
+	// VendorErasures is the deletion at each vendor, after an admin erasure.
+	VendorErasures []VendorReport `json:"vendorErasures,omitempty"`
+}
+
+// VendorReport is one vendor's deletion in a Report.
+type VendorReport struct {
+	Vendor     string    `json:"vendor"`
+	Status     string    `json:"status"` // requested | accepted | failed | skipped
+	Job        string    `json:"job,omitempty"`
+	HTTPStatus int       `json:"httpStatus,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	At         time.Time `json:"at"`
 }
 
 // ConsentReport is one channel in a Report.

@@ -265,9 +265,9 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		reg := s.registry.reg
 		tenantOpts := map[string]proxy.RightsOptions{}
 		for name, t := range cfg.Tenants {
-			pass, err := t.Rights.CleverTapPasscode.Resolve()
+			pass, err := t.Rights.CleverTapPasscodeSecret().Resolve()
 			if err != nil {
-				return nil, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err)
+				return nil, fmt.Errorf("tenants.%s.rights.clevertap_passcode (or vendors.clevertap.token): %w", name, err)
 			}
 			tenantOpts[name] = proxy.RightsOptions{
 				AllowSystemEvents:      t.Rights.AllowSystemEvents,

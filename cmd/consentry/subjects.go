@@ -8,20 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/config"
+	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats/clevertap"
 	"github.com/consentry/consentry/proxy"
 )
 
 // mountRightsAPI adds the data-subject admin API to the admin mux: tokens
 // from admin_tokens, and vendor-side erasure for tenants with
-// rights.clevertap_passcode.
+// rights.vendors (or rights.clevertap_passcode).
 func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) error {
 	tokens, err := adminTokens(cfg)
 	var errs []error
@@ -33,34 +36,18 @@ func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) erro
 			errs = append(errs, err)
 		}
 	}
-	creds := map[string]proxy.VendorCredentials{}
-	for name, t := range cfg.Tenants {
-		pass, err := t.Rights.CleverTapPasscode.Resolve()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err))
-			continue
-		}
-		if len(pass) == 0 {
-			continue
-		}
-		account := t.Rights.CleverTapAccountID
-		if account == "" && len(t.Accounts) > 0 {
-			account = t.Accounts[0]
-		}
-		if account == "" {
-			account = name
-		}
-		creds[name] = proxy.VendorCredentials{Account: account, Secret: pass}
+	vendors, err := vendorErasers(cfg)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	api, err := proxy.NewRightsAPI(p, tokens, proxy.WithUpstreamErase(proxy.UpstreamErase{
-		Format:  clevertap.FormatREST,
-		Path:    clevertap.DeletePath,
-		Body:    clevertap.AppendDeleteBody,
-		Headers: clevertap.DeleteAuthHeaders,
-	}, creds), proxy.WithUpstreamAccess(proxy.UpstreamAccess{
+	creds, err := accessCredentials(cfg)
+	if err != nil {
+		return err
+	}
+	api, err := proxy.NewRightsAPI(p, tokens, proxy.WithVendorErasure(vendors), proxy.WithUpstreamAccess(proxy.UpstreamAccess{
 		Vendor:  "clevertap",
 		Format:  clevertap.FormatREST,
 		Path:    clevertap.ProfilePath,
@@ -72,6 +59,91 @@ func mountRightsAPI(mux *http.ServeMux, p *proxy.Proxy, cfg *config.Config) erro
 	}
 	api.Register(mux)
 	return nil
+}
+
+// vendorErasers builds each tenant's vendor accounts for admin erasures:
+// rights.vendors, and rights.clevertap_passcode as the CleverTap account
+// (whose API host defaults to the tenant's clevertap.rest upstream).
+func vendorErasers(cfg *config.Config) (map[string][]*erasure.Vendor, error) {
+	var errs []error
+	out := map[string][]*erasure.Vendor{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Tenants)) {
+		t := cfg.Tenants[name]
+		accounts := maps.Clone(t.Rights.Vendors)
+		if _, ok := accounts[erasure.CleverTap]; !ok && t.Rights.CleverTapPasscode.IsSet() {
+			if accounts == nil {
+				accounts = map[string]config.VendorAccount{}
+			}
+			accounts[erasure.CleverTap] = config.VendorAccount{Token: t.Rights.CleverTapPasscode, Account: t.Rights.CleverTapAccountID}
+		}
+		for _, v := range erasure.Names {
+			a, ok := accounts[v]
+			if !ok {
+				continue
+			}
+			at := "tenants." + name + ".rights.vendors." + v
+			if v == erasure.CleverTap && t.Rights.CleverTapPasscode.IsSet() {
+				at = "tenants." + name + ".rights.clevertap_passcode"
+			}
+			tok, err := a.Token.Resolve()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s.token: %w", at, err))
+				continue
+			}
+			c := erasure.Config{
+				BaseURL: a.BaseURL, Token: tok, Account: a.Account, APIKey: a.APIKey, ProjectToken: a.ProjectToken,
+				ProjectID: a.ProjectID, SourceID: a.SourceID, DestinationIDs: a.DestinationIDs,
+			}
+			if v == erasure.CleverTap {
+				if c.BaseURL == "" {
+					c.BaseURL = t.UpstreamFor(clevertap.FormatREST)
+				}
+				if c.Account == "" && len(t.Accounts) > 0 {
+					c.Account = t.Accounts[0]
+				}
+				if c.Account == "" {
+					c.Account = name
+				}
+			}
+			vendor, err := erasure.New(v, c, erasure.WithTimeout(cfg.Upstream.Timeout))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", at, err))
+				continue
+			}
+			out[name] = append(out[name], vendor)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// accessCredentials are the CleverTap accounts the access document asks:
+// rights.vendors.clevertap or rights.clevertap_passcode, the account
+// defaulting to the tenant's first account id (or its name).
+func accessCredentials(cfg *config.Config) (map[string]proxy.VendorCredentials, error) {
+	var errs []error
+	creds := map[string]proxy.VendorCredentials{}
+	for name, t := range cfg.Tenants {
+		pass, err := t.Rights.CleverTapPasscodeSecret().Resolve()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode (or vendors.clevertap.token): %w", name, err))
+			continue
+		}
+		if len(pass) == 0 {
+			continue
+		}
+		account := t.Rights.CleverTapAccountID
+		if a, ok := t.Rights.Vendors["clevertap"]; ok && a.Account != "" {
+			account = a.Account
+		}
+		if account == "" && len(t.Accounts) > 0 {
+			account = t.Accounts[0]
+		}
+		if account == "" {
+			account = name
+		}
+		creds[name] = proxy.VendorCredentials{Account: account, Secret: pass}
+	}
+	return creds, errors.Join(errs...)
 }
 
 // adminTokens resolves admin_tokens.
@@ -102,6 +174,10 @@ flags:
                      (default: $CONSENTRY_ADMIN_TOKEN)
   --identity ID      the user's identity; "-" reads it from stdin
   --device ID        the device id (CleverTap GUID); "-" reads it from stdin
+
+erase also deletes the subject at every vendor in tenants.<t>.rights.vendors
+(report.vendorErasures: requested, accepted, failed, skipped); it exits 1 if a
+vendor failed. Run erase again to retry: vendors that accepted are not called.
 `
 
 // cmdSubjects drives the rights admin API and prints its JSON answer.

@@ -383,8 +383,8 @@ func CleanDelete(dst, body []byte, env *formats.Env) ([]byte, formats.Result, er
 // (an identity, or a device = CleverTap GUID when device is true), with the
 // identifier translated as uploads carry it. ok is false when the policy
 // removes the identifier from uploads: the vendor never received it and
-// there is nothing to delete. The admin API uses it after erasing the
-// subject in the registry.
+// there is nothing to delete. (Admin erasures use SubjectIDs and package
+// erasure, which builds the same body.)
 func AppendDeleteBody(dst []byte, env *formats.Env, device bool, id []byte) ([]byte, bool, error) {
 	if err := checkID(id); err != nil {
 		return dst, false, err
