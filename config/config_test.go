@@ -243,3 +243,33 @@ tenants:
 		t.Fatalf("want an error naming limits.max_evaluations_per_request, got %v", err)
 	}
 }
+
+func TestRightsAccessToken(t *testing.T) {
+	t.Setenv("SHORT_ACCESS_TOKEN", "short")
+	for _, tc := range []struct {
+		name, rights, want string // want "": valid
+	}{
+		{"off", `{clevertap_passcode: {value: p}}`, ""},
+		{"on", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcdef}}`, ""},
+		{"short", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcde}}`, "tenants.acme.rights.access_token: at least 16 bytes"},
+		{"no passcode", `{access_token: {value: 0123456789abcdef}}`, "tenants.acme.rights.access_token: set only with clevertap_passcode"},
+		{"two sources", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcdef, env: X}}`, "set one of value, env or file"},
+	} {
+		c, err := Parse([]byte("tenants:\n  acme:\n    upstream: http://x\n    rights: " + tc.rights + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// From the environment the length is checked when it is resolved.
+	o := RightsOpts{CleverTapPasscode: Secret{Value: "p"}, AccessToken: Secret{Env: "SHORT_ACCESS_TOKEN"}}
+	if _, err := o.ResolveAccessToken("acme"); err == nil || !strings.Contains(err.Error(), "tenants.acme.rights.access_token: at least 16 bytes") {
+		t.Errorf("short token from env: %v", err)
+	}
+	if b, err := (RightsOpts{}).ResolveAccessToken("acme"); b != nil || err != nil {
+		t.Errorf("unset: %q %v", b, err)
+	}
+}

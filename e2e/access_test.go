@@ -21,6 +21,9 @@ const (
 	accessPass      = "ACME-CT-PASSCODE-7731"
 	otherPass       = "OTHER-CT-PASSCODE-0042"
 	accessToken     = "dpo-access-token-0123456789"
+	acmeAccessTok   = "acme-consentry-access-7731-aa"
+	otherAccessTok  = "other-consentry-access-0042-bb"
+	legacyAcc       = "LEGACY-ACCESS-01"
 	personIdentity  = "user-8841-jane"
 	personEmail     = "jane.doe.8841@example.com"
 	personPhone     = "+14155550123"
@@ -28,7 +31,8 @@ const (
 	accessRespLimit = 16384
 )
 
-// accessConfig: two tenants on up with CleverTap passcodes, a small
+// accessConfig: two tenants on up with CleverTap passcodes and access
+// tokens, a third (legacy) with a passcode only (access routes off), a small
 // access reply budget and a short upstream timeout.
 func accessConfig(t *testing.T, up string) string {
 	t.Helper()
@@ -44,11 +48,18 @@ tenants:
     upstream: `+up+`
     rights:
       clevertap_passcode: {value: `+accessPass+`}
+      access_token: {value: `+acmeAccessTok+`}
   other:
     accounts: ["`+otherAcc+`"]
     upstream: `+up+`
     rights:
       clevertap_passcode: {value: `+otherPass+`}
+      access_token: {value: `+otherAccessTok+`}
+  legacy:
+    accounts: ["`+legacyAcc+`"]
+    upstream: `+up+`
+    rights:
+      clevertap_passcode: {value: `+accessPass+`}
 `)
 }
 
@@ -236,7 +247,7 @@ func TestAccessThroughConsentry(t *testing.T) {
 	if held.Get("Identity").Str == "" || !strings.HasPrefix(held.Get("Email").Str, "tok:") {
 		t.Fatalf("test needs a hashed identity and a tokenized email upstream: %s", held.Raw)
 	}
-	auth := map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass}
+	auth := map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass, "X-Consentry-Access-Token": acmeAccessTok}
 
 	for _, q := range []string{"identity=" + personIdentity, "email=" + url.QueryEscape(personEmail), "objectId=" + personDevice} {
 		before := len(up.requests())
@@ -260,30 +271,45 @@ func TestAccessThroughConsentry(t *testing.T) {
 		}
 	}
 
-	// Refused without the passcode, with a wrong one, with another
-	// tenant's: nothing reaches the vendor.
+	// Refused without the passcode or the access token, with a wrong one,
+	// with another tenant's, with the passcode alone (CleverTap holds it),
+	// and for a tenant that never switched access on: nothing reaches the
+	// vendor. Fewer failures than MaxAccessAuthFailures (10) for acme.
 	before := len(up.requests())
-	for _, tc := range []struct {
+	withTok := func(acc, pass, tok string) map[string]string {
+		h := map[string]string{"X-CleverTap-Account-Id": acc}
+		if pass != "" {
+			h["X-CleverTap-Passcode"] = pass
+		}
+		if tok != "" {
+			h["X-Consentry-Access-Token"] = tok
+		}
+		return h
+	}
+	paths := []string{"/1/profile.json?identity=" + personIdentity, "/1/profiles.json?cursor=abc", "/1/events.json?cursor=abc"}
+	for i, tc := range []struct {
 		hdr    map[string]string
 		status int
 		code   string
 	}{
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc}, 401, "missing_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": "guess"}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": otherPass}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass + "x"}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": "NOT-CONFIGURED", "X-CleverTap-Passcode": accessPass}, 403, "unknown_tenant"},
+		{withTok(accessAcc, "", ""), 401, "missing_credential"},
+		{withTok(accessAcc, accessPass, ""), 401, "missing_credential"},
+		{withTok(accessAcc, "", acmeAccessTok), 401, "missing_credential"},
+		{withTok(accessAcc, "guess", acmeAccessTok), 403, "invalid_credential"},
+		{withTok(accessAcc, otherPass, otherAccessTok), 403, "invalid_credential"},
+		{withTok(accessAcc, accessPass, acmeAccessTok+"x"), 403, "invalid_credential"},
+		{withTok(legacyAcc, accessPass, ""), 404, "access_not_configured"},
+		{withTok(legacyAcc, accessPass, acmeAccessTok), 404, "access_not_configured"},
+		{withTok("NOT-CONFIGURED", accessPass, acmeAccessTok), 403, "unknown_tenant"},
 	} {
-		for _, path := range []string{"/1/profile.json?identity=" + personIdentity, "/1/profiles.json?cursor=abc", "/1/events.json?cursor=abc"} {
-			status, body := accessGet(t, cs.url, path, tc.hdr)
-			if status != tc.status || gjson.GetBytes(body, "error.code").Str != tc.code {
-				t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
-			}
+		path := paths[i%len(paths)]
+		status, body := accessGet(t, cs.url, path, tc.hdr)
+		if status != tc.status || gjson.GetBytes(body, "error.code").Str != tc.code {
+			t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
 		}
-		resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), tc.hdr)
-		if resp.StatusCode != tc.status {
-			t.Errorf("cursor open with %v: %d %s", tc.hdr, resp.StatusCode, body)
-		}
+	}
+	if resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), withTok(accessAcc, accessPass, "")); resp.StatusCode != 401 {
+		t.Errorf("cursor open without the access token: %d %s", resp.StatusCode, body)
 	}
 	if n := len(up.requests()) - before; n != 0 {
 		t.Fatalf("%d refused access requests reached the vendor", n)
@@ -365,6 +391,22 @@ func TestAccessThroughConsentry(t *testing.T) {
 	}
 	if len(routes) < 10 {
 		t.Errorf("access requests missing from the audit trail: %v", routes)
+	}
+	if !strings.Contains(logs, "access request") || strings.Contains(logs, acmeAccessTok) || strings.Contains(logs, accessPass) {
+		t.Errorf("access requests are logged by outcome and counts, never credentials:\n%s", logs)
+	}
+
+	// Guessing the access token with CleverTap's passcode: after 10
+	// failures in a minute the tenant's access routes answer 429, even to
+	// the right credentials; nothing reaches the vendor.
+	before = len(up.requests())
+	var last int
+	for i := 0; i < 12; i++ {
+		last, _ = accessGet(t, cs.url, "/1/events.json?cursor=anything", withTok(accessAcc, accessPass, fmt.Sprintf("guess-%016d", i)))
+	}
+	status, body = accessGet(t, cs.url, "/1/profile.json?identity="+personIdentity, auth)
+	if last != 429 || status != 429 || gjson.GetBytes(body, "error.code").Str != "access_rate_limited" || len(up.requests()) != before {
+		t.Errorf("guessing: last guess %d, then the right credentials %d %s; %d reached the vendor", last, status, body, len(up.requests())-before)
 	}
 }
 

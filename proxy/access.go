@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
@@ -27,37 +30,119 @@ import (
 // reply must be opened, so it is asked for uncompressed).
 var accessHeaders = []string{"X-CleverTap-Account-Id", "X-CleverTap-Passcode", "Content-Type", "Accept"}
 
-// credentialFor is the tenant's vendor credential (nil: none configured).
-func (a *RightsAdapter) credentialFor(tenant string) []byte {
-	if a == nil {
-		return nil
-	}
-	return a.tenants[tenant].Passcode
+// AccessTokenHeader carries the tenant's rights.access_token on the access
+// routes. The CleverTap passcode alone is not enough: CleverTap issues it
+// and shows it in its dashboard, so it would let the vendor (the party the
+// tokens keep data from) have Consentry open every token of the tenant.
+const AccessTokenHeader = "X-Consentry-Access-Token"
+
+// MaxAccessAuthFailures failed authentications per tenant and minute are
+// tolerated on the access routes; after that every access request of the
+// tenant is answered 429 for the rest of the minute.
+const MaxAccessAuthFailures = 10
+
+// accessGate counts failed access authentications per tenant in one-minute
+// windows.
+type accessGate struct {
+	mu  sync.Mutex
+	win map[string]*failWindow
 }
 
-// accessAuth checks the request's credential against the tenant's, in
-// constant time over hashes (so that lengths leak nothing).
-func (p *Proxy) accessAuth(tenant string, header string, got []byte) *formats.Error {
-	want := p.rights.credentialFor(tenant)
-	switch {
-	case len(want) == 0:
-		return formats.Errorf(fasthttp.StatusForbidden, "access_not_configured",
-			"access requests need the tenant's vendor credential: configure tenants.%s.rights.clevertap_passcode (and keep the rights registry enabled)", tenant)
-	case len(got) == 0:
-		return formats.Errorf(fasthttp.StatusUnauthorized, "missing_credential", "send the tenant's CleverTap passcode in %s; nothing was forwarded", header)
+type failWindow struct {
+	start time.Time
+	n     int
+}
+
+// blocked reports whether the tenant used up its failures this minute and,
+// if so, when it may retry.
+func (g *accessGate) blocked(tenant string, now time.Time) (bool, time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	w := g.win[tenant]
+	if w == nil || now.Sub(w.start) >= time.Minute || w.n < MaxAccessAuthFailures {
+		return false, 0
 	}
+	return true, w.start.Add(time.Minute).Sub(now)
+}
+
+// fail counts one failed authentication.
+func (g *accessGate) fail(tenant string, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.win == nil {
+		g.win = map[string]*failWindow{}
+	}
+	w := g.win[tenant]
+	if w == nil || now.Sub(w.start) >= time.Minute {
+		w = &failWindow{start: now}
+		g.win[tenant] = w
+	}
+	w.n++
+}
+
+// accessSecrets are the tenant's passcode and access token (nil when the
+// access routes are off).
+func (a *RightsAdapter) accessSecrets(tenant string) (passcode, token []byte) {
+	if a == nil {
+		return nil, nil
+	}
+	o := a.tenants[tenant]
+	if len(o.Passcode) == 0 || len(o.AccessToken) == 0 {
+		return nil, nil
+	}
+	return o.Passcode, o.AccessToken
+}
+
+// equalSecret compares in constant time over hashes (so that lengths leak
+// nothing).
+func equalSecret(got, want []byte) bool {
 	g, w := sha256.Sum256(got), sha256.Sum256(want)
-	if subtle.ConstantTimeCompare(g[:], w[:]) != 1 {
-		return formats.Errorf(fasthttp.StatusForbidden, "invalid_credential", "%s is not the tenant's configured passcode; nothing was forwarded", header)
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// accessAuth checks both credentials of an access request: the vendor's
+// passcode (CleverTap needs it) and the tenant's access token (only
+// Consentry and the controller hold it). Failures count against the
+// tenant's MaxAccessAuthFailures.
+// retry, when positive, is the Retry-After of a 429 in seconds.
+func (p *Proxy) accessAuth(ctx *fasthttp.RequestCtx, tenant string, header string, st *reqState) (err *formats.Error, retry int) {
+	pass, token := p.rights.accessSecrets(tenant)
+	if token == nil {
+		return formats.Errorf(fasthttp.StatusNotFound, "access_not_configured",
+			"the access routes are off for this tenant: configure tenants.%s.rights.access_token and clevertap_passcode (and keep the rights registry enabled) to switch them on", tenant), 0
 	}
-	return nil
+	now := time.Now()
+	gate := &p.rights.gate
+	if blocked, wait := gate.blocked(tenant, now); blocked {
+		st.stats.Budget.Add(budget.AccessAuth, 1)
+		return formats.Errorf(fasthttp.StatusTooManyRequests, "access_rate_limited",
+			"%d failed authentications for this tenant this minute; access requests are refused until the minute is over", MaxAccessAuthFailures), int(wait/time.Second) + 1
+	}
+	gotPass, gotToken := ctx.Request.Header.Peek(header), ctx.Request.Header.Peek(AccessTokenHeader)
+	if len(gotPass) == 0 || len(gotToken) == 0 {
+		gate.fail(tenant, now)
+		return formats.Errorf(fasthttp.StatusUnauthorized, "missing_credential",
+			"send the tenant's CleverTap passcode in %s and its Consentry access token in %s; nothing was forwarded", header, AccessTokenHeader), 0
+	}
+	okPass, okToken := equalSecret(gotPass, pass), equalSecret(gotToken, token)
+	if !okPass || !okToken {
+		gate.fail(tenant, now)
+		return formats.Errorf(fasthttp.StatusForbidden, "invalid_credential",
+			"%s or %s is not the tenant's; nothing was forwarded", header, AccessTokenHeader), 0
+	}
+	return nil, 0
 }
 
 // serveAccess answers an access route for tenant.
 func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, body []byte, st *reqState) {
 	ar := &st.audit
-	if err := p.accessAuth(tenant.Name, rt.CredentialHeader, ctx.Request.Header.Peek(rt.CredentialHeader)); err != nil {
+	unopened := 0
+	defer func() { p.logAccess(ctx, ar, unopened) }()
+	if err, retry := p.accessAuth(ctx, tenant.Name, rt.CredentialHeader, st); err != nil {
 		p.failErr(ctx, ar, err)
+		if retry > 0 {
+			ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
+		}
 		return
 	}
 	a := rt.Access
@@ -115,11 +200,25 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	}
 	ar.UpstreamStatus = reply.Status
 	ar.RecordsOut = reply.Stats.Opened + reply.Stats.Restored
+	unopened = reply.Stats.Unopened
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.SetStatusCode(reply.Status)
 	ctx.SetBody(reply.Body)
 	ar.Status = reply.Status
+}
+
+// logAccess writes one line per access request: tenant, method, route,
+// outcome and counts, never the query or a value. Refusals are logged at
+// most once a second (a guessing client must not flood the log); each is in
+// the audit trail and consentry_request_errors_total.
+func (p *Proxy) logAccess(ctx *fasthttp.RequestCtx, ar *audit.Record, unopened int) {
+	if ar.Status >= 400 && ar.Status < 500 && ar.UpstreamStatus == 0 && !p.errLog.allow() {
+		return
+	}
+	p.log.Info("access request", "tenant", ar.Tenant, "method", string(ctx.Method()), "route", ar.Route,
+		"status", ar.Status, "code", ar.Error, "upstream_status", ar.UpstreamStatus,
+		"identifiers_translated", ar.RecordsIn, "values_opened", ar.RecordsOut, "tokens_not_opened", unopened)
 }
 
 // accessReply is a vendor's answer to an access request, opened.

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
@@ -18,7 +19,9 @@ import (
 )
 
 // accessProxy is a Proxy with the default policy, tenant acme (passcode
-// "pass") and an in-memory upstream that answers with reply.
+// "pass", access token testAccessToken), tenant half (a passcode, no access
+// token), tenant bare (neither) and an in-memory upstream that answers with
+// reply.
 func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx)) (*Proxy, *masking.Transformer, *int) {
 	tb.Helper()
 	eng, err := policy.New(policy.WithFS(rules.FS))
@@ -32,10 +35,14 @@ func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx))
 	}
 	cfg := config.Default()
 	cfg.Limits.MaxAccessResponseBytes = limit
-	ra := NewRightsAdapter(nil, map[string]RightsOptions{"acme": {Passcode: []byte("pass")}})
+	ra := NewRightsAdapter(nil, map[string]RightsOptions{
+		"acme": {Passcode: []byte("pass"), AccessToken: []byte(testAccessToken)},
+		"half": {Passcode: []byte("pass")},
+	})
 	p, err := New(cfg, eng, []TenantSpec{
 		{Name: "acme", Accounts: []string{"ACC"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
 		{Name: "bare", Accounts: []string{"BARE"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
+		{Name: "half", Accounts: []string{"HALF"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
 	}, "", clevertap.Routes(), WithRights(ra))
 	if err != nil {
 		tb.Fatal(err)
@@ -50,6 +57,11 @@ func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx))
 	}
 	return p, tr, calls
 }
+
+const testAccessToken = "acme-consentry-access-0001"
+
+// accessAuthHdr are the headers of an authenticated access request for acme.
+var accessAuthHdr = []string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass", AccessTokenHeader, testAccessToken}
 
 func token(t testing.TB, tr *masking.Transformer, raw string) string {
 	t.Helper()
@@ -102,7 +114,7 @@ func TestAccessReplies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			body, encoding, status = tc.body, tc.encoding, tc.status
 			before := *calls
-			request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+			request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, accessAuthHdr...)
 			p.Handle(&ctx)
 			got := string(ctx.Response.Body())
 			if ctx.Response.StatusCode() != tc.wantStatus || !strings.Contains(got, tc.want) || *calls != before+1 {
@@ -135,28 +147,101 @@ func TestAccessRefusedWithoutCredential(t *testing.T) {
 		code   string
 	}{
 		{[]string{"X-CleverTap-Account-Id", "ACC"}, 401, "missing_credential"},
-		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pas"}, 403, "invalid_credential"},
-		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "passs"}, 403, "invalid_credential"},
-		{[]string{"X-CleverTap-Account-Id", "BARE", "X-CleverTap-Passcode", "pass"}, 403, "access_not_configured"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", AccessTokenHeader, testAccessToken}, 401, "missing_credential"},
+		// The vendor's passcode alone opens nothing: CleverTap holds it.
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass"}, 401, "missing_credential"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pas", AccessTokenHeader, testAccessToken}, 403, "invalid_credential"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "passs", AccessTokenHeader, testAccessToken}, 403, "invalid_credential"},
+		{[]string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass", AccessTokenHeader, testAccessToken + "x"}, 403, "invalid_credential"},
+		// Configured before access_token existed, or never: the routes are off.
+		{[]string{"X-CleverTap-Account-Id", "HALF", "X-CleverTap-Passcode", "pass"}, 404, "access_not_configured"},
+		{[]string{"X-CleverTap-Account-Id", "HALF", "X-CleverTap-Passcode", "pass", AccessTokenHeader, testAccessToken}, 404, "access_not_configured"},
+		{[]string{"X-CleverTap-Account-Id", "BARE", "X-CleverTap-Passcode", "pass"}, 404, "access_not_configured"},
 	} {
-		request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, tc.hdr...)
-		p.Handle(&ctx)
-		if ctx.Response.StatusCode() != tc.status || !strings.Contains(string(ctx.Response.Body()), tc.code) {
-			t.Errorf("%v: %d %s", tc.hdr, ctx.Response.StatusCode(), ctx.Response.Body())
+		for _, uri := range []string{"/1/profile.json?identity=user-1", "/1/events.json?cursor=anything"} {
+			resetGate(p)
+			request(&ctx, "GET", uri, nil, tc.hdr...)
+			p.Handle(&ctx)
+			if ctx.Response.StatusCode() != tc.status || !strings.Contains(string(ctx.Response.Body()), tc.code) {
+				t.Errorf("%s %v: %d %s", uri, tc.hdr, ctx.Response.StatusCode(), ctx.Response.Body())
+			}
 		}
 	}
 	// A body on a GET, none on a POST.
-	request(&ctx, "GET", "/1/profile.json?identity=user-1", []byte(`{}`), "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+	request(&ctx, "GET", "/1/profile.json?identity=user-1", []byte(`{}`), accessAuthHdr...)
 	p.Handle(&ctx)
 	if ctx.Response.StatusCode() != 400 {
 		t.Errorf("GET with a body: %d", ctx.Response.StatusCode())
 	}
-	request(&ctx, "POST", "/1/events.json", nil, "X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass")
+	request(&ctx, "POST", "/1/events.json", nil, accessAuthHdr...)
 	p.Handle(&ctx)
 	if ctx.Response.StatusCode() != 400 {
 		t.Errorf("POST without a body: %d", ctx.Response.StatusCode())
 	}
 	if *calls != 0 {
 		t.Errorf("%d refused requests reached the vendor", *calls)
+	}
+}
+
+// Failed authentications are limited per tenant: after
+// MaxAccessAuthFailures in a minute every access request of the tenant is
+// answered 429, even a correct one, and counted; other tenants are not
+// affected.
+func TestAccessAuthRateLimited(t *testing.T) {
+	p, _, calls := accessProxy(t, 1<<20, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("{}") })
+	var ctx fasthttp.RequestCtx
+	wrong := []string{"X-CleverTap-Account-Id", "ACC", "X-CleverTap-Passcode", "pass", AccessTokenHeader, "guessed-token-0000000"}
+	for i := 0; i < MaxAccessAuthFailures; i++ {
+		request(&ctx, "GET", "/1/events.json?cursor=anything", nil, wrong...)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != 403 {
+			t.Fatalf("failure %d: %d %s", i+1, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	for _, hdr := range [][]string{wrong, accessAuthHdr} {
+		request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, hdr...)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != 429 || !strings.Contains(string(ctx.Response.Body()), "access_rate_limited") || len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+			t.Errorf("after %d failures: %d %s (Retry-After %q)", MaxAccessAuthFailures, ctx.Response.StatusCode(), ctx.Response.Body(), ctx.Response.Header.Peek("Retry-After"))
+		}
+	}
+	if *calls != 0 {
+		t.Errorf("%d refused requests reached the vendor", *calls)
+	}
+	if want := `consentry_budget_exceeded_total{budget="` + budget.AccessAuth.String() + `"} 2`; !strings.Contains(scrape(t, p.metrics), want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
+
+// resetGate forgets the failed authentications counted so far.
+func resetGate(p *Proxy) {
+	g := &p.rights.gate
+	g.mu.Lock()
+	g.win = nil
+	g.mu.Unlock()
+}
+
+func TestAccessGateWindow(t *testing.T) {
+	var g accessGate
+	t0 := time.Unix(1000, 0)
+	for i := 0; i < MaxAccessAuthFailures; i++ {
+		if b, _ := g.blocked("a", t0); b {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		g.fail("a", t0.Add(time.Duration(i)*time.Second))
+	}
+	for _, tc := range []struct {
+		tenant string
+		at     time.Duration
+		want   bool
+	}{
+		{"a", 10 * time.Second, true},
+		{"a", 59 * time.Second, true},
+		{"a", 60 * time.Second, false}, // the minute is over
+		{"b", 10 * time.Second, false}, // another tenant
+	} {
+		if b, wait := g.blocked(tc.tenant, t0.Add(tc.at)); b != tc.want || (b && wait != time.Minute-tc.at) {
+			t.Errorf("%s at +%v: blocked %v, wait %v", tc.tenant, tc.at, b, wait)
+		}
 	}
 }

@@ -269,10 +269,15 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			if err != nil {
 				return nil, fmt.Errorf("tenants.%s.rights.clevertap_passcode: %w", name, err)
 			}
+			access, err := t.Rights.ResolveAccessToken(name)
+			if err != nil {
+				return nil, err
+			}
 			tenantOpts[name] = proxy.RightsOptions{
 				AllowSystemEvents:      t.Rights.AllowSystemEvents,
 				MarketingOptInRequired: t.Rights.MarketingOptInRequired,
 				Passcode:               pass,
+				AccessToken:            access,
 			}
 		}
 		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)
