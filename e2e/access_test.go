@@ -266,7 +266,8 @@ func TestAccessThroughConsentry(t *testing.T) {
 		if len(got) != 1 || got[0].Path != "/1/profile.json" || strings.Contains(got[0].Query, "jane") || strings.Contains(got[0].Query, "8841") {
 			t.Fatalf("%s: upstream got %+v", q, got)
 		}
-		if got[0].Header.Get("X-Clevertap-Passcode") != accessPass || got[0].Header.Get("Cookie") != "" {
+		if got[0].Header.Get("X-Clevertap-Passcode") != accessPass || got[0].Header.Get("X-Clevertap-Account-Id") != accessAcc ||
+			got[0].Header.Get("X-Consentry-Access-Token") != "" || got[0].Header.Get("Cookie") != "" {
 			t.Errorf("%s: upstream headers %v", q, got[0].Header)
 		}
 	}

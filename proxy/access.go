@@ -26,9 +26,25 @@ import (
 // carries counts only.
 
 // accessHeaders are the client headers an access request forwards: the
-// vendor's authentication and content negotiation (no Accept-Encoding: the
-// reply must be opened, so it is asked for uncompressed).
-var accessHeaders = []string{"X-CleverTap-Account-Id", "X-CleverTap-Passcode", "Content-Type", "Accept"}
+// vendor's passcode and content negotiation (no Accept-Encoding: the reply
+// must be opened, so it is asked for uncompressed). The account id is the
+// tenant's configured one (accessAccountHeader), never the client's bytes.
+var accessHeaders = []string{"X-CleverTap-Passcode", "Content-Type", "Accept"}
+
+const accessAccountHeader = "X-CleverTap-Account-Id"
+
+// accessAccount is the account id an access request names upstream.
+func (p *Proxy) accessAccount(t *Tenant) string {
+	if p.rights != nil {
+		if a := p.rights.tenants[t.Name].AccountID; a != "" {
+			return a
+		}
+	}
+	if t.account != "" {
+		return t.account
+	}
+	return t.Name
+}
 
 // AccessTokenHeader carries the tenant's rights.access_token on the access
 // routes. The CleverTap passcode alone is not enough: CleverTap issues it
@@ -138,6 +154,14 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	ar := &st.audit
 	unopened := 0
 	defer func() { p.logAccess(ctx, ar, unopened) }()
+	// No default tenant here: the account id must be one the tenant
+	// configured, or the request names an account Consentry knows nothing
+	// about.
+	if len(st.accounts) == 0 || p.accounts[formats.B2S(st.accounts[0])] != tenant {
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "unknown_tenant",
+			"access requests need X-CleverTap-Account-Id naming an account configured for the tenant (no default tenant); nothing was forwarded")
+		return
+	}
 	if err, retry := p.accessAuth(ctx, tenant.Name, rt.CredentialHeader, st); err != nil {
 		p.failErr(ctx, ar, err)
 		if retry > 0 {
@@ -180,7 +204,7 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 		}
 		body = st.out
 	}
-	var hdr [][2]string
+	hdr := [][2]string{{accessAccountHeader, p.accessAccount(tenant)}}
 	for _, h := range accessHeaders {
 		if v := ctx.Request.Header.Peek(h); len(v) > 0 {
 			hdr = append(hdr, [2]string{h, string(v)})

@@ -18,10 +18,11 @@ import (
 	"github.com/consentry/consentry/rules"
 )
 
-// accessProxy is a Proxy with the default policy, tenant acme (passcode
-// "pass", access token testAccessToken), tenant half (a passcode, no access
-// token), tenant bare (neither) and an in-memory upstream that answers with
-// reply.
+// accessProxy is a Proxy with the default policy, tenant acme (the
+// default tenant; accounts ACC, ACC2; passcode "pass", access token
+// testAccessToken), tenant named (account NAMED, clevertap_account_id
+// CT-NAMED, the same secrets), tenant half (a passcode, no access token),
+// tenant bare (neither) and an in-memory upstream that answers with reply.
 func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx)) (*Proxy, *masking.Transformer, *int) {
 	tb.Helper()
 	eng, err := policy.New(policy.WithFS(rules.FS))
@@ -36,14 +37,16 @@ func accessProxy(tb testing.TB, limit int, reply func(ctx *fasthttp.RequestCtx))
 	cfg := config.Default()
 	cfg.Limits.MaxAccessResponseBytes = limit
 	ra := NewRightsAdapter(nil, map[string]RightsOptions{
-		"acme": {Passcode: []byte("pass"), AccessToken: []byte(testAccessToken)},
-		"half": {Passcode: []byte("pass")},
+		"acme":  {Passcode: []byte("pass"), AccessToken: []byte(testAccessToken)},
+		"half":  {Passcode: []byte("pass")},
+		"named": {Passcode: []byte("pass"), AccessToken: []byte(testAccessToken), AccountID: "CT-NAMED"},
 	})
 	p, err := New(cfg, eng, []TenantSpec{
-		{Name: "acme", Accounts: []string{"ACC"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
+		{Name: "acme", Accounts: []string{"ACC", "ACC2"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
 		{Name: "bare", Accounts: []string{"BARE"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
 		{Name: "half", Accounts: []string{"HALF"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
-	}, "", clevertap.Routes(), WithRights(ra))
+		{Name: "named", Accounts: []string{"NAMED"}, Applier: tr, Upstreams: map[string]string{"": "http://upstream.test"}},
+	}, "acme", clevertap.Routes(), WithRights(ra))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -242,6 +245,44 @@ func TestAccessGateWindow(t *testing.T) {
 	} {
 		if b, wait := g.blocked(tc.tenant, t0.Add(tc.at)); b != tc.want || (b && wait != time.Minute-tc.at) {
 			t.Errorf("%s at +%v: blocked %v, wait %v", tc.tenant, tc.at, b, wait)
+		}
+	}
+}
+
+// The account id CleverTap receives is the tenant's configured one, never
+// the client's bytes, and an account id no tenant configured is refused
+// before anything else even with a default tenant.
+func TestAccessAccountIsConfigured(t *testing.T) {
+	var forwarded []string
+	p, _, calls := accessProxy(t, 1<<20, func(ctx *fasthttp.RequestCtx) {
+		forwarded = append(forwarded, string(ctx.Request.Header.Peek("X-CleverTap-Account-Id")))
+		ctx.SetBodyString("{}")
+	})
+	secrets := []string{"X-CleverTap-Passcode", "pass", AccessTokenHeader, testAccessToken}
+	var ctx fasthttp.RequestCtx
+	for _, tc := range []struct {
+		account string // "": no header
+		status  int
+		want    string // the account id forwarded
+	}{
+		{"ACC", 200, "ACC"},
+		{"ACC2", 200, "ACC"}, // the tenant's first account
+		{"NAMED", 200, "CT-NAMED"},
+		{"UNCONFIGURED", 403, ""}, // would resolve to the default tenant acme
+		{"", 403, ""},
+	} {
+		forwarded, *calls = nil, 0
+		hdr := secrets
+		if tc.account != "" {
+			hdr = append([]string{"X-CleverTap-Account-Id", tc.account}, secrets...)
+		}
+		request(&ctx, "GET", "/1/events.json?cursor=abc", nil, hdr...)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != tc.status {
+			t.Errorf("%q: %d %s", tc.account, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if tc.want == "" && *calls != 0 || tc.want != "" && (len(forwarded) != 1 || forwarded[0] != tc.want) {
+			t.Errorf("%q: forwarded %q in %d calls, want %q", tc.account, forwarded, *calls, tc.want)
 		}
 	}
 }

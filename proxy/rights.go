@@ -30,6 +30,9 @@ type RightsOptions struct {
 	// AccessToken switches the access routes on: they need it in
 	// AccessTokenHeader besides the passcode. Nil: they answer 404.
 	AccessToken []byte
+	// AccountID is the CleverTap account the access routes name upstream
+	// (rights.clevertap_account_id); "" is the tenant's first account id.
+	AccountID string
 }
 
 // NewRightsAdapter wraps reg with per-tenant options.

@@ -278,6 +278,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 				MarketingOptInRequired: t.Rights.MarketingOptInRequired,
 				Passcode:               pass,
 				AccessToken:            access,
+				AccountID:              t.Rights.CleverTapAccountID,
 			}
 		}
 		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)
