@@ -3,7 +3,14 @@ package masking
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 )
+
+// ErrReverseTooLarge: the opened document would be larger than
+// Reverser.Max. Opening makes a document larger (a 66-byte pseudonym can
+// stand for a 2 KB identifier), so a bound on the vendor's reply does not
+// bound the answer.
+var ErrReverseTooLarge = errors.New("the opened document is larger than the limit")
 
 // TokenOpener opens tokens issued under one tenant's token key.
 type TokenOpener interface {
@@ -63,6 +70,9 @@ type Reverser struct {
 	// Names maps the text of a pseudonym to the JSON token (a quoted
 	// string) that replaces it.
 	Names map[string][]byte
+	// Max, if positive, bounds the opened document: Append stops with
+	// ErrReverseTooLarge as soon as the output would pass it.
+	Max int
 
 	text []byte // decoded string scratch
 }
@@ -76,15 +86,19 @@ type ReverseStats struct {
 
 // Append validates the JSON document js and appends it to dst with every
 // string value that is a token or a named pseudonym replaced. On a syntax
-// error dst is returned unchanged: nothing is partially opened.
+// error (or ErrReverseTooLarge) dst is returned unchanged: nothing is
+// partially opened.
 func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
-	w := reverseWalk{r: r, in: js, out: dst}
+	w := reverseWalk{r: r, in: js, out: dst, base: len(dst)}
 	start := SkipSpace(js, 0)
 	end, err := w.value(start, 0)
 	if err == nil {
 		if j := SkipSpace(js, end); j != len(js) {
 			err = synErr(j, "trailing data after JSON value")
 		}
+	}
+	if err == nil && w.over() {
+		err = ErrReverseTooLarge
 	}
 	if err != nil {
 		clear(w.out[len(dst):]) // opened values must not linger in a pooled buffer
@@ -98,7 +112,14 @@ type reverseWalk struct {
 	in    []byte
 	out   []byte
 	last  int // in[:last] is in out already
+	base  int // len(dst): out[base:] is this document
 	stats ReverseStats
+}
+
+// over reports whether the document, opened so far and copied from here
+// on, passes Max.
+func (w *reverseWalk) over() bool {
+	return w.r.Max > 0 && len(w.out)-w.base+len(w.in)-w.last > w.r.Max
 }
 
 func (w *reverseWalk) value(i, depth int) (int, error) {
@@ -109,6 +130,9 @@ func (w *reverseWalk) value(i, depth int) (int, error) {
 	if !container {
 		if t == TypeString {
 			w.str(i, end)
+			if w.over() {
+				return 0, ErrReverseTooLarge
+			}
 		}
 		return end, nil
 	}

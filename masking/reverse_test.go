@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -228,6 +229,40 @@ func TestReverserGolden(t *testing.T) {
 			}
 			if got != string(want) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// Opening makes a document larger (a short pseudonym stands for a long
+// identifier): Max bounds the answer, not the input.
+func TestReverserMax(t *testing.T) {
+	long := `"` + strings.Repeat("x", 1000) + `"`
+	names := map[string][]byte{"p": []byte(long)}
+	for _, tc := range []struct {
+		name, in string
+		max      int
+		ok       bool
+	}{
+		{"no limit", `["p","p"]`, 0, true},
+		{"exactly at the limit", `["p","p"]`, 2*len(long) + 3, true},
+		{"one byte over", `["p","p"]`, 2*len(long) + 2, false},
+		{"input alone over", `["a","b"]`, 8, false},
+		{"first value already over", `["p"]`, 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := make([]byte, 4, 8)
+			copy(dst, "keep")
+			r := Reverser{Names: names, Max: tc.max}
+			out, _, err := r.Append(dst, []byte(tc.in))
+			if tc.ok {
+				if err != nil || len(out)-4 > tc.max && tc.max > 0 {
+					t.Fatalf("got %d bytes, %v", len(out)-4, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrReverseTooLarge) || string(out) != "keep" {
+				t.Fatalf("got %q, %v; want ErrReverseTooLarge and dst unchanged", out, err)
 			}
 		})
 	}

@@ -213,13 +213,17 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	ar.RecordsIn = len(names)
 	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, st.zipped[:0])
 	defer func() { clear(reply.Body) }() // personal data: not left in a pooled buffer
+	defer p.inFlightBytes.Add(-reply.Held)
 	st.zipped = reply.Body[:0]
 	if ferr != nil {
-		if ferr.Code == "access_response_too_large" {
-			st.stats.Budget.Add(budget.AccessResponse, 1)
+		if k, ok := accessBudget(ferr); ok {
+			st.stats.Budget.Add(k, 1)
 		}
 		ar.UpstreamStatus = reply.Status
 		p.failErr(ctx, ar, ferr)
+		if ferr.Code == "overloaded" {
+			ctx.Response.Header.Set("Retry-After", "1")
+		}
 		return
 	}
 	ar.UpstreamStatus = reply.Status
@@ -250,6 +254,20 @@ type accessReply struct {
 	Status int    // the vendor's HTTP status; 0: no answer
 	Body   []byte // the opened JSON document
 	Stats  masking.ReverseStats
+	// Held bytes of Body count in the in-flight budget until the caller
+	// has answered and subtracts them from p.inFlightBytes.
+	Held int64
+}
+
+// accessBudget is the budget a failed access request ran out of.
+func accessBudget(err *formats.Error) (budget.Kind, bool) {
+	switch err.Code {
+	case "access_response_too_large":
+		return budget.AccessResponse, true
+	case "overloaded":
+		return budget.InFlightBytes, true
+	}
+	return 0, false
 }
 
 // fetchAccess sends one access request to the tenant's upstream and opens
@@ -285,7 +303,18 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 		limit = budget.DefaultMaxAccessResponseBytes
 	}
 	tooLarge := formats.Errorf(fasthttp.StatusBadGateway, "access_response_too_large",
-		"the vendor's reply is larger than limits.max_access_response_bytes (%d); nothing of it was opened or returned: narrow the request (a smaller batch_size) or raise the limit", limit)
+		"the vendor's reply, or the answer opened from it, is larger than limits.max_access_response_bytes (%d); nothing of it was returned: narrow the request (a smaller batch_size) or raise the limit", limit)
+	overloaded := formats.Errorf(fasthttp.StatusServiceUnavailable, "overloaded",
+		"the proxy is at limits.max_in_flight_body_bytes (access replies count: read, decompressed and opened); retry later")
+	// The reply read, decompressed and opened counts in the in-flight
+	// budget like request bodies do; read and decompressed bytes until
+	// this function returns, the opened answer until the caller is done.
+	var held int64
+	defer func() { p.inFlightBytes.Add(-held) }()
+	reserve := func(n int) bool {
+		held += int64(n)
+		return p.inFlightBytes.Add(int64(n)) <= p.cfg.Limits.MaxInFlightBodyBytes
+	}
 
 	t0 := time.Now()
 	err := up.client.DoTimeout(req, resp, p.timeout)
@@ -304,6 +333,9 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 	}
 	out.Status = resp.StatusCode()
 	raw := resp.Body()
+	if !reserve(len(raw)) {
+		return out, overloaded
+	}
 	switch enc := resp.Header.Peek("Content-Encoding"); {
 	case len(enc) == 0, bytes.EqualFold(enc, []byte("identity")):
 	case bytes.EqualFold(enc, []byte("gzip")):
@@ -316,17 +348,29 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 			return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d with a body that is not valid gzip; nothing of it is returned", out.Status)
 		}
 		raw = plain
+		if !reserve(len(raw)) {
+			return out, overloaded
+		}
 	default:
 		return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d in an encoding Consentry cannot open; nothing of it is returned", out.Status)
 	}
 	if len(raw) > limit {
 		return out, tooLarge
 	}
-	r := masking.Reverser{Names: names}
+	r := masking.Reverser{Names: names, Max: limit}
 	r.Tokens, _ = t.Applier.(masking.TokenOpener)
 	opened, st, rerr := r.Append(dst, raw)
-	if rerr != nil {
+	switch {
+	case errors.Is(rerr, masking.ErrReverseTooLarge):
+		return out, tooLarge
+	case rerr != nil:
 		return out, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "the vendor answered HTTP %d with a body that is not JSON; nothing of it is returned", out.Status)
+	}
+	n := int64(len(opened) - len(dst))
+	out.Held = n
+	if p.inFlightBytes.Add(n) > p.cfg.Limits.MaxInFlightBodyBytes {
+		clear(opened[len(dst):])
+		return out, overloaded
 	}
 	out.Body, out.Stats = opened, st
 	return out, nil

@@ -286,3 +286,70 @@ func TestAccessAccountIsConfigured(t *testing.T) {
 		}
 	}
 }
+
+// The limit bounds the answer, not only the vendor's reply: a short
+// pseudonym in the reply stands for the long identifier named in the
+// request.
+func TestAccessAnswerBounded(t *testing.T) {
+	var ctx fasthttp.RequestCtx
+	p, _, _ := accessProxy(t, 512, func(ctx *fasthttp.RequestCtx) {
+		pseud := string(ctx.QueryArgs().Peek("identity"))
+		ctx.SetBodyString(`{"status":"success","records":["` + strings.Repeat(pseud+`","`, 4) + pseud + `"]}`)
+	})
+	request(&ctx, "GET", "/1/profile.json?identity="+strings.Repeat("u", 400), nil, accessAuthHdr...)
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 502 || !strings.Contains(string(ctx.Response.Body()), "access_response_too_large") || bytes.Contains(ctx.Response.Body(), []byte("uuuu")) {
+		t.Fatalf("got %d %.200s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if want := `consentry_budget_exceeded_total{budget="` + budget.AccessResponse.String() + `"} 1`; !strings.Contains(scrape(t, p.metrics), want) {
+		t.Errorf("metrics lack %s", want)
+	}
+	request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, accessAuthHdr...)
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"user-1"`) {
+		t.Errorf("a small answer: %d %.200s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+// Access replies count in limits.max_in_flight_body_bytes: the reply read,
+// decompressed and opened.
+func TestAccessInFlightBytes(t *testing.T) {
+	var body []byte
+	var encoding string
+	p, tr, _ := accessProxy(t, 1<<20, func(ctx *fasthttp.RequestCtx) {
+		if encoding != "" {
+			ctx.Response.Header.Set("Content-Encoding", encoding)
+		}
+		ctx.SetBody(body)
+	})
+	p.cfg.Limits.MaxInFlightBodyBytes = 1000
+	email := token(t, tr, `"jane@example.com"`)
+	doc := func(n int) []byte { // a reply of n bytes that opens to about n bytes
+		b := []byte(`{"email":"` + email + `","pad":""}`)
+		return append(b[:len(b)-2], append(bytes.Repeat([]byte("x"), n-len(b)), `"}`...)...)
+	}
+	var ctx fasthttp.RequestCtx
+	for _, tc := range []struct {
+		name       string
+		body       []byte
+		encoding   string
+		wantStatus int
+	}{
+		{"read and opened fit", doc(400), "", 200},
+		{"read and opened do not fit", doc(600), "", 503},
+		{"decompressed and opened do not fit", appendGzip(nil, doc(480)), "gzip", 503},
+	} {
+		body, encoding = tc.body, tc.encoding
+		request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, accessAuthHdr...)
+		p.Handle(&ctx)
+		if ctx.Response.StatusCode() != tc.wantStatus {
+			t.Errorf("%s: %d %.200s", tc.name, ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if tc.wantStatus == 503 && (!strings.Contains(string(ctx.Response.Body()), "overloaded") || bytes.Contains(ctx.Response.Body(), []byte("jane"))) {
+			t.Errorf("%s: %.200s", tc.name, ctx.Response.Body())
+		}
+		if n := p.inFlightBytes.Load(); n != 0 {
+			t.Errorf("%s: %d bytes still counted in flight", tc.name, n)
+		}
+	}
+}

@@ -155,7 +155,8 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	doc := AccessDocument{Action: "access", Tenant: req.Tenant, Subject: rep.Subject, Time: time.Now().UTC()}
 	doc.Parts = append(doc.Parts, AccessPart{Vendor: "consentry", Time: time.Now().UTC(), Status: "ok", Data: data})
 	for _, u := range a.access {
-		part := a.vendorPart(tenant, u, device, id)
+		part, held := a.vendorPart(tenant, u, device, id)
+		defer a.p.inFlightBytes.Add(-held) // the opened answer counts until it is written
 		log.Info("vendor access part", "vendor", part.Vendor, "part_status", part.Status, "http_status", part.HTTPStatus)
 		doc.Parts = append(doc.Parts, part)
 	}
@@ -163,15 +164,16 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	writeJSON(w, http.StatusOK, doc)
 }
 
-// vendorPart asks one vendor for what it holds on the subject.
-func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []byte) AccessPart {
+// vendorPart asks one vendor for what it holds on the subject. held bytes
+// of the part count in the in-flight budget until the caller subtracts them.
+func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []byte) (_ AccessPart, held int64) {
 	part := AccessPart{Vendor: u.Vendor}
-	done := func(status, code, msg string) AccessPart {
+	done := func(status, code, msg string) (AccessPart, int64) {
 		part.Time, part.Status = time.Now().UTC(), status
 		if code != "" {
 			part.Error = &adminErr{Code: code, Message: msg}
 		}
-		return part
+		return part, held
 	}
 	cred, ok := a.creds[t.Name]
 	if !ok || len(cred.Secret) == 0 {
@@ -198,6 +200,7 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 		return done("skipped", "identifier_not_forwarded", "the tenant's policy removes this identifier from uploads: "+u.Vendor+" never received it")
 	}
 	reply, ferr := a.p.fetchAccess(t, up, http.MethodGet, u.Path, query, nil, u.Headers(cred.Account, cred.Secret), names, nil)
+	held = reply.Held
 	part.HTTPStatus = reply.Status
 	if ferr != nil {
 		return done("error", ferr.Code, ferr.Msg)
