@@ -101,10 +101,14 @@ func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
 		err = ErrReverseTooLarge
 	}
 	if err != nil {
-		clear(w.out[len(dst):]) // opened values must not linger in a pooled buffer
+		// Opened values must not linger: not in the caller's buffer (often
+		// pooled) nor in the one the output grew into.
+		clear(w.out[w.base:cap(w.out)])
+		clear(dst[len(dst):cap(dst)])
 		return dst, ReverseStats{}, err
 	}
-	return append(w.out, js[w.last:]...), w.stats, nil
+	w.write(js[w.last:])
+	return w.out, w.stats, nil
 }
 
 type reverseWalk struct {
@@ -114,6 +118,22 @@ type reverseWalk struct {
 	last  int // in[:last] is in out already
 	base  int // len(dst): out[base:] is this document
 	stats ReverseStats
+}
+
+// write appends b to the output. When the output moves to a larger array,
+// the opened values in the one it leaves are wiped: nobody holds that
+// array any more (or the caller does, as a pooled buffer).
+func (w *reverseWalk) write(b []byte) {
+	w.moved(w.out, append(w.out, b...))
+}
+
+// moved makes next the output and wipes this document's part of prev if
+// next lives in another array.
+func (w *reverseWalk) moved(prev, next []byte) {
+	w.out = next
+	if cap(prev) > w.base && cap(next) > 0 && &prev[:cap(prev)][cap(prev)-1] != &next[:cap(next)][cap(next)-1] {
+		clear(prev[w.base:cap(prev)])
+	}
 }
 
 // over reports whether the document, opened so far and copied from here
@@ -158,8 +178,8 @@ func (w *reverseWalk) str(i, end int) {
 		text = w.r.text
 	}
 	if orig, ok := w.r.Names[string(text)]; ok {
-		w.out = append(w.out, w.in[w.last:i]...)
-		w.out = append(w.out, orig...)
+		w.write(w.in[w.last:i])
+		w.write(orig)
 		w.last = end
 		w.stats.Restored++
 		return
@@ -169,9 +189,10 @@ func (w *reverseWalk) str(i, end int) {
 	}
 	if w.r.Tokens != nil {
 		mark := len(w.out)
-		w.out = append(w.out, w.in[w.last:i]...)
-		if out, ok := w.r.Tokens.OpenToken(w.out, text); ok {
-			w.out = out
+		w.write(w.in[w.last:i])
+		out, ok := w.r.Tokens.OpenToken(w.out, text)
+		w.moved(w.out, out)
+		if ok {
 			w.last = end
 			w.stats.Opened++
 			return

@@ -267,3 +267,37 @@ func TestReverserMax(t *testing.T) {
 		})
 	}
 }
+
+// Opened values do not stay behind in arrays the output leaves: the
+// caller's buffer (often pooled) when the output grows out of it, on
+// success and on error.
+func TestReverserWipesArraysItLeaves(t *testing.T) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	email := sealed(t, tenant, `"jane@example.com"`, TypeString)
+	phone := sealed(t, tenant, `"+14155550123"`, TypeString)
+	for _, tc := range []struct {
+		name, in string
+		cap      int // of the caller's buffer, "keep" in it
+		ok       bool
+	}{
+		{"grows while opening the second token, then fails", `["` + email + `","` + phone + `",]`, 30, false},
+		{"grows while copying, then fails", `["` + email + `","` + strings.Repeat("x", 40) + `","` + phone + `",]`, 30, false},
+		{"grows, then succeeds", `["` + email + `","` + phone + `"]`, 30, true},
+		{"grows on the last copy", `["` + email + `","` + strings.Repeat("x", 40) + `"]`, 30, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := append(make([]byte, 0, tc.cap), "keep"...)
+			r := Reverser{Tokens: tenant}
+			out, _, err := r.Append(dst, []byte(tc.in))
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v", err)
+			}
+			if tc.ok && !strings.Contains(string(out), "jane@example.com") {
+				t.Fatalf("not opened: %s", out)
+			}
+			if left := dst[len(dst):cap(dst)]; bytes.Contains(left, []byte("jane")) || bytes.Contains(left, []byte("4155550123")) {
+				t.Errorf("the caller's buffer keeps opened values: %q", left)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -211,11 +212,13 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 		}
 	}
 	ar.RecordsIn = len(names)
-	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, st.zipped[:0])
-	defer func() { clear(reply.Body) }() // personal data: not left in a pooled buffer
-	defer p.inFlightBytes.Add(-reply.Held)
-	st.zipped = reply.Body[:0]
+	// The answer goes into a buffer of its own, not a pooled one: it is
+	// wiped once fasthttp has written it (answerBody).
+	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, nil)
+	held := reply.Held
+	answer := &answerBody{b: reply.Body, release: func() { p.inFlightBytes.Add(-held) }}
 	if ferr != nil {
+		answer.Close()
 		if k, ok := accessBudget(ferr); ok {
 			st.stats.Budget.Add(k, 1)
 		}
@@ -232,8 +235,46 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	ctx.Response.Header.SetContentType("application/json; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	ctx.SetStatusCode(reply.Status)
-	ctx.SetBody(reply.Body)
+	// Streamed from answer rather than copied into fasthttp's pooled body
+	// buffer, which is never wiped; fasthttp closes it once written (or
+	// when the response is dropped), and Close wipes it.
+	ctx.Response.SetBodyStream(answer, len(answer.b))
 	ar.Status = reply.Status
+}
+
+// answerBody is an opened answer being written: Close (fasthttp calls it
+// once the body is written or the response dropped) wipes it and releases
+// its bytes from the in-flight budget.
+type answerBody struct {
+	b       []byte
+	off     int
+	release func()
+}
+
+func (a *answerBody) Read(p []byte) (int, error) {
+	if a.off >= len(a.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, a.b[a.off:])
+	a.off += n
+	return n, nil
+}
+
+// WriteTo writes the rest without a copy buffer of fasthttp's pool.
+func (a *answerBody) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(a.b[a.off:])
+	a.off += n
+	return int64(n), err
+}
+
+func (a *answerBody) Close() error {
+	clear(a.b)
+	a.b, a.off = nil, 0
+	if a.release != nil {
+		a.release()
+		a.release = nil
+	}
+	return nil
 }
 
 // logAccess writes one line per access request: tenant, method, route,

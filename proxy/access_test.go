@@ -348,8 +348,57 @@ func TestAccessInFlightBytes(t *testing.T) {
 		if tc.wantStatus == 503 && (!strings.Contains(string(ctx.Response.Body()), "overloaded") || bytes.Contains(ctx.Response.Body(), []byte("jane"))) {
 			t.Errorf("%s: %.200s", tc.name, ctx.Response.Body())
 		}
+		if tc.wantStatus == 200 {
+			// The answer counts until it is written.
+			if n, want := p.inFlightBytes.Load(), int64(ctx.Response.Header.ContentLength()); n != want || n == 0 {
+				t.Errorf("%s: %d bytes counted in flight before the answer is written, want %d", tc.name, n, want)
+			}
+			ctx.Response.Body() // fasthttp writes (reads) and closes the stream
+		}
 		if n := p.inFlightBytes.Load(); n != 0 {
 			t.Errorf("%s: %d bytes still counted in flight", tc.name, n)
 		}
+	}
+}
+
+// The opened answer is not copied into fasthttp's pooled body buffer, and
+// the buffer Consentry wrote it into is wiped once it is written.
+func TestAccessAnswerWipedAfterWrite(t *testing.T) {
+	var email string
+	p, tr, _ := accessProxy(t, 1<<20, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"email":"` + email + `"}`) })
+	email = token(t, tr, `"jane@example.com"`)
+	s := &fasthttp.Server{Handler: p.Handle}
+	ln := fasthttputil.NewInmemoryListener()
+	go s.Serve(ln)
+	t.Cleanup(func() { ln.Close() })
+	var seen []byte
+	// What the handler leaves in the response: a stream over Consentry's
+	// own buffer, not body bytes.
+	var ctx fasthttp.RequestCtx
+	request(&ctx, "GET", "/1/profile.json?identity=user-1", nil, accessAuthHdr...)
+	p.Handle(&ctx)
+	ab, ok := ctx.Response.BodyStream().(*answerBody)
+	if !ok || !bytes.Contains(ab.b, []byte("jane@example.com")) {
+		t.Fatalf("the answer is not streamed from Consentry's buffer: %T", ctx.Response.BodyStream())
+	}
+	seen = ab.b
+	if got := ctx.Response.Body(); !bytes.Contains(got, []byte("jane@example.com")) { // written
+		t.Fatalf("answer %s", got)
+	}
+	if bytes.ContainsAny(seen, "jane@.com") || len(seen) == 0 {
+		t.Errorf("Consentry's buffer keeps the opened answer after it was written: %q", seen)
+	}
+	// Over a connection: the client gets the whole answer.
+	c := &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	req.SetRequestURI("http://consentry.test/1/profile.json?identity=user-1")
+	for i := 0; i+1 < len(accessAuthHdr); i += 2 {
+		req.Header.Set(accessAuthHdr[i], accessAuthHdr[i+1])
+	}
+	if err := c.Do(req, resp); err != nil || resp.StatusCode() != 200 || string(resp.Body()) != `{"email":"jane@example.com"}` {
+		t.Fatalf("over a connection: %v %d %s", err, resp.StatusCode(), resp.Body())
+	}
+	if n := p.inFlightBytes.Load(); n != 0 {
+		t.Errorf("%d bytes still counted in flight after the answer was written", n)
 	}
 }

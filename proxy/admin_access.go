@@ -162,6 +162,9 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	}
 	log.Info("rights admin request", "subject", rep.Subject, "status", http.StatusOK)
 	writeJSON(w, http.StatusOK, doc)
+	for _, part := range doc.Parts {
+		clear(part.Data) // opened values: Consentry's buffers are wiped once written
+	}
 }
 
 // vendorPart asks one vendor for what it holds on the subject. held bytes
