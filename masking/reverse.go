@@ -101,10 +101,10 @@ func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
 		err = ErrReverseTooLarge
 	}
 	if err != nil {
-		// Opened values must not linger: not in the caller's buffer (often
-		// pooled) nor in the one the output grew into.
+		// Opened values must not linger in the output's array: the
+		// caller's buffer (often pooled), or the one the output grew into
+		// (moved wiped the caller's when the output left it).
 		clear(w.out[w.base:cap(w.out)])
-		clear(dst[len(dst):cap(dst)])
 		return dst, ReverseStats{}, err
 	}
 	w.write(js[w.last:])
