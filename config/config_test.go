@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,32 @@ func TestRightsAccessToken(t *testing.T) {
 	}
 	if b, err := (RightsOpts{}).ResolveAccessToken("acme"); b != nil || err != nil {
 		t.Errorf("unset: %q %v", b, err)
+	}
+}
+
+func TestCheckTokenKeys(t *testing.T) {
+	key := func(b byte) *TenantKeys {
+		return &TenantKeys{Token: bytes.Repeat([]byte{b}, TokenKeySize), TokenKeyID: "k1"}
+	}
+	for _, tc := range []struct {
+		name string
+		keys map[string]*TenantKeys
+		want []string // substrings of the error; nil: no error
+	}{
+		{"distinct", map[string]*TenantKeys{"a": key(1), "b": key(2), "c": key(3)}, nil},
+		{"shared", map[string]*TenantKeys{"acme": key(1), "beta": key(2), "zeta": key(1)}, []string{"tenants.acme.keys.token and tenants.zeta.keys.token: the same token key"}},
+		{"shared under another key id", map[string]*TenantKeys{"a": key(1), "b": {Token: key(1).Token, TokenKeyID: "k2"}}, []string{"tenants.a.keys.token and tenants.b.keys.token"}},
+		{"three share", map[string]*TenantKeys{"a": key(1), "b": key(1), "c": key(1)}, []string{"tenants.a.keys.token and tenants.b.keys.token", "tenants.a.keys.token and tenants.c.keys.token", "tenants.b.keys.token and tenants.c.keys.token"}},
+	} {
+		err := CheckTokenKeys(tc.keys)
+		if (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v lacks %q", tc.name, err, w)
+			}
+		}
 	}
 }

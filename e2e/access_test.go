@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -493,5 +494,27 @@ func TestSubjectsAccessDocument(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Errorf("logs hold %q", s)
 		}
+	}
+}
+
+// Two tenants configured with the same token key would open each other's
+// tokens (a token names its key id, not its tenant): refused at start,
+// naming both.
+func TestSharedTokenKeyRefusedAtStart(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 64)))
+	cfg := writeFile(t, t.TempDir(), "consentry.yaml", `
+tenants:
+  acme:
+    accounts: ["`+accessAcc+`"]
+    upstream: http://127.0.0.1:1
+    keys: {token: {value: "`+key+`"}, token_key_id: k1}
+  other:
+    accounts: ["`+otherAcc+`"]
+    upstream: http://127.0.0.1:1
+    keys: {token: {value: "`+key+`"}, token_key_id: k2}
+`)
+	_, errs, code := runCLITimeout(t, 30*time.Second, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(errs, "tenants.acme.keys.token and tenants.other.keys.token: the same token key") {
+		t.Fatalf("exit %d, want a refusal naming both tenants:\n%s", code, errs)
 	}
 }

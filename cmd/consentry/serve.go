@@ -218,6 +218,9 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			log.Info("tenant keys kept in the data directory; back them up: losing them changes every pseudonym", "tenant", name, "path", keys.Path)
 		}
 	}
+	if err := config.CheckTokenKeys(tenantKeys); err != nil {
+		return nil, err
+	}
 	if cfg.SingleTenant {
 		formats := "all"
 		if f := cfg.Tenants[config.DefaultTenantName].Formats; len(f) > 0 {
