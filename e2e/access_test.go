@@ -433,7 +433,7 @@ func TestSubjectsAccessDocument(t *testing.T) {
 		!own.Get("data.report.marketingConsent").Exists() || own.Get("data.rightsLog.#").Int() < 1 || own.Get("time").Str == "" {
 		t.Errorf("consentry part: %s", own.Raw)
 	}
-	if vendor.Get("vendor").Str != "clevertap" || vendor.Get("status").Str != "ok" || vendor.Get("httpStatus").Int() != 200 ||
+	if vendor.Get("vendor").Str != "clevertap" || vendor.Get("status").Str != "ok" || vendor.Get("httpStatus").Int() != 200 || vendor.Get("found").Raw != "true" ||
 		vendor.Get("data.record.email").Str != personEmail || vendor.Get("data.record.identity").Str != personIdentity ||
 		vendor.Get("data.record.profileData.Phone").Str != personPhone || vendor.Get("time").Str == "" {
 		t.Errorf("clevertap part: %s", vendor.Raw)
@@ -469,10 +469,19 @@ func TestSubjectsAccessDocument(t *testing.T) {
 	}
 	ct.set("", nil)
 
-	// Unknown person: Consentry knows nothing, the vendor says so.
+	// Unknown person: Consentry knows nothing, the vendor says so; that is
+	// an answer (found: false), not a failure, and the CLI exits 0.
 	status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/access", accessToken, `{"tenant":"acme","identity":"nobody-here"}`)
-	if status != 200 || gjson.GetBytes(body, "parts.0.data.report.known").Bool() || gjson.GetBytes(body, "parts.1.status").Str != "error" {
+	if part := gjson.GetBytes(body, "parts.1"); status != 200 || gjson.GetBytes(body, "parts.0.data.report.known").Bool() ||
+		part.Get("status").Str != "ok" || part.Get("found").Raw != "false" || part.Get("data").Exists() || part.Get("error").Exists() {
 		t.Errorf("unknown subject: %d %s", status, body)
+	}
+	if out, errs, code := subjectsCLI(t, env, "", "access", "--tenant", "acme", "--identity", "nobody-here"); code != 0 || gjson.Get(out, "parts.1.found").Raw != "false" {
+		t.Errorf("CLI for an unknown person: exit %d\n%s\n%s", code, out, errs)
+	}
+	// A reply over the budget is counted, as on the proxied routes.
+	if m := scrapeAdmin(t, cs.admin+"/metrics"); !strings.Contains(m, `consentry_budget_exceeded_total{budget="access_response_bytes"} 1`) {
+		t.Errorf("subjects access over the budget not counted")
 	}
 	// Bad requests and missing tokens are refused.
 	for _, tc := range []struct {

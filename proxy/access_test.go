@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -400,5 +401,32 @@ func TestAccessAnswerWipedAfterWrite(t *testing.T) {
 	}
 	if n := p.inFlightBytes.Load(); n != 0 {
 		t.Errorf("%d bytes still counted in flight after the answer was written", n)
+	}
+}
+
+// CleverTap's answer for a person it does not hold is "not found", not a
+// failure of the lookup; every other failure stays one.
+func TestVendorAnswerNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		body   string
+		status int
+		want   bool
+	}{
+		{`{"status":"fail","error":"User not found","code":404}`, 200, true},
+		{`{"status":"fail","error":"Profile not found","code":404}`, 404, true},
+		{`{"status":"fail","error":"No such profile","code":"404"}`, 200, true},
+		{`{"status":"fail","error":"profile NOT FOUND"}`, 200, true},
+		{`{"status":"success","record":{}}`, 200, false},
+		{`{"status":"fail","error":"Passcode is not valid","code":403}`, 403, false},
+		{`{"status":"fail","error":"Internal error","code":500}`, 500, false},
+		{`{"status":"fail","error":"Account not found","code":404}`, 500, false},
+		{`{"status":"fail","error":"Rate limit exceeded","code":429}`, 200, false},
+		{`[]`, 200, false},
+	} {
+		var v vendorAnswer
+		_ = json.Unmarshal([]byte(tc.body), &v)
+		if got := v.notFound(tc.status); got != tc.want {
+			t.Errorf("%d %s: not found %v, want %v", tc.status, tc.body, got, tc.want)
+		}
 	}
 }

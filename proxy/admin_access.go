@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/formats"
@@ -62,11 +63,13 @@ type AccessDocument struct {
 type AccessPart struct {
 	Vendor string    `json:"vendor"` // "consentry", "clevertap", ...
 	Time   time.Time `json:"time"`   // when the source answered
-	// Status: "ok" (data holds the answer), "error" (the source failed:
-	// error says how; data holds the vendor's own error body when it sent
-	// JSON), "skipped" (nothing to ask: error says why).
+	// Status: "ok" (data holds the answer; found false: the vendor holds
+	// nothing on the subject, and there is no data), "error" (the source
+	// failed: error says how; data holds the vendor's own error body when
+	// it sent JSON), "skipped" (nothing to ask: error says why).
 	Status     string          `json:"status"`
 	HTTPStatus int             `json:"httpStatus,omitempty"` // the vendor's HTTP status
+	Found      *bool           `json:"found,omitempty"`      // vendor parts answered "ok"
 	Data       json.RawMessage `json:"data,omitempty"`
 	Error      *adminErr       `json:"error,omitempty"`
 }
@@ -206,16 +209,53 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 	held = reply.Held
 	part.HTTPStatus = reply.Status
 	if ferr != nil {
+		if k, ok := accessBudget(ferr); ok {
+			a.p.metrics.budgetCtrs[k].Inc() // as the proxied access routes count it
+		}
 		return done("error", ferr.Code, ferr.Msg)
 	}
-	part.Data = json.RawMessage(reply.Body)
 	// CleverTap answers some failures with HTTP 200 and "status":"fail".
-	var answer struct {
-		Status string `json:"status"`
-	}
+	var answer vendorAnswer
 	_ = json.Unmarshal(reply.Body, &answer) // a JSON array or scalar has no status
-	if reply.Status/100 != 2 || answer.Status == "fail" {
+	found := true
+	switch {
+	case answer.notFound(reply.Status):
+		found = false
+		clear(reply.Body) // nothing of the subject in it; not returned
+	case reply.Status/100 != 2 || answer.Status == "fail":
+		part.Data = json.RawMessage(reply.Body)
 		return done("error", "vendor_error", u.Vendor+" refused the lookup (see data for its answer)")
+	default:
+		part.Data = json.RawMessage(reply.Body)
 	}
+	part.Found = &found
 	return done("ok", "", "")
+}
+
+// vendorAnswer is what the document reads of a vendor's JSON answer.
+type vendorAnswer struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Code   any    `json:"code"`
+}
+
+// notFound reports whether the answer says the vendor holds no profile:
+// "status":"fail" with code 404 or an error that says "not found", in an
+// HTTP 200 or 404. CleverTap's exact wording is not documented (UNVERIFIED),
+// so both are accepted; any other failure stays an error.
+func (v vendorAnswer) notFound(httpStatus int) bool {
+	if v.Status != "fail" || (httpStatus != 200 && httpStatus != 404) {
+		return false
+	}
+	switch c := v.Code.(type) {
+	case float64:
+		if c == 404 {
+			return true
+		}
+	case string:
+		if c == "404" {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(v.Error), "not found")
 }
