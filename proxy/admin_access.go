@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"strings"
 	"time"
@@ -136,19 +137,12 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 		return
 	}
 	own := ConsentryAccess{Report: rep}
+	// The rights package reads its log in order only (no per-subject
+	// index): one pass, keeping the subject's most recent entries.
 	var logErr error
-	for e, err := range reg.Log(time.Time{}) {
-		if err != nil {
-			logErr = err
-			break
-		}
-		if e.Tenant == req.Tenant && e.Subject == rep.Subject {
-			if len(own.RightsLog) == maxAccessLogEntries {
-				own.RightsLog, own.RightsLogTruncated = append(own.RightsLog[:0], own.RightsLog[1:]...), true
-			}
-			own.RightsLog = append(own.RightsLog, e)
-		}
-	}
+	own.RightsLog, own.RightsLogTruncated, logErr = lastEntries(reg.Log(time.Time{}), func(e rights.LogEntry) bool {
+		return e.Tenant == req.Tenant && e.Subject == rep.Subject
+	}, maxAccessLogEntries)
 	if logErr != nil {
 		log.Warn("rights admin request failed", "status", http.StatusServiceUnavailable, "error", logErr.Error())
 		adminError(w, http.StatusServiceUnavailable, "rights_unavailable", logErr.Error())
@@ -168,6 +162,35 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	for _, part := range doc.Parts {
 		clear(part.Data) // opened values: Consentry's buffers are wiped once written
 	}
+}
+
+// lastEntries returns the last max entries of log that match, oldest
+// first, and whether there were more. A ring buffer: each match costs O(1)
+// however long the log.
+func lastEntries(log iter.Seq2[rights.LogEntry, error], match func(rights.LogEntry) bool, max int) ([]rights.LogEntry, bool, error) {
+	var ring []rights.LogEntry
+	n := 0 // matches seen
+	for e, err := range log {
+		if err != nil {
+			return nil, false, err
+		}
+		if !match(e) {
+			continue
+		}
+		if len(ring) < max {
+			ring = append(ring, e)
+		} else {
+			ring[n%max] = e
+		}
+		n++
+	}
+	if n <= max {
+		return ring, false, nil
+	}
+	// ring[n%max] is the oldest kept entry.
+	k := n % max
+	out := make([]rights.LogEntry, 0, max)
+	return append(append(out, ring[k:]...), ring[:k]...), true, nil
 }
 
 // vendorPart asks one vendor for what it holds on the subject. held bytes
