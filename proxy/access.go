@@ -19,12 +19,13 @@ import (
 )
 
 // Access requests (formats.Route.Access): server code asks the vendor what
-// it holds on a person. Consentry checks the tenant's credential, forwards
-// only the query and body the route rebuilt (identifiers translated as
-// uploads carry them), and opens the reply for the controller: the tenant's
-// tokens become the values they seal, pseudonyms of the identifiers named
-// become those identifiers. Replies are never logged or kept; the audit line
-// carries counts only.
+// it holds on a person. Consentry checks the tenant's two credentials
+// (CleverTap passcode and Consentry access token), forwards only the query
+// and body the route rebuilt (identifiers translated as uploads carry them),
+// and opens the reply for the controller: the tenant's tokens become the
+// values they seal, pseudonyms of the identifiers named become those
+// identifiers. Replies are never logged or written to disk, and the buffers
+// Consentry owns are zeroed after use; the audit line carries counts only.
 
 // accessHeaders are the client headers an access request forwards: the
 // vendor's passcode and content negotiation (no Accept-Encoding: the reply
