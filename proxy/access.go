@@ -123,32 +123,32 @@ func equalSecret(got, want []byte) bool {
 // Consentry and the controller hold it). Failures count against the
 // tenant's MaxAccessAuthFailures.
 // retry, when positive, is the Retry-After of a 429 in seconds.
-func (p *Proxy) accessAuth(ctx *fasthttp.RequestCtx, tenant string, header string, st *reqState) (err *formats.Error, retry int) {
+func (p *Proxy) accessAuth(ctx *fasthttp.RequestCtx, tenant string, header string, st *reqState) (retry int, err *formats.Error) {
 	pass, token := p.rights.accessSecrets(tenant)
 	if token == nil {
-		return formats.Errorf(fasthttp.StatusNotFound, "access_not_configured",
-			"the access routes are off for this tenant: configure tenants.%s.rights.access_token and clevertap_passcode (and keep the rights registry enabled) to switch them on", tenant), 0
+		return 0, formats.Errorf(fasthttp.StatusNotFound, "access_not_configured",
+			"the access routes are off for this tenant: configure tenants.%s.rights.access_token and clevertap_passcode (and keep the rights registry enabled) to switch them on", tenant)
 	}
 	now := time.Now()
 	gate := &p.rights.gate
 	if blocked, wait := gate.blocked(tenant, now); blocked {
 		st.stats.Budget.Add(budget.AccessAuth, 1)
-		return formats.Errorf(fasthttp.StatusTooManyRequests, "access_rate_limited",
-			"%d failed authentications for this tenant this minute; access requests are refused until the minute is over", MaxAccessAuthFailures), int(wait/time.Second) + 1
+		return int(wait/time.Second) + 1, formats.Errorf(fasthttp.StatusTooManyRequests, "access_rate_limited",
+			"%d failed authentications for this tenant this minute; access requests are refused until the minute is over", MaxAccessAuthFailures)
 	}
 	gotPass, gotToken := ctx.Request.Header.Peek(header), ctx.Request.Header.Peek(AccessTokenHeader)
 	if len(gotPass) == 0 || len(gotToken) == 0 {
 		gate.fail(tenant, now)
-		return formats.Errorf(fasthttp.StatusUnauthorized, "missing_credential",
-			"send the tenant's CleverTap passcode in %s and its Consentry access token in %s; nothing was forwarded", header, AccessTokenHeader), 0
+		return 0, formats.Errorf(fasthttp.StatusUnauthorized, "missing_credential",
+			"send the tenant's CleverTap passcode in %s and its Consentry access token in %s; nothing was forwarded", header, AccessTokenHeader)
 	}
 	okPass, okToken := equalSecret(gotPass, pass), equalSecret(gotToken, token)
 	if !okPass || !okToken {
 		gate.fail(tenant, now)
-		return formats.Errorf(fasthttp.StatusForbidden, "invalid_credential",
-			"%s or %s is not the tenant's; nothing was forwarded", header, AccessTokenHeader), 0
+		return 0, formats.Errorf(fasthttp.StatusForbidden, "invalid_credential",
+			"%s or %s is not the tenant's; nothing was forwarded", header, AccessTokenHeader)
 	}
-	return nil, 0
+	return 0, nil
 }
 
 // serveAccess answers an access route for tenant.
@@ -164,7 +164,7 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 			"access requests need X-CleverTap-Account-Id naming an account configured for the tenant (no default tenant); nothing was forwarded")
 		return
 	}
-	if err, retry := p.accessAuth(ctx, tenant.Name, rt.CredentialHeader, st); err != nil {
+	if retry, err := p.accessAuth(ctx, tenant.Name, rt.CredentialHeader, st); err != nil {
 		p.failErr(ctx, ar, err)
 		if retry > 0 {
 			ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
