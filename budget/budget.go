@@ -264,6 +264,7 @@ const (
 	InFlightRequests             // over max_in_flight_requests: 503 overloaded
 	InFlightBytes                // over max_in_flight_body_bytes: 503 overloaded
 	AccessResponse               // a vendor reply to an access request over max_access_response_bytes: 502 access_response_too_large
+	AccessAuth                   // an access request refused after too many failed authentications: 429 access_rate_limited
 	NumKinds
 )
 
@@ -278,6 +279,7 @@ var kindNames = [NumKinds]string{
 	InFlightRequests: "in_flight_requests",
 	InFlightBytes:    "in_flight_bytes",
 	AccessResponse:   "access_response_bytes",
+	AccessAuth:       "access_auth_failures",
 }
 
 // String is the kind's label in metrics and audit lines.

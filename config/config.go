@@ -254,8 +254,15 @@ type RightsOpts struct {
 	HonorGPC bool `yaml:"honor_gpc"`
 	// CleverTapPasscode lets admin erasures (consentry subjects erase)
 	// also delete the profile at CleverTap, through the tenant's
-	// clevertap.rest upstream. Unset: admin erasures are local only.
+	// clevertap.rest upstream. Unset: admin erasures are local only. It
+	// alone never opens the access routes (CleverTap issues and shows it,
+	// so it does not keep tokens from CleverTap): see AccessToken.
 	CleverTapPasscode Secret `yaml:"clevertap_passcode"`
+	// AccessToken (>= MinAccessTokenLen bytes) switches the proxied access
+	// routes on for the tenant: a request needs it in
+	// X-Consentry-Access-Token as well as the passcode. A secret only
+	// Consentry and the controller hold. Unset: the routes answer 404.
+	AccessToken Secret `yaml:"access_token"`
 	// CleverTapAccountID is the account those calls name. Default: the
 	// tenant's first account id (or its name).
 	CleverTapAccountID string `yaml:"clevertap_account_id"`
@@ -384,7 +391,35 @@ func (o RightsOpts) validate(name string) []error {
 		a := o.Vendors[v]
 		errs = append(errs, a.validate(name, v)...)
 	}
+	a := o.AccessToken
+	switch {
+	case a.sources() > 1:
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.access_token: set one of value, env or file", name))
+	case a.isSet() && !o.CleverTapPasscodeSecret().isSet():
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.access_token: set only with clevertap_passcode or vendors.clevertap (the access routes forward the passcode to CleverTap)", name))
+	case a.Value != "" && a.Encoding == "" && len(a.Value) < MinAccessTokenLen:
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.access_token: at least %d bytes (openssl rand -hex 24)", name, MinAccessTokenLen))
+	}
+	if a.Name != "" {
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.access_token.name: only admin_tokens have names", name))
+	}
 	return errs
+}
+
+// MinAccessTokenLen is the shortest tenants.<t>.rights.access_token.
+const MinAccessTokenLen = 16
+
+// ResolveAccessToken returns the tenant's access token (nil: unset, the
+// access routes are off), or an error naming the key.
+func (o RightsOpts) ResolveAccessToken(name string) ([]byte, error) {
+	b, err := o.AccessToken.Resolve()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("tenants.%s.rights.access_token: %w", name, err)
+	case b != nil && len(b) < MinAccessTokenLen:
+		return nil, fmt.Errorf("tenants.%s.rights.access_token: at least %d bytes (openssl rand -hex 24)", name, MinAccessTokenLen)
+	}
+	return b, nil
 }
 
 // Keys are a tenant's secrets. Unset keys are generated on first start and

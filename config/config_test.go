@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -273,4 +274,61 @@ func TestVendorAccounts(t *testing.T) {
 	f("      vendors:\n        amplitude: {token: {value: t}}\n", "api_key: required")
 	f("      vendors:\n        segment: {token: {value: t}, tokn: x}\n", "tokn")
 	f("      clevertap_passcode: {value: p}\n      vendors:\n        clevertap: {token: {value: p}}\n", "keep one")
+}
+
+func TestRightsAccessToken(t *testing.T) {
+	t.Setenv("SHORT_ACCESS_TOKEN", "short")
+	for _, tc := range []struct {
+		name, rights, want string // want "": valid
+	}{
+		{"off", `{clevertap_passcode: {value: p}}`, ""},
+		{"on", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcdef}}`, ""},
+		{"short", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcde}}`, "tenants.acme.rights.access_token: at least 16 bytes"},
+		{"no passcode", `{access_token: {value: 0123456789abcdef}}`, "tenants.acme.rights.access_token: set only with clevertap_passcode or vendors.clevertap"},
+		{"two sources", `{clevertap_passcode: {value: p}, access_token: {value: 0123456789abcdef, env: X}}`, "set one of value, env or file"},
+	} {
+		c, err := Parse([]byte("tenants:\n  acme:\n    upstream: http://x\n    rights: " + tc.rights + "\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// From the environment the length is checked when it is resolved.
+	o := RightsOpts{CleverTapPasscode: Secret{Value: "p"}, AccessToken: Secret{Env: "SHORT_ACCESS_TOKEN"}}
+	if _, err := o.ResolveAccessToken("acme"); err == nil || !strings.Contains(err.Error(), "tenants.acme.rights.access_token: at least 16 bytes") {
+		t.Errorf("short token from env: %v", err)
+	}
+	if b, err := (RightsOpts{}).ResolveAccessToken("acme"); b != nil || err != nil {
+		t.Errorf("unset: %q %v", b, err)
+	}
+}
+
+func TestCheckTokenKeys(t *testing.T) {
+	key := func(b byte) *TenantKeys {
+		return &TenantKeys{Token: bytes.Repeat([]byte{b}, TokenKeySize), TokenKeyID: "k1"}
+	}
+	for _, tc := range []struct {
+		name string
+		keys map[string]*TenantKeys
+		want []string // substrings of the error; nil: no error
+	}{
+		{"distinct", map[string]*TenantKeys{"a": key(1), "b": key(2), "c": key(3)}, nil},
+		{"shared", map[string]*TenantKeys{"acme": key(1), "beta": key(2), "zeta": key(1)}, []string{"tenants.acme.keys.token and tenants.zeta.keys.token: the same token key"}},
+		{"shared under another key id", map[string]*TenantKeys{"a": key(1), "b": {Token: key(1).Token, TokenKeyID: "k2"}}, []string{"tenants.a.keys.token and tenants.b.keys.token"}},
+		{"three share", map[string]*TenantKeys{"a": key(1), "b": key(1), "c": key(1)}, []string{"tenants.a.keys.token and tenants.b.keys.token", "tenants.a.keys.token and tenants.c.keys.token", "tenants.b.keys.token and tenants.c.keys.token"}},
+	} {
+		err := CheckTokenKeys(tc.keys)
+		if (err == nil) != (tc.want == nil) {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v lacks %q", tc.name, err, w)
+			}
+		}
+	}
 }

@@ -2,12 +2,14 @@ package config
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // Key sizes: HMAC-SHA-256 key and AES-SIV-512 key (two AES-256 halves).
@@ -175,4 +177,30 @@ func RegistryKey(dataDir string, s Secret) ([]byte, error) {
 		return nil, fmt.Errorf("cannot write the rights key: %w", err)
 	}
 	return k, os.Rename(path+".tmp", path)
+}
+
+// CheckTokenKeys refuses tenants that share a token key. A token names its
+// key id, not its tenant, so with one key two tenants would open each
+// other's tokens (an access request of one would reveal the other's
+// values). Generated keys differ; a key configured twice, or a key file
+// copied to another tenant, is an error naming both tenants.
+func CheckTokenKeys(keys map[string]*TenantKeys) error {
+	names := make([]string, 0, len(keys))
+	for name := range keys {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for i, a := range names {
+		for _, b := range names[i+1:] {
+			ka, kb := keys[a], keys[b]
+			if ka == nil || kb == nil || len(ka.Token) == 0 {
+				continue
+			}
+			if subtle.ConstantTimeCompare(ka.Token, kb.Token) == 1 {
+				errs = append(errs, fmt.Errorf("tenants.%s.keys.token and tenants.%s.keys.token: the same token key; give each tenant its own (openssl rand -base64 %d), or the tenants open each other's tokens", a, b, TokenKeySize))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,9 @@ const (
 	accessPass      = "ACME-CT-PASSCODE-7731"
 	otherPass       = "OTHER-CT-PASSCODE-0042"
 	accessToken     = "dpo-access-token-0123456789"
+	acmeAccessTok   = "acme-consentry-access-7731-aa"
+	otherAccessTok  = "other-consentry-access-0042-bb"
+	legacyAcc       = "LEGACY-ACCESS-01"
 	personIdentity  = "user-8841-jane"
 	personEmail     = "jane.doe.8841@example.com"
 	personPhone     = "+14155550123"
@@ -28,7 +32,8 @@ const (
 	accessRespLimit = 16384
 )
 
-// accessConfig: two tenants on up with CleverTap passcodes, a small
+// accessConfig: two tenants on up with CleverTap passcodes and access
+// tokens, a third (legacy) with a passcode only (access routes off), a small
 // access reply budget and a short upstream timeout.
 func accessConfig(t *testing.T, up string) string {
 	t.Helper()
@@ -44,11 +49,18 @@ tenants:
     upstream: `+up+`
     rights:
       clevertap_passcode: {value: `+accessPass+`}
+      access_token: {value: `+acmeAccessTok+`}
   other:
     accounts: ["`+otherAcc+`"]
     upstream: `+up+`
     rights:
       clevertap_passcode: {value: `+otherPass+`}
+      access_token: {value: `+otherAccessTok+`}
+  legacy:
+    accounts: ["`+legacyAcc+`"]
+    upstream: `+up+`
+    rights:
+      clevertap_passcode: {value: `+accessPass+`}
 `)
 }
 
@@ -236,7 +248,7 @@ func TestAccessThroughConsentry(t *testing.T) {
 	if held.Get("Identity").Str == "" || !strings.HasPrefix(held.Get("Email").Str, "tok:") {
 		t.Fatalf("test needs a hashed identity and a tokenized email upstream: %s", held.Raw)
 	}
-	auth := map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass}
+	auth := map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass, "X-Consentry-Access-Token": acmeAccessTok}
 
 	for _, q := range []string{"identity=" + personIdentity, "email=" + url.QueryEscape(personEmail), "objectId=" + personDevice} {
 		before := len(up.requests())
@@ -255,35 +267,51 @@ func TestAccessThroughConsentry(t *testing.T) {
 		if len(got) != 1 || got[0].Path != "/1/profile.json" || strings.Contains(got[0].Query, "jane") || strings.Contains(got[0].Query, "8841") {
 			t.Fatalf("%s: upstream got %+v", q, got)
 		}
-		if got[0].Header.Get("X-Clevertap-Passcode") != accessPass || got[0].Header.Get("Cookie") != "" {
+		if got[0].Header.Get("X-Clevertap-Passcode") != accessPass || got[0].Header.Get("X-Clevertap-Account-Id") != accessAcc ||
+			got[0].Header.Get("X-Consentry-Access-Token") != "" || got[0].Header.Get("Cookie") != "" {
 			t.Errorf("%s: upstream headers %v", q, got[0].Header)
 		}
 	}
 
-	// Refused without the passcode, with a wrong one, with another
-	// tenant's: nothing reaches the vendor.
+	// Refused without the passcode or the access token, with a wrong one,
+	// with another tenant's, with the passcode alone (CleverTap holds it),
+	// and for a tenant that never switched access on: nothing reaches the
+	// vendor. Fewer failures than MaxAccessAuthFailures (10) for acme.
 	before := len(up.requests())
-	for _, tc := range []struct {
+	withTok := func(acc, pass, tok string) map[string]string {
+		h := map[string]string{"X-CleverTap-Account-Id": acc}
+		if pass != "" {
+			h["X-CleverTap-Passcode"] = pass
+		}
+		if tok != "" {
+			h["X-Consentry-Access-Token"] = tok
+		}
+		return h
+	}
+	paths := []string{"/1/profile.json?identity=" + personIdentity, "/1/profiles.json?cursor=abc", "/1/events.json?cursor=abc"}
+	for i, tc := range []struct {
 		hdr    map[string]string
 		status int
 		code   string
 	}{
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc}, 401, "missing_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": "guess"}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": otherPass}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": accessAcc, "X-CleverTap-Passcode": accessPass + "x"}, 403, "invalid_credential"},
-		{map[string]string{"X-CleverTap-Account-Id": "NOT-CONFIGURED", "X-CleverTap-Passcode": accessPass}, 403, "unknown_tenant"},
+		{withTok(accessAcc, "", ""), 401, "missing_credential"},
+		{withTok(accessAcc, accessPass, ""), 401, "missing_credential"},
+		{withTok(accessAcc, "", acmeAccessTok), 401, "missing_credential"},
+		{withTok(accessAcc, "guess", acmeAccessTok), 403, "invalid_credential"},
+		{withTok(accessAcc, otherPass, otherAccessTok), 403, "invalid_credential"},
+		{withTok(accessAcc, accessPass, acmeAccessTok+"x"), 403, "invalid_credential"},
+		{withTok(legacyAcc, accessPass, ""), 404, "access_not_configured"},
+		{withTok(legacyAcc, accessPass, acmeAccessTok), 404, "access_not_configured"},
+		{withTok("NOT-CONFIGURED", accessPass, acmeAccessTok), 403, "unknown_tenant"},
 	} {
-		for _, path := range []string{"/1/profile.json?identity=" + personIdentity, "/1/profiles.json?cursor=abc", "/1/events.json?cursor=abc"} {
-			status, body := accessGet(t, cs.url, path, tc.hdr)
-			if status != tc.status || gjson.GetBytes(body, "error.code").Str != tc.code {
-				t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
-			}
+		path := paths[i%len(paths)]
+		status, body := accessGet(t, cs.url, path, tc.hdr)
+		if status != tc.status || gjson.GetBytes(body, "error.code").Str != tc.code {
+			t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
 		}
-		resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), tc.hdr)
-		if resp.StatusCode != tc.status {
-			t.Errorf("cursor open with %v: %d %s", tc.hdr, resp.StatusCode, body)
-		}
+	}
+	if resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), withTok(accessAcc, accessPass, "")); resp.StatusCode != 401 {
+		t.Errorf("cursor open without the access token: %d %s", resp.StatusCode, body)
 	}
 	if n := len(up.requests()) - before; n != 0 {
 		t.Fatalf("%d refused access requests reached the vendor", n)
@@ -366,6 +394,22 @@ func TestAccessThroughConsentry(t *testing.T) {
 	if len(routes) < 10 {
 		t.Errorf("access requests missing from the audit trail: %v", routes)
 	}
+	if !strings.Contains(logs, "access request") || strings.Contains(logs, acmeAccessTok) || strings.Contains(logs, accessPass) {
+		t.Errorf("access requests are logged by outcome and counts, never credentials:\n%s", logs)
+	}
+
+	// Guessing the access token with CleverTap's passcode: after 10
+	// failures in a minute the tenant's access routes answer 429, even to
+	// the right credentials; nothing reaches the vendor.
+	before = len(up.requests())
+	var last int
+	for i := 0; i < 12; i++ {
+		last, _ = accessGet(t, cs.url, "/1/events.json?cursor=anything", withTok(accessAcc, accessPass, fmt.Sprintf("guess-%016d", i)))
+	}
+	status, body = accessGet(t, cs.url, "/1/profile.json?identity="+personIdentity, auth)
+	if last != 429 || status != 429 || gjson.GetBytes(body, "error.code").Str != "access_rate_limited" || len(up.requests()) != before {
+		t.Errorf("guessing: last guess %d, then the right credentials %d %s; %d reached the vendor", last, status, body, len(up.requests())-before)
+	}
 }
 
 // consentry subjects access: Consentry's report, its rights log and
@@ -389,7 +433,7 @@ func TestSubjectsAccessDocument(t *testing.T) {
 		!own.Get("data.report.marketingConsent").Exists() || own.Get("data.rightsLog.#").Int() < 1 || own.Get("time").Str == "" {
 		t.Errorf("consentry part: %s", own.Raw)
 	}
-	if vendor.Get("vendor").Str != "clevertap" || vendor.Get("status").Str != "ok" || vendor.Get("httpStatus").Int() != 200 ||
+	if vendor.Get("vendor").Str != "clevertap" || vendor.Get("status").Str != "ok" || vendor.Get("httpStatus").Int() != 200 || vendor.Get("found").Raw != "true" ||
 		vendor.Get("data.record.email").Str != personEmail || vendor.Get("data.record.identity").Str != personIdentity ||
 		vendor.Get("data.record.profileData.Phone").Str != personPhone || vendor.Get("time").Str == "" {
 		t.Errorf("clevertap part: %s", vendor.Raw)
@@ -425,10 +469,19 @@ func TestSubjectsAccessDocument(t *testing.T) {
 	}
 	ct.set("", nil)
 
-	// Unknown person: Consentry knows nothing, the vendor says so.
+	// Unknown person: Consentry knows nothing, the vendor says so; that is
+	// an answer (found: false), not a failure, and the CLI exits 0.
 	status, body := adminCall(t, "POST", cs.admin+"/v1/subjects/access", accessToken, `{"tenant":"acme","identity":"nobody-here"}`)
-	if status != 200 || gjson.GetBytes(body, "parts.0.data.report.known").Bool() || gjson.GetBytes(body, "parts.1.status").Str != "error" {
+	if part := gjson.GetBytes(body, "parts.1"); status != 200 || gjson.GetBytes(body, "parts.0.data.report.known").Bool() ||
+		part.Get("status").Str != "ok" || part.Get("found").Raw != "false" || part.Get("data").Exists() || part.Get("error").Exists() {
 		t.Errorf("unknown subject: %d %s", status, body)
+	}
+	if out, errs, code := subjectsCLI(t, env, "", "access", "--tenant", "acme", "--identity", "nobody-here"); code != 0 || gjson.Get(out, "parts.1.found").Raw != "false" {
+		t.Errorf("CLI for an unknown person: exit %d\n%s\n%s", code, out, errs)
+	}
+	// A reply over the budget is counted, as on the proxied routes.
+	if m := scrapeAdmin(t, cs.admin+"/metrics"); !strings.Contains(m, `consentry_budget_exceeded_total{budget="access_response_bytes"} 1`) {
+		t.Errorf("subjects access over the budget not counted")
 	}
 	// Bad requests and missing tokens are refused.
 	for _, tc := range []struct {
@@ -450,5 +503,27 @@ func TestSubjectsAccessDocument(t *testing.T) {
 		if strings.Contains(logs, s) {
 			t.Errorf("logs hold %q", s)
 		}
+	}
+}
+
+// Two tenants configured with the same token key would open each other's
+// tokens (a token names its key id, not its tenant): refused at start,
+// naming both.
+func TestSharedTokenKeyRefusedAtStart(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("k", 64)))
+	cfg := writeFile(t, t.TempDir(), "consentry.yaml", `
+tenants:
+  acme:
+    accounts: ["`+accessAcc+`"]
+    upstream: http://127.0.0.1:1
+    keys: {token: {value: "`+key+`"}, token_key_id: k1}
+  other:
+    accounts: ["`+otherAcc+`"]
+    upstream: http://127.0.0.1:1
+    keys: {token: {value: "`+key+`"}, token_key_id: k2}
+`)
+	_, errs, code := runCLITimeout(t, 30*time.Second, "serve", "--config", cfg, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--data", t.TempDir())
+	if code == 0 || !strings.Contains(errs, "tenants.acme.keys.token and tenants.other.keys.token: the same token key") {
+		t.Fatalf("exit %d, want a refusal naming both tenants:\n%s", code, errs)
 	}
 }

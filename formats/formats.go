@@ -218,9 +218,11 @@ type Route struct {
 	CredentialHeader string
 	// Access marks a route that reads what the vendor holds on people (a
 	// data-subject access request by server code). The proxy refuses it
-	// unless CredentialHeader carries the tenant's credential, forwards only
-	// what Access rebuilt, and opens the vendor's reply for the controller
-	// (tokens of the tenant, pseudonyms of the identifiers named).
+	// unless the tenant switched access on and the request carries both the
+	// tenant's vendor credential (CredentialHeader) and its Consentry access
+	// token, forwards only what Access rebuilt, and opens the vendor's reply
+	// for the controller (tokens of the tenant, pseudonyms of the
+	// identifiers named).
 	Access *Access
 }
 

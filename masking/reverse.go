@@ -3,7 +3,14 @@ package masking
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 )
+
+// ErrReverseTooLarge: the opened document would be larger than
+// Reverser.Max. Opening makes a document larger (a 66-byte pseudonym can
+// stand for a 2 KB identifier), so a bound on the vendor's reply does not
+// bound the answer.
+var ErrReverseTooLarge = errors.New("the opened document is larger than the limit")
 
 // TokenOpener opens tokens issued under one tenant's token key.
 type TokenOpener interface {
@@ -63,6 +70,9 @@ type Reverser struct {
 	// Names maps the text of a pseudonym to the JSON token (a quoted
 	// string) that replaces it.
 	Names map[string][]byte
+	// Max, if positive, bounds the opened document: Append stops with
+	// ErrReverseTooLarge as soon as the output would pass it.
+	Max int
 
 	text []byte // decoded string scratch
 }
@@ -76,9 +86,10 @@ type ReverseStats struct {
 
 // Append validates the JSON document js and appends it to dst with every
 // string value that is a token or a named pseudonym replaced. On a syntax
-// error dst is returned unchanged: nothing is partially opened.
+// error (or ErrReverseTooLarge) dst is returned unchanged: nothing is
+// partially opened.
 func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
-	w := reverseWalk{r: r, in: js, out: dst}
+	w := reverseWalk{r: r, in: js, out: dst, base: len(dst)}
 	start := SkipSpace(js, 0)
 	end, err := w.value(start, 0)
 	if err == nil {
@@ -86,11 +97,18 @@ func (r *Reverser) Append(dst, js []byte) ([]byte, ReverseStats, error) {
 			err = synErr(j, "trailing data after JSON value")
 		}
 	}
+	if err == nil && w.over() {
+		err = ErrReverseTooLarge
+	}
 	if err != nil {
-		clear(w.out[len(dst):]) // opened values must not linger in a pooled buffer
+		// Opened values must not linger in the output's array: the
+		// caller's buffer (often pooled), or the one the output grew into
+		// (moved wiped the caller's when the output left it).
+		clear(w.out[w.base:cap(w.out)])
 		return dst, ReverseStats{}, err
 	}
-	return append(w.out, js[w.last:]...), w.stats, nil
+	w.write(js[w.last:])
+	return w.out, w.stats, nil
 }
 
 type reverseWalk struct {
@@ -98,7 +116,30 @@ type reverseWalk struct {
 	in    []byte
 	out   []byte
 	last  int // in[:last] is in out already
+	base  int // len(dst): out[base:] is this document
 	stats ReverseStats
+}
+
+// write appends b to the output. When the output moves to a larger array,
+// the opened values in the one it leaves are wiped: nobody holds that
+// array any more (or the caller does, as a pooled buffer).
+func (w *reverseWalk) write(b []byte) {
+	w.moved(w.out, append(w.out, b...))
+}
+
+// moved makes next the output and wipes this document's part of prev if
+// next lives in another array.
+func (w *reverseWalk) moved(prev, next []byte) {
+	w.out = next
+	if cap(prev) > w.base && cap(next) > 0 && &prev[:cap(prev)][cap(prev)-1] != &next[:cap(next)][cap(next)-1] {
+		clear(prev[w.base:cap(prev)])
+	}
+}
+
+// over reports whether the document, opened so far and copied from here
+// on, passes Max.
+func (w *reverseWalk) over() bool {
+	return w.r.Max > 0 && len(w.out)-w.base+len(w.in)-w.last > w.r.Max
 }
 
 func (w *reverseWalk) value(i, depth int) (int, error) {
@@ -109,6 +150,9 @@ func (w *reverseWalk) value(i, depth int) (int, error) {
 	if !container {
 		if t == TypeString {
 			w.str(i, end)
+			if w.over() {
+				return 0, ErrReverseTooLarge
+			}
 		}
 		return end, nil
 	}
@@ -134,8 +178,8 @@ func (w *reverseWalk) str(i, end int) {
 		text = w.r.text
 	}
 	if orig, ok := w.r.Names[string(text)]; ok {
-		w.out = append(w.out, w.in[w.last:i]...)
-		w.out = append(w.out, orig...)
+		w.write(w.in[w.last:i])
+		w.write(orig)
 		w.last = end
 		w.stats.Restored++
 		return
@@ -145,9 +189,10 @@ func (w *reverseWalk) str(i, end int) {
 	}
 	if w.r.Tokens != nil {
 		mark := len(w.out)
-		w.out = append(w.out, w.in[w.last:i]...)
-		if out, ok := w.r.Tokens.OpenToken(w.out, text); ok {
-			w.out = out
+		w.write(w.in[w.last:i])
+		out, ok := w.r.Tokens.OpenToken(w.out, text)
+		w.moved(w.out, out)
+		if ok {
 			w.last = end
 			w.stats.Opened++
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,15 +81,19 @@ func TestReverserRefusesMalformed(t *testing.T) {
 	for _, in := range []string{
 		``, `{`, `{"a":"` + email + `"`, `{"a":"` + email + `"} x`, `<html>502</html>`,
 		strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1),
-		`{"a":"\x01"}`, `["` + email + `",]`,
+		`{"a":"\x01"}`, `["` + email + `",]`, `["` + email + `","` + email + `"`,
 	} {
+		// Room enough that the output never grows out of the caller's
+		// buffer: what was opened before the error is in it, and must be
+		// wiped (TestReverserWipesArraysItLeaves covers a growing output).
+		dst := append(make([]byte, 0, 4096), "keep"...)
 		r := Reverser{Tokens: tenant}
-		out, _, err := r.Append([]byte("keep"), []byte(in))
+		out, _, err := r.Append(dst, []byte(in))
 		if err == nil {
 			t.Errorf("%.40q: no error", in)
 		}
-		if string(out) != "keep" || bytes.Contains(out[:cap(out)], []byte("jane@")) {
-			t.Errorf("%.40q: partial output %q", in, out)
+		if string(out) != "keep" || bytes.Contains(dst[:cap(dst)], []byte("jane@")) {
+			t.Errorf("%.40q: partial output %q, buffer %q", in, out, bytes.TrimRight(dst[:cap(dst)], "\x00"))
 		}
 	}
 }
@@ -128,8 +133,9 @@ func FuzzReverser(f *testing.F) {
 		if st.Opened == 0 && st.Restored == 0 && !bytes.Equal(out, in) {
 			t.Fatalf("nothing opened but the document changed:\n%q\n%q", in, out)
 		}
-		// Sealing every string value and opening the result gives the
-		// input back.
+		// Every string that starts like a token is either opened with the
+		// tenant's key or counted as not opened: a reverser without a key
+		// counts them all as not opened.
 		plain := Reverser{}
 		if _, pst, _ := plain.Append(nil, in); pst.Unopened != st.Unopened+st.Opened {
 			t.Fatalf("token-looking strings: %d without a key, %d+%d with it", pst.Unopened, st.Opened, st.Unopened)
@@ -228,6 +234,74 @@ func TestReverserGolden(t *testing.T) {
 			}
 			if got != string(want) {
 				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// Opening makes a document larger (a short pseudonym stands for a long
+// identifier): Max bounds the answer, not the input.
+func TestReverserMax(t *testing.T) {
+	long := `"` + strings.Repeat("x", 1000) + `"`
+	names := map[string][]byte{"p": []byte(long)}
+	for _, tc := range []struct {
+		name, in string
+		max      int
+		ok       bool
+	}{
+		{"no limit", `["p","p"]`, 0, true},
+		{"exactly at the limit", `["p","p"]`, 2*len(long) + 3, true},
+		{"one byte over", `["p","p"]`, 2*len(long) + 2, false},
+		{"input alone over", `["a","b"]`, 8, false},
+		{"first value already over", `["p"]`, 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := make([]byte, 4, 8)
+			copy(dst, "keep")
+			r := Reverser{Names: names, Max: tc.max}
+			out, _, err := r.Append(dst, []byte(tc.in))
+			if tc.ok {
+				if err != nil || len(out)-4 > tc.max && tc.max > 0 {
+					t.Fatalf("got %d bytes, %v", len(out)-4, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrReverseTooLarge) || string(out) != "keep" {
+				t.Fatalf("got %q, %v; want ErrReverseTooLarge and dst unchanged", out, err)
+			}
+		})
+	}
+}
+
+// Opened values do not stay behind in arrays the output leaves: the
+// caller's buffer (often pooled) when the output grows out of it, on
+// success and on error.
+func TestReverserWipesArraysItLeaves(t *testing.T) {
+	tenant, _ := NewTransformer(reverseKeys("k1", 7))
+	email := sealed(t, tenant, `"jane@example.com"`, TypeString)
+	phone := sealed(t, tenant, `"+14155550123"`, TypeString)
+	for _, tc := range []struct {
+		name, in string
+		cap      int // of the caller's buffer, "keep" in it
+		ok       bool
+	}{
+		{"grows while opening the second token, then fails", `["` + email + `","` + phone + `",]`, 30, false},
+		{"grows while copying, then fails", `["` + email + `","` + strings.Repeat("x", 40) + `","` + phone + `",]`, 30, false},
+		{"grows, then succeeds", `["` + email + `","` + phone + `"]`, 30, true},
+		{"grows on the last copy", `["` + email + `","` + strings.Repeat("x", 40) + `"]`, 30, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := append(make([]byte, 0, tc.cap), "keep"...)
+			r := Reverser{Tokens: tenant}
+			out, _, err := r.Append(dst, []byte(tc.in))
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v", err)
+			}
+			if tc.ok && !strings.Contains(string(out), "jane@example.com") {
+				t.Fatalf("not opened: %s", out)
+			}
+			if left := dst[len(dst):cap(dst)]; bytes.Contains(left, []byte("jane")) || bytes.Contains(left, []byte("4155550123")) {
+				t.Errorf("the caller's buffer keeps opened values: %q", left)
 			}
 		})
 	}

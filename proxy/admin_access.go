@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/formats"
@@ -62,11 +64,13 @@ type AccessDocument struct {
 type AccessPart struct {
 	Vendor string    `json:"vendor"` // "consentry", "clevertap", ...
 	Time   time.Time `json:"time"`   // when the source answered
-	// Status: "ok" (data holds the answer), "error" (the source failed:
-	// error says how; data holds the vendor's own error body when it sent
-	// JSON), "skipped" (nothing to ask: error says why).
+	// Status: "ok" (data holds the answer; found false: the vendor holds
+	// nothing on the subject, and there is no data), "error" (the source
+	// failed: error says how; data holds the vendor's own error body when
+	// it sent JSON), "skipped" (nothing to ask: error says why).
 	Status     string          `json:"status"`
 	HTTPStatus int             `json:"httpStatus,omitempty"` // the vendor's HTTP status
+	Found      *bool           `json:"found,omitempty"`      // vendor parts answered "ok"
 	Data       json.RawMessage `json:"data,omitempty"`
 	Error      *adminErr       `json:"error,omitempty"`
 }
@@ -133,19 +137,12 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 		return
 	}
 	own := ConsentryAccess{Report: rep}
+	// The rights package reads its log in order only (no per-subject
+	// index): one pass, keeping the subject's most recent entries.
 	var logErr error
-	for e, err := range reg.Log(time.Time{}) {
-		if err != nil {
-			logErr = err
-			break
-		}
-		if e.Tenant == req.Tenant && e.Subject == rep.Subject {
-			if len(own.RightsLog) == maxAccessLogEntries {
-				own.RightsLog, own.RightsLogTruncated = append(own.RightsLog[:0], own.RightsLog[1:]...), true
-			}
-			own.RightsLog = append(own.RightsLog, e)
-		}
-	}
+	own.RightsLog, own.RightsLogTruncated, logErr = lastEntries(reg.Log(time.Time{}), func(e rights.LogEntry) bool {
+		return e.Tenant == req.Tenant && e.Subject == rep.Subject
+	}, maxAccessLogEntries)
 	if logErr != nil {
 		log.Warn("rights admin request failed", "status", http.StatusServiceUnavailable, "error", logErr.Error())
 		adminError(w, http.StatusServiceUnavailable, "rights_unavailable", logErr.Error())
@@ -155,23 +152,57 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	doc := AccessDocument{Action: "access", Tenant: req.Tenant, Subject: rep.Subject, Time: time.Now().UTC()}
 	doc.Parts = append(doc.Parts, AccessPart{Vendor: "consentry", Time: time.Now().UTC(), Status: "ok", Data: data})
 	for _, u := range a.access {
-		part := a.vendorPart(tenant, u, device, id)
+		part, held := a.vendorPart(tenant, u, device, id)
+		defer a.p.inFlightBytes.Add(-held) // the opened answer counts until it is written
 		log.Info("vendor access part", "vendor", part.Vendor, "part_status", part.Status, "http_status", part.HTTPStatus)
 		doc.Parts = append(doc.Parts, part)
 	}
 	log.Info("rights admin request", "subject", rep.Subject, "status", http.StatusOK)
 	writeJSON(w, http.StatusOK, doc)
+	for _, part := range doc.Parts {
+		clear(part.Data) // opened values: Consentry's buffers are wiped once written
+	}
 }
 
-// vendorPart asks one vendor for what it holds on the subject.
-func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []byte) AccessPart {
+// lastEntries returns the last max entries of log that match, oldest
+// first, and whether there were more. A ring buffer: each match costs O(1)
+// however long the log.
+func lastEntries(log iter.Seq2[rights.LogEntry, error], match func(rights.LogEntry) bool, max int) ([]rights.LogEntry, bool, error) {
+	var ring []rights.LogEntry
+	n := 0 // matches seen
+	for e, err := range log {
+		if err != nil {
+			return nil, false, err
+		}
+		if !match(e) {
+			continue
+		}
+		if len(ring) < max {
+			ring = append(ring, e)
+		} else {
+			ring[n%max] = e
+		}
+		n++
+	}
+	if n <= max {
+		return ring, false, nil
+	}
+	// ring[n%max] is the oldest kept entry.
+	k := n % max
+	out := make([]rights.LogEntry, 0, max)
+	return append(append(out, ring[k:]...), ring[:k]...), true, nil
+}
+
+// vendorPart asks one vendor for what it holds on the subject. held bytes
+// of the part count in the in-flight budget until the caller subtracts them.
+func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []byte) (_ AccessPart, held int64) {
 	part := AccessPart{Vendor: u.Vendor}
-	done := func(status, code, msg string) AccessPart {
+	done := func(status, code, msg string) (AccessPart, int64) {
 		part.Time, part.Status = time.Now().UTC(), status
 		if code != "" {
 			part.Error = &adminErr{Code: code, Message: msg}
 		}
-		return part
+		return part, held
 	}
 	cred, ok := a.creds[t.Name]
 	if !ok || len(cred.Secret) == 0 {
@@ -198,19 +229,29 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 		return done("skipped", "identifier_not_forwarded", "the tenant's policy removes this identifier from uploads: "+u.Vendor+" never received it")
 	}
 	reply, ferr := a.p.fetchAccess(t, up, http.MethodGet, u.Path, query, nil, u.Headers(cred.Account, cred.Secret), names, nil)
+	held = reply.Held
 	part.HTTPStatus = reply.Status
 	if ferr != nil {
+		if k, ok := accessBudget(ferr); ok {
+			a.p.metrics.budgetCtrs[k].Inc() // as the proxied access routes count it
+		}
 		return done("error", ferr.Code, ferr.Msg)
 	}
-	part.Data = json.RawMessage(reply.Body)
 	// CleverTap answers some failures with HTTP 200 and "status":"fail".
-	var answer struct {
-		Status string `json:"status"`
-	}
+	var answer vendorAnswer
 	_ = json.Unmarshal(reply.Body, &answer) // a JSON array or scalar has no status
-	if reply.Status/100 != 2 || answer.Status == "fail" {
+	found := true
+	switch {
+	case answer.notFound(reply.Status):
+		found = false
+		clear(reply.Body) // nothing of the subject in it; not returned
+	case reply.Status/100 != 2 || answer.Status == "fail":
+		part.Data = json.RawMessage(reply.Body)
 		return done("error", "vendor_error", u.Vendor+" refused the lookup (see data for its answer)")
+	default:
+		part.Data = json.RawMessage(reply.Body)
 	}
+	part.Found = &found
 	return done("ok", "", "")
 }
 
@@ -218,4 +259,32 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 type VendorCredentials struct {
 	Account string
 	Secret  []byte
+}
+
+// vendorAnswer is what the document reads of a vendor's JSON answer.
+type vendorAnswer struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Code   any    `json:"code"`
+}
+
+// notFound reports whether the answer says the vendor holds no profile:
+// "status":"fail" with code 404 or an error that says "not found", in an
+// HTTP 200 or 404. CleverTap's exact wording is not documented (UNVERIFIED),
+// so both are accepted; any other failure stays an error.
+func (v vendorAnswer) notFound(httpStatus int) bool {
+	if v.Status != "fail" || (httpStatus != 200 && httpStatus != 404) {
+		return false
+	}
+	switch c := v.Code.(type) {
+	case float64:
+		if c == 404 {
+			return true
+		}
+	case string:
+		if c == "404" {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(v.Error), "not found")
 }

@@ -41,6 +41,7 @@ type Tenant struct {
 	formats   map[string]bool      // accepted formats; nil accepts all
 	accepts   string               // the accepted formats, for the refusal
 	honorGPC  bool
+	account   string // the first configured account id ("" if none)
 }
 
 func (t *Tenant) upstreamFor(format string) *upstream {
@@ -204,6 +205,9 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 			t.upstreams[f] = u
 		}
 		p.tenants[ts.Name] = t
+		if len(ts.Accounts) > 0 {
+			t.account = ts.Accounts[0]
+		}
 		for _, a := range ts.Accounts {
 			p.accounts[a] = t
 		}

@@ -15,6 +15,7 @@ import (
 type RightsAdapter struct {
 	reg     *rights.Registry
 	tenants map[string]RightsOptions
+	gate    accessGate // failed access authentications (access.go)
 }
 
 // RightsOptions are a tenant's data-subject options.
@@ -26,6 +27,12 @@ type RightsOptions struct {
 	// subject before it is forwarded. Without it, a deletion takes effect
 	// locally only once the vendor accepted it.
 	Passcode []byte
+	// AccessToken switches the access routes on: they need it in
+	// AccessTokenHeader besides the passcode. Nil: they answer 404.
+	AccessToken []byte
+	// AccountID is the CleverTap account the access routes name upstream
+	// (rights.clevertap_account_id); "" is the tenant's first account id.
+	AccountID string
 }
 
 // NewRightsAdapter wraps reg with per-tenant options.

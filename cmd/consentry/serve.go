@@ -218,6 +218,9 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			log.Info("tenant keys kept in the data directory; back them up: losing them changes every pseudonym", "tenant", name, "path", keys.Path)
 		}
 	}
+	if err := config.CheckTokenKeys(tenantKeys); err != nil {
+		return nil, err
+	}
 	if cfg.SingleTenant {
 		formats := "all"
 		if f := cfg.Tenants[config.DefaultTenantName].Formats; len(f) > 0 {
@@ -269,10 +272,20 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			if err != nil {
 				return nil, fmt.Errorf("tenants.%s.rights.clevertap_passcode (or vendors.clevertap.token): %w", name, err)
 			}
+			access, err := t.Rights.ResolveAccessToken(name)
+			if err != nil {
+				return nil, err
+			}
+			account := t.Rights.CleverTapAccountID
+			if v, ok := t.Rights.Vendors["clevertap"]; ok {
+				account = v.Account
+			}
 			tenantOpts[name] = proxy.RightsOptions{
 				AllowSystemEvents:      t.Rights.AllowSystemEvents,
 				MarketingOptInRequired: t.Rights.MarketingOptInRequired,
 				Passcode:               pass,
+				AccessToken:            access,
+				AccountID:              account,
 			}
 		}
 		s.rights = proxy.NewRightsAdapter(reg, tenantOpts)

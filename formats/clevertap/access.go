@@ -39,7 +39,10 @@ var accessSlots = map[string]slot{
 }
 
 // AccessRoutes are the access routes. Every one needs the tenant's passcode
-// in X-CleverTap-Passcode (the proxy checks it before anything is sent).
+// in X-CleverTap-Passcode and, since CleverTap itself holds the passcode,
+// the tenant's Consentry access token (the proxy checks both before
+// anything is sent, and serves the routes only to tenants that configured
+// the token).
 func AccessRoutes() []formats.Route {
 	route := func(method, path string, a *formats.Access) formats.Route {
 		return formats.Route{

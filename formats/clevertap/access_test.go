@@ -114,7 +114,7 @@ func TestProfileQueryRefuses(t *testing.T) {
 func TestCursorQueries(t *testing.T) {
 	for _, tc := range []struct {
 		open        bool
-		query, want string // want "" = refused
+		query, want string // want "!" = refused; "" = accepted with an empty query
 	}{
 		{true, "batch_size=23&app=true&z=ACC", "batch_size=23&app=true"},
 		{true, "", ""},
