@@ -65,12 +65,16 @@ type AccessPart struct {
 	Vendor string    `json:"vendor"` // "consentry", "clevertap", ...
 	Time   time.Time `json:"time"`   // when the source answered
 	// Status: "ok" (data holds the answer; found false: the vendor holds
-	// nothing on the subject, and there is no data), "error" (the source
-	// failed: error says how; data holds the vendor's own error body when
-	// it sent JSON), "skipped" (nothing to ask: error says why).
+	// nothing on the subject, and there is no data), "requested" (the
+	// vendor exports asynchronously: it accepted the request, job names
+	// it, data holds its answer; the export reaches the controller through
+	// the vendor's own channel), "error" (the source failed: error says
+	// how; data holds the vendor's own error body when it sent JSON),
+	// "skipped" (nothing to ask: error says why).
 	Status     string          `json:"status"`
 	HTTPStatus int             `json:"httpStatus,omitempty"` // the vendor's HTTP status
 	Found      *bool           `json:"found,omitempty"`      // vendor parts answered "ok"
+	Job        string          `json:"job,omitempty"`        // "requested" parts: the vendor's task id
 	Data       json.RawMessage `json:"data,omitempty"`
 	Error      *adminErr       `json:"error,omitempty"`
 }
@@ -151,11 +155,21 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	data, _ := json.Marshal(own)
 	doc := AccessDocument{Action: "access", Tenant: req.Tenant, Subject: rep.Subject, Time: time.Now().UTC()}
 	doc.Parts = append(doc.Parts, AccessPart{Vendor: "consentry", Time: time.Now().UTC(), Status: "ok", Data: data})
+	others := a.startVendorParts(tenant, device, id) // rights.vendors but CleverTap, concurrently
 	for _, u := range a.access {
 		part, held := a.vendorPart(tenant, u, device, id)
 		defer a.p.inFlightBytes.Add(-held) // the opened answer counts until it is written
-		log.Info("vendor access part", "vendor", part.Vendor, "part_status", part.Status, "http_status", part.HTTPStatus)
 		doc.Parts = append(doc.Parts, part)
+	}
+	parts, held := others()
+	defer a.p.inFlightBytes.Add(-held)
+	doc.Parts = append(doc.Parts, parts...)
+	for _, part := range doc.Parts[1:] {
+		code := ""
+		if part.Error != nil {
+			code = part.Error.Code
+		}
+		log.Info("vendor access part", "vendor", part.Vendor, "part_status", part.Status, "http_status", part.HTTPStatus, "code", code)
 	}
 	log.Info("rights admin request", "subject", rep.Subject, "status", http.StatusOK)
 	writeJSON(w, http.StatusOK, doc)

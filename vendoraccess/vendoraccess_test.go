@@ -1,0 +1,148 @@
+package vendoraccess
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// render writes a request as the vendor receives it, one header a line.
+func render(base string, r Request) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s%s", r.Method, base, r.Path)
+	if len(r.Query) > 0 {
+		fmt.Fprintf(&b, "?%s", r.Query)
+	}
+	b.WriteByte('\n')
+	for _, h := range r.Header {
+		fmt.Fprintf(&b, "%s: %s\n", h[0], h[1])
+	}
+	if len(r.Body) > 0 {
+		fmt.Fprintf(&b, "\n%s\n", r.Body)
+	}
+	return b.String()
+}
+
+// The calls each vendor receives, as golden files: testdata/<case>.golden.
+func TestRequestsGolden(t *testing.T) {
+	hashed, tok := []byte(`"h:3f2a9c"`), []byte(`"tok:k1:AbC-d_e"`)
+	for _, tc := range []struct {
+		name   string
+		vendor string
+		cfg    Config
+		ids    [][]byte
+	}{
+		{"posthog", "posthog", Config{BaseURL: "https://eu.posthog.com", Token: []byte("phx_key"), ProjectID: "42"}, [][]byte{hashed, tok}},
+		{"posthog_selfhosted_prefix", "posthog", Config{BaseURL: "https://analytics.example.org/ph/", Token: []byte("phx_key"), ProjectID: "a b"}, [][]byte{[]byte(`"id with space&x=1"`)}},
+		{"amplitude", "amplitude", Config{BaseURL: AmplitudeUS, Token: []byte("amp-secret")}, [][]byte{tok}},
+		{"amplitude_custom_host", "amplitude", Config{BaseURL: "http://127.0.0.1:8080", Token: []byte("amp-secret")}, [][]byte{hashed}},
+		{"mixpanel", "mixpanel", Config{BaseURL: "https://eu.mixpanel.com", Token: []byte("mp-oauth"), ProjectToken: "MP TOKEN"}, [][]byte{hashed, tok, []byte("42")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := New(tc.vendor, tc.cfg)
+			var got strings.Builder
+			fmt.Fprintf(&got, "mode: %s\n", v.Mode())
+			for _, r := range v.Requests(tc.ids) {
+				got.WriteString("---\n" + render(v.BaseURL(), r))
+			}
+			path := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if got.String() != string(want) {
+				t.Errorf("requests differ from %s:\n%s", path, got.String())
+			}
+		})
+	}
+}
+
+func TestModes(t *testing.T) {
+	for _, tc := range []struct {
+		vendor, base string
+		mode         Mode
+		reason       string
+		host         string
+	}{
+		{"posthog", "https://us.posthog.com", Lookup, "", "https://us.posthog.com"},
+		{"amplitude", AmplitudeUS, Lookup, "", AmplitudeProfileUS},
+		{"amplitude", AmplitudeEU, None, "unavailable in its EU region", ""},
+		{"mixpanel", "https://mixpanel.com", Export, "", "https://mixpanel.com"},
+		{"segment", "https://api.segmentapis.com", None, "Profile API", ""},
+		{"rudderstack", "https://api.rudderstack.com", None, "no access API", ""},
+		{"clevertap", "https://eu1.api.clevertap.com", None, "no access client", ""},
+	} {
+		v := New(tc.vendor, Config{BaseURL: tc.base, Token: []byte("t")})
+		if v.Mode() != tc.mode || !strings.Contains(v.Reason(), tc.reason) || (tc.host != "" && v.BaseURL() != tc.host) {
+			t.Errorf("%s at %s: mode %s, base %s, reason %q", tc.vendor, tc.base, v.Mode(), v.BaseURL(), v.Reason())
+		}
+		if tc.mode == None && len(v.Requests([][]byte{[]byte(`"x"`)})) != 0 {
+			t.Errorf("%s: a vendor without an access API got calls", tc.vendor)
+		}
+	}
+}
+
+func TestRead(t *testing.T) {
+	const secret = "jane.doe@example.com"
+	for _, tc := range []struct {
+		vendor string
+		status int
+		body   string
+		want   Answer
+		reason string // Failed answers: in the reason
+	}{
+		{"posthog", 200, `{"next":null,"results":[{"uuid":"u1","distinct_ids":["x"],"properties":{"email":"e"}}]}`, Answer{Found: true}, ""},
+		{"posthog", 200, `{"next":null,"previous":null,"results":[]}`, Answer{}, ""},
+		{"posthog", 200, `{"detail":"` + secret + `"}`, Answer{Failed: true}, "no results list"},
+		{"posthog", 401, `{"type":"authentication_error","detail":"` + secret + `"}`, Answer{Failed: true}, "person:read"},
+		{"posthog", 429, `{}`, Answer{Failed: true}, "HTTP 429"},
+		{"posthog", 500, `{"detail":"` + secret + `"}`, Answer{Failed: true}, "HTTP 500"},
+		{"posthog", 200, `<html>` + secret, Answer{Failed: true}, "not JSON"},
+		{"amplitude", 200, `{"userData":{"user_id":"x","amp_props":{"plan":"pro"},"cohort_ids":null}}`, Answer{Found: true}, ""},
+		{"amplitude", 200, `{"error":"User id and device id not seen before"}`, Answer{}, ""},
+		{"amplitude", 400, `{"error":"User id and device id not seen before"}`, Answer{}, ""},
+		{"amplitude", 200, `{"error":"Number of requests per minute exceeds system limit"}`, Answer{Failed: true}, "no userData"},
+		{"amplitude", 401, `{"error":"not seen before"}`, Answer{Failed: true}, "secret key"},
+		{"mixpanel", 200, `{"status":"ok","results":{"task_id":"mp-77"}}`, Answer{Job: "mp-77"}, ""},
+		{"mixpanel", 200, `{"status":"ok","results":[{"status":"PENDING","tracking_id":"1583792934719392965","requesting_user":"dpo@example.com"}]}`, Answer{Job: "1583792934719392965"}, ""},
+		{"mixpanel", 201, `{"status":"ok","results":{"task_id":"a\nb"}}`, Answer{Job: "a?b"}, ""},
+		{"mixpanel", 200, `{"status":"ok","results":{}}`, Answer{Failed: true}, "no retrieval task"},
+		{"mixpanel", 403, `{"error":"` + secret + `"}`, Answer{Failed: true}, "GDPR OAuth token"},
+	} {
+		got := New(tc.vendor, Config{}).Read(tc.status, []byte(tc.body))
+		reason := got.Reason
+		got.Reason = ""
+		if got != tc.want || !strings.Contains(reason, tc.reason) || strings.Contains(reason, secret) {
+			t.Errorf("%s %d %s: %+v (%q)", tc.vendor, tc.status, tc.body, got, reason)
+		}
+	}
+}
+
+// FuzzRead: any answer is read without a panic, and a failure's reason
+// never carries the answer's bytes.
+func FuzzRead(f *testing.F) {
+	for _, s := range []string{`{"results":[]}`, `{"userData":{}}`, `{"results":{"task_id":"x"}}`, `{"results":[{"tracking_id":"1"}]}`, `{"error":"not seen before"}`, `nul`} {
+		f.Add("posthog", 200, s)
+		f.Add("amplitude", 400, s)
+		f.Add("mixpanel", 201, s)
+	}
+	f.Fuzz(func(t *testing.T, vendor string, status int, body string) {
+		a := New(vendor, Config{}).Read(status, []byte(body))
+		if a.Failed && len(body) > 8 && strings.Contains(a.Reason, body) {
+			t.Errorf("the reason quotes the answer: %q", a.Reason)
+		}
+		if len(a.Job) > 128 {
+			t.Errorf("job of %d bytes", len(a.Job))
+		}
+	})
+}
