@@ -3,7 +3,8 @@ package proxy
 import (
 	"bytes"
 	"errors"
-		"time"
+	"sync"
+	"time"
 
 	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/erasure"
@@ -33,18 +34,15 @@ func (a *RightsAPI) startVendorParts(t *Tenant, device bool, id []byte) (wait fu
 	}
 	parts := make([]AccessPart, len(vendors))
 	held := make([]int64, len(vendors))
-	done := make(chan struct{}, len(vendors))
+	var wg sync.WaitGroup
 	for i, v := range vendors {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			parts[i], held[i] = a.accessVendor(t, v, device, id)
-		}()
+		wg.Go(func() { parts[i], held[i] = a.accessVendor(t, v, device, id) })
 	}
 	return func() ([]AccessPart, int64) {
+		wg.Wait()
 		var n int64
-		for i := range vendors {
-			<-done
-			n += held[i] // read after every send: all goroutines are done
+		for _, h := range held {
+			n += h
 		}
 		return parts, n
 	}
@@ -63,9 +61,6 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 		}
 		return part, held
 	}
-	if va.Mode() == vendoraccess.None {
-		return finish("skipped", "no_access_api", va.Reason())
-	}
 	if a.p.policy == nil || !a.p.policy.Ready() {
 		return finish("error", "policy_unavailable", "no valid policy is loaded to translate the identifier")
 	}
@@ -82,6 +77,12 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 		return finish("error", fe.Code, "cannot translate the identifier: "+fe.Msg)
 	case len(ids) == 0:
 		return finish("skipped", "identifier_not_forwarded", "the tenant's policy removes this identifier from "+v.Name()+"'s traffic: "+v.Name()+" never received it")
+	}
+	if va.Mode() == vendoraccess.None {
+		// The controller asks by its own means: heldAs tells it under
+		// which values the vendor holds the person.
+		part.Data = append(append([]byte(`{"heldAs":[`), bytes.Join(ids, []byte(","))...), "]}"...)
+		return finish("skipped", "no_access_api", va.Reason())
 	}
 	// Pseudonyms named in the answers become the identifier again; tokens
 	// of the tenant's key are opened whoever they name.

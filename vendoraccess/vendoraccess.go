@@ -111,16 +111,16 @@ func New(name string, cfg Config) *Vendor {
 		case AmplitudeUS, "":
 			v.mode, v.base = Lookup, AmplitudeProfileUS
 		case AmplitudeEU:
-			v.reason = "Amplitude's User Profile API is unavailable in its EU region: request the person's data with Amplitude's DSAR API (organisation key) or in Amplitude, naming the user id Amplitude holds"
+			v.reason = "Amplitude's User Profile API is unavailable in its EU region: request the person's data with Amplitude's DSAR API (organisation key) or in Amplitude, naming the person by the user id Amplitude holds (heldAs)"
 		default:
 			v.mode = Lookup
 		}
 	case "mixpanel":
 		v.mode = Export
 	case "segment":
-		v.reason = "Segment's Public API has no access (export) call: if the workspace licenses Unify, read the profile with Segment's Profile API (not called by Consentry); otherwise export from the warehouses and destinations Segment fed, naming the userId Segment holds"
+		v.reason = "Segment's Public API has no access (export) call: if the workspace licenses Unify, read the profile with Segment's Profile API (not called by Consentry); otherwise export from the warehouses and destinations Segment fed, naming the person by the userId Segment holds (heldAs)"
 	case "rudderstack":
-		v.reason = "RudderStack documents no access API: export from the destinations and warehouses RudderStack fed, naming the userId RudderStack holds"
+		v.reason = "RudderStack documents no access API: export from the destinations and warehouses RudderStack fed, naming the person by the userId RudderStack holds (heldAs)"
 	default:
 		v.reason = fmt.Sprintf("Consentry has no access client for %s", name)
 	}

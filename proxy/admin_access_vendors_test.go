@@ -1,0 +1,254 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/tidwall/gjson"
+
+	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/erasure"
+	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/rights"
+)
+
+// accessVendorAPI plays one vendor's access API over loopback: it answers
+// with reply (the test switches mode) and records each call.
+type accessVendorAPI struct {
+	srv   *httptest.Server
+	mu    sync.Mutex
+	mode  string
+	calls []*http.Request
+	query []string
+	body  []string
+}
+
+func newAccessVendorAPI(t *testing.T, reply func(w http.ResponseWriter, r *http.Request, id string)) *accessVendorAPI {
+	v := &accessVendorAPI{}
+	v.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		v.mu.Lock()
+		v.calls = append(v.calls, r)
+		v.query = append(v.query, r.URL.RawQuery)
+		v.body = append(v.body, string(body))
+		mode := v.mode
+		v.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch mode {
+		case "500":
+			w.WriteHeader(500)
+			io.WriteString(w, `{"detail":"internal error"}`)
+		case "401":
+			w.WriteHeader(401)
+			io.WriteString(w, `{"type":"authentication_error","detail":"Invalid API key"}`)
+		case "garbage":
+			io.WriteString(w, `<html>maintenance</html>`)
+		case "slow":
+			time.Sleep(time.Second)
+			io.WriteString(w, `{}`)
+		case "empty":
+			io.WriteString(w, `{"next":null,"previous":null,"results":[]}`)
+		case "redirect":
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		case "huge":
+			io.WriteString(w, `{"results":[{"properties":{"pad":"`+strings.Repeat("x", 64<<10)+`"}}]}`)
+		default:
+			id := r.URL.Query().Get("distinct_id") + r.URL.Query().Get("user_id")
+			reply(w, r, id)
+		}
+	}))
+	t.Cleanup(v.srv.Close)
+	return v
+}
+
+func (v *accessVendorAPI) set(mode string) { v.mu.Lock(); v.mode = mode; v.mu.Unlock() }
+
+func (v *accessVendorAPI) last(t *testing.T) (*http.Request, string, string) {
+	t.Helper()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.calls) == 0 {
+		t.Fatal("the vendor was not called")
+	}
+	n := len(v.calls) - 1
+	return v.calls[n], v.query[n], v.body[n]
+}
+
+func (v *accessVendorAPI) count() int { v.mu.Lock(); defer v.mu.Unlock(); return len(v.calls) }
+
+// A person's access document has a part per vendor of rights.vendors:
+// PostHog's person and Amplitude's profile opened (tokens to values,
+// pseudonyms to the identifier), Mixpanel's retrieval requested with its
+// task, Segment and RudderStack skipped with what to do; each vendor
+// failure is an error part of its own, and the document is answered.
+func TestAccessDocumentVendorParts(t *testing.T) {
+	p, _ := testProxy(t)
+	p.timeout = 300 * time.Millisecond
+	reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.rights = NewRightsAdapter(reg, nil)
+	tr := p.tenants["acme"].Applier.(*masking.Transformer)
+	const user, email = "user-9", "jane.doe@example.com"
+	emailTok := token(t, tr, `"`+email+`"`)
+
+	posthog := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, id string) {
+		if id == "" || strings.Contains(id, "nobody") {
+			io.WriteString(w, `{"next":null,"previous":null,"results":[]}`)
+			return
+		}
+		q, _ := json.Marshal(id)
+		io.WriteString(w, `{"next":null,"previous":null,"results":[{"id":7,"uuid":"0190-aa","name":"`+emailTok+`","distinct_ids":[`+string(q)+`,"anon-1"],"properties":{"email":"`+emailTok+`","plan":"pro"},"created_at":"2026-11-01T10:00:00Z"}]}`)
+	})
+	amplitude := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, id string) {
+		q, _ := json.Marshal(id)
+		io.WriteString(w, `{"userData":{"recommendations":null,"user_id":`+string(q)+`,"device_id":"d-1","amp_props":{"email":"`+emailTok+`"},"cohort_ids":["c1"]}}`)
+	})
+	mixpanel := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, _ string) {
+		io.WriteString(w, `{"status":"ok","results":{"task_id":"mp-task-1"}}`)
+	})
+	mk := func(name string, c erasure.Config) *erasure.Vendor {
+		v, err := erasure.New(name, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	vendors := map[string][]*erasure.Vendor{"acme": {
+		mk(erasure.Amplitude, erasure.Config{BaseURL: amplitude.srv.URL, Token: []byte("amp-secret"), APIKey: "AMPKEY"}),
+		mk(erasure.Mixpanel, erasure.Config{BaseURL: mixpanel.srv.URL, Token: []byte("mp-oauth"), ProjectToken: "MPTOKEN"}),
+		mk(erasure.PostHog, erasure.Config{BaseURL: posthog.srv.URL, Token: []byte("phx-key"), ProjectID: "42"}),
+		mk(erasure.RudderStack, erasure.Config{BaseURL: "http://127.0.0.1:1", Token: []byte("rs"), DestinationIDs: []string{"d"}}),
+		mk(erasure.Segment, erasure.Config{BaseURL: "http://127.0.0.1:1", Token: []byte("sg")}),
+	}}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(vendors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	access := func(body string) map[string]gjson.Result {
+		t.Helper()
+		status, _, raw := call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, body)
+		if status != 200 || gjson.Get(raw, "parts.0.vendor").Str != "consentry" {
+			t.Fatalf("access: %d %s", status, raw)
+		}
+		if n := p.inFlightBytes.Load(); n != 0 {
+			t.Errorf("%d bytes left in the in-flight budget after %s", n, body)
+		}
+		parts := map[string]gjson.Result{}
+		for _, part := range gjson.Get(raw, "parts").Array() {
+			parts[part.Get("vendor").Str] = part
+		}
+		if len(parts) != 6 { // consentry and the five (no CleverTap access configured)
+			t.Fatalf("parts: %s", raw)
+		}
+		return parts
+	}
+
+	parts := access(`{"tenant":"acme","identity":"` + user + `"}`)
+	ph := parts["posthog"]
+	if ph.Get("status").Str != "ok" || ph.Get("found").Raw != "true" || ph.Get("httpStatus").Int() != 200 || ph.Get("time").Str == "" ||
+		ph.Get("data.results.0.distinct_ids.0").Str != user || ph.Get("data.results.0.distinct_ids.1").Str != "anon-1" ||
+		ph.Get("data.results.0.properties.email").Str != email || ph.Get("data.results.0.name").Str != email {
+		t.Errorf("posthog part: %s", ph.Raw)
+	}
+	req, q, _ := posthog.last(t)
+	pseudonym, _ := url.ParseQuery(q)
+	if req.Method != "GET" || req.URL.Path != "/api/projects/42/persons/" || req.Header.Get("Authorization") != "Bearer phx-key" ||
+		pseudonym.Get("distinct_id") == "" || strings.Contains(q, user) || req.Header.Get("Accept-Encoding") != "" {
+		t.Errorf("posthog call: %s %s?%s %v", req.Method, req.URL.Path, q, req.Header)
+	}
+	am := parts["amplitude"]
+	if am.Get("status").Str != "ok" || am.Get("found").Raw != "true" || am.Get("data.userData.user_id").Str != user ||
+		am.Get("data.userData.amp_props.email").Str != email || am.Get("data.userData.cohort_ids.0").Str != "c1" {
+		t.Errorf("amplitude part: %s", am.Raw)
+	}
+	req, q, _ = amplitude.last(t)
+	if req.URL.Path != "/v1/userprofile" || req.Header.Get("Authorization") != "Api-Key amp-secret" || strings.Contains(q, user) ||
+		!strings.HasSuffix(q, "&get_amp_props=true&get_cohort_ids=true") {
+		t.Errorf("amplitude call: %s?%s %v", req.URL.Path, q, req.Header)
+	}
+	mp := parts["mixpanel"]
+	if mp.Get("status").Str != "requested" || mp.Get("job").Str != "mp-task-1" || mp.Get("httpStatus").Int() != 200 || mp.Get("found").Exists() {
+		t.Errorf("mixpanel part: %s", mp.Raw)
+	}
+	req, q, body := mixpanel.last(t)
+	if req.Method != "POST" || req.URL.Path != "/api/app/data-retrievals/v3.0/" || q != "token=MPTOKEN" || req.Header.Get("Authorization") != "Bearer mp-oauth" ||
+		gjson.Get(body, "compliance_type").Str != "GDPR" || gjson.Get(body, "distinct_ids.#").Int() < 1 || strings.Contains(body, user) {
+		t.Errorf("mixpanel call: %s %s?%s %s", req.Method, req.URL.Path, q, body)
+	}
+	for _, name := range []string{"segment", "rudderstack"} {
+		held := parts[name].Get("data.heldAs.0").Str
+		if part := parts[name]; part.Get("status").Str != "skipped" || part.Get("error.code").Str != "no_access_api" || held == "" || held == user || part.Get("data.heldAs.#").Int() != 1 {
+			t.Errorf("%s part: %s", name, part.Raw)
+		}
+	}
+	if !strings.Contains(parts["segment"].Get("error.message").Str, "Profile API") {
+		t.Errorf("segment's reason does not name the Profile API: %s", parts["segment"].Raw)
+	}
+
+	// Not found is an answer.
+	posthog.set("empty")
+	parts = access(`{"tenant":"acme","identity":"nobody-here"}`)
+	if ph := parts["posthog"]; ph.Get("status").Str != "ok" || ph.Get("found").Raw != "false" || ph.Get("data").Exists() {
+		t.Errorf("posthog, unknown person: %s", ph.Raw)
+	}
+
+	// A device: the user-id vendors are not asked.
+	n := posthog.count()
+	parts = access(`{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
+	for _, name := range []string{"posthog", "amplitude", "mixpanel"} {
+		if part := parts[name]; part.Get("status").Str != "skipped" || part.Get("error.code").Str != "device_unsupported" {
+			t.Errorf("%s, device: %s", name, part.Raw)
+		}
+	}
+	if posthog.count() != n {
+		t.Error("posthog called for a device")
+	}
+
+	// Vendor failures are error parts; the others still answer.
+	p.cfg.Limits.MaxAccessResponseBytes = 32 << 10
+	for _, tc := range []struct{ mode, code, msg string }{
+		{"500", "vendor_error", "HTTP 500"},
+		{"401", "vendor_error", "person:read"},
+		{"garbage", "vendor_invalid_reply", "not JSON"},
+		{"slow", "upstream_timeout", ""},
+		{"redirect", "vendor_invalid_reply", "HTTP 302"},
+		{"huge", "access_response_too_large", ""},
+	} {
+		posthog.set(tc.mode)
+		n := posthog.count()
+		parts = access(`{"tenant":"acme","identity":"` + user + `"}`)
+		ph := parts["posthog"]
+		if ph.Get("status").Str != "error" || ph.Get("error.code").Str != tc.code || !strings.Contains(ph.Get("error.message").Str, tc.msg) {
+			t.Errorf("posthog %s: %s", tc.mode, ph.Raw)
+		}
+		if parts["amplitude"].Get("status").Str != "ok" || parts["mixpanel"].Get("status").Str != "requested" {
+			t.Errorf("posthog %s failed the other parts: %v", tc.mode, parts)
+		}
+		if posthog.count() != n+1 {
+			t.Errorf("posthog %s: %d calls, want 1 (redirects are not followed)", tc.mode, posthog.count()-n)
+		}
+	}
+	posthog.set("")
+	var m dto.Metric
+	if err := p.metrics.budgetCtrs[budget.AccessResponse].Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+		got := m.GetCounter().GetValue()
+		t.Errorf("access_response_bytes counted %v times, want 1", got)
+	}
+	if p.inFlightBytes.Load() != 0 {
+		t.Errorf("%d bytes left in the in-flight budget", p.inFlightBytes.Load())
+	}
+}
