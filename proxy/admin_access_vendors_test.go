@@ -18,7 +18,9 @@ import (
 	"github.com/consentry/consentry/budget"
 	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/masking"
+	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/rights"
+	"github.com/consentry/consentry/rules"
 )
 
 // accessVendorAPI plays one vendor's access API over loopback: it answers
@@ -247,6 +249,71 @@ func TestAccessDocumentVendorParts(t *testing.T) {
 	if err := p.metrics.budgetCtrs[budget.AccessResponse].Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
 		got := m.GetCounter().GetValue()
 		t.Errorf("access_response_bytes counted %v times, want 1", got)
+	}
+	if p.inFlightBytes.Load() != 0 {
+		t.Errorf("%d bytes left in the in-flight budget", p.inFlightBytes.Load())
+	}
+}
+
+// The tenant's policy carries the user id differently in two PostHog
+// record kinds: the person is asked under both pseudonyms, and the part
+// holds one opened answer per pseudonym that found them. A policy that
+// drops the user id never sent it: the vendor is not asked.
+func TestAccessDocumentSeveralPseudonyms(t *testing.T) {
+	p, _ := testProxy(t)
+	eng, err := policy.New(policy.WithFS(rules.FS), policy.WithData(map[string]any{"tenants": map[string]any{
+		"acme":    map[string]any{"fields": map[string]any{"properties.distinct_id": map[string]any{"action": "tokenize"}}},
+		"dropper": map[string]any{"classes": map[string]any{"id.user": map[string]any{"action": "drop"}}},
+	}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	p.policy = eng
+	p.tenants["dropper"] = &Tenant{Name: "dropper", Applier: p.tenants["acme"].Applier, upstreams: p.tenants["acme"].upstreams}
+	reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.rights = NewRightsAdapter(reg, nil)
+	posthog := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, id string) {
+		q, _ := json.Marshal(id)
+		io.WriteString(w, `{"results":[{"uuid":"u","distinct_ids":[`+string(q)+`],"properties":{}}]}`)
+	})
+	vendors := map[string][]*erasure.Vendor{}
+	for _, tenant := range []string{"acme", "dropper"} {
+		v, err := erasure.New(erasure.PostHog, erasure.Config{BaseURL: posthog.srv.URL, Token: []byte("phx-key"), ProjectID: "42"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vendors[tenant] = []*erasure.Vendor{v}
+	}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(vendors))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+
+	status, _, raw := call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	ph := gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	if status != 200 || ph.Get("status").Str != "ok" || ph.Get("data.#").Int() != 2 ||
+		ph.Get("data.0.results.0.distinct_ids.0").Str != "user-9" || ph.Get("data.1.results.0.distinct_ids.0").Str != "user-9" {
+		t.Fatalf("two pseudonyms: %d %s", status, raw)
+	}
+	if posthog.count() != 2 {
+		t.Errorf("%d calls, want one per pseudonym", posthog.count())
+	}
+	_, q1, _ := posthog.last(t)
+	if !strings.Contains(q1, "tok%3A") {
+		t.Errorf("the second call does not name the token: %s", q1)
+	}
+
+	status, _, raw = call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"dropper","identity":"user-9"}`)
+	ph = gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	if status != 200 || ph.Get("status").Str != "skipped" || ph.Get("error.code").Str != "identifier_not_forwarded" || posthog.count() != 2 {
+		t.Errorf("dropped identifier: %d %s", status, raw)
 	}
 	if p.inFlightBytes.Load() != 0 {
 		t.Errorf("%d bytes left in the in-flight budget", p.inFlightBytes.Load())
