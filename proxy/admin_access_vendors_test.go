@@ -169,7 +169,7 @@ func TestAccessDocumentVendorParts(t *testing.T) {
 	req, q, _ := posthog.last(t)
 	pseudonym, _ := url.ParseQuery(q)
 	if req.Method != "GET" || req.URL.Path != "/api/projects/42/persons/" || req.Header.Get("Authorization") != "Bearer phx-key" ||
-		pseudonym.Get("distinct_id") == "" || strings.Contains(q, user) || req.Header.Get("Accept-Encoding") != "" {
+		pseudonym.Get("distinct_id") == "" || strings.Contains(q, user) || req.Header.Get("Accept-Encoding") != "" || !req.Close {
 		t.Errorf("posthog call: %s %s?%s %v", req.Method, req.URL.Path, q, req.Header)
 	}
 	am := parts["amplitude"]
