@@ -178,6 +178,10 @@ flags:
 erase also deletes the subject at every vendor in tenants.<t>.rights.vendors
 (report.vendorErasures: requested, accepted, failed, skipped); it exits 1 if a
 vendor failed. Run erase again to retry: vendors that accepted are not called.
+
+access prints one document: Consentry's report and a part per vendor (CleverTap
+and tenants.<t>.rights.vendors: ok, requested, skipped or error); it exits 1 if
+a part failed.
 `
 
 // cmdSubjects drives the rights admin API and prints its JSON answer.
