@@ -70,6 +70,8 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 	ids, err := v.SubjectIDs(nil, &env, device, id)
 	masking.ReleaseRewriter(rw)
 	switch {
+	case errors.Is(err, erasure.ErrDeviceUnsupported) && va.Mode() == vendoraccess.None:
+		return finish("skipped", "no_access_api", va.Reason())
 	case errors.Is(err, erasure.ErrDeviceUnsupported):
 		return finish("skipped", "device_unsupported", v.Name()+" is asked by user id only: ask for the person's identity")
 	case err != nil:

@@ -219,6 +219,9 @@ func TestAccessDocumentVendorParts(t *testing.T) {
 	if posthog.count() != n {
 		t.Error("posthog called for a device")
 	}
+	if part := parts["segment"]; part.Get("status").Str != "skipped" || part.Get("error.code").Str != "no_access_api" || part.Get("data").Exists() {
+		t.Errorf("segment, device: %s", part.Raw)
+	}
 
 	// Vendor failures are error parts; the others still answer.
 	p.cfg.Limits.MaxAccessResponseBytes = 32 << 10

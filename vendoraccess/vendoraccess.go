@@ -73,12 +73,11 @@ type Config struct {
 	ProjectToken string
 }
 
-// Amplitude's deletion hosts, and the User Profile API's host.
-const (
-	AmplitudeUS        = "https://amplitude.com"
-	AmplitudeEU        = "https://analytics.eu.amplitude.com"
-	AmplitudeProfileUS = "https://profile-api.amplitude.com"
-)
+// AmplitudeProfileUS is the User Profile API's host: an account whose
+// base_url is any US host of Amplitude's (https://amplitude.com, the
+// deletion API's default) is asked there; one on an EU host
+// (https://analytics.eu.amplitude.com) is not asked.
+const AmplitudeProfileUS = "https://profile-api.amplitude.com"
 
 // Paths of the access calls.
 const (
@@ -107,11 +106,16 @@ func New(name string, cfg Config) *Vendor {
 		// The deletion API's host is the account's base_url; the profile
 		// API has its own host. A base_url that is not one of Amplitude's
 		// (a test server, a forward proxy) serves both.
-		switch v.base {
-		case AmplitudeUS, "":
-			v.mode, v.base = Lookup, AmplitudeProfileUS
-		case AmplitudeEU:
+		host := ""
+		if u, err := url.Parse(v.base); err == nil {
+			host = u.Hostname()
+		}
+		amp := v.base == "" || host == "amplitude.com" || strings.HasSuffix(host, ".amplitude.com")
+		switch {
+		case amp && strings.Contains(host, ".eu."):
 			v.reason = "Amplitude's User Profile API is unavailable in its EU region: request the person's data with Amplitude's DSAR API (organisation key) or in Amplitude, naming the person by the user id Amplitude holds (heldAs)"
+		case amp:
+			v.mode, v.base = Lookup, AmplitudeProfileUS
 		default:
 			v.mode = Lookup
 		}

@@ -39,7 +39,7 @@ func TestRequestsGolden(t *testing.T) {
 	}{
 		{"posthog", "posthog", Config{BaseURL: "https://eu.posthog.com", Token: []byte("phx_key"), ProjectID: "42"}, [][]byte{hashed, tok}},
 		{"posthog_selfhosted_prefix", "posthog", Config{BaseURL: "https://analytics.example.org/ph/", Token: []byte("phx_key"), ProjectID: "a b"}, [][]byte{[]byte(`"id with space&x=1"`)}},
-		{"amplitude", "amplitude", Config{BaseURL: AmplitudeUS, Token: []byte("amp-secret")}, [][]byte{tok}},
+		{"amplitude", "amplitude", Config{BaseURL: "https://amplitude.com", Token: []byte("amp-secret")}, [][]byte{tok}},
 		{"amplitude_custom_host", "amplitude", Config{BaseURL: "http://127.0.0.1:8080", Token: []byte("amp-secret")}, [][]byte{hashed}},
 		{"mixpanel", "mixpanel", Config{BaseURL: "https://eu.mixpanel.com", Token: []byte("mp-oauth"), ProjectToken: "MP TOKEN"}, [][]byte{hashed, tok, []byte("42")}},
 	} {
@@ -75,8 +75,12 @@ func TestModes(t *testing.T) {
 		host         string
 	}{
 		{"posthog", "https://us.posthog.com", Lookup, "", "https://us.posthog.com"},
-		{"amplitude", AmplitudeUS, Lookup, "", AmplitudeProfileUS},
-		{"amplitude", AmplitudeEU, None, "unavailable in its EU region", ""},
+		{"amplitude", "https://amplitude.com", Lookup, "", AmplitudeProfileUS},
+		{"amplitude", "", Lookup, "", AmplitudeProfileUS},
+		{"amplitude", "https://api2.amplitude.com/", Lookup, "", AmplitudeProfileUS},
+		{"amplitude", "https://analytics.eu.amplitude.com", None, "unavailable in its EU region", ""},
+		{"amplitude", "https://api.eu.amplitude.com", None, "unavailable in its EU region", ""},
+		{"amplitude", "https://amplitude-proxy.example.org/amp", Lookup, "", "https://amplitude-proxy.example.org/amp"},
 		{"mixpanel", "https://mixpanel.com", Export, "", "https://mixpanel.com"},
 		{"segment", "https://api.segmentapis.com", None, "Profile API", ""},
 		{"rudderstack", "https://api.rudderstack.com", None, "no access API", ""},
