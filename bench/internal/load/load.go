@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,7 +34,14 @@ type Target struct {
 	Addr     string // "127.0.0.1:8080"
 	Requests []corpus.Request
 	Timeout  time.Duration // per request; default 10 s
+	// Population is the number of members a request with member slots
+	// draws from, uniformly, per send (corpus.Slot); 0 means 1.
+	Population uint64
 }
+
+// fresh numbers every request with fresh slots in this process, so that a
+// "never seen" id is never sent twice, whichever contender gets it.
+var fresh atomic.Uint64
 
 // Result of one run.
 type Result struct {
@@ -136,6 +144,8 @@ type prepared struct {
 	method  string
 	headers []corpus.Header
 	body    []byte
+	slots   []corpus.Slot
+	pop     uint64
 }
 
 func prepare(t Target) ([]prepared, error) {
@@ -144,12 +154,12 @@ func prepare(t Target) ([]prepared, error) {
 	}
 	out := make([]prepared, len(t.Requests))
 	for i, r := range t.Requests {
-		out[i] = prepared{uri: "http://" + t.Addr + r.Path, method: r.Method, headers: r.Headers, body: r.Body}
+		out[i] = prepared{uri: "http://" + t.Addr + r.Path, method: r.Method, headers: r.Headers, body: r.Body, slots: r.Slots, pop: max(t.Population, 1)}
 	}
 	return out, nil
 }
 
-func (p *prepared) fill(req *fasthttp.Request) {
+func (p *prepared) fill(req *fasthttp.Request, rng *rand.Rand) {
 	req.Reset()
 	req.Header.DisableNormalizing()
 	req.SetRequestURI(p.uri)
@@ -157,13 +167,28 @@ func (p *prepared) fill(req *fasthttp.Request) {
 	for _, h := range p.headers {
 		req.Header.Set(h.Name, h.Value)
 	}
-	// The body is shared by all workers and never written by the client.
-	req.SetBodyRaw(p.body)
+	if len(p.slots) == 0 {
+		// The body is shared by all workers and never written by the client.
+		req.SetBodyRaw(p.body)
+		return
+	}
+	// A copy in the request's own buffer, with this send's ids.
+	req.SetBody(p.body)
+	var m uint64
+	if rng != nil {
+		m = rng.Uint64N(p.pop)
+	}
+	corpus.Fill(req.Body(), p.slots, m, fresh.Add(1))
+}
+
+// workerRand is a worker's source of population members.
+func workerRand() *rand.Rand {
+	return rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 }
 
 // do sends one request and classifies the outcome.
-func do(c *fasthttp.HostClient, p *prepared, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, cnt *counter) bool {
-	p.fill(req)
+func do(c *fasthttp.HostClient, p *prepared, req *fasthttp.Request, resp *fasthttp.Response, rng *rand.Rand, timeout time.Duration, cnt *counter) bool {
+	p.fill(req, rng)
 	err := c.DoDeadline(req, resp, time.Now().Add(timeout))
 	switch {
 	case err != nil:
@@ -198,9 +223,10 @@ func Closed(ctx context.Context, t Target, conns int, d time.Duration) (Result, 
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			rng := workerRand()
 			for ctx.Err() == nil && time.Now().Before(end) {
 				i := next.Add(1) - 1
-				do(c, &reqs[i%uint64(len(reqs))], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[i%uint64(len(reqs))], req, resp, rng, t.timeout(), &cnt)
 			}
 		})
 	}
@@ -248,6 +274,7 @@ func Open(ctx context.Context, t Target, rate float64, d time.Duration, workers 
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			rng := workerRand()
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= total {
@@ -262,7 +289,7 @@ func Open(ctx context.Context, t Target, rate float64, d time.Duration, workers 
 					return
 				}
 				sent := time.Now()
-				do(c, &reqs[i%int64(len(reqs))], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[i%int64(len(reqs))], req, resp, rng, t.timeout(), &cnt)
 				backlog := max(claimed.Sub(intended), 0)
 				lat[i] = time.Since(sent) + backlog
 				lag[i] = sent.Sub(intended) - backlog
@@ -301,7 +328,7 @@ func warm(ctx context.Context, c *fasthttp.HostClient, t Target, reqs []prepared
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			if ctx.Err() == nil {
-				do(c, &reqs[w%len(reqs)], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[w%len(reqs)], req, resp, workerRand(), t.timeout(), &cnt)
 			}
 		})
 	}
@@ -321,12 +348,13 @@ func Probe(ctx context.Context, t Target) error {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	rng := workerRand()
 	for i := range reqs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var cnt counter
-		if !do(c, &reqs[i], req, resp, t.timeout(), &cnt) {
+		if !do(c, &reqs[i], req, resp, rng, t.timeout(), &cnt) {
 			for k := range cnt.sample {
 				return fmt.Errorf("request %d of %d: %s", i+1, len(reqs), k)
 			}
