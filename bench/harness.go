@@ -7,10 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"maps"
 	"runtime"
 	"slices"
 	"strconv"
@@ -93,7 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		smoke := map[string]string{
 			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "25", "registry-size": "2000",
 			"corpus": "dense,typical,churn",
-			"grace": "1s", "conns": "8", "open-conns": "16", "build-timeout": "35s",
+			"grace":  "1s", "conns": "8", "open-conns": "16", "build-timeout": "35s",
 		}
 		for name, v := range smoke {
 			if !set[name] {
