@@ -555,7 +555,7 @@ func (h *harness) addNotes() {
 	}
 	for _, c := range r.Contenders {
 		if c.Name == cNaive && c.Status == report.StatusOK {
-			r.Notes = append(r.Notes, "naive: net/http + encoding/json + one OPA evaluation per field with rules/ (Rego v1); tokenize, mask, generalize and scan are approximated in Go (HMAC, rune masking, date/number rounding, two regexes).")
+			r.Notes = append(r.Notes, "naive: net/http + encoding/json + one OPA query per record with rules/ (Rego v1) and a decision cache keyed by the record's shape; hash, tokenize (AES-SIV), mask, generalize and redact through Consentry's masking.Transformer, scan with two regexes; no rights registry, audit or budgets.")
 		}
 		if c.Name == cDirect && c.Status == report.StatusOK {
 			r.Notes = append(r.Notes, "direct: a second sink process pinned like the contenders; no proxy hop.")
