@@ -48,6 +48,7 @@ type config struct {
 	dump         string
 	registrySize int
 	regCache     string
+	session      int
 
 	flags   map[string]string // every flag's final value, for the report
 	command string
@@ -80,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant the naive proxy gives the policy")
 	fs.StringVar(&c.dump, "dump", "", "write every corpus (all kinds, -seed, -variants) to this directory and exit")
 	fs.IntVar(&c.registrySize, "registry-size", 1_000_000, "members (device, identity, link) of the rights registry Consentry starts with; 0: empty (-smoke: 2000)")
+	fs.IntVar(&c.session, "session", 10, "typical: mean requests a returning device sends in a row (an app session) before another member takes its place; 1: every request from a member drawn anew")
 	fs.StringVar(&c.regCache, "registry-cache", "", "directory caching grown registries by size and seed (default <user cache dir>/consentry-bench)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -335,7 +337,7 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 			continue
 		}
 		rep.PID = p.PID
-		if err := load.Probe(ctx, load.Target{Addr: addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population}); err != nil {
+		if err := load.Probe(ctx, load.Target{Addr: addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population, Session: cfg.session}); err != nil {
 			rep.Status, rep.Note = report.StatusFailed, "probe: "+err.Error()
 			h.logf("%s: %s", name, rep.Note)
 			p.Stop(2 * time.Second)
@@ -427,7 +429,7 @@ func (h *harness) measure(ctx context.Context, a *active, phase string, round in
 		return nil
 	}
 	cfg := h.cfg
-	t := load.Target{Addr: a.addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population}
+	t := load.Target{Addr: a.addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population, Session: cfg.session}
 	if cfg.warmup > 0 {
 		if _, err := load.Closed(ctx, t, cfg.conns, cfg.warmup); err != nil {
 			return err

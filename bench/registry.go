@@ -42,7 +42,7 @@ func (h *harness) prepareData() error {
 		map[bool]string{true: " (cached)", false: ""}[st.Cached])
 	h.run.Registry = &report.Registry{
 		Members: st.Members, OptOuts: st.OptOuts, HotSet: st.HotSet, Bytes: st.Bytes, Seed: st.Seed,
-		GrowSeconds: st.Took.Seconds(), Cached: st.Cached, Population: h.population,
+		GrowSeconds: st.Took.Seconds(), Cached: st.Cached, Population: h.population, Session: h.cfg.session,
 	}
 	return nil
 }

@@ -22,7 +22,10 @@ import (
 //
 // Typical: 1–5 records per batch, mostly events with a few properties, a
 // profile push (onUserLogin-style, with Identity) now and then; 90 % of
-// requests from returning members, 10 % from new installs.
+// requests from returning members, 10 % from new installs. Which member
+// sends is the sender's choice (bench/internal/load: a member sends a
+// session of requests, -session, before another one drawn uniformly takes
+// its place).
 //
 // Churn: every request from a fresh device (a new install: App Launched
 // first), one in five with a login (a profile push with Identity, which

@@ -213,3 +213,22 @@ func TestSlotsAreFilledPerSend(t *testing.T) {
 		})
 	}
 }
+
+// A member sends about session requests before another takes its place, so
+// about one member request in session is a device's first.
+func TestMembersSessions(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		session  int
+		min, max int // distinct members in 10,000 draws
+	}{{1, 9990, 10000}, {10, 800, 1250}} {
+		w := newMembers()
+		seen := map[uint64]bool{}
+		for range 10000 {
+			seen[w.next(1<<40, tt.session)] = true
+		}
+		if n := len(seen); n < tt.min || n > tt.max {
+			t.Errorf("session %d: %d distinct members in 10,000 requests, want %d..%d", tt.session, n, tt.min, tt.max)
+		}
+	}
+}

@@ -62,6 +62,7 @@ type Registry struct {
 	GrowSeconds float64 `json:"grow_seconds"` // when it was grown
 	Cached      bool    `json:"cached"`       // reused from the cache in this run
 	Population  uint64  `json:"population"`   // members typical requests draw from
+	Session     int     `json:"session"`      // typical: mean requests per member session
 }
 
 // Machine describes where the run happened.
@@ -316,6 +317,9 @@ func (r *Run) Markdown(w io.Writer) error {
 	if g := r.Registry; g != nil {
 		fmt.Fprintf(&b, "Rights registry pre-grown to %d members (device, identity, link; %d opted out, %d in the hot set, %.0f MB; grown in %.0f s%s). ",
 			g.Members, g.OptOuts, g.HotSet, float64(g.Bytes)/1e6, g.GrowSeconds, map[bool]string{true: ", reused from the cache", false: ""}[g.Cached])
+		if r.Corpus.Kind == "typical" {
+			fmt.Fprintf(&b, "Returning devices are members, each sending a session of %d requests on average. ", g.Session)
+		}
 	} else {
 		b.WriteString("Rights registry empty at start. ")
 	}
