@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/bench/corpus"
 	"github.com/consentry/consentry/rights"
@@ -45,6 +46,20 @@ func TestGrowLinksMembersUnderConsentryKeys(t *testing.T) {
 		if got, want := reg.CheckRef(dev).Drop(false), m%OptOutEvery == 0; got != want {
 			t.Errorf("member %d: device dropped %v, want %v", m, got, want)
 		}
+	}
+	// The rights log survived compaction: one opt-out entry per opted-out
+	// member.
+	optOuts := 0
+	for e, err := range reg.Log(time.Time{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Action == rights.ActionOptOut {
+			optOuts++
+		}
+	}
+	if optOuts != n/OptOutEvery {
+		t.Errorf("rights log holds %d opt-outs, want %d", optOuts, n/OptOutEvery)
 	}
 	other := reg.Ref(Tenant, nil, []byte(corpus.FreshDevice(seed, 1)))
 	if reg.CheckRef(other).Drop(false) {
