@@ -391,6 +391,38 @@ func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
+// A tenant policy that rewrites CleverTap's SDK identity by its path
+// (profile.Identity of /a1 batches) makes CleverTap hold a token that REST
+// uploads would never carry: the deletion must name it. Before, it named
+// the REST translation only, CleverTap answered 200 and nothing was
+// deleted.
+func TestErasureCleverTapSDKPathPolicy(t *testing.T) {
+	t.Parallel()
+	v := vendorAPIs(t)
+	cfg, tokenFile := erasureConfig(t, v, `    policy_data:
+      fields:
+        profile.Identity: {action: tokenize}`)
+	cs := start(t, "--config", cfg)
+	p := jane.forClient("erasure-ct-sdk")
+	sendAsPerson(t, cs, p)
+	held := heldPseudonyms(t, v, p)["clevertap"]
+	if !strings.HasPrefix(held, "tok:") {
+		t.Fatalf("clevertap holds %q: the path-specific policy should make it a token", held)
+	}
+	out, errs, code := subjectsCLI(t, nil, p.UserID+"\n", "erase", "--tenant", "default", "--identity", "-", "--admin", cs.admin, "--token-file", tokenFile)
+	if code != 0 {
+		t.Fatalf("erase: exit %d\n%s\n%s", code, out, errs)
+	}
+	d := v["clevertap"].deletions()
+	if len(d) != 1 {
+		t.Fatalf("clevertap: %d deletion calls, want 1", len(d))
+	}
+	if got := v["clevertap"].named(d[0].Body); !slices.Contains(got, held) {
+		t.Errorf("clevertap deletion names %q, clevertap holds %q", got, held)
+	}
+	assertNoLeak(t, d[0].Body, p.seeds())
+}
+
 // On a fleet the vendor states are in the shared PostgreSQL registry: an
 // erasure that fails at one vendor on one instance is retried from another
 // instance, which calls only that vendor.
