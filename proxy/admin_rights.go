@@ -185,9 +185,18 @@ type SubjectResponse struct {
 	// accepted before, or had nothing to delete): report.vendorErasures
 	// holds every vendor's state.
 	Called []string `json:"vendorsCalled,omitempty"`
-	// Note says why an erasure deleted nothing at any vendor.
+	// Note says what an erasure did not do at the vendors, and why (no
+	// vendor configured, a vendor no longer configured, ...).
 	Note  string    `json:"note,omitempty"`
 	Error *adminErr `json:"error,omitempty"`
+}
+
+// addNote appends one sentence to the answer's note.
+func (r *SubjectResponse) addNote(s string) {
+	if r.Note != "" {
+		r.Note += "; "
+	}
+	r.Note += s
 }
 
 type adminErr struct {
@@ -363,11 +372,24 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		}
 	}
 	resp.Report = rep
-	var failed []string
+	configured := map[string]bool{}
+	for _, v := range vendors {
+		configured[v.Name()] = true
+	}
+	var failed, gone []string
 	for _, v := range rep.VendorErasures {
-		if v.Status != rights.VendorAccepted.String() && v.Status != rights.VendorSkipped.String() {
+		switch {
+		case v.Status == rights.VendorAccepted.String() || v.Status == rights.VendorSkipped.String():
+		case !configured[v.Vendor]:
+			// Removed from the configuration since: it cannot be retried,
+			// and must not hold every later erase of the subject at 502.
+			gone = append(gone, v.Vendor)
+		default:
 			failed = append(failed, v.Vendor)
 		}
+	}
+	if len(gone) > 0 {
+		resp.addNote("not configured: " + strings.Join(gone, ", ") + " (tenants." + t.Name + ".rights.vendors no longer names them) did not accept an earlier deletion and is not retried; delete the subject there yourself, or configure the vendor again and repeat the erase")
 	}
 	if len(failed) > 0 {
 		resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the deletion failed at " + strings.Join(failed, ", ") + " (see report.vendorErasures); repeat the erase to retry them: vendors that accepted are not called again"}

@@ -407,3 +407,38 @@ func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
 		t.Error("the local erasure depends on the policy")
 	}
 }
+
+// A vendor that failed and was then removed from the configuration is not
+// retried and does not hold every later erase of the subject at 502: the
+// answer is 200 with a note naming it as not configured, and the report
+// keeps its failed state. Before, every later erase answered 502.
+func TestRightsAPIEraseVendorNoLongerConfigured(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	mux, p, v := adminFixture(t, tokens, true) // clevertap only
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	ph, err := erasure.New(erasure.PostHog, erasure.Config{BaseURL: down.URL, Token: []byte("k"), ProjectID: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {ph}}))
+	before := http.NewServeMux()
+	api.Register(before)
+	body := `{"tenant":"acme","identity":"user-77"}`
+	if status, _, raw := call(t, before, "POST", "/v1/subjects/erase", "Bearer "+testToken, body); status != 502 {
+		t.Fatalf("posthog down: %d %s", status, raw)
+	}
+	for i := range 2 {
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+		note, _ := m["note"].(string)
+		if status != 200 || m["error"] != nil || !strings.Contains(note, "not configured: posthog") {
+			t.Fatalf("erase #%d without posthog configured: %d %s", i, status, raw)
+		}
+		if !strings.Contains(raw, `"vendor":"posthog","status":"failed"`) {
+			t.Errorf("the report lost posthog's state: %s", raw)
+		}
+	}
+	if len(v.bodies) != 1 {
+		t.Errorf("clevertap called %d times, want once", len(v.bodies))
+	}
+}
