@@ -481,4 +481,24 @@ tenants:
 		t.Errorf("show on a: %d %s", status, body)
 	}
 	mustDrop(t, b, sdkBatch("__fe2", profile(`"Identity":"`+user+`"`), evt), "erased user on b")
+
+	// Both instances erase another person at once while Segment is slow:
+	// the first to claim the call in the registry makes it, the other
+	// reports Segment in_progress (202) and does not call it.
+	seg.set("timeout") // answers after 4 s
+	before := len(seg.deletions())
+	const other = "fleet-erase-user-2"
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	bodies := make([][]byte, 2)
+	for i, in := range []*instance{a, b} {
+		wg.Go(func() {
+			codes[i], bodies[i] = adminCall(t, "POST", in.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+other+`"}`)
+		})
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if n := len(seg.deletions()) - before; n != 1 || codes[0] != 200 || codes[1] != 202 {
+		t.Errorf("concurrent erasures on a and b: segment called %d times, want once; answers %v\n%s\n%s", n, codes, bodies[0], bodies[1])
+	}
 }

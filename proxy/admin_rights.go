@@ -3,14 +3,17 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +51,9 @@ type RightsAPI struct {
 	// subjects serialises the vendor deletions of one subject, so that
 	// two erasures of the same person do not call a vendor twice.
 	subjects [64]sync.Mutex
+	// instance names this process in the claims it writes on vendor
+	// calls, so that the fleet's other instances leave them alone.
+	instance string
 	creds    map[string]VendorCredentials // CleverTap accounts of the access document
 	access   []UpstreamAccess             // vendors of the access document (admin_access.go)
 }
@@ -95,12 +101,20 @@ func NewRightsAPI(p *Proxy, tokens []AdminToken, opts ...RightsAPIOption) (*Righ
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	a := &RightsAPI{p: p}
+	a := &RightsAPI{p: p, instance: newInstanceID()}
 	WithAdminTokens(tokens...)(a)
 	for _, o := range opts {
 		o(a)
 	}
 	return a, nil
+}
+
+// newInstanceID is a random id for this process's claims (no host name:
+// it goes to the rights log).
+func newInstanceID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "i-" + hex.EncodeToString(b[:])
 }
 
 // Register mounts the API on mux.
@@ -185,6 +199,9 @@ type SubjectResponse struct {
 	// accepted before, or had nothing to delete): report.vendorErasures
 	// holds every vendor's state.
 	Called []string `json:"vendorsCalled,omitempty"`
+	// InProgress are the vendors another instance is calling for the
+	// subject (a live claim in the registry): not called this time.
+	InProgress []string `json:"vendorsInProgress,omitempty"`
 	// Note says what an erasure did not do at the vendors, and why (no
 	// vendor configured, a vendor no longer configured, ...).
 	Note  string    `json:"note,omitempty"`
@@ -318,8 +335,9 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		out erasure.Outcome
 	}
 	var (
-		calls []*call
-		first []rights.VendorErasure // requested, or decided without a call
+		calls   []*call
+		names   []string               // the vendors to call, once claimed
+		decided []rights.VendorErasure // decided without a call
 	)
 	rw := masking.AcquireRewriter()
 	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
@@ -330,22 +348,28 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		ids, err := v.SubjectIDs(nil, &env, device, id)
 		switch {
 		case errors.Is(err, erasure.ErrDeviceUnsupported):
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
 		case err != nil:
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
 		case len(ids) == 0:
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: "the policy never forwards this identifier to " + v.Name() + ": nothing to delete"})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: "the policy never forwards this identifier to " + v.Name() + ": nothing to delete"})
 		default:
 			calls = append(calls, &call{v: v, ids: ids})
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorRequested})
+			names = append(names, v.Name())
 		}
 	}
 	masking.ReleaseRewriter(rw)
-	if len(first) > 0 {
-		if rep, err = reg.VendorErasures(ref, actor, first); err != nil {
+	var claim rights.Claim
+	if len(decided) > 0 || len(names) > 0 {
+		// Claim each call in the shared store first: an instance of the
+		// fleet that erases the same subject meanwhile sees the claim and
+		// leaves the vendor alone (in_progress) until it expires.
+		until := time.Now().Add(a.claimTTL())
+		if claim, rep, err = reg.ClaimVendors(ref, actor, a.instance, until, names, decided); err != nil {
 			resp.Error = &adminErr{Code: "rights_unavailable", Message: "the subject is erased and suppressed in Consentry, but its vendor deletions cannot be recorded (nothing was sent to the vendors): " + err.Error()}
 			return http.StatusServiceUnavailable
 		}
+		calls = slices.DeleteFunc(calls, func(c *call) bool { return !slices.Contains(claim.Claimed, c.v.Name()) })
 	}
 	if len(calls) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.timeout+5*time.Second)
@@ -377,9 +401,12 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		configured[v.Name()] = true
 	}
 	var failed, gone []string
-	for _, v := range rep.VendorErasures {
+	for i, v := range rep.VendorErasures {
 		switch {
 		case v.Status == rights.VendorAccepted.String() || v.Status == rights.VendorSkipped.String():
+		case slices.Contains(claim.Busy, v.Vendor):
+			resp.Report.VendorErasures[i].Status = "in_progress"
+			resp.InProgress = append(resp.InProgress, v.Vendor)
 		case !configured[v.Vendor]:
 			// Removed from the configuration since: it cannot be retried,
 			// and must not hold every later erase of the subject at 502.
@@ -395,8 +422,17 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the deletion failed at " + strings.Join(failed, ", ") + " (see report.vendorErasures); repeat the erase to retry them: vendors that accepted are not called again"}
 		return http.StatusBadGateway
 	}
+	if len(resp.InProgress) > 0 {
+		resp.addNote("in progress: another instance is calling " + strings.Join(resp.InProgress, ", ") + " for this subject (see report.vendorErasures claimedUntil); repeat the erase after that to see the outcome")
+		return http.StatusAccepted
+	}
 	return http.StatusOK
 }
+
+// claimTTL is how long a claim on a vendor call holds: twice the call's
+// bound, so that a live call is never taken over and a stopped instance's
+// claim soon is.
+func (a *RightsAPI) claimTTL() time.Duration { return 2 * (a.p.timeout + 5*time.Second) }
 
 // logExport streams the rights-request log as {"entries":[...],
 // "complete":true}. A read error after the first entry ends the array with

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,5 +441,55 @@ func TestRightsAPIEraseVendorNoLongerConfigured(t *testing.T) {
 	}
 	if len(v.bodies) != 1 {
 		t.Errorf("clevertap called %d times, want once", len(v.bodies))
+	}
+}
+
+// Two instances of a fleet (two RightsAPIs over one registry) erasing one
+// subject at once call each vendor once: the first claims the call in the
+// registry, the other answers 202 with the vendor in_progress and calls
+// nothing; once the claim's answer is in, an erase reports it accepted.
+// Before, both instances called Segment.
+func TestRightsAPIEraseClaimsAcrossInstances(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	_, p, _ := adminFixture(t, tokens, false)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+		w.Write([]byte(`{"data":{"regulateId":"reg-1"}}`))
+	}))
+	defer slow.Close()
+	var muxes []*http.ServeMux
+	for range 2 {
+		seg, _ := erasure.New(erasure.Segment, erasure.Config{BaseURL: slow.URL, Token: []byte("t")})
+		api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg}}))
+		m := http.NewServeMux()
+		api.Register(m)
+		muxes = append(muxes, m)
+	}
+	body := `{"tenant":"acme","identity":"user-88"}`
+	first := make(chan int)
+	go func() {
+		st, _, _ := call(t, muxes[0], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+		first <- st
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, m, raw := call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+	if st != 202 || !strings.Contains(raw, `"vendorsInProgress":["segment"]`) || !strings.Contains(raw, `"status":"in_progress"`) || m["vendorsCalled"] != nil {
+		t.Errorf("erase on the second instance during the first one's call: %d %s", st, raw)
+	}
+	close(release)
+	if st := <-first; st != 200 {
+		t.Errorf("first instance: %d", st)
+	}
+	st, _, raw = call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+	if st != 200 || !strings.Contains(raw, `"vendor":"segment","status":"accepted","job":"reg-1"`) {
+		t.Errorf("after the call: %d %s", st, raw)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("segment called %d times, want once", n)
 	}
 }

@@ -25,11 +25,30 @@ func sampleRecords() []Record {
 			{Vendor: "segment", State: VendorFailed, HTTPStatus: 503, Reason: "HTTP 503", At: at.Add(time.Second)},
 			{Vendor: "posthog", State: VendorRequested},
 		}}
+	claimed := erased
+	claimed.Key = Key{5}
+	claimed.Vendors = []VendorErasure{
+		{Vendor: "amplitude", State: VendorRequested, At: at, Owner: "i-0a1b2c3d", Until: at.Add(40 * time.Second)},
+		{Vendor: "segment", State: VendorAccepted, HTTPStatus: 200, Job: "reg-1", At: at},
+	}
 	return []Record{
 		{Key: Key{2}, Kind: KindIdentity},
 		{Key: Key{3}, Kind: KindIdentity, Reason: ReasonOptOut, Since: at},
 		full,
 		erased,
+		claimed,
+	}
+}
+
+// A record is written as version 3 only while a vendor call is claimed,
+// so that a binary that knows version 2 reads it again once the answers
+// are recorded.
+func TestRecordVersionFollowsClaims(t *testing.T) {
+	t.Parallel()
+	for i, want := range []byte{1, 1, 1, 2, 3} {
+		if got := EncodeRecord(&sampleRecords()[i])[0]; got != want {
+			t.Errorf("record %d: version %d, want %d", i, got, want)
+		}
 	}
 }
 
