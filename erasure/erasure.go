@@ -49,6 +49,18 @@ const (
 // Names lists the supported vendors in the order erasures call them.
 var Names = []string{Amplitude, CleverTap, Mixpanel, PostHog, RudderStack, Segment}
 
+// Unsuppress says how to lift, at the vendor, the suppression of future
+// data that its deletion also created (Segment's and RudderStack's
+// SUPPRESS_WITH_DELETE); only vendors listed here keep one.
+var Unsuppress = map[string]string{
+	Segment:     "create an UNSUPPRESS regulation for the same subjectIds (Segment Public API POST /regulations, the subjects are listed by GET /regulations), or remove the user under Privacy > Deletion & Suppression",
+	RudderStack: "cancel the regulation with that id (DELETE /v2/regulations/{id}), or remove the user from the suppression list in the RudderStack dashboard",
+}
+
+// SuppressesFutureData says whether the vendor's deletion also blocks data
+// sent later under the same user id.
+func SuppressesFutureData(vendor string) bool { _, ok := Unsuppress[vendor]; return ok }
+
 // Requester is what Amplitude records as the requester of a deletion.
 const Requester = "consentry"
 

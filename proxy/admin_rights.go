@@ -204,8 +204,11 @@ type SubjectResponse struct {
 	InProgress []string `json:"vendorsInProgress,omitempty"`
 	// Note says what an erasure did not do at the vendors, and why (no
 	// vendor configured, a vendor no longer configured, ...).
-	Note  string    `json:"note,omitempty"`
-	Error *adminErr `json:"error,omitempty"`
+	Note string `json:"note,omitempty"`
+	// Warnings name what Consentry cannot undo: an unsuppress does not
+	// lift a suppression a vendor keeps on its side.
+	Warnings []string  `json:"warnings,omitempty"`
+	Error    *adminErr `json:"error,omitempty"`
 }
 
 // addNote appends one sentence to the answer's note.
@@ -263,14 +266,19 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
 	}
 	var (
-		rep rights.Report
-		err error
+		rep      rights.Report
+		err      error
+		warnings []string
 	)
 	switch action {
 	case "suppress":
 		rep, err = reg.Suppress(ref, actor)
 	case "unsuppress":
-		rep, err = reg.Unsuppress(ref, actor)
+		var before rights.Report
+		if before, err = reg.Peek(ref); err == nil {
+			rep, err = reg.Unsuppress(ref, actor)
+			warnings = vendorSuppressions(before)
+		}
 	case "erase":
 		rep, err = reg.Erase(ref, actor, true)
 	case "show":
@@ -286,7 +294,7 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		adminError(w, status, code, err.Error())
 		return
 	}
-	resp := SubjectResponse{Action: action, Report: rep}
+	resp := SubjectResponse{Action: action, Report: rep, Warnings: warnings}
 	status := http.StatusOK
 	if action == "erase" {
 		status = a.eraseAtVendors(&resp, ref, actor, tenant, device, id)
@@ -427,6 +435,25 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		return http.StatusAccepted
 	}
 	return http.StatusOK
+}
+
+// vendorSuppressions warns, for an unsuppress, about each vendor whose
+// accepted deletion of the subject (in before, the report ahead of the
+// unsuppress) also blocks the person's future data at the vendor: lifting
+// it there is the operator's job (README "Erasure at every vendor").
+func vendorSuppressions(before rights.Report) []string {
+	var out []string
+	for _, v := range before.VendorErasures {
+		if v.Status != rights.VendorAccepted.String() || !erasure.SuppressesFutureData(v.Vendor) {
+			continue
+		}
+		job := ""
+		if v.Job != "" {
+			job = " (job " + v.Job + ")"
+		}
+		out = append(out, v.Vendor+" still suppresses this subject: its accepted deletion"+job+" also blocks future data there, and Consentry does not lift it; "+erasure.Unsuppress[v.Vendor])
+	}
+	return out
 }
 
 // claimTTL is how long a claim on a vendor call holds: twice the call's

@@ -493,3 +493,55 @@ func TestRightsAPIEraseClaimsAcrossInstances(t *testing.T) {
 		t.Errorf("segment called %d times, want once", n)
 	}
 }
+
+// Unsuppressing a subject forgets the vendor states (a later erasure asks
+// every vendor again) but not what they mean: Segment's accepted
+// SUPPRESS_WITH_DELETE keeps blocking the person's data at Segment, so the
+// answer warns and says how to lift it there; PostHog keeps no suppression.
+// The vendor history stays in the rights log. Before, the answer said
+// nothing.
+func TestRightsAPIUnsuppressWarnsVendorSuppression(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	_, p, _ := adminFixture(t, tokens, false)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/regulations") {
+			w.Write([]byte(`{"data":{"regulateId":"reg-9"}}`))
+			return
+		}
+		w.Write([]byte(`{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`))
+	}))
+	defer srv.Close()
+	seg, _ := erasure.New(erasure.Segment, erasure.Config{BaseURL: srv.URL, Token: []byte("t")})
+	ph, _ := erasure.New(erasure.PostHog, erasure.Config{BaseURL: srv.URL, Token: []byte("k"), ProjectID: "1"})
+	api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg, ph}}))
+	mux := http.NewServeMux()
+	api.Register(mux)
+	body := `{"tenant":"acme","identity":"user-5"}`
+	if st, _, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, body); st != 200 {
+		t.Fatalf("erase: %d %s", st, raw)
+	}
+	st, m, raw := call(t, mux, "POST", "/v1/subjects/unsuppress", "Bearer "+testToken, body)
+	ws, _ := m["warnings"].([]any)
+	if st != 200 || len(ws) != 1 {
+		t.Fatalf("unsuppress: %d %s, want one warning (segment)", st, raw)
+	}
+	if w := ws[0].(string); !strings.HasPrefix(w, "segment still suppresses") || !strings.Contains(w, "reg-9") || !strings.Contains(w, "UNSUPPRESS") {
+		t.Errorf("warning %q", w)
+	}
+	if strings.Contains(raw, "user-5") {
+		t.Error("the answer names the identifier")
+	}
+	var history []string
+	for e, err := range p.rights.Registry().Log(time.Time{}) {
+		if err == nil && e.Action == rights.ActionVendorErase && e.VendorStatus == "accepted" {
+			history = append(history, e.Vendor)
+		}
+	}
+	if len(history) != 2 {
+		t.Errorf("rights log vendor history after unsuppress: %v", history)
+	}
+	// A second unsuppress has nothing left to warn about.
+	if _, m, raw := call(t, mux, "POST", "/v1/subjects/unsuppress", "Bearer "+testToken, body); m["warnings"] != nil {
+		t.Errorf("second unsuppress: %s", raw)
+	}
+}
