@@ -391,7 +391,10 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		for _, c := range calls {
 			ve := rights.VendorErasure{Vendor: c.v.Name(), State: rights.VendorFailed, HTTPStatus: c.out.HTTPStatus, Job: c.out.Job, Reason: c.out.Reason}
 			if c.out.Accepted {
-				ve.State = rights.VendorAccepted
+				ve.State, ve.UnknownID = rights.VendorAccepted, c.out.UnknownID
+			}
+			if ve.UnknownID {
+				resp.Warnings = append(resp.Warnings, ve.Vendor+" accepted the deletion but did not know the id: nothing was deleted there. The person may never have reached it, or reached it under another pseudonym (another key generation, or a policy that changed since): check report.vendorErasures and the vendor")
 			}
 			outcomes = append(outcomes, ve)
 			resp.Called = append(resp.Called, c.v.Name())

@@ -545,3 +545,46 @@ func TestRightsAPIUnsuppressWarnsVendorSuppression(t *testing.T) {
 		t.Errorf("second unsuppress: %s", raw)
 	}
 }
+
+// A vendor that accepts the deletion but says it knew none of the ids
+// (PostHog persons_found 0, Amplitude invalid_ids under ignore_invalid_id)
+// is recorded as accepted with unknownId, and the answer warns: nothing
+// was deleted there. Before, both were plain accepted.
+func TestRightsAPIEraseUnknownID(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	for _, c := range []struct {
+		name, vendor, id, answer string
+		unknown                  bool
+	}{
+		{"posthog found nobody", erasure.PostHog, "user-1", `{"persons_found":0,"persons_deleted":0,"deletion_errors":[]}`, true},
+		{"posthog found one", erasure.PostHog, "user-2", `{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`, false},
+		{"amplitude every id invalid", erasure.Amplitude, "user-3", `{"day":"2026-12-09","status":"staging","invalid_ids":["x"]}`, true},
+		{"amplitude none invalid", erasure.Amplitude, "user-4", `{"day":"2026-12-09","status":"staging","invalid_ids":[]}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, p, _ := adminFixture(t, tokens, false)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(c.answer)) }))
+			defer srv.Close()
+			v, err := erasure.New(c.vendor, erasure.Config{BaseURL: srv.URL, Token: []byte("k"), ProjectID: "1", APIKey: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {v}}))
+			mux := http.NewServeMux()
+			api.Register(mux)
+			st, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"`+c.id+`"}`)
+			if st != 200 || !strings.Contains(raw, `"status":"accepted"`) {
+				t.Fatalf("%d %s", st, raw)
+			}
+			if got := strings.Contains(raw, `"unknownId":true`); got != c.unknown {
+				t.Errorf("unknownId %v, want %v: %s", got, c.unknown, raw)
+			}
+			if ws, _ := m["warnings"].([]any); (len(ws) == 1) != c.unknown {
+				t.Errorf("warnings %v", ws)
+			}
+			if _, _, show := call(t, mux, "POST", "/v1/subjects/show", "Bearer "+testToken, `{"tenant":"acme","identity":"`+c.id+`"}`); strings.Contains(show, `"unknownId":true`) != c.unknown {
+				t.Errorf("show: %s", show)
+			}
+		})
+	}
+}

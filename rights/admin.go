@@ -377,7 +377,7 @@ func readReport(rd StoreReader, tenant string, k Key, kind Kind) (Report, error)
 	for _, v := range rec.Vendors {
 		rep.VendorErasures = append(rep.VendorErasures, VendorReport{
 			Vendor: v.Vendor, Status: v.State.String(), Job: v.Job, HTTPStatus: v.HTTPStatus, Reason: v.Reason, At: v.At,
-			Instance: v.Owner, ClaimedUntil: timePtr(v.Until),
+			Instance: v.Owner, ClaimedUntil: timePtr(v.Until), UnknownID: v.UnknownID,
 		})
 	}
 	return rep, nil

@@ -126,10 +126,11 @@ func (c *Change) empty() bool {
 //
 //	count(1) {len(1) vendor, state(1), httpStatus(2), at(8), len(1) job, len(1) reason} per vendor
 //
-// Version 3 (written only while a vendor call is claimed, so that the
-// record is version 2 again once the answers are in) appends to each vendor
+// Version 3 (written only while a vendor call is claimed or a vendor did
+// not know the id, so that other records stay version 2) appends to each
+// vendor
 //
-//	len(1) owner, until(8)
+//	len(1) owner, until(8), vendorFlags(1)
 const (
 	recordVersion   = 1
 	recordVersion2  = 2
@@ -137,6 +138,7 @@ const (
 	recFlagAllow    = 1 << 0
 	recFlagSession  = 1 << 1
 	recFlagAcked    = 1 << 2
+	vendorUnknownID = 1 << 0 // vendorFlags
 	recordFixedSize = 4 + 4*8
 )
 
@@ -159,7 +161,7 @@ func EncodeRecord(rec *Record) []byte {
 	if len(rec.Vendors) > 0 {
 		version = recordVersion2
 		for _, v := range rec.Vendors {
-			if v.Owner != "" || !v.Until.IsZero() {
+			if v.Owner != "" || !v.Until.IsZero() || v.UnknownID {
 				version = recordVersion3
 			}
 		}
@@ -198,6 +200,11 @@ func EncodeRecord(rec *Record) []byte {
 			if version == recordVersion3 {
 				b = appendShort(b, v.Owner)
 				b = appendTime(b, v.Until)
+				var vf byte
+				if v.UnknownID {
+					vf |= vendorUnknownID
+				}
+				b = append(b, vf)
 			}
 		}
 	}
@@ -247,10 +254,11 @@ func decodeVendors(p []byte, version byte) ([]VendorErasure, []byte, error) {
 			return nil, p, bad
 		}
 		if version == recordVersion3 {
-			if v.Owner, p, ok = readShort(p); !ok || len(p) < 8 {
+			if v.Owner, p, ok = readShort(p); !ok || len(p) < 9 || p[8]&^vendorUnknownID != 0 {
 				return nil, p, bad
 			}
 			v.Until, p = readTime(p)
+			v.UnknownID, p = p[0]&vendorUnknownID != 0, p[1:]
 		}
 		out = append(out, v)
 	}

@@ -325,6 +325,9 @@ type VendorErasure struct {
 	// stopped or hung) is retried. Both are empty once the answer is in.
 	Owner string
 	Until time.Time
+	// UnknownID: the vendor accepted the call but did not know the id
+	// (State VendorAccepted): nothing was deleted there.
+	UnknownID bool
 }
 
 // LogEntry is one rights request or state change. It never holds raw
@@ -407,6 +410,8 @@ type VendorReport struct {
 	// requested) and until when the call is its own.
 	Instance     string     `json:"instance,omitempty"`
 	ClaimedUntil *time.Time `json:"claimedUntil,omitempty"`
+	// UnknownID: accepted, but the vendor did not know the id.
+	UnknownID bool `json:"unknownId,omitempty"`
 }
 
 // ConsentReport is one channel in a Report.
