@@ -346,6 +346,7 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		calls   []*call
 		names   []string               // the vendors to call, once claimed
 		decided []rights.VendorErasure // decided without a call
+		byUser  []string               // vendors that cannot delete a device
 	)
 	rw := masking.AcquireRewriter()
 	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
@@ -357,6 +358,7 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		switch {
 		case errors.Is(err, erasure.ErrDeviceUnsupported):
 			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
+			byUser = append(byUser, v.Name())
 		case err != nil:
 			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
 		case len(ids) == 0:
@@ -367,6 +369,11 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		}
 	}
 	masking.ReleaseRewriter(rw)
+	if len(byUser) > 0 {
+		// Erasing the device erased its linked identities in Consentry,
+		// but these vendors hold the person under the user id only.
+		resp.addNote("the identities linked to this device (report.linkedIdentities) are erased and suppressed in Consentry but were not deleted at " + strings.Join(byUser, ", ") + ", which delete by user id only: erase each identity (identity, not device) to delete the person there")
+	}
 	var claim rights.Claim
 	if len(decided) > 0 || len(names) > 0 {
 		// Claim each call in the shared store first: an instance of the

@@ -393,6 +393,11 @@ func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
 	if status != 200 || !strings.Contains(raw, `"status":"skipped"`) || !strings.Contains(raw, "deletes by user id only") || m["error"] != nil {
 		t.Fatalf("device erasure at segment: %d %s", status, raw)
 	}
+	// The device's linked identities were erased locally, not at Segment:
+	// the note says to erase each identity.
+	if note, _ := m["note"].(string); !strings.Contains(note, "were not deleted at segment") || !strings.Contains(note, "erase each identity") {
+		t.Errorf("device erasure note %q", note)
+	}
 	status, _, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
 	if status != 200 || len(v.bodies) != 1 || !strings.Contains(v.bodies[0], `{"guid":"df2e224d90874887b4d61153ef3a2508"}`) {
 		t.Fatalf("device erasure at clevertap: %d %s %v", status, raw, v.bodies)
