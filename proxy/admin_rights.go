@@ -48,9 +48,10 @@ type RightsAPI struct {
 	p       *Proxy
 	tokens  []tokenHash
 	vendors map[string][]*erasure.Vendor // by tenant
-	// subjects serialises the vendor deletions of one subject, so that
-	// two erasures of the same person do not call a vendor twice.
-	subjects [64]sync.Mutex
+	// subjects serialises the vendor deletions of one subject in this
+	// process (the registry's claims do so across instances), so that a
+	// second erasure waits for the first one's answers.
+	subjects subjectLocks
 	// instance names this process in the claims it writes on vendor
 	// calls, so that the fleet's other instances leave them alone.
 	instance string
@@ -107,6 +108,42 @@ func NewRightsAPI(p *Proxy, tokens []AdminToken, opts ...RightsAPIOption) (*Righ
 		o(a)
 	}
 	return a, nil
+}
+
+// subjectLocks are mutexes by subject key, created on demand and dropped
+// when unused: erasures of different subjects never wait for each other.
+type subjectLocks struct {
+	mu sync.Mutex
+	m  map[rights.Key]*subjectLock
+}
+
+type subjectLock struct {
+	sync.Mutex
+	users int // holders and waiters, under subjectLocks.mu
+}
+
+// lock locks the subject k and returns its unlock.
+func (l *subjectLocks) lock(k rights.Key) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[rights.Key]*subjectLock{}
+	}
+	e := l.m[k]
+	if e == nil {
+		e = &subjectLock{}
+		l.m[k] = e
+	}
+	e.users++
+	l.mu.Unlock()
+	e.Lock()
+	return func() {
+		e.Unlock()
+		l.mu.Lock()
+		if e.users--; e.users == 0 {
+			delete(l.m, k)
+		}
+		l.mu.Unlock()
+	}
 }
 
 // newInstanceID is a random id for this process's claims (no host name:
@@ -323,9 +360,7 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 	if device {
 		key = ref.Device
 	}
-	mu := &a.subjects[key[0]%byte(len(a.subjects))]
-	mu.Lock()
-	defer mu.Unlock()
+	defer a.subjects.lock(key)()
 	reg := a.p.rights.Registry()
 	rep, err := reg.Peek(ref) // the state after any erasure that held the lock
 	if err != nil {
