@@ -171,6 +171,12 @@ func New(name string, cfg Config, opts ...Option) (*Vendor, error) {
 		errs = append(errs, errors.New("base_url: required"))
 	} else if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, errors.New("base_url: must be an http(s) URL without query, such as https://api.example.com"))
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+		hint := ""
+		if name == CleverTap {
+			hint = " (CleverTap's default is the tenant's clevertap.rest upstream: set base_url to its https URL)"
+		}
+		errs = append(errs, fmt.Errorf("base_url: %s is plain http to a host that is not loopback: the token would travel in clear; use https://%s", cfg.BaseURL, hint))
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if len(cfg.Token) == 0 {
@@ -207,6 +213,16 @@ func New(name string, cfg Config, opts ...Option) (*Vendor, error) {
 		o(v)
 	}
 	return v, nil
+}
+
+// loopback says whether host is this machine (plain http is allowed there:
+// a local test server or an egress sidecar on the pod).
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the vendor's name.

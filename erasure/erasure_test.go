@@ -185,6 +185,15 @@ func TestNewErrors(t *testing.T) {
 	f(Segment, Config{}, "token: required")
 	f(Segment, Config{Token: []byte("t"), BaseURL: "ftp://x"}, "base_url")
 	f(Segment, Config{Token: []byte("t"), BaseURL: "https://x/?a=1"}, "base_url")
+	// Plain http only to this machine: the token would travel in clear.
+	f(Segment, Config{Token: []byte("t"), BaseURL: "http://api.segmentapis.com"}, "not loopback")
+	f(Segment, Config{Token: []byte("t"), BaseURL: "http://10.0.0.8:8080"}, "not loopback")
+	f(CleverTap, Config{Token: []byte("t"), Account: "A", BaseURL: "http://eu1.api.clevertap.com"}, "clevertap.rest upstream")
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80", "https://api.segmentapis.com"} {
+		if _, err := New(Segment, Config{Token: []byte("t"), BaseURL: u}); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
 	f(CleverTap, Config{Token: []byte("t")}, "base_url: required")
 	f(CleverTap, Config{Token: []byte("t"), BaseURL: "https://x"}, "account: required")
 	f(Amplitude, Config{Token: []byte("t")}, "api_key")
