@@ -46,7 +46,22 @@ func TestTranslateIDs(t *testing.T) {
 		t.Errorf("the track shape gives %s, identify gave %s", got[0], ids[0])
 	}
 	env.Records = formatstest.KeepAll{}
-	f(`escapes are decoded before hashing`, env, `a"b\c`, 1)
+	// Escapes are decoded before hashing: the identifier a"b\c hashes like
+	// the same string written with other escapes in traffic, and like the
+	// policy's hash of its text.
+	esc := f(`escapes are decoded before hashing`, env, `a"b\c`, 1)
+	other, ok, err := env.TranslateID(nil, &carriers[0], []byte(`"a\u0022b\u005cc"`))
+	if err != nil || !ok {
+		t.Fatalf("escaped traffic: %v %v", ok, err)
+	}
+	d := masking.Decision{Action: masking.ActionHash}
+	want, _, _, err := formatstest.Applier(t).Apply(nil, &d, []byte(`"a\"b\\c"`), masking.TypeString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(esc) != 1 || string(esc[0]) != string(other) || string(esc[0]) != string(want) {
+		t.Errorf("escapes: %q, traffic writing \\u escapes holds %s, the hash of the text is %s", esc, other, want)
+	}
 	f("every field dropped: nothing", formatstest.DropEnv(t), "user-42", 0)
 }
 
