@@ -18,7 +18,9 @@ import (
 
 	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/rights"
+	"github.com/consentry/consentry/rules"
 )
 
 const testToken = "0123456789abcdef-ops"
@@ -401,6 +403,20 @@ func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
 	status, _, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
 	if status != 200 || len(v.bodies) != 1 || !strings.Contains(v.bodies[0], `{"guid":"df2e224d90874887b4d61153ef3a2508"}`) {
 		t.Fatalf("device erasure at clevertap: %d %s %v", status, raw, v.bodies)
+	}
+	// A policy that drops Segment's user ids: Segment never received the
+	// person, so it is skipped, not called (srv fails the test if it is).
+	drops, err := policy.New(policy.WithFS(rules.FS), policy.WithData(map[string]any{"tenants": map[string]any{"acme": map[string]any{
+		"fields": map[string]any{"userId": map[string]any{"action": "drop"}},
+	}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drops.Close)
+	p.policy = drops
+	status, m, raw = call(t, segOnly, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-8"}`)
+	if status != 200 || m["error"] != nil || !strings.Contains(raw, `"vendor":"segment","status":"skipped"`) || !strings.Contains(raw, "never forwards this identifier to segment") {
+		t.Fatalf("policy drops user ids: %d %s", status, raw)
 	}
 	// The policy cannot translate: no valid policy, no vendor call, 503,
 	// the local erasure stands.
