@@ -440,6 +440,7 @@ rights:
   postgres:
     dsn: {value: "`+dsn+`"}
     schema: `+pgtest.Schema(t, dsn)+`
+default_tenant: acme
 tenants:
   acme:
     accounts: ["`+account+`"]
@@ -454,11 +455,24 @@ tenants:
         segment: {token: {value: sgp-f}, base_url: `+seg.up.url+`}
 `)
 	a, b := start(t, "--config", cfg), start(t, "--config", cfg)
-	const user = "fleet-erase-user-1"
+	p := jane.forClient("fleet-erase")
+	user := p.UserID
 	if status, _, reply, err := sdkSend(a, sdkBatch("__fe1", profile(`"Identity":"`+user+`"`), evt)); err != nil || status != 200 {
 		t.Fatalf("sdk: %d %s %v", status, reply, err)
 	}
-	held := sentIdentity(t, ct.up)
+	// Segment is named by what Segment received, not by CleverTap's value.
+	if res := segmentGo(t, a.url, "send", p, ""); !res.OK {
+		t.Fatalf("segment client: %s", res.Error)
+	}
+	var held string
+	for _, r := range recordsOf(t, "batch", seg.up.requests()) {
+		if u := userOf(r, []string{"userId"}); u != "" {
+			held = u
+		}
+	}
+	if held == "" || held == user {
+		t.Fatalf("segment holds %q", held)
+	}
 	seg.set("5xx")
 	status, body := adminCall(t, "POST", a.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+user+`"}`)
 	if status != 502 || gjson.GetBytes(body, `report.vendorErasures.#(vendor=="segment").status`).Str != "failed" {
