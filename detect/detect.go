@@ -153,12 +153,8 @@ func (sc *Scanner) decode(s []byte) ([]byte, []int32) {
 // digit, an '@' (email), a ':' (IPv6, MAC) or a non-ASCII byte (fullwidth
 // '@'); most short texts (names, models, locales) have none.
 func MayHold(s []byte) bool {
-	for _, c := range s {
-		if c >= '0' && c <= '9' || c == '@' || c == ':' || c >= 0x80 {
-			return true
-		}
-	}
-	return false
+	ids, _ := byteClasses(s)
+	return ids
 }
 
 // find runs the detectors over t; positions are offsets in t.
@@ -173,17 +169,7 @@ func MayHold(s []byte) bool {
 // addresses, birth dates) add findings that overlap none of the above.
 func find(dst []Finding, t []byte, o *Options) []Finding {
 	n0 := len(dst)
-	ids, text := false, false
-	for _, c := range t {
-		switch {
-		case c >= '0' && c <= '9':
-			ids, text = true, true
-		case c == '@' || c == ':' || c >= 0x80:
-			ids = true
-		case c == ' ':
-			text = true
-		}
-	}
+	ids, text := byteClasses(t)
 	if ids {
 		dst = findIDs(dst, t, o)
 	}

@@ -1,9 +1,11 @@
 package masking
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // pathPlanner decides by path (and "*" for anything else); it counts calls
@@ -344,5 +346,24 @@ func TestFindingCounts(t *testing.T) {
 	st.Reset()
 	if n := 0; func() int { st.FindingClasses.Each(func(string, int) { n++ }); return n }() != 0 {
 		t.Error("Reset kept finding counts")
+	}
+}
+
+// TestScanStringWords checks the word-at-a-time string scan against
+// encoding/json on strings with one special byte at every position.
+func TestScanStringWords(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				body := bytes.Repeat([]byte{'a'}, n)
+				body[pos] = byte(c)
+				doc := append(append([]byte(`"`), body...), `"  `...)
+				end, _, err := scanString(doc, 0)
+				valid := json.Valid(doc[:n+2]) && utf8.Valid(doc[:n+2]) // the scanner also refuses invalid UTF-8
+				if valid != (err == nil && end == n+2) {
+					t.Fatalf("scanString(%q) = %d, %v; json.Valid %v", doc, end, err, valid)
+				}
+			}
+		}
 	}
 }
