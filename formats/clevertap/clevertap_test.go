@@ -33,7 +33,13 @@ func testEnvLimits(t testing.TB, lim budget.Limits) *formats.Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
-	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{7}, 32), TokenKey: bytes.Repeat([]byte{9}, 64), TokenKeyID: "t1"})
+	// As serve runs it: keyed results remembered in a transform cache.
+	memo, err := masking.NewMemo(budget.DefaultTransformCacheBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(memo.Close)
+	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{7}, 32), TokenKey: bytes.Repeat([]byte{9}, 64), TokenKeyID: "t1"}, masking.WithMemo(memo))
 	if err != nil {
 		t.Fatal(err)
 	}
