@@ -157,6 +157,22 @@ func MayHold(s []byte) bool {
 	return ids
 }
 
+// Clean reports whether Find and Scanner.Find certainly find nothing in s
+// under o (nil: Default): s has no percent escape, no byte an identifier
+// detector starts from, and no sentence for the text detectors. It is the
+// quick reject of find, without its setup, for callers that scan many
+// short values (model names, locales, event names). false means "look".
+func Clean(s []byte, o *Options) bool {
+	if o == nil {
+		o = Default
+	}
+	ids, text := byteClasses(s)
+	if ids || text && o.Text && textCandidate(s) {
+		return false
+	}
+	return !hasEscape(s)
+}
+
 // find runs the detectors over t; positions are offsets in t.
 //
 // One pass, left to right. Emails are anchored on '@' (found with a SIMD

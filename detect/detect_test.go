@@ -458,3 +458,38 @@ func TestByteClasses(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanAgreesWithFind: Clean never claims a text holds nothing where
+// Find (or Scanner.Find) finds something, over the whole scoring corpus and
+// both option sets, and it does let plain words through.
+func TestCleanAgreesWithFind(t *testing.T) {
+	var texts []string
+	for _, it := range loadCorpus(t) {
+		texts = append(texts, leaves(it)...)
+	}
+	texts = append(texts, "Google", "en_US", "Pixel 7", "App Launched", "ship%40example.com", "a@b.co", "x:y", "Müller")
+	var sc Scanner
+	cleans := 0
+	for _, s := range texts {
+		for _, o := range []*Options{Default, NoText, corpusOptions} {
+			if !Clean([]byte(s), o) {
+				continue
+			}
+			cleans++
+			if f := Find(nil, []byte(s), o); len(f) > 0 {
+				t.Fatalf("Clean(%q) but Find finds %v", s, f)
+			}
+			if f, _ := sc.Find(nil, []byte(s), o); len(f) > 0 {
+				t.Fatalf("Clean(%q) but Scanner.Find finds %v", s, f)
+			}
+		}
+	}
+	for _, s := range []string{"Google", "en_US", "America/Los_Angeles", "Great value for the price"} {
+		if !Clean([]byte(s), NoText) {
+			t.Errorf("Clean(%q) = false", s)
+		}
+	}
+	if cleans == 0 {
+		t.Fatal("no text was clean")
+	}
+}
