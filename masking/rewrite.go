@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"errors"
 	"hash/maphash"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/detect"
 )
 
 // pathSeed makes path hashes stable within a process; plans are never
@@ -730,6 +732,10 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	}
 	rw.slotHits = hits
 	fa, _ := rec.Transformer.(FieldApplier)
+	quick := false
+	if qs, ok := rec.Transformer.(QuickScanner); ok {
+		quick = qs.QuickScan()
+	}
 	fd := &rw.field
 	fd.Stats = st
 	for li := int32(1); li < int32(len(nodes)); li++ {
@@ -764,6 +770,14 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 		if d.Action == ActionKeep {
 			st.Actions[ActionKeep]++
+			p.keptAny = true
+			p.lastEnd = n.valEnd
+			continue
+		}
+		if quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+			// A word no detector could start on: scan would give it back
+			// unchanged; it stays in the bytes copied through.
+			st.Actions[ActionScan]++
 			p.keptAny = true
 			p.lastEnd = n.valEnd
 			continue
@@ -830,6 +844,31 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 	}
 	return append(dst, raw[cursor:rw.end]...)
+}
+
+// QuickScanner is an Applier whose scan of a string (without Params.URL)
+// is the Transformer's: text that detect.Clean passes comes back
+// unchanged, with no findings. The rewriter then keeps such strings
+// without calling the Applier.
+type QuickScanner interface {
+	QuickScan() bool
+}
+
+// QuickScan implements QuickScanner.
+func (t *Transformer) QuickScan() bool { return true }
+
+// scanKeeps reports whether scan under p returns the string with contents
+// s unchanged at once: no JSON escape, no URL cleaning, and nothing any
+// detector could start on.
+func scanKeeps(p *Params, s []byte) bool {
+	o := (*detect.Options)(nil)
+	if p != nil {
+		if p.URL {
+			return false
+		}
+		o = p.Detect
+	}
+	return bytes.IndexByte(s, '\\') < 0 && detect.Clean(s, o)
 }
 
 // countFindings counts the findings a FieldApplier reported for one field.
