@@ -79,6 +79,14 @@ func memoKeyHash(k string) (uint64, uint64) {
 	return binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 }
 
+// Wait blocks until the results remembered so far are in the cache
+// (ristretto applies them asynchronously); for tests and benchmarks.
+func (m *Memo) Wait() {
+	if m != nil {
+		m.c.Wait()
+	}
+}
+
 // Close releases the cache; a closed Memo remembers nothing.
 func (m *Memo) Close() {
 	if m != nil {

@@ -28,6 +28,13 @@ func testEnv(t testing.TB) *formats.Env {
 // testEnvLimits is testEnv with the policy engine's budgets set.
 func testEnvLimits(t testing.TB, lim budget.Limits) *formats.Env {
 	t.Helper()
+	env, _ := testEnvMemo(t, lim)
+	return env
+}
+
+// testEnvMemo is testEnvLimits that also returns the transform cache.
+func testEnvMemo(t testing.TB, lim budget.Limits) (*formats.Env, *masking.Memo) {
+	t.Helper()
 	eng, err := policy.New(policy.WithFS(rules.FS), policy.WithLimits(lim))
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func testEnvLimits(t testing.TB, lim budget.Limits) *formats.Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &formats.Env{Tenant: "acme", Planner: eng, Applier: tr, Records: eng, Rewriter: masking.NewRewriter(), Stats: &masking.Stats{}}
+	return &formats.Env{Tenant: "acme", Planner: eng, Applier: tr, Records: eng, Rewriter: masking.NewRewriter(), Stats: &masking.Stats{}}, memo
 }
 
 func TestGolden(t *testing.T) {
