@@ -3,6 +3,7 @@ package masking
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -404,5 +405,25 @@ func TestQuickScanSameOutput(t *testing.T) {
 	}
 	if !strings.Contains(got, `"Make":"Google"`) || strings.Contains(got, "jane@") || !json.Valid([]byte(got)) {
 		t.Fatalf("output %s", got)
+	}
+}
+
+// TestStatsByClassAndRule: fields are counted per class and rule, runs of
+// one class added at once, names in first-seen order.
+func TestStatsByClassAndRule(t *testing.T) {
+	in := `{"a":1,"b":"x","l":[{"a":1},{"a":2}],"c":3,"d":"y"}`
+	pl := &pathPlanner{def: ActionKeep, byPath: map[string]Action{"d": ActionRedact, "c": ActionRedact}}
+	_, st, err := rewrite(t, in, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var classes, rules []string
+	st.Classes.Each(func(name string, n int) { classes = append(classes, name+"="+strconv.Itoa(n)) })
+	st.Rules.Each(func(name string, n int) { rules = append(rules, name+"="+strconv.Itoa(n)) })
+	if got, want := strings.Join(classes, " "), "k.a=3 k.b=1 k.c=1 k.d=1"; got != want {
+		t.Errorf("classes %s, want %s", got, want)
+	}
+	if got, want := strings.Join(rules, " "), "test.keep=4 test.redact=2"; got != want {
+		t.Errorf("rules %s, want %s", got, want)
 	}
 }
