@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,15 +24,16 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestSmoke runs the whole harness with tiny durations and checks that
-// every contender answered without errors and that both outputs are
-// well-formed. It asserts no timings.
+// TestSmoke runs the whole harness with tiny durations, once per corpus of
+// -smoke (dense, typical and churn, against a small pre-grown registry), and
+// checks that every contender answered without errors and that both outputs
+// are well-formed. It asserts no timings.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
 	out := t.TempDir()
-	args := []string{"-smoke", "-out", out, "-contenders", "direct,passthrough,naive,consentry,nginx"}
+	args := []string{"-smoke", "-out", out, "-registry-cache", t.TempDir(), "-contenders", "direct,passthrough,naive,consentry,nginx"}
 	cfg, err := parseFlags(args, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -39,12 +41,30 @@ func TestSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	run, err := runHarness(ctx, cfg, &stdout, &stderr)
+	runs, err := runAll(ctx, cfg, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("harness: %v\n%s", err, stderr.String())
 	}
 	t.Logf("progress:\n%s\ntable:\n%s", stderr.String(), stdout.String())
+	var kinds []string
+	for _, run := range runs {
+		kinds = append(kinds, run.Corpus.Kind)
+		checkRun(t, run)
+	}
+	if strings.Join(kinds, ",") != "dense,typical,churn" {
+		t.Fatalf("smoke ran corpora %v, want dense, typical, churn", kinds)
+	}
+	for _, part := range strings.Split(stdout.String(), "\n\n| contender")[1:] {
+		checkMarkdown(t, "| contender"+part, len(runs[0].Contenders))
+	}
+	checkFiles(t, out, runs)
+}
 
+func checkRun(t *testing.T, run *report.Run) {
+	t.Helper()
+	if run.Registry == nil || run.Registry.Members != 2000 {
+		t.Errorf("%s: registry %+v, want 2000 pre-grown members", run.Corpus.Kind, run.Registry)
+	}
 	for _, c := range run.Contenders {
 		switch {
 		case c.Name == cConsentry && c.Status == report.StatusNotBuilt:
@@ -63,15 +83,13 @@ func TestSmoke(t *testing.T) {
 		for _, r := range c.Rounds {
 			phases[r.Phase] = true
 			if r.OK == 0 || r.Errors != 0 || r.Unsent != 0 {
-				t.Errorf("%s round %d %s: ok %d errors %d unsent %d (%v)", c.Name, r.Round, r.Phase, r.OK, r.Errors, r.Unsent, r.Kinds)
+				t.Errorf("%s %s round %d %s: ok %d errors %d unsent %d (%v)", run.Corpus.Kind, c.Name, r.Round, r.Phase, r.OK, r.Errors, r.Unsent, r.Kinds)
 			}
 		}
 		if !phases[report.PhaseClosed] || !phases[report.PhaseOpen] {
-			t.Errorf("%s: phases measured %v, want closed and open", c.Name, phases)
+			t.Errorf("%s %s: phases measured %v, want closed and open", run.Corpus.Kind, c.Name, phases)
 		}
 	}
-	checkMarkdown(t, stdout.String(), len(run.Contenders))
-	checkFiles(t, out, run)
 }
 
 func checkMarkdown(t *testing.T, md string, contenders int) {
@@ -80,6 +98,8 @@ func checkMarkdown(t *testing.T, md string, contenders int) {
 	for _, l := range strings.Split(md, "\n") {
 		if strings.HasPrefix(l, "|") {
 			rows = append(rows, l)
+		} else if len(rows) > 0 {
+			break
 		}
 	}
 	if len(rows) != contenders+2 {
@@ -95,12 +115,20 @@ func checkMarkdown(t *testing.T, md string, contenders int) {
 	}
 }
 
-func checkFiles(t *testing.T, dir string, run *report.Run) {
+func checkFiles(t *testing.T, dir string, runs []*report.Run) {
 	t.Helper()
-	js, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	mds, _ := filepath.Glob(filepath.Join(dir, "*.md"))
+	for _, run := range runs {
+		checkFilesOf(t, dir, run)
+	}
+}
+
+func checkFilesOf(t *testing.T, dir string, run *report.Run) {
+	t.Helper()
+	kind := run.Corpus.Kind
+	js, _ := filepath.Glob(filepath.Join(dir, "*-"+kind+".json"))
+	mds, _ := filepath.Glob(filepath.Join(dir, "*-"+kind+".md"))
 	if len(js) != 1 || len(mds) != 1 {
-		t.Fatalf("results: %d JSON and %d Markdown files, want 1 each", len(js), len(mds))
+		t.Fatalf("results: %d JSON and %d Markdown files for %s, want 1 each", len(js), len(mds), kind)
 	}
 	raw, err := os.ReadFile(js[0])
 	if err != nil {
@@ -112,7 +140,7 @@ func checkFiles(t *testing.T, dir string, run *report.Run) {
 	if err := dec.Decode(&got); err != nil {
 		t.Fatalf("results JSON: %v", err)
 	}
-	if got.Machine.Cores == 0 || got.Go == "" || got.Commit == "" || got.Corpus.Kind != "sdk10" || got.Rate <= 0 || got.Flags["duration"] != "300ms" {
+	if got.Machine.Cores == 0 || got.Go == "" || got.Commit == "" || got.Corpus.Kind != kind || got.Rate <= 0 || got.Flags["duration"] != "300ms" {
 		t.Errorf("results JSON lacks run facts: machine %+v go %q commit %q corpus %+v rate %v", got.Machine, got.Go, got.Commit, got.Corpus, got.Rate)
 	}
 	if len(got.Contenders) != len(run.Contenders) {
@@ -141,11 +169,16 @@ func TestParseFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{"defaults", nil, func(c *config) bool {
-			return c.duration == 5*time.Second && c.rounds == 3 && c.corpus == "sdk10" && len(c.contenders) == 5 && c.rate == 0
+			return c.duration == 5*time.Second && c.rounds == 3 && c.corpus == "dense" && len(c.corpora) == 1 && c.registrySize == 1_000_000 && len(c.contenders) == 5 && c.rate == 0
 		}, false},
 		{"smoke", []string{"-smoke"}, func(c *config) bool {
-			return c.duration == 300*time.Millisecond && c.rounds == 1 && c.rate == 25
+			return c.duration == 300*time.Millisecond && c.rounds == 1 && c.rate == 25 && c.registrySize == 2000 &&
+				fmt.Sprint(c.corpora) == "[dense typical churn]"
 		}, false},
+		{"corpus list and alias", []string{"-corpus", "sdk10,churn,dense"}, func(c *config) bool {
+			return fmt.Sprint(c.corpora) == "[dense churn]" && c.corpus == "dense"
+		}, false},
+		{"negative registry", []string{"-registry-size", "-1"}, nil, true},
 		{"explicit flag beats smoke", []string{"-smoke", "-rounds", "2", "-rate", "50"}, func(c *config) bool {
 			return c.rounds == 2 && c.rate == 50 && c.duration == 300*time.Millisecond
 		}, false},
@@ -210,7 +243,7 @@ func TestDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) != 4*2+1 { // 4 kinds × 2 variants + manifest
-		t.Fatalf("dump wrote %d files, want 9", len(files))
+	if want := 6*2 + 1; len(files) != want { // 6 kinds × 2 variants + manifest
+		t.Fatalf("dump wrote %d files, want %d", len(files), want)
 	}
 }

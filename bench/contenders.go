@@ -180,10 +180,7 @@ func (h *harness) startConsentry(ctx context.Context) (*proc.Proc, string, error
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, "", err
 	}
-	data := filepath.Join(h.tmp, "consentry-data")
-	if err := os.MkdirAll(data, 0o755); err != nil {
-		return nil, "", err
-	}
+	data := h.dataDir
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	adminAddr := "127.0.0.1:" + strconv.Itoa(admin)
 	p, _, err := proc.Start(ctx, proc.Spec{

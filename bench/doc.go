@@ -1,10 +1,19 @@
 // Command bench measures Consentry side by side with the physical limit on
 // the same machine, in one command:
 //
-//	go run ./bench                       # sdk10, 3 rounds of 5 s per phase
-//	go run ./bench -corpus rest100 -rounds 5 -duration 10s
-//	go run ./bench -smoke                # tiny run that only checks it works
+//	go run ./bench                       # dense, 3 rounds of 5 s per phase, 1M-member registry
+//	go run ./bench -corpus dense,typical,churn -rounds 3 -duration 3s
+//	go run ./bench -corpus churn -contenders passthrough,consentry -rate 5000
+//	go run ./bench -smoke                # dense, typical, churn briefly: only checks it works
 //	go run ./bench -dump /tmp/corpus     # write the payload corpus and exit
+//	bench/callgrind.sh                   # instructions per record of the masking engine
+//
+// Corpora (package corpus): dense (Android batches of 10 records full of
+// personal data; alias sdk10), typical (small batches from a population of
+// returning devices) and churn (every request a new install, logins,
+// one-off event names, opt-outs), plus sdk1, sdk50 and rest100. Consentry
+// starts on a data directory whose rights registry is pre-grown to
+// -registry-size members (package internal/grow), cached between runs.
 //
 // Contenders, measured in the same run in alternating rounds (A B C D E,
 // A B C D E, ...), each in its own process pinned to CPU 1 while the load
@@ -14,8 +23,9 @@
 //   - passthrough: a fasthttp HostClient reverse proxy with Consentry's
 //     listener settings and no body work (the limit);
 //   - consentry: ./cmd/consentry built once and run with `serve`;
-//   - naive: net/http + encoding/json + one OPA evaluation per field, with
-//     the same Rego policy (package rules);
+//   - naive: net/http + encoding/json + one OPA query per record with a
+//     decision cache keyed by the record's shape, the same Rego policy
+//     (package rules) and the same transforms (package masking);
 //   - nginx: proxy_pass with a keep-alive upstream, when nginx is on PATH.
 //
 // Two phases per round: a closed loop of -conns connections for throughput

@@ -7,10 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +29,8 @@ type config struct {
 	warmup       time.Duration
 	rounds       int
 	rate         float64
-	corpus       corpus.Kind
+	corpus       corpus.Kind   // the corpus of this run
+	corpora      []corpus.Kind // -corpus: each gets a run of its own
 	contenders   []string
 	seed         int64
 	variants     int
@@ -42,6 +46,9 @@ type config struct {
 	buildTimeout time.Duration
 	tenant       string
 	dump         string
+	registrySize int
+	regCache     string
+	session      int
 
 	flags   map[string]string // every flag's final value, for the report
 	command string
@@ -57,10 +64,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "closed-loop warm-up before each measurement (not counted)")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; contenders alternate within each round, figures are medians over rounds")
 	fs.Float64Var(&c.rate, "rate", 0, "open-model rate in requests/s (0: half of the passthrough's closed-loop capacity)")
-	kind := fs.String("corpus", string(corpus.SDK10), "payloads: sdk1, sdk10, sdk50 or rest100")
+	kind := fs.String("corpus", string(corpus.Dense), "payloads, comma-separated, one run each: dense (alias sdk10), typical, churn, sdk1, sdk50, rest100 (-smoke: dense,typical,churn)")
 	list := fs.String("contenders", strings.Join(allContenders, ","), "comma-separated contenders, in alternation order: direct (alias sink), passthrough, consentry, naive, nginx")
 	fs.Int64Var(&c.seed, "seed", 1, "corpus seed")
-	fs.IntVar(&c.variants, "variants", corpus.DefaultVariants, "distinct requests in the corpus, sent round-robin")
+	fs.IntVar(&c.variants, "variants", 0, "distinct requests in the corpus, sent round-robin (0: 16, or 1000 for typical and churn; -smoke: 100)")
 	fs.StringVar(&c.out, "out", "", "results directory (default <repo>/bench/results)")
 	fs.BoolVar(&c.smoke, "smoke", false, "tiny run for CI: 300ms, 1 round, rate 25/s (explicit flags win)")
 	fs.IntVar(&c.conns, "conns", 32, "closed-loop connections")
@@ -73,6 +80,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.buildTimeout, "build-timeout", 5*time.Minute, "limit for building ./cmd/consentry")
 	fs.StringVar(&c.tenant, "tenant", "default", "tenant the naive proxy gives the policy")
 	fs.StringVar(&c.dump, "dump", "", "write every corpus (all kinds, -seed, -variants) to this directory and exit")
+	fs.IntVar(&c.registrySize, "registry-size", 1_000_000, "members (device, identity, link) of the rights registry Consentry starts with; 0: empty (-smoke: 2000)")
+	fs.IntVar(&c.session, "session", 10, "typical: mean requests a returning device sends in a row (an app session) before another member takes its place; 1: every request from a member drawn anew")
+	fs.StringVar(&c.regCache, "registry-cache", "", "directory caching grown registries by size and seed (default <user cache dir>/consentry-bench)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -83,8 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if c.smoke {
 		smoke := map[string]string{
-			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "25", "variants": "4",
-			"grace": "1s", "conns": "8", "open-conns": "16", "build-timeout": "35s",
+			"duration": "300ms", "warmup": "100ms", "rounds": "1", "rate": "25", "registry-size": "2000",
+			"corpus": "dense,typical,churn",
+			"grace":  "1s", "conns": "8", "open-conns": "16", "build-timeout": "35s",
 		}
 		for name, v := range smoke {
 			if !set[name] {
@@ -95,15 +106,25 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 	}
 	var err error
-	if c.corpus, err = corpus.ParseKind(*kind); err != nil {
-		return nil, err
+	for _, name := range strings.Split(*kind, ",") {
+		k, err := corpus.ParseKind(strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(c.corpora, k) {
+			c.corpora = append(c.corpora, k)
+		}
 	}
+	c.corpus = c.corpora[0]
 	if c.contenders, err = parseContenders(*list); err != nil {
 		return nil, err
 	}
 	var bad []error
-	if c.duration <= 0 || c.rounds <= 0 || c.conns <= 0 || c.openConns <= 0 || c.variants <= 0 || c.timeout <= 0 {
-		bad = append(bad, errors.New("-duration, -rounds, -conns, -open-conns, -variants and -timeout must be positive"))
+	if c.registrySize < 0 {
+		bad = append(bad, errors.New("-registry-size must not be negative"))
+	}
+	if c.duration <= 0 || c.rounds <= 0 || c.conns <= 0 || c.openConns <= 0 || c.variants < 0 || c.timeout <= 0 {
+		bad = append(bad, errors.New("-duration, -rounds, -conns, -open-conns and -timeout must be positive, -variants not negative"))
 	}
 	if c.rate < 0 || c.warmup < 0 || c.grace < 0 {
 		bad = append(bad, errors.New("-rate, -warmup and -grace must not be negative"))
@@ -154,6 +175,8 @@ type harness struct {
 
 	consentryBin string // built (or given) before the run
 	buildErr     error
+	dataDir      string // Consentry's --data, pre-grown before the run
+	population   uint64 // members typical requests draw from
 }
 
 // active is a started contender.
@@ -173,6 +196,72 @@ func (h *harness) stopAll() {
 		h.procs[i].Stop(3 * time.Second)
 	}
 	h.procs = nil
+}
+
+// forCorpus returns the config of the run of corpus k: -variants 0 resolved
+// for it (16, or 1000 for traffic corpora; -smoke: 4 and 100).
+func (c *config) forCorpus(k corpus.Kind) *config {
+	one := *c
+	one.corpus, one.corpora = k, []corpus.Kind{k}
+	if one.variants == 0 {
+		switch {
+		case c.smoke && k.Traffic():
+			one.variants = 100
+		case c.smoke:
+			one.variants = 4
+		case k.Traffic():
+			one.variants = 1000
+		default:
+			one.variants = corpus.DefaultVariants
+		}
+	}
+	one.flags = maps.Clone(c.flags)
+	one.flags["corpus"], one.flags["variants"] = string(k), strconv.Itoa(one.variants)
+	return &one
+}
+
+// runAll runs the harness once per corpus of -corpus, building Consentry
+// once for all of them, and returns the reports in order.
+func runAll(ctx context.Context, cfg *config, stdout, stderr io.Writer) ([]*report.Run, error) {
+	if cfg.dump != "" || len(cfg.corpora) <= 1 {
+		run, err := runHarness(ctx, cfg.forCorpus(cfg.corpus), stdout, stderr)
+		if run == nil {
+			return nil, err
+		}
+		return []*report.Run{run}, err
+	}
+	if cfg.consentryBin == "" && slices.Contains(cfg.contenders, cConsentry) {
+		tmp, err := os.MkdirTemp("", "consentry-bench-bin-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		h := &harness{cfg: cfg, repo: cfg.repo, tmp: tmp}
+		if h.repo == "" {
+			wd, _ := os.Getwd()
+			h.repo = findRepo(wd)
+		}
+		bin, err := h.buildConsentry(ctx)
+		if err == nil {
+			c := *cfg
+			c.consentryBin = bin
+			cfg = &c
+		} else {
+			fmt.Fprintf(stderr, "bench: consentry: %v\n", err)
+		}
+	}
+	var runs []*report.Run
+	for _, k := range cfg.corpora {
+		run, err := runHarness(ctx, cfg.forCorpus(k), stdout, stderr)
+		if run != nil {
+			runs = append(runs, run)
+		}
+		if err != nil {
+			return runs, fmt.Errorf("corpus %s: %w", k, err)
+		}
+		fmt.Fprintln(stdout)
+	}
+	return runs, nil
 }
 
 // runHarness executes a whole run and returns the report. stdout receives
@@ -210,10 +299,17 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 		Started: now, Command: cfg.command, Machine: machine(), Go: runtime.Version(),
 		Commit: gitCommit(h.repo), Flags: cfg.flags, Corpus: corpusInfo(cfg, h.reqs),
 	}
-	// Build before pinning: the compiler would inherit CPU 0 alone.
+	// Build and grow before pinning: they would inherit CPU 0 alone.
+	h.population = uint64(cfg.registrySize)
+	if h.population == 0 {
+		h.population = defaultPopulation
+	}
 	for _, name := range cfg.contenders {
 		if name == cConsentry {
 			h.consentryBin, h.buildErr = h.buildConsentry(ctx)
+			if h.buildErr == nil {
+				h.buildErr = h.prepareData()
+			}
 		}
 	}
 	restore := h.pin()
@@ -241,7 +337,7 @@ func runHarness(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*re
 			continue
 		}
 		rep.PID = p.PID
-		if err := load.Probe(ctx, load.Target{Addr: addr, Requests: h.reqs, Timeout: cfg.timeout}); err != nil {
+		if err := load.Probe(ctx, load.Target{Addr: addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population, Session: cfg.session}); err != nil {
 			rep.Status, rep.Note = report.StatusFailed, "probe: "+err.Error()
 			h.logf("%s: %s", name, rep.Note)
 			p.Stop(2 * time.Second)
@@ -333,7 +429,7 @@ func (h *harness) measure(ctx context.Context, a *active, phase string, round in
 		return nil
 	}
 	cfg := h.cfg
-	t := load.Target{Addr: a.addr, Requests: h.reqs, Timeout: cfg.timeout}
+	t := load.Target{Addr: a.addr, Requests: h.reqs, Timeout: cfg.timeout, Population: h.population, Session: cfg.session}
 	if cfg.warmup > 0 {
 		if _, err := load.Closed(ctx, t, cfg.conns, cfg.warmup); err != nil {
 			return err
@@ -461,7 +557,7 @@ func (h *harness) addNotes() {
 	}
 	for _, c := range r.Contenders {
 		if c.Name == cNaive && c.Status == report.StatusOK {
-			r.Notes = append(r.Notes, "naive: net/http + encoding/json + one OPA evaluation per field with rules/ (Rego v1); tokenize, mask, generalize and scan are approximated in Go (HMAC, rune masking, date/number rounding, two regexes).")
+			r.Notes = append(r.Notes, "naive: net/http + encoding/json + one OPA query per record with rules/ (Rego v1) and a decision cache keyed by the record's shape; hash, tokenize (AES-SIV), mask, generalize and redact through Consentry's masking.Transformer, scan with two regexes; no rights registry, audit or budgets.")
 		}
 		if c.Name == cDirect && c.Status == report.StatusOK {
 			r.Notes = append(r.Notes, "direct: a second sink process pinned like the contenders; no proxy hop.")
@@ -506,8 +602,12 @@ func corpusInfo(cfg *config, reqs []corpus.Request) report.Corpus {
 	for _, r := range reqs {
 		total += len(r.Body)
 	}
+	records := 0
+	for _, r := range reqs {
+		records += r.Records
+	}
 	return report.Corpus{
-		Kind: string(cfg.corpus), Seed: cfg.seed, Variants: len(reqs), Records: cfg.corpus.Records(),
+		Kind: string(cfg.corpus), Seed: cfg.seed, Variants: len(reqs), Records: float64(records) / float64(max(len(reqs), 1)),
 		AvgBodyBytes: float64(total) / float64(max(len(reqs), 1)),
 	}
 }

@@ -40,6 +40,9 @@ const (
 	// Plan, decision and record caches together, per policy revision.
 	DefaultPlanCacheBytes = 64 << 20
 
+	// Remembered digests and tokens of the keyed transforms, all tenants.
+	DefaultTransformCacheBytes = 16 << 20
+
 	// Rego.
 	DefaultEvalTimeout           = 250 * time.Millisecond
 	DefaultMaxEvalsPerRequest    = 1000
@@ -93,6 +96,11 @@ type Limits struct {
 	// caches of a policy revision (3/4, 1/8 and 1/8), charged at each
 	// entry's real size. Least valuable entries are evicted.
 	PlanCacheBytes int64 `yaml:"plan_cache_bytes"`
+	// TransformCacheBytes is the memory of the cache of keyed-transform
+	// results (the HMAC digests of hash, the tokens of tokenize) shared by
+	// every tenant, charged at each entry's real size. It holds keyed
+	// hashes of values and their digests or tokens, never a value.
+	TransformCacheBytes int64 `yaml:"transform_cache_bytes"`
 
 	// EvalTimeout is the deadline of one Rego evaluation; a field whose
 	// evaluation runs out is dropped (consentry.budget) and not cached.
@@ -170,6 +178,9 @@ func (l *Limits) ApplyDefaults() {
 	if l.PlanCacheBytes == 0 {
 		l.PlanCacheBytes = DefaultPlanCacheBytes
 	}
+	if l.TransformCacheBytes == 0 {
+		l.TransformCacheBytes = DefaultTransformCacheBytes
+	}
 	setDur(&l.EvalTimeout, DefaultEvalTimeout)
 	setInt(&l.MaxEvalsPerRequest, DefaultMaxEvalsPerRequest)
 	setDur(&l.PolicyTimePerRequest, DefaultPolicyTimePerRequest)
@@ -208,6 +219,7 @@ func (l *Limits) Validate() []error {
 		{"max_new_shapes_per_request", int64(l.MaxNewShapesPerRequest)},
 		{"max_new_shapes_per_tenant_minute", int64(l.MaxNewShapesPerTenantMinute)},
 		{"plan_cache_bytes", l.PlanCacheBytes},
+		{"transform_cache_bytes", l.TransformCacheBytes},
 		{"eval_timeout", int64(l.EvalTimeout)},
 		{"max_evaluations_per_request", int64(l.MaxEvalsPerRequest)},
 		{"policy_time_per_request", int64(l.PolicyTimePerRequest)},

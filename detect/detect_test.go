@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -410,5 +411,85 @@ func BenchmarkDetectText(b *testing.B) {
 				dst = Detect(dst[:0], bc.in)
 			}
 		})
+	}
+}
+
+// TestByteClasses checks the word-at-a-time quick reject against the
+// byte-by-byte rule it replaces, on every byte at every position of words
+// and tails.
+func TestByteClasses(t *testing.T) {
+	ref := func(s []byte) (ids, text bool) {
+		for _, c := range s {
+			switch {
+			case c >= '0' && c <= '9':
+				ids, text = true, true
+			case c == '@' || c == ':' || c >= 0x80:
+				ids = true
+			case c == ' ':
+				text = true
+			}
+		}
+		return
+	}
+	for n := 0; n <= 19; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				for _, fill := range []byte{'a', 'Z', '/', ';', '?', 'A', 0x1f, 0x7f} {
+					s := bytes.Repeat([]byte{fill}, n)
+					s[pos] = byte(c)
+					ids, text := byteClasses(s)
+					wi, wt := ref(s)
+					if ids != wi || text != wt {
+						t.Fatalf("byteClasses(%q) = %v, %v; want %v, %v", s, ids, text, wi, wt)
+					}
+					if MayHold(s) != wi {
+						t.Fatalf("MayHold(%q) = %v, want %v", s, !wi, wi)
+					}
+				}
+			}
+		}
+	}
+	// Two flagged bytes in one word, one of them non-ASCII.
+	for _, s := range []string{"é 1aaaaa", "aaé1aaaa", "aaaaaaaé aaaaaaa", "ü@aaaaaa", "aaaaaaaaaaaaaaé5"} {
+		ids, text := byteClasses([]byte(s))
+		wi, wt := ref([]byte(s))
+		if ids != wi || text != wt {
+			t.Fatalf("byteClasses(%q) = %v, %v; want %v, %v", s, ids, text, wi, wt)
+		}
+	}
+}
+
+// TestCleanAgreesWithFind: Clean never claims a text holds nothing where
+// Find (or Scanner.Find) finds something, over the whole scoring corpus and
+// both option sets, and it does let plain words through.
+func TestCleanAgreesWithFind(t *testing.T) {
+	var texts []string
+	for _, it := range loadCorpus(t) {
+		texts = append(texts, leaves(it)...)
+	}
+	texts = append(texts, "Google", "en_US", "Pixel 7", "App Launched", "ship%40example.com", "a@b.co", "x:y", "Müller")
+	var sc Scanner
+	cleans := 0
+	for _, s := range texts {
+		for _, o := range []*Options{Default, NoText, corpusOptions} {
+			if !Clean([]byte(s), o) {
+				continue
+			}
+			cleans++
+			if f := Find(nil, []byte(s), o); len(f) > 0 {
+				t.Fatalf("Clean(%q) but Find finds %v", s, f)
+			}
+			if f, _ := sc.Find(nil, []byte(s), o); len(f) > 0 {
+				t.Fatalf("Clean(%q) but Scanner.Find finds %v", s, f)
+			}
+		}
+	}
+	for _, s := range []string{"Google", "en_US", "America/Los_Angeles", "Great value for the price"} {
+		if !Clean([]byte(s), NoText) {
+			t.Errorf("Clean(%q) = false", s)
+		}
+	}
+	if cleans == 0 {
+		t.Fatal("no text was clean")
 	}
 }

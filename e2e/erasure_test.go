@@ -391,6 +391,38 @@ func basicAuth(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
+// A tenant policy that rewrites CleverTap's SDK identity by its path
+// (profile.Identity of /a1 batches) makes CleverTap hold a token that REST
+// uploads would never carry: the deletion must name it. Before, it named
+// the REST translation only, CleverTap answered 200 and nothing was
+// deleted.
+func TestErasureCleverTapSDKPathPolicy(t *testing.T) {
+	t.Parallel()
+	v := vendorAPIs(t)
+	cfg, tokenFile := erasureConfig(t, v, `    policy_data:
+      fields:
+        profile.Identity: {action: tokenize}`)
+	cs := start(t, "--config", cfg)
+	p := jane.forClient("erasure-ct-sdk")
+	sendAsPerson(t, cs, p)
+	held := heldPseudonyms(t, v, p)["clevertap"]
+	if !strings.HasPrefix(held, "tok:") {
+		t.Fatalf("clevertap holds %q: the path-specific policy should make it a token", held)
+	}
+	out, errs, code := subjectsCLI(t, nil, p.UserID+"\n", "erase", "--tenant", "default", "--identity", "-", "--admin", cs.admin, "--token-file", tokenFile)
+	if code != 0 {
+		t.Fatalf("erase: exit %d\n%s\n%s", code, out, errs)
+	}
+	d := v["clevertap"].deletions()
+	if len(d) != 1 {
+		t.Fatalf("clevertap: %d deletion calls, want 1", len(d))
+	}
+	if got := v["clevertap"].named(d[0].Body); !slices.Contains(got, held) {
+		t.Errorf("clevertap deletion names %q, clevertap holds %q", got, held)
+	}
+	assertNoLeak(t, d[0].Body, p.seeds())
+}
+
 // On a fleet the vendor states are in the shared PostgreSQL registry: an
 // erasure that fails at one vendor on one instance is retried from another
 // instance, which calls only that vendor.
@@ -408,6 +440,7 @@ rights:
   postgres:
     dsn: {value: "`+dsn+`"}
     schema: `+pgtest.Schema(t, dsn)+`
+default_tenant: acme
 tenants:
   acme:
     accounts: ["`+account+`"]
@@ -422,11 +455,24 @@ tenants:
         segment: {token: {value: sgp-f}, base_url: `+seg.up.url+`}
 `)
 	a, b := start(t, "--config", cfg), start(t, "--config", cfg)
-	const user = "fleet-erase-user-1"
+	p := jane.forClient("fleet-erase")
+	user := p.UserID
 	if status, _, reply, err := sdkSend(a, sdkBatch("__fe1", profile(`"Identity":"`+user+`"`), evt)); err != nil || status != 200 {
 		t.Fatalf("sdk: %d %s %v", status, reply, err)
 	}
-	held := sentIdentity(t, ct.up)
+	// Segment is named by what Segment received, not by CleverTap's value.
+	if res := segmentGo(t, a.url, "send", p, ""); !res.OK {
+		t.Fatalf("segment client: %s", res.Error)
+	}
+	var held string
+	for _, r := range recordsOf(t, "batch", seg.up.requests()) {
+		if u := userOf(r, []string{"userId"}); u != "" {
+			held = u
+		}
+	}
+	if held == "" || held == user {
+		t.Fatalf("segment holds %q", held)
+	}
 	seg.set("5xx")
 	status, body := adminCall(t, "POST", a.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+user+`"}`)
 	if status != 502 || gjson.GetBytes(body, `report.vendorErasures.#(vendor=="segment").status`).Str != "failed" {
@@ -449,4 +495,24 @@ tenants:
 		t.Errorf("show on a: %d %s", status, body)
 	}
 	mustDrop(t, b, sdkBatch("__fe2", profile(`"Identity":"`+user+`"`), evt), "erased user on b")
+
+	// Both instances erase another person at once while Segment is slow:
+	// the first to claim the call in the registry makes it, the other
+	// reports Segment in_progress (202) and does not call it.
+	seg.set("timeout") // answers after 4 s
+	before := len(seg.deletions())
+	const other = "fleet-erase-user-2"
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	bodies := make([][]byte, 2)
+	for i, in := range []*instance{a, b} {
+		wg.Go(func() {
+			codes[i], bodies[i] = adminCall(t, "POST", in.admin+"/v1/subjects/erase", opsToken, `{"tenant":"acme","identity":"`+other+`"}`)
+		})
+	}
+	wg.Wait()
+	slices.Sort(codes)
+	if n := len(seg.deletions()) - before; n != 1 || codes[0] != 200 || codes[1] != 202 {
+		t.Errorf("concurrent erasures on a and b: segment called %d times, want once; answers %v\n%s\n%s", n, codes, bodies[0], bodies[1])
+	}
 }

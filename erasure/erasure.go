@@ -49,6 +49,18 @@ const (
 // Names lists the supported vendors in the order erasures call them.
 var Names = []string{Amplitude, CleverTap, Mixpanel, PostHog, RudderStack, Segment}
 
+// Unsuppress says how to lift, at the vendor, the suppression of future
+// data that its deletion also created (Segment's and RudderStack's
+// SUPPRESS_WITH_DELETE); only vendors listed here keep one.
+var Unsuppress = map[string]string{
+	Segment:     "create an UNSUPPRESS regulation for the same subjectIds (Segment Public API POST /regulations, the subjects are listed by GET /regulations), or remove the user under Privacy > Deletion & Suppression",
+	RudderStack: "cancel the regulation with that id (DELETE /v2/regulations/{id}), or remove the user from the suppression list in the RudderStack dashboard",
+}
+
+// SuppressesFutureData says whether the vendor's deletion also blocks data
+// sent later under the same user id.
+func SuppressesFutureData(vendor string) bool { _, ok := Unsuppress[vendor]; return ok }
+
 // Requester is what Amplitude records as the requester of a deletion.
 const Requester = "consentry"
 
@@ -108,7 +120,15 @@ type Outcome struct {
 	// Reason says briefly why a call failed, or what an accepted one did
 	// (PostHog's counts); it never holds the vendor's answer text.
 	Reason string
+	// UnknownID: the vendor accepted the call but said it knew none of the
+	// ids (Amplitude invalid_ids, PostHog persons_found 0): nothing was
+	// deleted there.
+	UnknownID bool
 }
+
+// UnknownIDReason is the start of an accepted Outcome's reason when the
+// vendor did not know the id.
+const UnknownIDReason = "unknown id: the vendor did not know the id"
 
 // Vendor calls one tenant's deletion API at one vendor. It is safe for
 // concurrent use.
@@ -122,7 +142,7 @@ type Vendor struct {
 type spec struct {
 	ids   func(dst [][]byte, env *formats.Env, device bool, id []byte) ([][]byte, error)
 	build func(c *Config, ids [][]byte) Request
-	parse func(body []byte) Outcome // a 2xx answer
+	parse func(body []byte, n int) Outcome // a 2xx answer to a call naming n ids
 	// devices says whether the vendor can delete by a device id.
 	devices bool
 }
@@ -151,6 +171,12 @@ func New(name string, cfg Config, opts ...Option) (*Vendor, error) {
 		errs = append(errs, errors.New("base_url: required"))
 	} else if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		errs = append(errs, errors.New("base_url: must be an http(s) URL without query, such as https://api.example.com"))
+	} else if u.Scheme == "http" && !loopback(u.Hostname()) {
+		hint := ""
+		if name == CleverTap {
+			hint = " (CleverTap's default is the tenant's clevertap.rest upstream: set base_url to its https URL)"
+		}
+		errs = append(errs, fmt.Errorf("base_url: %s is plain http to a host that is not loopback: the token would travel in clear; use https://%s", cfg.BaseURL, hint))
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	if len(cfg.Token) == 0 {
@@ -187,6 +213,16 @@ func New(name string, cfg Config, opts ...Option) (*Vendor, error) {
 		o(v)
 	}
 	return v, nil
+}
+
+// loopback says whether host is this machine (plain http is allowed there:
+// a local test server or an egress sidecar on the pod).
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Name is the vendor's name.
@@ -239,11 +275,11 @@ func (v *Vendor) Do(ctx context.Context, ids [][]byte, device bool) Outcome {
 	if err != nil {
 		return Outcome{HTTPStatus: resp.StatusCode, Reason: "the answer broke off"}
 	}
-	return v.answer(resp.StatusCode, body)
+	return v.answer(resp.StatusCode, body, len(ids))
 }
 
-// answer interprets a vendor's HTTP answer.
-func (v *Vendor) answer(status int, body []byte) Outcome {
+// answer interprets a vendor's HTTP answer to a call naming n ids.
+func (v *Vendor) answer(status int, body []byte, n int) Outcome {
 	switch {
 	case status == http.StatusTooManyRequests:
 		return Outcome{HTTPStatus: status, Reason: "rate limited (HTTP 429)"}
@@ -252,7 +288,7 @@ func (v *Vendor) answer(status int, body []byte) Outcome {
 	case status < 200 || status > 299:
 		return Outcome{HTTPStatus: status, Reason: fmt.Sprintf("HTTP %d", status)}
 	}
-	o := v.spec.parse(body)
+	o := v.spec.parse(body, n)
 	o.HTTPStatus = status
 	return o
 }
@@ -325,7 +361,7 @@ func buildCleverTap(c *Config, ids [][]byte, key string) Request {
 // parseCleverTap: the answer's body is not documented; a 2xx is accepted
 // unless it says {"status":"fail"} (CleverTap answers some failures with
 // 200) or is not JSON at all.
-func parseCleverTap(body []byte) Outcome {
+func parseCleverTap(body []byte, _ int) Outcome {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 {
 		return Outcome{Accepted: true}
@@ -354,7 +390,7 @@ func buildSegment(c *Config, ids [][]byte) Request {
 }
 
 // parseSegment: {"data":{"regulateId":"..."}}.
-func parseSegment(body []byte) Outcome {
+func parseSegment(body []byte, _ int) Outcome {
 	id := gjson.GetBytes(body, "data.regulateId")
 	if !gjson.ValidBytes(body) || id.Type != gjson.String || id.Str == "" {
 		return Outcome{Reason: "the answer has no data.regulateId"}
@@ -387,7 +423,7 @@ func buildRudderStack(c *Config, ids [][]byte) Request {
 // parseRudderStack: the answer's shape is only partly documented (an
 // array of regulation objects); any JSON 2xx is accepted, with the first
 // regulation's id as the job when there is one.
-func parseRudderStack(body []byte) Outcome {
+func parseRudderStack(body []byte, _ int) Outcome {
 	if !gjson.ValidBytes(body) {
 		return Outcome{Reason: "the answer is not JSON"}
 	}
@@ -412,12 +448,21 @@ func buildAmplitude(c *Config, ids [][]byte) Request {
 
 // parseAmplitude: {"day":"YYYY-MM-DD","status":"staging",...}; the job is
 // the day it runs.
-func parseAmplitude(body []byte) Outcome {
+func parseAmplitude(body []byte, n int) Outcome {
 	day := gjson.GetBytes(body, "day")
 	if !gjson.ValidBytes(body) || day.Type != gjson.String || day.Str == "" {
 		return Outcome{Reason: "the answer has no deletion job day"}
 	}
-	return Outcome{Accepted: true, Job: limit(day.Str)}
+	o := Outcome{Accepted: true, Job: limit(day.Str)}
+	// ignore_invalid_id: ids Amplitude never saw come back in invalid_ids
+	// (the string and number forms of one id are sent; one may be unknown).
+	switch bad := len(gjson.GetBytes(body, "invalid_ids").Array()); {
+	case bad > 0 && bad >= n:
+		o.UnknownID, o.Reason = true, UnknownIDReason
+	case bad > 0:
+		o.Reason = fmt.Sprintf("%d of %d ids unknown to the vendor", bad, n)
+	}
+	return o
 }
 
 // buildMixpanel: POST /api/app/data-deletions/v3.0/?token=<project token>,
@@ -430,7 +475,7 @@ func buildMixpanel(c *Config, ids [][]byte) Request {
 }
 
 // parseMixpanel: {"status":"ok","results":{"task_id":"..."}}.
-func parseMixpanel(body []byte) Outcome {
+func parseMixpanel(body []byte, _ int) Outcome {
 	id := gjson.GetBytes(body, "results.task_id")
 	if !gjson.ValidBytes(body) || id.String() == "" {
 		return Outcome{Reason: "the answer has no results.task_id"}
@@ -448,7 +493,7 @@ func buildPostHog(c *Config, ids [][]byte) Request {
 }
 
 // parsePostHog: {"persons_found":n,"persons_deleted":n,...,"deletion_errors":[...]}.
-func parsePostHog(body []byte) Outcome {
+func parsePostHog(body []byte, _ int) Outcome {
 	r := gjson.ParseBytes(body)
 	found := r.Get("persons_found")
 	if !gjson.ValidBytes(body) || found.Type != gjson.Number {
@@ -456,6 +501,9 @@ func parsePostHog(body []byte) Outcome {
 	}
 	if n := len(r.Get("deletion_errors").Array()); n > 0 {
 		return Outcome{Reason: fmt.Sprintf("%d persons could not be deleted", n)}
+	}
+	if found.Int() == 0 {
+		return Outcome{Accepted: true, UnknownID: true, Reason: UnknownIDReason + " (persons found 0)"}
 	}
 	return Outcome{Accepted: true, Reason: fmt.Sprintf("persons found %d, deleted %d", found.Int(), r.Get("persons_deleted").Int())}
 }

@@ -122,7 +122,7 @@ func TestAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := v.answer(status, []byte(body))
+		o := v.answer(status, []byte(body), 1)
 		if o.Accepted != accepted || o.Job != job || !strings.Contains(o.Reason, reason) || o.HTTPStatus != status {
 			t.Errorf("%s %d %q: %+v", vendor, status, body, o)
 		}
@@ -149,6 +149,25 @@ func TestAnswer(t *testing.T) {
 	f(PostHog, 202, `{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`, true, "", "deleted 1")
 	f(PostHog, 202, `{"persons_found":1,"persons_deleted":0,"deletion_errors":[{"person_uuid":"u"}]}`, false, "", "could not be deleted")
 	f(PostHog, 302, ``, false, "", "HTTP 302")
+	// The vendor did not know the id: accepted, but flagged (all of the n
+	// ids unknown) or counted (some of them: a numeric id is sent twice).
+	for _, c := range []struct {
+		vendor, body string
+		n            int
+		unknown      bool
+		reason       string
+	}{
+		{Amplitude, `{"day":"2026-12-05","invalid_ids":["a"]}`, 1, true, UnknownIDReason},
+		{Amplitude, `{"day":"2026-12-05","invalid_ids":["a"]}`, 2, false, "1 of 2 ids unknown"},
+		{Amplitude, `{"day":"2026-12-05","invalid_ids":[]}`, 1, false, ""},
+		{PostHog, `{"persons_found":0,"persons_deleted":0,"deletion_errors":[]}`, 2, true, UnknownIDReason},
+		{PostHog, `{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`, 2, false, "deleted 1"},
+	} {
+		v, _ := New(c.vendor, testConfigs[c.vendor])
+		if o := v.answer(200, []byte(c.body), c.n); !o.Accepted || o.UnknownID != c.unknown || !strings.Contains(o.Reason, c.reason) {
+			t.Errorf("%s %s (%d ids): %+v", c.vendor, c.body, c.n, o)
+		}
+	}
 	// A hostile job id cannot forge log lines or grow without bound.
 	f(Segment, 200, `{"data":{"regulateId":"a\nb"}}`, true, "a?b", "")
 	f(Segment, 200, `{"data":{"regulateId":"`+strings.Repeat("x", 300)+`"}}`, true, strings.Repeat("x", 128), "")
@@ -166,6 +185,15 @@ func TestNewErrors(t *testing.T) {
 	f(Segment, Config{}, "token: required")
 	f(Segment, Config{Token: []byte("t"), BaseURL: "ftp://x"}, "base_url")
 	f(Segment, Config{Token: []byte("t"), BaseURL: "https://x/?a=1"}, "base_url")
+	// Plain http only to this machine: the token would travel in clear.
+	f(Segment, Config{Token: []byte("t"), BaseURL: "http://api.segmentapis.com"}, "not loopback")
+	f(Segment, Config{Token: []byte("t"), BaseURL: "http://10.0.0.8:8080"}, "not loopback")
+	f(CleverTap, Config{Token: []byte("t"), Account: "A", BaseURL: "http://eu1.api.clevertap.com"}, "clevertap.rest upstream")
+	for _, u := range []string{"http://127.0.0.1:8080", "http://localhost:9", "http://[::1]:80", "https://api.segmentapis.com"} {
+		if _, err := New(Segment, Config{Token: []byte("t"), BaseURL: u}); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
 	f(CleverTap, Config{Token: []byte("t")}, "base_url: required")
 	f(CleverTap, Config{Token: []byte("t"), BaseURL: "https://x"}, "account: required")
 	f(Amplitude, Config{Token: []byte("t")}, "api_key")
@@ -218,7 +246,7 @@ func FuzzAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, body string) {
 		for _, name := range Names {
 			v, _ := New(name, testConfigs[name])
-			o := v.answer(status, []byte(body))
+			o := v.answer(status, []byte(body), 1)
 			if o.Accepted && (status < 200 || status > 299) {
 				t.Fatalf("%s accepted HTTP %d", name, status)
 			}

@@ -1,6 +1,10 @@
 package formats
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/consentry/consentry/masking"
+)
 
 // MaxNumberDigits bounds the significant digits of a JSON number. A longer
 // number is no measurement: it can carry any text past the policy, and
@@ -36,6 +40,21 @@ func CheckNumbers(js []byte) error {
 	return nil
 }
 
+// plainNumberBytes: a number token of at most this many bytes without an
+// exponent has at most MaxNumberDigits digits and is within float64's
+// range, so checkNumber accepts it without parsing.
+const plainNumberBytes = 24
+
+// checkParsedNumbers is CheckNumbers for the record rw has parsed: the
+// parse already measured every number token, so the bytes are scanned
+// again only when one of them is long or has an exponent.
+func checkParsedNumbers(rw *masking.Rewriter) error {
+	if rw.PlainNumbers(plainNumberBytes) {
+		return nil
+	}
+	return CheckNumbers(rw.Raw(0))
+}
+
 func isNumberByte(c byte) bool {
 	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
 }
@@ -55,7 +74,7 @@ func checkNumber(tok []byte) error {
 	if sig > MaxNumberDigits {
 		return Errorf(400, "invalid_number", "a JSON number has more than %d significant digits", MaxNumberDigits)
 	}
-	if !exp && len(tok) <= 24 {
+	if !exp && len(tok) <= plainNumberBytes {
 		return nil // at most 24 digits: within float64's range
 	}
 	f, err := strconv.ParseFloat(B2S(tok), 64)

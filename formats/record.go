@@ -30,7 +30,7 @@ func (env *Env) Clean(dst, raw []byte, format string, cls masking.Classifier, su
 // CleanParsed is Clean for a record already parsed by env.Rewriter.Parse
 // (adapters parse first to read the record's kind and subject from it).
 func (env *Env) CleanParsed(dst []byte, format string, cls masking.Classifier, subj Subject, sig Signals, res *Result) ([]byte, bool, error) {
-	if err := CheckNumbers(env.Rewriter.Raw(0)); err != nil {
+	if err := checkParsedNumbers(env.Rewriter); err != nil {
 		return dst, false, err
 	}
 	res.RecordsIn++
@@ -100,7 +100,7 @@ func (env *Env) CleanHeader(dst, raw []byte, format string, cls masking.Classifi
 // CleanParsedHeader is CleanHeader for a header already parsed by
 // env.Rewriter.Parse.
 func (env *Env) CleanParsedHeader(dst []byte, format string, cls masking.Classifier) ([]byte, error) {
-	if err := CheckNumbers(env.Rewriter.Raw(0)); err != nil {
+	if err := checkParsedNumbers(env.Rewriter); err != nil {
 		return dst, err
 	}
 	rec := masking.Record{

@@ -22,6 +22,9 @@ type IDCarrier struct {
 	// ("userId", "properties.distinct_id").
 	Path       string
 	Classifier masking.Classifier
+	// Header says the record is a batch header (CleverTap's SDK meta
+	// element): cleaned by the policy but never dropped by record_decision.
+	Header bool
 }
 
 // TranslateID appends the JSON token raw (a string or a number), rewritten
@@ -40,7 +43,7 @@ func (env *Env) TranslateID(dst []byte, c *IDCarrier, raw []byte) ([]byte, bool,
 	if err := CheckNumbers(rec); err != nil {
 		return dst, false, err
 	}
-	if env.Records != nil {
+	if env.Records != nil && !c.Header {
 		d := env.Records.RecordDecision(env.Tenant, c.Format, c.Kind, c.Name)
 		if d.Rule == masking.FailClosedRule {
 			return dst, false, Errorf(503, "policy_error", "the policy could not decide on a %s %s record; retry later", c.Format, c.Kind)
@@ -97,25 +100,83 @@ func (env *Env) TranslateID(dst []byte, c *IDCarrier, raw []byte) ([]byte, bool,
 
 // TranslateIDs appends to dst every distinct translation of the identifier
 // id (plain text) through carriers: all the values under which the vendor
-// may hold the person. None means the vendor never received them.
+// may hold the person. None means the vendor never received them. An id
+// that is a JSON number literal ("42") is translated both as the string and
+// as the number, since SDKs send either and a policy seals each as written.
 func (env *Env) TranslateIDs(dst [][]byte, carriers []IDCarrier, id []byte) ([][]byte, error) {
-	raw := masking.AppendQuote(nil, id)
 	first := len(dst)
-next:
-	for i := range carriers {
-		v, ok, err := env.TranslateID(nil, &carriers[i], raw)
-		if err != nil {
-			return dst, err
-		}
-		if !ok {
-			continue
-		}
-		for _, have := range dst[first:] {
-			if string(have) == string(v) {
-				continue next
+	for _, raw := range IDTokens(id) {
+		for i := range carriers {
+			v, ok, err := env.TranslateID(nil, &carriers[i], raw)
+			if err != nil {
+				if raw[0] != '"' && AsError(err).Code == "invalid_number" {
+					break // no record could carry this number: the proxy refuses it
+				}
+				return dst, err
+			}
+			if ok {
+				dst = AppendDistinct(dst, first, v)
 			}
 		}
-		dst = append(dst, v)
 	}
 	return dst, nil
+}
+
+// IDTokens returns the JSON tokens under which traffic may carry the plain
+// identifier id: the string, and the number too when id is a JSON number
+// literal.
+func IDTokens(id []byte) [][]byte {
+	toks := [][]byte{masking.AppendQuote(nil, id)}
+	if IsJSONNumber(id) {
+		toks = append(toks, id)
+	}
+	return toks
+}
+
+// AppendDistinct appends v to dst unless dst[first:] holds it already.
+func AppendDistinct(dst [][]byte, first int, v []byte) [][]byte {
+	for _, have := range dst[first:] {
+		if string(have) == string(v) {
+			return dst
+		}
+	}
+	return append(dst, v)
+}
+
+// IsJSONNumber reports whether b is exactly one JSON number literal
+// (RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?).
+func IsJSONNumber(b []byte) bool {
+	i := 0
+	digits := func() bool {
+		s := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i > s
+	}
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case !digits():
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if !digits() {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return false
+		}
+	}
+	return i == len(b) && len(b) > 0
 }

@@ -34,6 +34,13 @@ func (env *Env) applier(format string) masking.Applier {
 	return &env.urls
 }
 
+// QuickScan implements masking.QuickScanner: a scan without "url" is the
+// inner Applier's.
+func (a *urlApplier) QuickScan() bool {
+	qs, ok := a.inner.(masking.QuickScanner)
+	return ok && qs.QuickScan()
+}
+
 // Apply implements masking.Applier.
 func (a *urlApplier) Apply(dst []byte, d *masking.Decision, raw []byte, typ masking.ValueType) ([]byte, bool, int, error) {
 	f := masking.Field{Stats: a.env.Stats}

@@ -68,3 +68,18 @@ func TestDetectAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoAllocs: a remembered result costs no allocation.
+func TestMemoAllocs(t *testing.T) {
+	m := testMemo(t, 1<<20)
+	tr := newMemoTransformer(t, Keys{HMACKey: testHMACKey, TokenKey: testTokenKey, TokenKeyID: "k1"}, m)
+	for _, tc := range memoCases[:5] {
+		raw := []byte(tc.raw)
+		dst := make([]byte, 0, 256)
+		dst, _, _, _ = tr.Apply(dst[:0], &tc.d, raw, typeOf(tc.raw))
+		m.c.Wait()
+		if n := testing.AllocsPerRun(100, func() { dst, _, _, _ = tr.Apply(dst[:0], &tc.d, raw, typeOf(tc.raw)) }); n != 0 {
+			t.Errorf("%s: %v allocations per call", tc.name, n)
+		}
+	}
+}

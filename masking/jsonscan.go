@@ -1,7 +1,9 @@
 package masking
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf8"
 )
 
@@ -24,6 +26,9 @@ func synErr(off int, reason string) error { return &SyntaxError{Offset: off, Rea
 
 // SkipSpace returns the index of the first non-whitespace byte at or after i.
 func SkipSpace(b []byte, i int) int {
+	if i < len(b) && b[i] > ' ' {
+		return i // compact JSON: the common case, decided by one compare
+	}
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -41,6 +46,17 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 	start := i
 	i++
 	for i < len(b) {
+		if i+8 <= len(b) {
+			// Eight plain bytes at a time; a word with a quote, a
+			// backslash, a control or a non-ASCII byte goes to the byte
+			// checks below from its first such byte.
+			m := specialStringBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
 		c := b[i]
 		if plainStringByte[c] {
 			i++
@@ -78,6 +94,16 @@ func scanString(b []byte, i int) (end int, escaped bool, err error) {
 		}
 	}
 	return 0, false, synErr(start, "unterminated string")
+}
+
+// specialStringBytes flags (top bit of each byte) the bytes of the
+// little-endian word x that a string scan must look at: '"', '\\', control
+// bytes (< 0x20) and non-ASCII bytes (>= 0x80). The lowest flag is exact,
+// so a zero result means eight plain bytes.
+func specialStringBytes(x uint64) uint64 {
+	const lsb, msb = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - lsb) &^ v & msb }
+	return zero(x^('"'*lsb)) | zero(x^('\\'*lsb)) | (x-0x20*lsb)&^x&msb | x&msb
 }
 
 // plainStringByte marks bytes that need no checking inside a string: ASCII

@@ -1,14 +1,17 @@
 package masking
 
 import (
+	"bytes"
 	"errors"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"strings"
 	"sync"
 	"unsafe"
 
 	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/detect"
 )
 
 // pathSeed makes path hashes stable within a process; plans are never
@@ -215,6 +218,10 @@ type Rewriter struct {
 	// length of the open container at each depth.
 	maxKey, maxDepth, maxPath int
 	pathLen                   [MaxDepth + 1]int32
+	// numMax is the byte length of the longest number token of the
+	// parsed record, or math.MaxInt when one has an exponent or a member
+	// was skipped unread (see PlainNumbers).
+	numMax int
 }
 
 // overSlot marks a member dropped by budget k in node.slot (< -1).
@@ -295,6 +302,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.nodes = rw.nodes[:0]
 	rw.distinct = rw.distinct[:0]
 	rw.slotNode = rw.slotNode[:0]
+	rw.numMax = 0
 	lim := rw.limits()
 	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
@@ -306,6 +314,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.clearTable()
 	if err != nil {
 		rw.nodes = rw.nodes[:0]
+		rw.numMax = math.MaxInt
 		return 0, err
 	}
 	rw.end = end
@@ -335,6 +344,13 @@ func (rw *Rewriter) Emit(dst []byte, rec *Record, st *Stats) []byte {
 	}
 	return rw.emit(dst, plan, perr, rec, st)
 }
+
+// PlainNumbers reports whether every number token of the parsed record
+// has at most maxLen bytes and no exponent. It is false when a member was
+// validated without being indexed (a key over budget or holding personal
+// data): callers that must bound numbers scan the record then. Parse
+// learns it for free, which spares them a second pass over the bytes.
+func (rw *Rewriter) PlainNumbers(maxLen int) bool { return rw.numMax <= maxLen }
 
 // Lookup returns the node of the member key in the object node parent (0 is
 // the record), or -1. With duplicate keys it returns the last occurrence,
@@ -437,6 +453,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		if err != nil {
 			return 0, err
 		}
+		rw.numMax = math.MaxInt
 		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: over})
 		return end, nil
 	}
@@ -459,6 +476,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			if err != nil {
 				return 0, err
 			}
+			rw.numMax = math.MaxInt
 			rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: -1})
 			return end, nil
 		}
@@ -475,6 +493,9 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		end, t, _, err := scanScalar(raw, i)
 		if err != nil {
 			return 0, err
+		}
+		if t == TypeNumber {
+			rw.noteNumber(raw[i:end])
 		}
 		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
 		return end, nil
@@ -532,6 +553,18 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
 	return j, nil
+}
+
+// noteNumber records a number token for PlainNumbers.
+func (rw *Rewriter) noteNumber(tok []byte) {
+	n := len(tok)
+	for _, c := range tok {
+		if c|0x20 == 'e' {
+			n = math.MaxInt
+			break
+		}
+	}
+	rw.numMax = max(rw.numMax, n)
 }
 
 // budgetOf checks the key and path budgets of the value at depth under
@@ -699,6 +732,10 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	}
 	rw.slotHits = hits
 	fa, _ := rec.Transformer.(FieldApplier)
+	quick := false
+	if qs, ok := rec.Transformer.(QuickScanner); ok {
+		quick = qs.QuickScan()
+	}
 	fd := &rw.field
 	fd.Stats = st
 	for li := int32(1); li < int32(len(nodes)); li++ {
@@ -733,6 +770,14 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 		if d.Action == ActionKeep {
 			st.Actions[ActionKeep]++
+			p.keptAny = true
+			p.lastEnd = n.valEnd
+			continue
+		}
+		if quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+			// A word no detector could start on: scan would give it back
+			// unchanged; it stays in the bytes copied through.
+			st.Actions[ActionScan]++
 			p.keptAny = true
 			p.lastEnd = n.valEnd
 			continue
@@ -799,6 +844,31 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 	}
 	return append(dst, raw[cursor:rw.end]...)
+}
+
+// QuickScanner is an Applier whose scan of a string (without Params.URL)
+// is the Transformer's: text that detect.Clean passes comes back
+// unchanged, with no findings. The rewriter then keeps such strings
+// without calling the Applier.
+type QuickScanner interface {
+	QuickScan() bool
+}
+
+// QuickScan implements QuickScanner.
+func (t *Transformer) QuickScan() bool { return true }
+
+// scanKeeps reports whether scan under p returns the string with contents
+// s unchanged at once: no JSON escape, no URL cleaning, and nothing any
+// detector could start on.
+func scanKeeps(p *Params, s []byte) bool {
+	o := (*detect.Options)(nil)
+	if p != nil {
+		if p.URL {
+			return false
+		}
+		o = p.Detect
+	}
+	return bytes.IndexByte(s, '\\') < 0 && detect.Clean(s, o)
 }
 
 // countFindings counts the findings a FieldApplier reported for one field.

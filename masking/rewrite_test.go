@@ -1,9 +1,12 @@
 package masking
 
 import (
+	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // pathPlanner decides by path (and "*" for anything else); it counts calls
@@ -344,5 +347,83 @@ func TestFindingCounts(t *testing.T) {
 	st.Reset()
 	if n := 0; func() int { st.FindingClasses.Each(func(string, int) { n++ }); return n }() != 0 {
 		t.Error("Reset kept finding counts")
+	}
+}
+
+// TestScanStringWords checks the word-at-a-time string scan against
+// encoding/json on strings with one special byte at every position.
+func TestScanStringWords(t *testing.T) {
+	for n := 0; n <= 20; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				body := bytes.Repeat([]byte{'a'}, n)
+				body[pos] = byte(c)
+				doc := append(append([]byte(`"`), body...), `"  `...)
+				end, _, err := scanString(doc, 0)
+				valid := json.Valid(doc[:n+2]) && utf8.Valid(doc[:n+2]) // the scanner also refuses invalid UTF-8
+				if valid != (err == nil && end == n+2) {
+					t.Fatalf("scanString(%q) = %d, %v; json.Valid %v", doc, end, err, valid)
+				}
+			}
+		}
+	}
+}
+
+// hiddenApplier is a Transformer seen only as a FieldApplier: the rewriter
+// cannot take its quick scan, so every scanned value goes through it.
+type hiddenApplier struct{ t *Transformer }
+
+func (h hiddenApplier) Apply(dst []byte, d *Decision, raw []byte, typ ValueType) ([]byte, bool, int, error) {
+	return h.t.Apply(dst, d, raw, typ)
+}
+
+func (h hiddenApplier) ApplyField(dst []byte, d *Decision, raw []byte, typ ValueType, f *Field) ([]byte, bool, error) {
+	return h.t.ApplyField(dst, d, raw, typ, f)
+}
+
+// TestQuickScanSameOutput: keeping clean words in place gives the bytes,
+// actions and findings that scanning each of them gives, whatever sits
+// around them (dropped neighbours, escapes, findings, numbers).
+func TestQuickScanSameOutput(t *testing.T) {
+	tr := newTestTransformer(t)
+	in := `{"type":"event","evtName":"App Launched","drop1":"x","evtData":{"Make":"Google","Model":"Pixel 7","drop2":1,` +
+		`"Note":"mail jane@example.com","Esc":"caf\u00e9","Pct":"jane%40example.com","Num":14155550123,"L":["en_US","x y z w v",""],"drop3":true},"drop4":null}`
+	pl := &pathPlanner{def: ActionScan, byPath: map[string]Action{"drop1": ActionDrop, "evtData.drop2": ActionDrop, "evtData.drop3": ActionDrop, "drop4": ActionDrop}}
+	run := func(a Applier) (string, Stats) {
+		rw := NewRewriter()
+		var st Stats
+		out, err := rw.Rewrite(nil, []byte(in), &Record{Tenant: "t", Format: "f", Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: a}, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), st
+	}
+	got, gs := run(tr)
+	want, ws := run(hiddenApplier{tr})
+	if got != want || gs.Actions != ws.Actions || gs.Findings != ws.Findings || gs.Fields != ws.Fields {
+		t.Fatalf("quick scan:\n%s %+v\nfull scan:\n%s %+v", got, gs.Actions, want, ws.Actions)
+	}
+	if !strings.Contains(got, `"Make":"Google"`) || strings.Contains(got, "jane@") || !json.Valid([]byte(got)) {
+		t.Fatalf("output %s", got)
+	}
+}
+
+// TestStatsByClassAndRule: fields are counted per class and rule, runs of
+// one class added at once, names in first-seen order.
+func TestStatsByClassAndRule(t *testing.T) {
+	in := `{"a":1,"b":"x","l":[{"a":1},{"a":2}],"c":3,"d":"y"}`
+	pl := &pathPlanner{def: ActionKeep, byPath: map[string]Action{"d": ActionRedact, "c": ActionRedact}}
+	_, st, err := rewrite(t, in, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var classes, rules []string
+	st.Classes.Each(func(name string, n int) { classes = append(classes, name+"="+strconv.Itoa(n)) })
+	st.Rules.Each(func(name string, n int) { rules = append(rules, name+"="+strconv.Itoa(n)) })
+	if got, want := strings.Join(classes, " "), "k.a=3 k.b=1 k.c=1 k.d=1"; got != want {
+		t.Errorf("classes %s, want %s", got, want)
+	}
+	if got, want := strings.Join(rules, " "), "test.keep=4 test.redact=2"; got != want {
+		t.Errorf("rules %s, want %s", got, want)
 	}
 }

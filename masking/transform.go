@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/consentry/consentry/detect"
 	"hash"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"unicode"
@@ -65,6 +66,12 @@ type Transformer struct {
 	siv       *siv           // nil when the tenant has no token key
 	sivD      [sivBlock]byte // S2V state after the associated data (the key id)
 	pool      sync.Pool      // *scratch
+
+	// memo remembers digests and tokens (nil: none); id and memoSeeds
+	// (per memo op) keep this Transformer's entries its own.
+	memo      *Memo
+	id        uint64
+	memoSeeds [2][2]maphash.Seed
 }
 
 // scratch is the per-call working memory of a Transformer.
@@ -76,15 +83,22 @@ type scratch struct {
 	seal []byte // sealed token bytes
 	siv  sivScratch
 	det  detect.Scanner // percent-decoded text for scan
+	key  [16]byte       // memo key
 }
 
 // NewTransformer validates k and returns a Transformer that holds copies of
 // the keys.
-func NewTransformer(k Keys) (*Transformer, error) {
+func NewTransformer(k Keys, opts ...TransformerOption) (*Transformer, error) {
 	if len(k.HMACKey) < MinHMACKeySize {
 		return nil, fmt.Errorf("cannot create transformer: hmac key has %d bytes, need at least %d (e.g. openssl rand -hex 32)", len(k.HMACKey), MinHMACKeySize)
 	}
-	t := &Transformer{}
+	t := &Transformer{id: transformerIDs.Add(1)}
+	for _, o := range opts {
+		o(t)
+	}
+	for i := range t.memoSeeds {
+		t.memoSeeds[i] = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	}
 	if len(k.TokenKey) > 0 {
 		if len(k.TokenKey) != TokenKeySize {
 			return nil, fmt.Errorf("cannot create transformer: token key has %d bytes, need exactly %d (e.g. openssl rand -base64 64)", len(k.TokenKey), TokenKeySize)
@@ -296,11 +310,22 @@ func (t *Transformer) hash(dst []byte, p *Params, raw []byte, typ ValueType) ([]
 	return append(dst, '"'), nil
 }
 
-// mac returns HMAC-SHA-256(key, in) in sc.sum.
+// mac returns HMAC-SHA-256(key, in), remembered in the memo.
 func (t *Transformer) mac(sc *scratch, in []byte) []byte {
+	var k string
+	if t.memo != nil {
+		var out []byte
+		if out, k = t.memoGet(sc, memoHMAC, in); out != nil {
+			return out
+		}
+	}
 	sc.mac.Reset()
 	sc.mac.Write(in)
-	return sc.mac.Sum(sc.sum[:0])
+	sum := sc.mac.Sum(sc.sum[:0])
+	if t.memo != nil {
+		t.memoSet(k, memoHMAC, sum)
+	}
+	return sum
 }
 
 // appendHex appends the first n hex digits of sum (all of them if n <= 0).
@@ -386,9 +411,21 @@ func (t *Transformer) tokenize(dst []byte, p *Params, raw []byte, typ ValueType)
 
 // appendToken appends the token text (no quotes) for the JSON token plain.
 func (t *Transformer) appendToken(dst []byte, sc *scratch, plain []byte) []byte {
-	sc.seal = t.siv.seal(sc.seal[:0], &sc.siv, &t.sivD, plain)
 	dst = append(dst, t.tokPrefix...)
-	return base64.RawURLEncoding.AppendEncode(dst, sc.seal)
+	var k string
+	if t.memo != nil {
+		var out []byte
+		if out, k = t.memoGet(sc, memoToken, plain); out != nil {
+			return append(dst, out...)
+		}
+	}
+	sc.seal = t.siv.seal(sc.seal[:0], &sc.siv, &t.sivD, plain)
+	n := len(dst)
+	dst = base64.RawURLEncoding.AppendEncode(dst, sc.seal)
+	if t.memo != nil {
+		t.memoSet(k, memoToken, dst[n:])
+	}
+	return dst
 }
 
 // Detokenize reverses a token made by ActionTokenize. token may be the JSON

@@ -24,6 +24,19 @@ import (
 // found, when not nil, receives each finding replaced (or dropped with its
 // number).
 func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, count int, err error) {
+	if typ == TypeString {
+		// Most scanned values are short words (models, locales, event
+		// names) that no detector could start on: decided before any
+		// setup. A JSON escape needs decoding first: the full path.
+		if s := raw[1 : len(raw)-1]; bytes.IndexByte(s, '\\') < 0 && detect.Clean(s, p.Detect) {
+			return append(dst, raw...), false, 0, nil
+		}
+	}
+	return t.scanValue(dst, p, raw, typ, found)
+}
+
+// scanValue is scan past the quick reject.
+func (t *Transformer) scanValue(dst []byte, p *Params, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, count int, err error) {
 	var text []byte
 	var sc *scratch
 	defer func() {
@@ -232,11 +245,30 @@ func findingLabel(class string) string {
 // fraction or an exponent when its value is a whole number below 2^53
 // (exact in a float64); ok is false otherwise.
 func integralDigits(dst, raw []byte) ([]byte, bool) {
+	if fractionNonZero(raw) {
+		return dst, false // 45.73: no whole number, whatever its size
+	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
 		return dst, false
 	}
 	return strconv.AppendInt(dst, int64(f), 10), true
+}
+
+// fractionNonZero reports whether the number token raw has no exponent and
+// a non-zero digit after its decimal point, so that it is not a whole
+// number (integralDigits need not parse it).
+func fractionNonZero(raw []byte) bool {
+	dot := bytes.IndexByte(raw, '.')
+	if dot < 0 || bytes.IndexAny(raw, "eE") >= 0 {
+		return false
+	}
+	for _, c := range raw[dot+1:] {
+		if c != '0' {
+			return true
+		}
+	}
+	return false
 }
 
 func hasFraction(raw []byte) bool {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/consentry/consentry/detect"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -683,5 +684,31 @@ func BenchmarkApply(b *testing.B) {
 				dst, _, _, _ = tr.Apply(dst[:0], &bc.d, raw, typ)
 			}
 		})
+	}
+}
+
+// TestScanQuickReject: the quick reject of scan gives what the full scan
+// gives, for clean words, escapes and values with findings alike.
+func TestScanQuickReject(t *testing.T) {
+	tr := newTestTransformer(t)
+	for _, raw := range []string{`"Google"`, `"en_US"`, `"App Launched"`, `"Pixel 7"`, `"ship to jane@example.com"`,
+		`"jane%40example.com"`, `"caf\u00e9"`, `"a\"b"`, `"Forwarded to Mia Fischer in HR."`, `""`, `"call +1 415 555 0123"`,
+		`45.73`, `14155550123.0`, `4.155550123E9`, `1.50`, `-0.000`} {
+		for _, p := range []*Params{&defaultParams, {Detect: detect.NoText}, {Detect: detect.Default, Findings: map[string]Action{ClassEmail: ActionHash}}} {
+			typ := typeOf(raw)
+			got, gd, gn, gerr := tr.scan(nil, p, []byte(raw), typ, nil)
+			want, wd, wn, werr := tr.scanValue(nil, p, []byte(raw), typ, nil)
+			if string(got) != string(want) || gd != wd || gn != wn || (gerr == nil) != (werr == nil) {
+				t.Errorf("scan(%s) = %s %v %d %v; full scan %s %v %d %v", raw, got, gd, gn, gerr, want, wd, wn, werr)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		raw  string
+		want bool
+	}{{"45.73", true}, {"1.50", true}, {"1.00", false}, {"100", false}, {"1.5e3", false}, {"-0.01", true}} {
+		if got := fractionNonZero([]byte(tc.raw)); got != tc.want {
+			t.Errorf("fractionNonZero(%s) = %v", tc.raw, got)
+		}
 	}
 }

@@ -81,6 +81,12 @@ type state struct {
 	plans     *ristretto.Cache[uint64, *planEntry]
 	decisions *ristretto.Cache[string, masking.Decision]
 	records   *ristretto.Cache[uint64, *recordEntry]
+	// hot holds the entries last served, in front of plans and records:
+	// one probe of a fixed array per lookup instead of two keyed hashes
+	// and a ristretto Get. Entries are compared in full (as ristretto's
+	// are), so a collision costs a miss; only entries ristretto returned,
+	// and plans of at most hotPlanBytes, are placed there.
+	hot *hotEntries
 
 	// Callers hold a reference while they use the caches; the last one out
 	// of a retired state closes them (ristretto panics on use after Close).
@@ -90,6 +96,35 @@ type state struct {
 	_         [56]byte
 	retired   atomic.Bool
 	closeOnce sync.Once
+}
+
+// hotSize is the number of plan and of record entries kept in front of
+// the ristretto caches (a power of two); hotPlanBytes bounds the plans kept
+// there, so that the array pins at most hotSize*hotPlanBytes (2 MiB) of
+// plans ristretto may have evicted.
+const (
+	hotSize      = 256
+	hotPlanBytes = 8 << 10
+)
+
+type hotEntries struct {
+	plans   [hotSize]atomic.Pointer[planEntry]
+	records [hotSize]atomic.Pointer[recordEntry]
+}
+
+// hotIndex picks a hot slot from cheap features of the key: the fields'
+// signature (a hash already), the name's length and first bytes.
+func hotIndex(sig uint64, kind, name string) uint64 {
+	x := sig ^ uint64(len(kind))<<40 ^ uint64(len(name))<<48
+	for i := 0; i < len(name) && i < 8; i++ {
+		x ^= uint64(name[i]) << (8 * i)
+	}
+	for i := 0; i < len(kind) && i < 4; i++ {
+		x ^= uint64(kind[i]) << (8*i + 13)
+	}
+	x ^= x >> 31
+	x *= 0x9e3779b97f4a7c15
+	return x >> (64 - 8) // log2(hotSize)
 }
 
 type planEntry struct {
@@ -103,9 +138,21 @@ type recordEntry struct {
 	decision                   masking.Decision
 }
 
+// matches reports whether ent is the plan of q's shape (name as keyed).
+func (ent *planEntry) matches(q *masking.PlanQuery, name string) bool {
+	return ent.sig == q.Sig && ent.tenant == q.Tenant && ent.format == q.Format &&
+		ent.kind == q.Kind && ent.name == name && ent.plan.Matches(q.Fields)
+}
+
+// matches reports whether ent is the decision of this record identity.
+func (ent *recordEntry) matches(tenant, format, kind, name string) bool {
+	return ent.tenant == tenant && ent.format == format && ent.kind == kind && ent.name == name
+}
+
 // newCaches splits a budget of bytes between the plan (3/4), decision
 // (1/8) and record (1/8) caches.
 func (st *state) newCaches(bytes int64) error {
+	st.hot = new(hotEntries)
 	planBytes, otherBytes := max(bytes-bytes/4, 1), max(bytes/8, 1)
 	var err error
 	if st.plans, err = newCache[uint64, *planEntry](planBytes, planBytes/expectedPlanBytes); err != nil {
@@ -326,10 +373,17 @@ func (e *Engine) Plan(q *masking.PlanQuery) (*masking.Plan, error) {
 	if !st.nameInDecision {
 		name = ""
 	}
-	h := planKey(q.Tenant, q.Format, q.Kind, name, q.Sig)
-	if ent, ok := st.plans.Get(h); ok && ent.sig == q.Sig && ent.tenant == q.Tenant &&
-		ent.format == q.Format && ent.kind == q.Kind && ent.name == name && ent.plan.Matches(q.Fields) {
+	slot := &st.hot.plans[hotIndex(q.Sig, q.Kind, name)]
+	if ent := slot.Load(); ent != nil && ent.matches(q, name) {
 		e.planHits.Add(1)
+		return ent.plan, nil
+	}
+	h := planKey(q.Tenant, q.Format, q.Kind, name, q.Sig)
+	if ent, ok := st.plans.Get(h); ok && ent.matches(q, name) {
+		e.planHits.Add(1)
+		if ent.plan.Size() <= hotPlanBytes {
+			slot.Store(ent)
+		}
 		return ent.plan, nil
 	}
 	e.planMisses.Add(1)
@@ -582,10 +636,15 @@ func (e *Engine) RecordDecisionCharged(tenant, format, kind, name string, u *bud
 		return failClosed
 	}
 	defer st.release()
-	h := recordKey(tenant, format, kind, name)
-	if ent, ok := st.records.Get(h); ok && ent.tenant == tenant && ent.format == format &&
-		ent.kind == kind && ent.name == name {
+	slot := &st.hot.records[hotIndex(0, kind, name)]
+	if ent := slot.Load(); ent != nil && ent.matches(tenant, format, kind, name) {
 		e.recordHits.Add(1)
+		return ent.decision
+	}
+	h := recordKey(tenant, format, kind, name)
+	if ent, ok := st.records.Get(h); ok && ent.matches(tenant, format, kind, name) {
+		e.recordHits.Add(1)
+		slot.Store(ent)
 		return ent.decision
 	}
 	e.recordMisses.Add(1)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -528,5 +529,69 @@ decision := {"action": "keep", "rule": "k"} if record_decision.rule != "secret"
 func TestReservedRuleIDIsRefused(t *testing.T) {
 	if _, err := parseDecision(map[string]any{"action": "drop", "rule": masking.FailClosedRule}, false, ""); err == nil {
 		t.Fatal("a policy may not use the reserved rule id")
+	}
+}
+
+// TestHotEntries: the array in front of the caches serves every shape and
+// record identity its own entry, however many share a slot, across
+// tenants, formats and names.
+func TestHotEntries(t *testing.T) {
+	e := newEngine(t)
+	cl := pathClassifier{"Email": "contact.email", "g": "id.device", "Amount": ""}
+	type shape struct {
+		q    *masking.PlanQuery
+		plan *masking.Plan
+	}
+	var shapes []shape
+	for i := range 3 * hotSize {
+		tenant := []string{"acme", "beta"}[i%2]
+		format := []string{"clevertap.sdk", "segment"}[i/2%2]
+		fields := []field{{"evtData.Email", masking.TypeString}, {"g", masking.TypeString}, {"evtData.p" + strconv.Itoa(i%97), masking.TypeNumber}}
+		q := newQuery(tenant, format, "event", "E"+strconv.Itoa(i%131), cl, fields...)
+		p, err := e.Plan(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapes = append(shapes, shape{q, p})
+	}
+	for round := range 3 {
+		for i, s := range shapes {
+			p, err := e.Plan(s.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !p.Matches(s.q.Fields) || len(p.Decisions) != len(s.plan.Decisions) {
+				t.Fatalf("round %d shape %d: a plan for another shape", round, i)
+			}
+			for j := range p.Decisions {
+				if p.Decisions[j].Action != s.plan.Decisions[j].Action || p.Decisions[j].Rule != s.plan.Decisions[j].Rule {
+					t.Fatalf("round %d shape %d field %d: %v, want %v", round, i, j, p.Decisions[j], s.plan.Decisions[j])
+				}
+			}
+			if p.Paths[2] != s.plan.Paths[2] {
+				t.Fatalf("round %d shape %d: path %s, want %s", round, i, p.Paths[2], s.plan.Paths[2])
+			}
+		}
+	}
+	// Record decisions: same identity, same decision; two identities that
+	// share a slot do not trade theirs.
+	want := map[string]masking.Decision{}
+	for i := range 4 * hotSize { // each identity twice
+		i := i % (2 * hotSize)
+		kind := []string{"event", "profile", "ping"}[i%3]
+		name := "E" + strconv.Itoa(i)
+		if kind != "event" {
+			name = ""
+		}
+		tenant := []string{"acme", "beta"}[i%2]
+		d := e.RecordDecision(tenant, "clevertap.sdk", kind, name)
+		k := tenant + "|" + kind + "|" + name
+		if w, ok := want[k]; ok && (w.Action != d.Action || w.Rule != d.Rule) {
+			t.Fatalf("%s: %v, then %v", k, w, d)
+		}
+		want[k] = d
+	}
+	if ev := e.Stats().Evaluations; ev == 0 {
+		t.Fatal("no evaluations")
 	}
 }

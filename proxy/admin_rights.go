@@ -3,14 +3,17 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +48,13 @@ type RightsAPI struct {
 	p       *Proxy
 	tokens  []tokenHash
 	vendors map[string][]*erasure.Vendor // by tenant
-	// subjects serialises the vendor deletions of one subject, so that
-	// two erasures of the same person do not call a vendor twice.
-	subjects [64]sync.Mutex
+	// subjects serialises the vendor deletions of one subject in this
+	// process (the registry's claims do so across instances), so that a
+	// second erasure waits for the first one's answers.
+	subjects subjectLocks
+	// instance names this process in the claims it writes on vendor
+	// calls, so that the fleet's other instances leave them alone.
+	instance string
 	creds    map[string]VendorCredentials // CleverTap accounts of the access document
 	access   []UpstreamAccess             // vendors of the access document (admin_access.go)
 }
@@ -95,12 +102,56 @@ func NewRightsAPI(p *Proxy, tokens []AdminToken, opts ...RightsAPIOption) (*Righ
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	a := &RightsAPI{p: p}
+	a := &RightsAPI{p: p, instance: newInstanceID()}
 	WithAdminTokens(tokens...)(a)
 	for _, o := range opts {
 		o(a)
 	}
 	return a, nil
+}
+
+// subjectLocks are mutexes by subject key, created on demand and dropped
+// when unused: erasures of different subjects never wait for each other.
+type subjectLocks struct {
+	mu sync.Mutex
+	m  map[rights.Key]*subjectLock
+}
+
+type subjectLock struct {
+	sync.Mutex
+	users int // holders and waiters, under subjectLocks.mu
+}
+
+// lock locks the subject k and returns its unlock.
+func (l *subjectLocks) lock(k rights.Key) (unlock func()) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[rights.Key]*subjectLock{}
+	}
+	e := l.m[k]
+	if e == nil {
+		e = &subjectLock{}
+		l.m[k] = e
+	}
+	e.users++
+	l.mu.Unlock()
+	e.Lock()
+	return func() {
+		e.Unlock()
+		l.mu.Lock()
+		if e.users--; e.users == 0 {
+			delete(l.m, k)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// newInstanceID is a random id for this process's claims (no host name:
+// it goes to the rights log).
+func newInstanceID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "i-" + hex.EncodeToString(b[:])
 }
 
 // Register mounts the API on mux.
@@ -185,9 +236,24 @@ type SubjectResponse struct {
 	// accepted before, or had nothing to delete): report.vendorErasures
 	// holds every vendor's state.
 	Called []string `json:"vendorsCalled,omitempty"`
-	// Note says why an erasure deleted nothing at any vendor.
-	Note  string    `json:"note,omitempty"`
-	Error *adminErr `json:"error,omitempty"`
+	// InProgress are the vendors another instance is calling for the
+	// subject (a live claim in the registry): not called this time.
+	InProgress []string `json:"vendorsInProgress,omitempty"`
+	// Note says what an erasure did not do at the vendors, and why (no
+	// vendor configured, a vendor no longer configured, ...).
+	Note string `json:"note,omitempty"`
+	// Warnings name what Consentry cannot undo: an unsuppress does not
+	// lift a suppression a vendor keeps on its side.
+	Warnings []string  `json:"warnings,omitempty"`
+	Error    *adminErr `json:"error,omitempty"`
+}
+
+// addNote appends one sentence to the answer's note.
+func (r *SubjectResponse) addNote(s string) {
+	if r.Note != "" {
+		r.Note += "; "
+	}
+	r.Note += s
 }
 
 type adminErr struct {
@@ -237,14 +303,19 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
 	}
 	var (
-		rep rights.Report
-		err error
+		rep      rights.Report
+		err      error
+		warnings []string
 	)
 	switch action {
 	case "suppress":
 		rep, err = reg.Suppress(ref, actor)
 	case "unsuppress":
-		rep, err = reg.Unsuppress(ref, actor)
+		var before rights.Report
+		if before, err = reg.Peek(ref); err == nil {
+			rep, err = reg.Unsuppress(ref, actor)
+			warnings = vendorSuppressions(before)
+		}
 	case "erase":
 		rep, err = reg.Erase(ref, actor, true)
 	case "show":
@@ -260,7 +331,7 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		adminError(w, status, code, err.Error())
 		return
 	}
-	resp := SubjectResponse{Action: action, Report: rep}
+	resp := SubjectResponse{Action: action, Report: rep, Warnings: warnings}
 	status := http.StatusOK
 	if action == "erase" {
 		status = a.eraseAtVendors(&resp, ref, actor, tenant, device, id)
@@ -289,9 +360,7 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 	if device {
 		key = ref.Device
 	}
-	mu := &a.subjects[key[0]%byte(len(a.subjects))]
-	mu.Lock()
-	defer mu.Unlock()
+	defer a.subjects.lock(key)()
 	reg := a.p.rights.Registry()
 	rep, err := reg.Peek(ref) // the state after any erasure that held the lock
 	if err != nil {
@@ -309,8 +378,10 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		out erasure.Outcome
 	}
 	var (
-		calls []*call
-		first []rights.VendorErasure // requested, or decided without a call
+		calls   []*call
+		names   []string               // the vendors to call, once claimed
+		decided []rights.VendorErasure // decided without a call
+		byUser  []string               // vendors that cannot delete a device
 	)
 	rw := masking.AcquireRewriter()
 	env := formats.Env{Tenant: t.Name, Planner: a.p.policy, Applier: t.Applier, Records: a.p.policy, Rewriter: rw, Stats: &masking.Stats{}}
@@ -321,22 +392,34 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		ids, err := v.SubjectIDs(nil, &env, device, id)
 		switch {
 		case errors.Is(err, erasure.ErrDeviceUnsupported):
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: err.Error()})
+			byUser = append(byUser, v.Name())
 		case err != nil:
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorFailed, Reason: "cannot translate the identifier: " + formats.AsError(err).Msg})
 		case len(ids) == 0:
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: "the policy never forwards this identifier to " + v.Name() + ": nothing to delete"})
+			decided = append(decided, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorSkipped, Reason: "the policy never forwards this identifier to " + v.Name() + ": nothing to delete"})
 		default:
 			calls = append(calls, &call{v: v, ids: ids})
-			first = append(first, rights.VendorErasure{Vendor: v.Name(), State: rights.VendorRequested})
+			names = append(names, v.Name())
 		}
 	}
 	masking.ReleaseRewriter(rw)
-	if len(first) > 0 {
-		if rep, err = reg.VendorErasures(ref, actor, first); err != nil {
+	if len(byUser) > 0 {
+		// Erasing the device erased its linked identities in Consentry,
+		// but these vendors hold the person under the user id only.
+		resp.addNote("the identities linked to this device (report.linkedIdentities) are erased and suppressed in Consentry but were not deleted at " + strings.Join(byUser, ", ") + ", which delete by user id only: erase each identity (identity, not device) to delete the person there")
+	}
+	var claim rights.Claim
+	if len(decided) > 0 || len(names) > 0 {
+		// Claim each call in the shared store first: an instance of the
+		// fleet that erases the same subject meanwhile sees the claim and
+		// leaves the vendor alone (in_progress) until it expires.
+		until := time.Now().Add(a.claimTTL())
+		if claim, rep, err = reg.ClaimVendors(ref, actor, a.instance, until, names, decided); err != nil {
 			resp.Error = &adminErr{Code: "rights_unavailable", Message: "the subject is erased and suppressed in Consentry, but its vendor deletions cannot be recorded (nothing was sent to the vendors): " + err.Error()}
 			return http.StatusServiceUnavailable
 		}
+		calls = slices.DeleteFunc(calls, func(c *call) bool { return !slices.Contains(claim.Claimed, c.v.Name()) })
 	}
 	if len(calls) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), a.p.timeout+5*time.Second)
@@ -350,7 +433,10 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		for _, c := range calls {
 			ve := rights.VendorErasure{Vendor: c.v.Name(), State: rights.VendorFailed, HTTPStatus: c.out.HTTPStatus, Job: c.out.Job, Reason: c.out.Reason}
 			if c.out.Accepted {
-				ve.State = rights.VendorAccepted
+				ve.State, ve.UnknownID = rights.VendorAccepted, c.out.UnknownID
+			}
+			if ve.UnknownID {
+				resp.Warnings = append(resp.Warnings, ve.Vendor+" accepted the deletion but did not know the id: nothing was deleted there. The person may never have reached it, or reached it under another pseudonym (another key generation, or a policy that changed since): check report.vendorErasures and the vendor")
 			}
 			outcomes = append(outcomes, ve)
 			resp.Called = append(resp.Called, c.v.Name())
@@ -363,18 +449,62 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		}
 	}
 	resp.Report = rep
-	var failed []string
-	for _, v := range rep.VendorErasures {
-		if v.Status != rights.VendorAccepted.String() && v.Status != rights.VendorSkipped.String() {
+	configured := map[string]bool{}
+	for _, v := range vendors {
+		configured[v.Name()] = true
+	}
+	var failed, gone []string
+	for i, v := range rep.VendorErasures {
+		switch {
+		case v.Status == rights.VendorAccepted.String() || v.Status == rights.VendorSkipped.String():
+		case slices.Contains(claim.Busy, v.Vendor):
+			resp.Report.VendorErasures[i].Status = "in_progress"
+			resp.InProgress = append(resp.InProgress, v.Vendor)
+		case !configured[v.Vendor]:
+			// Removed from the configuration since: it cannot be retried,
+			// and must not hold every later erase of the subject at 502.
+			gone = append(gone, v.Vendor)
+		default:
 			failed = append(failed, v.Vendor)
 		}
+	}
+	if len(gone) > 0 {
+		resp.addNote("not configured: " + strings.Join(gone, ", ") + " (tenants." + t.Name + ".rights.vendors no longer names them) did not accept an earlier deletion and is not retried; delete the subject there yourself, or configure the vendor again and repeat the erase")
 	}
 	if len(failed) > 0 {
 		resp.Error = &adminErr{Code: "upstream_erase_failed", Message: "the subject is erased and suppressed in Consentry, but the deletion failed at " + strings.Join(failed, ", ") + " (see report.vendorErasures); repeat the erase to retry them: vendors that accepted are not called again"}
 		return http.StatusBadGateway
 	}
+	if len(resp.InProgress) > 0 {
+		resp.addNote("in progress: another instance is calling " + strings.Join(resp.InProgress, ", ") + " for this subject (see report.vendorErasures claimedUntil); repeat the erase after that to see the outcome")
+		return http.StatusAccepted
+	}
 	return http.StatusOK
 }
+
+// vendorSuppressions warns, for an unsuppress, about each vendor whose
+// accepted deletion of the subject (in before, the report ahead of the
+// unsuppress) also blocks the person's future data at the vendor: lifting
+// it there is the operator's job (README "Erasure at every vendor").
+func vendorSuppressions(before rights.Report) []string {
+	var out []string
+	for _, v := range before.VendorErasures {
+		if v.Status != rights.VendorAccepted.String() || !erasure.SuppressesFutureData(v.Vendor) {
+			continue
+		}
+		job := ""
+		if v.Job != "" {
+			job = " (job " + v.Job + ")"
+		}
+		out = append(out, v.Vendor+" still suppresses this subject: its accepted deletion"+job+" also blocks future data there, and Consentry does not lift it; "+erasure.Unsuppress[v.Vendor])
+	}
+	return out
+}
+
+// claimTTL is how long a claim on a vendor call holds: twice the call's
+// bound, so that a live call is never taken over and a stopped instance's
+// claim soon is.
+func (a *RightsAPI) claimTTL() time.Duration { return 2 * (a.p.timeout + 5*time.Second) }
 
 // logExport streams the rights-request log as {"entries":[...],
 // "complete":true}. A read error after the first entry ends the array with

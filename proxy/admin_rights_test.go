@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,9 @@ import (
 
 	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats/clevertap"
+	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/rights"
+	"github.com/consentry/consentry/rules"
 )
 
 const testToken = "0123456789abcdef-ops"
@@ -392,9 +395,28 @@ func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
 	if status != 200 || !strings.Contains(raw, `"status":"skipped"`) || !strings.Contains(raw, "deletes by user id only") || m["error"] != nil {
 		t.Fatalf("device erasure at segment: %d %s", status, raw)
 	}
+	// The device's linked identities were erased locally, not at Segment:
+	// the note says to erase each identity.
+	if note, _ := m["note"].(string); !strings.Contains(note, "were not deleted at segment") || !strings.Contains(note, "erase each identity") {
+		t.Errorf("device erasure note %q", note)
+	}
 	status, _, raw = call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","device":"df2e224d90874887b4d61153ef3a2508"}`)
 	if status != 200 || len(v.bodies) != 1 || !strings.Contains(v.bodies[0], `{"guid":"df2e224d90874887b4d61153ef3a2508"}`) {
 		t.Fatalf("device erasure at clevertap: %d %s %v", status, raw, v.bodies)
+	}
+	// A policy that drops Segment's user ids: Segment never received the
+	// person, so it is skipped, not called (srv fails the test if it is).
+	drops, err := policy.New(policy.WithFS(rules.FS), policy.WithData(map[string]any{"tenants": map[string]any{"acme": map[string]any{
+		"fields": map[string]any{"userId": map[string]any{"action": "drop"}},
+	}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drops.Close)
+	p.policy = drops
+	status, m, raw = call(t, segOnly, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-8"}`)
+	if status != 200 || m["error"] != nil || !strings.Contains(raw, `"vendor":"segment","status":"skipped"`) || !strings.Contains(raw, "never forwards this identifier to segment") {
+		t.Fatalf("policy drops user ids: %d %s", status, raw)
 	}
 	// The policy cannot translate: no valid policy, no vendor call, 503,
 	// the local erasure stands.
@@ -405,5 +427,185 @@ func TestRightsAPIEraseDeviceAndSkips(t *testing.T) {
 	}
 	if !p.rights.Registry().Check("acme", []byte("user-9"), nil).Drop(false) {
 		t.Error("the local erasure depends on the policy")
+	}
+}
+
+// A vendor that failed and was then removed from the configuration is not
+// retried and does not hold every later erase of the subject at 502: the
+// answer is 200 with a note naming it as not configured, and the report
+// keeps its failed state. Before, every later erase answered 502.
+func TestRightsAPIEraseVendorNoLongerConfigured(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	mux, p, v := adminFixture(t, tokens, true) // clevertap only
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	ph, err := erasure.New(erasure.PostHog, erasure.Config{BaseURL: down.URL, Token: []byte("k"), ProjectID: "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {ph}}))
+	before := http.NewServeMux()
+	api.Register(before)
+	body := `{"tenant":"acme","identity":"user-77"}`
+	if status, _, raw := call(t, before, "POST", "/v1/subjects/erase", "Bearer "+testToken, body); status != 502 {
+		t.Fatalf("posthog down: %d %s", status, raw)
+	}
+	for i := range 2 {
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+		note, _ := m["note"].(string)
+		if status != 200 || m["error"] != nil || !strings.Contains(note, "not configured: posthog") {
+			t.Fatalf("erase #%d without posthog configured: %d %s", i, status, raw)
+		}
+		if !strings.Contains(raw, `"vendor":"posthog","status":"failed"`) {
+			t.Errorf("the report lost posthog's state: %s", raw)
+		}
+	}
+	if len(v.bodies) != 1 {
+		t.Errorf("clevertap called %d times, want once", len(v.bodies))
+	}
+}
+
+// Two instances of a fleet (two RightsAPIs over one registry) erasing one
+// subject at once call each vendor once: the first claims the call in the
+// registry, the other answers 202 with the vendor in_progress and calls
+// nothing; once the claim's answer is in, an erase reports it accepted.
+// Before, both instances called Segment.
+func TestRightsAPIEraseClaimsAcrossInstances(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	_, p, _ := adminFixture(t, tokens, false)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		<-release
+		w.Write([]byte(`{"data":{"regulateId":"reg-1"}}`))
+	}))
+	defer slow.Close()
+	var muxes []*http.ServeMux
+	for range 2 {
+		seg, _ := erasure.New(erasure.Segment, erasure.Config{BaseURL: slow.URL, Token: []byte("t")})
+		api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg}}))
+		m := http.NewServeMux()
+		api.Register(m)
+		muxes = append(muxes, m)
+	}
+	body := `{"tenant":"acme","identity":"user-88"}`
+	first := make(chan int)
+	go func() {
+		st, _, _ := call(t, muxes[0], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+		first <- st
+	}()
+	for calls.Load() == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, m, raw := call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+	if st != 202 || !strings.Contains(raw, `"vendorsInProgress":["segment"]`) || !strings.Contains(raw, `"status":"in_progress"`) || m["vendorsCalled"] != nil {
+		t.Errorf("erase on the second instance during the first one's call: %d %s", st, raw)
+	}
+	close(release)
+	if st := <-first; st != 200 {
+		t.Errorf("first instance: %d", st)
+	}
+	st, _, raw = call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+	if st != 200 || !strings.Contains(raw, `"vendor":"segment","status":"accepted","job":"reg-1"`) {
+		t.Errorf("after the call: %d %s", st, raw)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("segment called %d times, want once", n)
+	}
+}
+
+// Unsuppressing a subject forgets the vendor states (a later erasure asks
+// every vendor again) but not what they mean: Segment's accepted
+// SUPPRESS_WITH_DELETE keeps blocking the person's data at Segment, so the
+// answer warns and says how to lift it there; PostHog keeps no suppression.
+// The vendor history stays in the rights log. Before, the answer said
+// nothing.
+func TestRightsAPIUnsuppressWarnsVendorSuppression(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	_, p, _ := adminFixture(t, tokens, false)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/regulations") {
+			w.Write([]byte(`{"data":{"regulateId":"reg-9"}}`))
+			return
+		}
+		w.Write([]byte(`{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`))
+	}))
+	defer srv.Close()
+	seg, _ := erasure.New(erasure.Segment, erasure.Config{BaseURL: srv.URL, Token: []byte("t")})
+	ph, _ := erasure.New(erasure.PostHog, erasure.Config{BaseURL: srv.URL, Token: []byte("k"), ProjectID: "1"})
+	api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {seg, ph}}))
+	mux := http.NewServeMux()
+	api.Register(mux)
+	body := `{"tenant":"acme","identity":"user-5"}`
+	if st, _, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, body); st != 200 {
+		t.Fatalf("erase: %d %s", st, raw)
+	}
+	st, m, raw := call(t, mux, "POST", "/v1/subjects/unsuppress", "Bearer "+testToken, body)
+	ws, _ := m["warnings"].([]any)
+	if st != 200 || len(ws) != 1 {
+		t.Fatalf("unsuppress: %d %s, want one warning (segment)", st, raw)
+	}
+	if w := ws[0].(string); !strings.HasPrefix(w, "segment still suppresses") || !strings.Contains(w, "reg-9") || !strings.Contains(w, "UNSUPPRESS") {
+		t.Errorf("warning %q", w)
+	}
+	if strings.Contains(raw, "user-5") {
+		t.Error("the answer names the identifier")
+	}
+	var history []string
+	for e, err := range p.rights.Registry().Log(time.Time{}) {
+		if err == nil && e.Action == rights.ActionVendorErase && e.VendorStatus == "accepted" {
+			history = append(history, e.Vendor)
+		}
+	}
+	if len(history) != 2 {
+		t.Errorf("rights log vendor history after unsuppress: %v", history)
+	}
+	// A second unsuppress has nothing left to warn about.
+	if _, m, raw := call(t, mux, "POST", "/v1/subjects/unsuppress", "Bearer "+testToken, body); m["warnings"] != nil {
+		t.Errorf("second unsuppress: %s", raw)
+	}
+}
+
+// A vendor that accepts the deletion but says it knew none of the ids
+// (PostHog persons_found 0, Amplitude invalid_ids under ignore_invalid_id)
+// is recorded as accepted with unknownId, and the answer warns: nothing
+// was deleted there. Before, both were plain accepted.
+func TestRightsAPIEraseUnknownID(t *testing.T) {
+	tokens := []AdminToken{{Name: "ops", Secret: []byte(testToken)}}
+	for _, c := range []struct {
+		name, vendor, id, answer string
+		unknown                  bool
+	}{
+		{"posthog found nobody", erasure.PostHog, "user-1", `{"persons_found":0,"persons_deleted":0,"deletion_errors":[]}`, true},
+		{"posthog found one", erasure.PostHog, "user-2", `{"persons_found":1,"persons_deleted":1,"deletion_errors":[]}`, false},
+		{"amplitude every id invalid", erasure.Amplitude, "user-3", `{"day":"2026-12-09","status":"staging","invalid_ids":["x"]}`, true},
+		{"amplitude none invalid", erasure.Amplitude, "user-4", `{"day":"2026-12-09","status":"staging","invalid_ids":[]}`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, p, _ := adminFixture(t, tokens, false)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(c.answer)) }))
+			defer srv.Close()
+			v, err := erasure.New(c.vendor, erasure.Config{BaseURL: srv.URL, Token: []byte("k"), ProjectID: "1", APIKey: "a"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			api, _ := NewRightsAPI(p, tokens, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {v}}))
+			mux := http.NewServeMux()
+			api.Register(mux)
+			st, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"`+c.id+`"}`)
+			if st != 200 || !strings.Contains(raw, `"status":"accepted"`) {
+				t.Fatalf("%d %s", st, raw)
+			}
+			if got := strings.Contains(raw, `"unknownId":true`); got != c.unknown {
+				t.Errorf("unknownId %v, want %v: %s", got, c.unknown, raw)
+			}
+			if ws, _ := m["warnings"].([]any); (len(ws) == 1) != c.unknown {
+				t.Errorf("warnings %v", ws)
+			}
+			if _, _, show := call(t, mux, "POST", "/v1/subjects/show", "Bearer "+testToken, `{"tenant":"acme","identity":"`+c.id+`"}`); strings.Contains(show, `"unknownId":true`) != c.unknown {
+				t.Errorf("show: %s", show)
+			}
+		})
 	}
 }

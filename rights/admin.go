@@ -184,6 +184,107 @@ func (r *Registry) VendorErasures(ref Ref, actor string, ves []VendorErasure) (R
 	})
 }
 
+// Claim is what ClaimVendors decided, per vendor.
+type Claim struct {
+	// Claimed are the vendors this caller may call now: their state is
+	// requested, owned by the caller until the claim's end.
+	Claimed []string
+	// Busy are the vendors another instance holds a live claim on: not to
+	// be called (their answer will be recorded by that instance).
+	Busy []string
+	// Done are the vendors that accepted meanwhile: nothing to do.
+	Done []string
+}
+
+// ClaimVendors records, in one transaction (a compare-and-set on the
+// subject's record: SERIALIZABLE on PostgreSQL, single writer on bbolt),
+// the deletions decided without a call (decided: skipped, or failed before
+// any call) and a claim by owner until until on each vendor in calls, so
+// that instances sharing the registry never call one vendor twice for the
+// subject: a vendor already accepted, or under another owner's live claim,
+// is not claimed (Claim.Done, Claim.Busy), nor overwritten by decided. An
+// expired claim, or a requested state without one (the process stopped
+// during the call), is taken over. Each change writes one vendor-erase log
+// entry under actor. The subject must be erased.
+func (r *Registry) ClaimVendors(ref Ref, actor, owner string, until time.Time, calls []string, decided []VendorErasure) (Claim, Report, error) {
+	if owner == "" {
+		return Claim{}, Report{}, fmt.Errorf("cannot claim vendor deletions: %w: no owner given", ErrInvalidSubject)
+	}
+	if k, _, err := adminSubject(ref); err == nil && r != nil && !r.closed.Load() {
+		var erased bool
+		err := r.store.View(func(rd StoreReader) error {
+			rec, _, err := rd.Get(k)
+			erased = rec.Reason.isErasure()
+			return err
+		})
+		if err != nil {
+			return Claim{}, Report{}, fmt.Errorf("cannot read subject: %w: %w", ErrUnavailable, err)
+		}
+		if !erased {
+			return Claim{}, Report{}, fmt.Errorf("cannot claim vendor deletions: %w: the subject is not erased", ErrInvalidSubject)
+		}
+	}
+	var c Claim
+	rep, err := r.admin(ref, actor, "claim vendor deletions", func(t *txn, k Key, kind Kind) error {
+		c = Claim{} // the store may run this again
+		rec, err := t.get(k, kind)
+		if err != nil {
+			return err
+		}
+		if !rec.Reason.isErasure() {
+			return nil // unsuppressed meanwhile: nothing to delete for it
+		}
+		now := t.r.now()
+		vs := slices.Clone(rec.Vendors)
+		set := func(v VendorErasure, call bool) {
+			i := slices.IndexFunc(vs, func(o VendorErasure) bool { return o.Vendor == v.Vendor })
+			if i >= 0 {
+				switch have := vs[i]; {
+				case have.State == VendorAccepted:
+					if !slices.Contains(c.Done, v.Vendor) {
+						c.Done = append(c.Done, v.Vendor)
+					}
+					return
+				case have.State == VendorRequested && have.Owner != "" && have.Owner != owner && now.Before(have.Until):
+					if !slices.Contains(c.Busy, v.Vendor) {
+						c.Busy = append(c.Busy, v.Vendor)
+					}
+					return
+				}
+			}
+			v.At = t.at
+			if call {
+				v = VendorErasure{Vendor: v.Vendor, State: VendorRequested, At: t.at, Owner: owner, Until: until.UTC()}
+				c.Claimed = append(c.Claimed, v.Vendor)
+			}
+			if i >= 0 {
+				vs[i] = v
+			} else {
+				vs = append(vs, v)
+			}
+			t.log = append(t.log, LogEntry{
+				Time: t.r.now().UTC(), Tenant: t.tenant, Action: ActionVendorErase, Actor: t.actor,
+				Subject: k.Prefix(kind), Detail: v.Reason,
+				Vendor: v.Vendor, VendorStatus: v.State.String(), Job: v.Job, HTTPStatus: v.HTTPStatus,
+			})
+		}
+		for _, v := range decided {
+			set(v, false)
+		}
+		for _, name := range calls {
+			set(VendorErasure{Vendor: name}, true)
+		}
+		slices.SortFunc(vs, func(a, b VendorErasure) int { return strings.Compare(a.Vendor, b.Vendor) })
+		rec.Vendors = vs
+		t.touch(rec)
+		return nil
+	})
+	if err != nil {
+		return Claim{}, Report{}, err
+	}
+	return c, rep, nil
+}
+
 // Peek returns the report of one subject without logging an access: for
 // callers that log the action they take on it (an erasure's vendor calls).
 func (r *Registry) Peek(ref Ref) (Report, error) {
@@ -276,6 +377,7 @@ func readReport(rd StoreReader, tenant string, k Key, kind Kind) (Report, error)
 	for _, v := range rec.Vendors {
 		rep.VendorErasures = append(rep.VendorErasures, VendorReport{
 			Vendor: v.Vendor, Status: v.State.String(), Job: v.Job, HTTPStatus: v.HTTPStatus, Reason: v.Reason, At: v.At,
+			Instance: v.Owner, ClaimedUntil: timePtr(v.Until), UnknownID: v.UnknownID,
 		})
 	}
 	return rep, nil

@@ -191,7 +191,15 @@ func (t *txn) merge(src *Record) (bool, error) {
 		return false, err
 	}
 	before := *rec
+	// The target is newer: it was written after everything the source knows
+	// of the subject (a migration run again after the fleet went on).
+	newer := rec.Updated.After(src.Updated) || rec.ErasedAt.After(src.ErasedAt)
+	// The target knows the source's erasure and lifted it since (an admin
+	// unsuppress on the fleet): the source's erasure is stale.
+	lifted := src.Reason.isErasure() && !rec.Reason.isErasure() && !rec.ErasedAt.IsZero() &&
+		!src.ErasedAt.After(rec.ErasedAt) && rec.Updated.After(src.Updated)
 	switch {
+	case lifted:
 	case src.Reason > rec.Reason:
 		rec.Reason, rec.AllowSystem, rec.Since, rec.VendorAcked = src.Reason, src.AllowSystem, src.Since, src.VendorAcked
 	case src.Reason == rec.Reason && src.Reason != ReasonNone:
@@ -216,7 +224,11 @@ func (t *txn) merge(src *Record) (bool, error) {
 			rec.Consent[ch] = ChannelConsent{} // an erasure forgets consent given before it
 		}
 	}
-	rec.Vendors = mergeVendors(rec.Vendors, src.Vendors)
+	if !newer {
+		// Vendor states belong to one erasure: a newer target's (or none,
+		// after an unsuppress) stand.
+		rec.Vendors = mergeVendors(rec.Vendors, src.Vendors)
+	}
 	if sameRecord(rec, &before) {
 		return false, nil
 	}

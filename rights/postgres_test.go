@@ -388,3 +388,60 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Error("a directory without rights.db opened as a migration source")
 	}
 }
+
+// A migration run again after the fleet lifted an erasure it had brought
+// over (an admin unsuppress in PostgreSQL) neither erases the subject again
+// nor restores the vendor states of the lifted erasure: the target is
+// newer. Before, the second run re-erased the subject and brought back
+// segment "accepted", so a later erasure skipped Segment.
+func TestMigrateAgainAfterUnsuppress(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	single := openTest(t, dir)
+	ref := single.Ref(tenant, b("E"), nil)
+	if _, err := single.Erase(ref, "dpo", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := single.VendorErasures(ref, "dpo", []VendorErasure{{Vendor: "segment", State: VendorAccepted, Job: "reg-old", HTTPStatus: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	single.Close()
+	dsn := pgtest.DSN(t)
+	schema := pgtest.Schema(t, dsn)
+	later := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) // the fleet runs after the single node
+	migrate := func() {
+		t.Helper()
+		src, err := OpenBoltReadOnly(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		if _, err := Migrate(context.Background(), src, openPGTest(t, dsn, schema, WithClock(func() time.Time { return later }))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	migrate()
+	fleet := openPGTest(t, dsn, schema, WithClock(func() time.Time { return later }))
+	if rep, err := fleet.Peek(ref); err != nil || rep.Reason != "admin-erasure" || len(rep.VendorErasures) != 1 {
+		t.Fatalf("after the first run: %+v %v", rep, err)
+	}
+	later = later.Add(time.Hour)
+	if _, err := fleet.Unsuppress(ref, "dpo"); err != nil {
+		t.Fatal(err)
+	}
+	migrate()
+	rep, err := fleet.Peek(ref)
+	if err != nil || rep.Suppressed || len(rep.VendorErasures) != 0 {
+		t.Errorf("after the second run: suppressed %v reason %q vendors %+v %v", rep.Suppressed, rep.Reason, rep.VendorErasures, err)
+	}
+	// A newer erasure at the source still wins.
+	single = openTest(t, dir, WithClock(func() time.Time { return later.Add(time.Hour) }))
+	if _, err := single.Erase(ref, "dpo", true); err != nil {
+		t.Fatal(err)
+	}
+	single.Close()
+	migrate()
+	if rep, err := fleet.Peek(ref); err != nil || rep.Reason != "admin-erasure" {
+		t.Errorf("a newer erasure at the source: %+v %v", rep, err)
+	}
+}

@@ -125,12 +125,20 @@ func (c *Change) empty() bool {
 // binary that knows version 1 still reads every other record) appends
 //
 //	count(1) {len(1) vendor, state(1), httpStatus(2), at(8), len(1) job, len(1) reason} per vendor
+//
+// Version 3 (written only while a vendor call is claimed or a vendor did
+// not know the id, so that other records stay version 2) appends to each
+// vendor
+//
+//	len(1) owner, until(8), vendorFlags(1)
 const (
 	recordVersion   = 1
 	recordVersion2  = 2
+	recordVersion3  = 3
 	recFlagAllow    = 1 << 0
 	recFlagSession  = 1 << 1
 	recFlagAcked    = 1 << 2
+	vendorUnknownID = 1 << 0 // vendorFlags
 	recordFixedSize = 4 + 4*8
 )
 
@@ -152,6 +160,11 @@ func EncodeRecord(rec *Record) []byte {
 	version := byte(recordVersion)
 	if len(rec.Vendors) > 0 {
 		version = recordVersion2
+		for _, v := range rec.Vendors {
+			if v.Owner != "" || !v.Until.IsZero() || v.UnknownID {
+				version = recordVersion3
+			}
+		}
 	}
 	b = append(b, version, byte(rec.Kind), byte(rec.Reason), fl)
 	b = appendTime(b, rec.Since)
@@ -174,7 +187,7 @@ func EncodeRecord(rec *Record) []byte {
 			b = appendTime(b, c.At)
 		}
 	}
-	if version == recordVersion2 {
+	if version >= recordVersion2 {
 		n := min(len(rec.Vendors), 255)
 		b = append(b, byte(n))
 		for _, v := range rec.Vendors[:n] {
@@ -184,6 +197,15 @@ func EncodeRecord(rec *Record) []byte {
 			b = appendTime(b, v.At)
 			b = appendShort(b, v.Job)
 			b = appendShort(b, v.Reason)
+			if version == recordVersion3 {
+				b = appendShort(b, v.Owner)
+				b = appendTime(b, v.Until)
+				var vf byte
+				if v.UnknownID {
+					vf |= vendorUnknownID
+				}
+				b = append(b, vf)
+			}
 		}
 	}
 	return b
@@ -204,8 +226,8 @@ func readShort(p []byte) (string, []byte, bool) {
 	return string(p[1 : 1+n]), p[1+n:], true
 }
 
-// decodeVendors reads the vendor section of a version 2 record.
-func decodeVendors(p []byte) ([]VendorErasure, []byte, error) {
+// decodeVendors reads the vendor section of a version 2 or 3 record.
+func decodeVendors(p []byte, version byte) ([]VendorErasure, []byte, error) {
 	bad := fmt.Errorf("cannot decode subject record vendor erasures: %w", errBadRecord)
 	if len(p) < 1 || p[0] == 0 {
 		return nil, p, bad
@@ -231,6 +253,13 @@ func decodeVendors(p []byte) ([]VendorErasure, []byte, error) {
 		if v.Reason, p, ok = readShort(p); !ok {
 			return nil, p, bad
 		}
+		if version == recordVersion3 {
+			if v.Owner, p, ok = readShort(p); !ok || len(p) < 9 || p[8]&^vendorUnknownID != 0 {
+				return nil, p, bad
+			}
+			v.Until, p = readTime(p)
+			v.UnknownID, p = p[0]&vendorUnknownID != 0, p[1:]
+		}
 		out = append(out, v)
 	}
 	return out, p, nil
@@ -239,7 +268,7 @@ func decodeVendors(p []byte) ([]VendorErasure, []byte, error) {
 // DecodeRecord parses what EncodeRecord produced; k is the store key.
 func DecodeRecord(k Key, b []byte) (Record, error) {
 	rec := Record{Key: k}
-	if len(b) < recordFixedSize || (b[0] != recordVersion && b[0] != recordVersion2) {
+	if len(b) < recordFixedSize || b[0] < recordVersion || b[0] > recordVersion3 {
 		return rec, fmt.Errorf("cannot decode subject record: %w (unknown version or short)", errBadRecord)
 	}
 	rec.Kind = Kind(b[1])
@@ -278,9 +307,9 @@ func DecodeRecord(k Key, b []byte) (Record, error) {
 		rec.Consent[ch].State = Consent(p[0])
 		rec.Consent[ch].At, p = readTime(p[1:])
 	}
-	if b[0] == recordVersion2 {
+	if b[0] >= recordVersion2 {
 		var err error
-		if rec.Vendors, p, err = decodeVendors(p); err != nil {
+		if rec.Vendors, p, err = decodeVendors(p, b[0]); err != nil {
 			return rec, err
 		}
 	}

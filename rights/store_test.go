@@ -25,11 +25,34 @@ func sampleRecords() []Record {
 			{Vendor: "segment", State: VendorFailed, HTTPStatus: 503, Reason: "HTTP 503", At: at.Add(time.Second)},
 			{Vendor: "posthog", State: VendorRequested},
 		}}
+	claimed := erased
+	claimed.Key = Key{5}
+	claimed.Vendors = []VendorErasure{
+		{Vendor: "amplitude", State: VendorRequested, At: at, Owner: "i-0a1b2c3d", Until: at.Add(40 * time.Second)},
+		{Vendor: "segment", State: VendorAccepted, HTTPStatus: 200, Job: "reg-1", At: at},
+	}
+	unknown := erased
+	unknown.Key = Key{6}
+	unknown.Vendors = []VendorErasure{{Vendor: "posthog", State: VendorAccepted, HTTPStatus: 202, Reason: "unknown id", At: at, UnknownID: true}}
 	return []Record{
 		{Key: Key{2}, Kind: KindIdentity},
 		{Key: Key{3}, Kind: KindIdentity, Reason: ReasonOptOut, Since: at},
 		full,
 		erased,
+		claimed,
+		unknown,
+	}
+}
+
+// A record is written as version 3 only while a vendor call is claimed or
+// a vendor did not know the id, so that a binary that knows version 2
+// reads every other record.
+func TestRecordVersionFollowsClaims(t *testing.T) {
+	t.Parallel()
+	for i, want := range []byte{1, 1, 1, 2, 3, 3} {
+		if got := EncodeRecord(&sampleRecords()[i])[0]; got != want {
+			t.Errorf("record %d: version %d, want %d", i, got, want)
+		}
 	}
 }
 

@@ -288,7 +288,7 @@ type VendorState uint8
 
 // Vendor deletion states. Values are stored on disk: never renumber them.
 const (
-	VendorRequested VendorState = 1 // the call is being made (or the process stopped during it)
+	VendorRequested VendorState = 1 // the call is being made (claimed: Owner, Until), or the process stopped during it
 	VendorAccepted  VendorState = 2 // the vendor accepted the deletion (Job: its id)
 	VendorFailed    VendorState = 3 // the vendor refused, failed or did not answer: retry
 	VendorSkipped   VendorState = 4 // nothing to delete there (Reason says why)
@@ -319,6 +319,15 @@ type VendorErasure struct {
 	Job        string
 	Reason     string
 	At         time.Time
+	// Owner and Until are a claim on the call (State VendorRequested): the
+	// instance making it and until when. Another instance does not call
+	// the vendor while the claim is live; an expired claim (the instance
+	// stopped or hung) is retried. Both are empty once the answer is in.
+	Owner string
+	Until time.Time
+	// UnknownID: the vendor accepted the call but did not know the id
+	// (State VendorAccepted): nothing was deleted there.
+	UnknownID bool
 }
 
 // LogEntry is one rights request or state change. It never holds raw
@@ -392,11 +401,17 @@ type Report struct {
 // VendorReport is one vendor's deletion in a Report.
 type VendorReport struct {
 	Vendor     string    `json:"vendor"`
-	Status     string    `json:"status"` // requested | accepted | failed | skipped
+	Status     string    `json:"status"` // requested | accepted | failed | skipped (in_progress in an erase answer)
 	Job        string    `json:"job,omitempty"`
 	HTTPStatus int       `json:"httpStatus,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	At         time.Time `json:"at"`
+	// Instance and ClaimedUntil: the instance calling the vendor (status
+	// requested) and until when the call is its own.
+	Instance     string     `json:"instance,omitempty"`
+	ClaimedUntil *time.Time `json:"claimedUntil,omitempty"`
+	// UnknownID: accepted, but the vendor did not know the id.
+	UnknownID bool `json:"unknownId,omitempty"`
 }
 
 // ConsentReport is one channel in a Report.

@@ -13,13 +13,21 @@ import (
 // Kind names one payload family of the corpus.
 type Kind string
 
-// The payload families. The number is the records per request, not counting
-// the SDK's meta header.
+// The payload families. Dense is an Android batch of 10 records full of
+// personal data (named sdk10 before; ParseKind still accepts that name);
+// the number in the other fixed names is the records per request, not
+// counting the SDK's meta header. Typical and Churn look like traffic
+// (traffic.go): requests of varying size whose device and identity ids
+// are filled in per send (Slots).
 const (
+	Dense   Kind = "dense"
 	SDK1    Kind = "sdk1"
-	SDK10   Kind = "sdk10"
 	SDK50   Kind = "sdk50"
 	REST100 Kind = "rest100"
+	Typical Kind = "typical"
+	Churn   Kind = "churn"
+	// SDK10 is the old name of Dense.
+	SDK10 = Dense
 )
 
 // Formats as named in the policy input (DESIGN.md, input.format).
@@ -29,7 +37,10 @@ const (
 )
 
 // Kinds lists every payload family in a stable order.
-func Kinds() []Kind { return []Kind{SDK1, SDK10, SDK50, REST100} }
+func Kinds() []Kind { return []Kind{Dense, Typical, Churn, SDK1, SDK50, REST100} }
+
+// aliases are other accepted names of kinds.
+var aliases = map[string]Kind{"sdk10": Dense}
 
 // ErrUnknownKind is returned by ParseKind for a name not in Kinds.
 var ErrUnknownKind = errors.New("unknown corpus kind")
@@ -41,15 +52,19 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return "", fmt.Errorf("cannot parse corpus %q: %w (want one of sdk1, sdk10, sdk50, rest100)", s, ErrUnknownKind)
+	if k, ok := aliases[s]; ok {
+		return k, nil
+	}
+	return "", fmt.Errorf("cannot parse corpus %q: %w (want one of dense (alias sdk10), typical, churn, sdk1, sdk50, rest100)", s, ErrUnknownKind)
 }
 
-// Records returns how many records a request of this kind carries.
+// Records returns how many records a request of this kind carries; 0 for
+// the traffic kinds, whose requests vary (Request.Records).
 func (k Kind) Records() int {
 	switch k {
 	case SDK1:
 		return 1
-	case SDK10:
+	case Dense:
 		return 10
 	case SDK50:
 		return 50
@@ -58,6 +73,12 @@ func (k Kind) Records() int {
 	}
 	return 0
 }
+
+// Traffic reports whether k is a traffic corpus (typical, churn): requests
+// with Slots, meant for a pre-grown rights registry.
+func (k Kind) Traffic() bool { return k == Typical || k == Churn }
+
+func (k Kind) known() bool { return k.Records() > 0 || k.Traffic() }
 
 // Format returns the policy input format of this kind.
 func (k Kind) Format() string {
@@ -82,7 +103,10 @@ type Request struct {
 	Path    string   `json:"path"` // path and query, e.g. /a1?os=Android&...
 	Records int      `json:"records"`
 	Headers []Header `json:"headers"`
-	Body    []byte   `json:"-"`
+	// Slots are the places in Body that the sender fills anew for every
+	// request it sends (traffic corpora only): see Slot.
+	Slots []Slot `json:"slots,omitempty"`
+	Body  []byte `json:"-"`
 }
 
 // Defaults for Options.
@@ -131,12 +155,16 @@ func (o Options) withDefaults() Options {
 
 // Generate returns Options.Variants requests of the given kind.
 func Generate(kind Kind, opts Options) ([]Request, error) {
-	if kind.Records() == 0 {
+	if !kind.known() {
 		return nil, fmt.Errorf("cannot generate corpus %q: %w", kind, ErrUnknownKind)
 	}
 	opts = opts.withDefaults()
 	h := fnv.New64a()
-	h.Write([]byte(kind))
+	name := string(kind)
+	if kind == Dense {
+		name = "sdk10" // the stream of its first name: the same bytes as before
+	}
+	h.Write([]byte(name))
 	g := &gen{
 		rng:  rand.New(rand.NewPCG(uint64(opts.Seed), h.Sum64())),
 		opts: opts,
@@ -144,6 +172,14 @@ func Generate(kind Kind, opts Options) ([]Request, error) {
 	}
 	out := make([]Request, 0, opts.Variants)
 	for range opts.Variants {
+		if kind.Traffic() {
+			r, err := g.traffic(kind)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+			continue
+		}
 		if kind == REST100 {
 			out = append(out, g.restUpload(kind))
 		} else {

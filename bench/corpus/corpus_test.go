@@ -26,6 +26,10 @@ func TestGenerateShape(t *testing.T) {
 				t.Fatalf("got %d requests, want 8", len(reqs))
 			}
 			for i, r := range reqs {
+				if k.Traffic() {
+					checkTraffic(t, k, r, 7)
+					continue
+				}
 				if r.Method != "POST" || r.Records != k.Records() || r.Format != k.Format() {
 					t.Errorf("request %d: method %q records %d format %q", i, r.Method, r.Records, r.Format)
 				}
@@ -151,7 +155,10 @@ func TestParseKind(t *testing.T) {
 		wantErr bool
 	}{
 		{"sdk1", SDK1, false},
-		{"sdk10", SDK10, false},
+		{"sdk10", Dense, false},
+		{"dense", Dense, false},
+		{"typical", Typical, false},
+		{"churn", Churn, false},
 		{"sdk50", SDK50, false},
 		{"rest100", REST100, false},
 		{"SDK10", "", true},
@@ -205,8 +212,8 @@ func TestDump(t *testing.T) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Requests) != 8 {
-		t.Fatalf("manifest lists %d requests, want 8", len(m.Requests))
+	if want := 2 * len(Kinds()); len(m.Requests) != want {
+		t.Fatalf("manifest lists %d requests, want %d", len(m.Requests), want)
 	}
 	for _, e := range m.Requests {
 		body, err := os.ReadFile(filepath.Join(dir, e.File))

@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/audit"
 	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/explain"
+	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/policy"
 	"github.com/consentry/consentry/proxy"
 )
@@ -181,6 +182,13 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		}
 		s.closers = append(s.closers, s.registry.close)
 	}
+	// One cache of keyed-transform results for every tenant (entries are
+	// kept apart by the tenant's Transformer), within limits.transform_cache_bytes.
+	memo, err := masking.NewMemo(cfg.Limits.TransformCacheBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, memo.Close)
 	var specs []proxy.TenantSpec
 	tenantKeys := map[string]*config.TenantKeys{}
 	for _, name := range names {
@@ -198,7 +206,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 			return nil, err
 		}
 		tenantKeys[name] = keys
-		applier, err := newApplier(keys)
+		applier, err := newApplier(keys, masking.WithMemo(memo))
 		if err != nil {
 			return nil, fmt.Errorf("tenant %s: %w", name, err)
 		}

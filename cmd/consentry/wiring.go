@@ -119,8 +119,8 @@ func bundleReady(b *policy.BundleSource) proxy.Check {
 }
 
 // newApplier builds a tenant's transformer from its resolved keys.
-func newApplier(k *config.TenantKeys) (*masking.Transformer, error) {
-	return masking.NewTransformer(masking.Keys{HMACKey: k.HMAC, TokenKey: k.Token, TokenKeyID: k.TokenKeyID})
+func newApplier(k *config.TenantKeys, opts ...masking.TransformerOption) (*masking.Transformer, error) {
+	return masking.NewTransformer(masking.Keys{HMACKey: k.HMAC, TokenKey: k.Token, TokenKeyID: k.TokenKeyID}, opts...)
 }
 
 // policyStats adapts the engine's counters to the metrics.

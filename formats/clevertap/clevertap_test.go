@@ -28,16 +28,29 @@ func testEnv(t testing.TB) *formats.Env {
 // testEnvLimits is testEnv with the policy engine's budgets set.
 func testEnvLimits(t testing.TB, lim budget.Limits) *formats.Env {
 	t.Helper()
+	env, _ := testEnvMemo(t, lim)
+	return env
+}
+
+// testEnvMemo is testEnvLimits that also returns the transform cache.
+func testEnvMemo(t testing.TB, lim budget.Limits) (*formats.Env, *masking.Memo) {
+	t.Helper()
 	eng, err := policy.New(policy.WithFS(rules.FS), policy.WithLimits(lim))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(eng.Close)
-	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{7}, 32), TokenKey: bytes.Repeat([]byte{9}, 64), TokenKeyID: "t1"})
+	// As serve runs it: keyed results remembered in a transform cache.
+	memo, err := masking.NewMemo(budget.DefaultTransformCacheBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &formats.Env{Tenant: "acme", Planner: eng, Applier: tr, Records: eng, Rewriter: masking.NewRewriter(), Stats: &masking.Stats{}}
+	t.Cleanup(memo.Close)
+	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{7}, 32), TokenKey: bytes.Repeat([]byte{9}, 64), TokenKeyID: "t1"}, masking.WithMemo(memo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &formats.Env{Tenant: "acme", Planner: eng, Applier: tr, Records: eng, Rewriter: masking.NewRewriter(), Stats: &masking.Stats{}}, memo
 }
 
 func TestGolden(t *testing.T) {

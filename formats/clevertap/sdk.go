@@ -51,7 +51,22 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 		if err != nil {
 			return 0, err
 		}
-		kind := formats.B2S(rw.Value(rw.Lookup(0, "type")))
+		// One pass over the record's members finds what Lookup would
+		// (the last of duplicate keys) for every key the adapter reads.
+		typ, evtName, profile, g := int32(-1), int32(-1), int32(-1), int32(-1)
+		rw.Children(0, func(key []byte, n int32) {
+			switch string(key) {
+			case "type":
+				typ = n
+			case "evtName":
+				evtName = n
+			case "profile":
+				profile = n
+			case "g":
+				g = n
+			}
+		})
+		kind := formats.B2S(rw.Value(typ))
 		if kind == "" {
 			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has no \"type\"", idx)
 		}
@@ -65,7 +80,7 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 			if idx != 0 {
 				return 0, formats.Errorf(400, "invalid_payload", "batch element %d is a second \"meta\" header", idx)
 			}
-			if g := rw.Lookup(0, "g"); rw.Type(g) == masking.TypeString {
+			if rw.Type(g) == masking.TypeString {
 				device = rw.Value(g)
 			}
 			// The header is cleaned like a record but never suppressed: it
@@ -75,9 +90,9 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 			}
 			return end, nil
 		case "event":
-			subj.Name = formats.B2S(rw.Value(rw.Lookup(0, "evtName")))
+			subj.Name = formats.B2S(rw.Value(evtName))
 		case "profile":
-			p := rw.Lookup(0, "profile")
+			p := profile
 			if id := rw.Lookup(p, "Identity"); rw.Type(id) == masking.TypeString || rw.Type(id) == masking.TypeNumber {
 				identity = rw.Value(id)
 			}

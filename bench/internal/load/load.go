@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -33,7 +34,19 @@ type Target struct {
 	Addr     string // "127.0.0.1:8080"
 	Requests []corpus.Request
 	Timeout  time.Duration // per request; default 10 s
+	// Population is the number of members a request with member slots
+	// draws from (corpus.Slot); 0 means 1.
+	Population uint64
+	// Session is the mean number of requests a member sends in a row
+	// (an app session of SDK flushes) before another member, drawn
+	// uniformly from the population, takes its place; ≤ 1: every request
+	// draws anew.
+	Session int
 }
+
+// fresh numbers every request with fresh slots in this process, so that a
+// "never seen" id is never sent twice, whichever contender gets it.
+var fresh atomic.Uint64
 
 // Result of one run.
 type Result struct {
@@ -136,6 +149,9 @@ type prepared struct {
 	method  string
 	headers []corpus.Header
 	body    []byte
+	slots   []corpus.Slot
+	pop     uint64
+	session int
 }
 
 func prepare(t Target) ([]prepared, error) {
@@ -144,12 +160,12 @@ func prepare(t Target) ([]prepared, error) {
 	}
 	out := make([]prepared, len(t.Requests))
 	for i, r := range t.Requests {
-		out[i] = prepared{uri: "http://" + t.Addr + r.Path, method: r.Method, headers: r.Headers, body: r.Body}
+		out[i] = prepared{uri: "http://" + t.Addr + r.Path, method: r.Method, headers: r.Headers, body: r.Body, slots: r.Slots, pop: max(t.Population, 1), session: t.Session}
 	}
 	return out, nil
 }
 
-func (p *prepared) fill(req *fasthttp.Request) {
+func (p *prepared) fill(req *fasthttp.Request, mem *members) {
 	req.Reset()
 	req.Header.DisableNormalizing()
 	req.SetRequestURI(p.uri)
@@ -157,13 +173,51 @@ func (p *prepared) fill(req *fasthttp.Request) {
 	for _, h := range p.headers {
 		req.Header.Set(h.Name, h.Value)
 	}
-	// The body is shared by all workers and never written by the client.
-	req.SetBodyRaw(p.body)
+	if len(p.slots) == 0 {
+		// The body is shared by all workers and never written by the client.
+		req.SetBodyRaw(p.body)
+		return
+	}
+	// A copy in the request's own buffer, with this send's ids.
+	req.SetBody(p.body)
+	corpus.Fill(req.Body(), p.slots, mem.next(p.pop, p.session), fresh.Add(1))
+}
+
+// members draws the population member of each request of one worker. It
+// keeps a few members in session; each request continues one of them, and
+// with probability 1/session that member's session ends first and a member
+// drawn uniformly from the population takes its place. So about one member
+// request in session is a device's first of the day, as in production,
+// where an app sends several batches per session.
+type members struct {
+	rng    *rand.Rand
+	active [8]uint64
+	n      int
+}
+
+func newMembers() *members {
+	return &members{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))}
+}
+
+func (w *members) next(pop uint64, session int) uint64 {
+	if session <= 1 {
+		return w.rng.Uint64N(pop)
+	}
+	if w.n < len(w.active) {
+		w.active[w.n] = w.rng.Uint64N(pop)
+		w.n++
+		return w.active[w.n-1]
+	}
+	i := w.rng.IntN(len(w.active))
+	if w.rng.IntN(session) == 0 {
+		w.active[i] = w.rng.Uint64N(pop)
+	}
+	return w.active[i]
 }
 
 // do sends one request and classifies the outcome.
-func do(c *fasthttp.HostClient, p *prepared, req *fasthttp.Request, resp *fasthttp.Response, timeout time.Duration, cnt *counter) bool {
-	p.fill(req)
+func do(c *fasthttp.HostClient, p *prepared, req *fasthttp.Request, resp *fasthttp.Response, mem *members, timeout time.Duration, cnt *counter) bool {
+	p.fill(req, mem)
 	err := c.DoDeadline(req, resp, time.Now().Add(timeout))
 	switch {
 	case err != nil:
@@ -198,9 +252,10 @@ func Closed(ctx context.Context, t Target, conns int, d time.Duration) (Result, 
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			mem := newMembers()
 			for ctx.Err() == nil && time.Now().Before(end) {
 				i := next.Add(1) - 1
-				do(c, &reqs[i%uint64(len(reqs))], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[i%uint64(len(reqs))], req, resp, mem, t.timeout(), &cnt)
 			}
 		})
 	}
@@ -248,6 +303,7 @@ func Open(ctx context.Context, t Target, rate float64, d time.Duration, workers 
 			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
+			mem := newMembers()
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= total {
@@ -262,7 +318,7 @@ func Open(ctx context.Context, t Target, rate float64, d time.Duration, workers 
 					return
 				}
 				sent := time.Now()
-				do(c, &reqs[i%int64(len(reqs))], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[i%int64(len(reqs))], req, resp, mem, t.timeout(), &cnt)
 				backlog := max(claimed.Sub(intended), 0)
 				lat[i] = time.Since(sent) + backlog
 				lag[i] = sent.Sub(intended) - backlog
@@ -301,7 +357,7 @@ func warm(ctx context.Context, c *fasthttp.HostClient, t Target, reqs []prepared
 			defer fasthttp.ReleaseRequest(req)
 			defer fasthttp.ReleaseResponse(resp)
 			if ctx.Err() == nil {
-				do(c, &reqs[w%len(reqs)], req, resp, t.timeout(), &cnt)
+				do(c, &reqs[w%len(reqs)], req, resp, newMembers(), t.timeout(), &cnt)
 			}
 		})
 	}
@@ -321,12 +377,13 @@ func Probe(ctx context.Context, t Target) error {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	mem := newMembers()
 	for i := range reqs {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		var cnt counter
-		if !do(c, &reqs[i], req, resp, t.timeout(), &cnt) {
+		if !do(c, &reqs[i], req, resp, mem, t.timeout(), &cnt) {
 			for k := range cnt.sample {
 				return fmt.Errorf("request %d of %d: %s", i+1, len(reqs), k)
 			}

@@ -2,7 +2,9 @@ package load
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,5 +151,84 @@ func TestQuantile(t *testing.T) {
 	}
 	if (Result{}).Percentile(0.5) != 0 {
 		t.Error("empty result has a percentile")
+	}
+}
+
+// Traffic corpora get their ids per send: every churn request names a
+// device never sent before, and typical members stay inside the population.
+func TestSlotsAreFilledPerSend(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []corpus.Kind{corpus.Churn, corpus.Typical} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			seen := map[string]int{}
+			s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+				var batch []map[string]any
+				if err := json.Unmarshal(ctx.PostBody(), &batch); err != nil || len(batch) == 0 {
+					ctx.SetStatusCode(400)
+					return
+				}
+				g, _ := batch[0]["g"].(string)
+				mu.Lock()
+				seen[g]++
+				mu.Unlock()
+			}}
+			ln, err := net.Listen("tcp4", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go s.Serve(ln) //nolint:errcheck // ends with Shutdown
+			t.Cleanup(func() { _ = s.Shutdown() })
+			reqs, err := corpus.Generate(kind, corpus.Options{Seed: 1, Variants: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const pop = 5
+			res, err := Closed(context.Background(), Target{Addr: ln.Addr().String(), Requests: reqs, Population: pop, Timeout: 2 * time.Second}, 4, 150*time.Millisecond)
+			if err != nil || res.Errors != 0 || res.OK < 50 {
+				t.Fatalf("ok %d errors %d %v: %v", res.OK, res.Errors, res.Sample, err)
+			}
+			members := map[string]bool{}
+			for m := range uint64(pop) {
+				members[corpus.MemberDevice(1, m)] = true
+			}
+			var fresh, member int
+			for g, n := range seen {
+				switch {
+				case members[g]:
+					member += n
+				case n != 1:
+					t.Fatalf("fresh device %s sent %d times", g, n)
+				default:
+					fresh++
+				}
+			}
+			if kind == corpus.Churn && member != 0 {
+				t.Fatalf("churn sent %d requests from members", member)
+			}
+			if kind == corpus.Typical && (member == 0 || fresh == 0) {
+				t.Fatalf("typical: %d member and %d fresh requests, want both", member, fresh)
+			}
+		})
+	}
+}
+
+// A member sends about session requests before another takes its place, so
+// about one member request in session is a device's first.
+func TestMembersSessions(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		session  int
+		min, max int // distinct members in 10,000 draws
+	}{{1, 9990, 10000}, {10, 800, 1250}} {
+		w := newMembers()
+		seen := map[uint64]bool{}
+		for range 10000 {
+			seen[w.next(1<<40, tt.session)] = true
+		}
+		if n := len(seen); n < tt.min || n > tt.max {
+			t.Errorf("session %d: %d distinct members in 10,000 requests, want %d..%d", tt.session, n, tt.min, tt.max)
+		}
 	}
 }
