@@ -44,13 +44,13 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 count() {
 	bin=$1 bench=$2 n=$3
 	if [ "$PERF" = 1 ]; then
-		GOGC=off GOMAXPROCS=1 perf stat -x, -e instructions:u -o "$tmp/perf" \
-			"$bin" -test.run='^$' -test.bench="^$bench\$" -test.benchtime="${n}x" -test.cpu=1 >"$tmp/out" 2>&1
+		(cd "$pkgdir" && GOGC=off GOMAXPROCS=1 perf stat -x, -e instructions:u -o "$tmp/perf" \
+			"$bin" -test.run='^$' -test.bench="^$bench\$" -test.benchtime="${n}x" -test.cpu=1) >"$tmp/out" 2>&1 || true # a failed run is reported below
 		ir=$(awk -F, '/instructions/ {print $1}' "$tmp/perf")
 	else
-		GOGC=off GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind \
+		(cd "$pkgdir" && GOGC=off GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind \
 			--callgrind-out-file="$tmp/cg.out" \
-			"$bin" -test.run='^$' -test.bench="^$bench\$" -test.benchtime="${n}x" -test.cpu=1 >"$tmp/out" 2>&1
+			"$bin" -test.run='^$' -test.bench="^$bench\$" -test.benchtime="${n}x" -test.cpu=1) >"$tmp/out" 2>&1 || true # a failed run is reported below
 		ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/out")
 	fi
 	recs=$(awk -v b="$bench" '$1 ~ "^"b {for (i = 3; i < NF; i++) { if ($(i+1) == "ns/op") op = $i; if ($(i+1) == "ns/record") rec = $i } }
@@ -73,6 +73,7 @@ for spec in "$@"; do
 	pkg=${spec%%:*}
 	bench=${spec#*:}
 	bin="$tmp/$(echo "$pkg" | tr '/.' '__').test"
+	pkgdir=$root/${pkg#./} # benchmarks read their testdata/ relative to the package, as go test runs them
 	[ -x "$bin" ] || go test -c -o "$bin" "$pkg"
 	: >"$tmp/per-op"
 	recs=0
