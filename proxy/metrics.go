@@ -221,6 +221,7 @@ func (m *Metrics) WatchRights(reg *rights.Registry, pg *rights.PGStore) {
 	counter("consentry_rights_write_errors_total", "Rights changes that could not be committed (answered 503).", reg.WriteErrors)
 	counter("consentry_rights_links_expired_total", "Identity-device links removed after the TTL (rights.links.ttl).", func() uint64 { e, _ := reg.LinkStats(); return e })
 	counter("consentry_rights_links_evicted_total", "Identity-device links evicted by the per-identity or per-device cap.", func() uint64 { _, e := reg.LinkStats(); return e })
+	counter("consentry_rights_link_refreshes_dropped_total", "Link last-seen refreshes dropped (queue full or commit failed); retried when the device is seen again.", func() uint64 { return reg.RefreshStats().Dropped })
 	fs := reg.FollowStats()
 	if fs == nil || pg == nil {
 		return

@@ -31,6 +31,11 @@ func TestMain(m *testing.M) {
 	if benchDir != "" {
 		os.RemoveAll(benchDir)
 	}
+	for _, d := range grownDir {
+		if d != "" {
+			os.RemoveAll(d)
+		}
+	}
 	os.Exit(code)
 }
 

@@ -32,7 +32,9 @@
 // only memory and does not allocate; Check(tenant, identity, device) is Ref
 // plus CheckRef. Learn is allocation-free when the record repeats a known
 // link and carries no signal; otherwise it reads the store and, on a change,
-// commits durably (bbolt fsync) before returning. Call Learn before
+// commits durably (bbolt fsync) before returning, except a refresh of an
+// existing link's last-seen time, which is written asynchronously (see
+// refreshQueue). Call Learn before
 // CheckRef and for dropped records too, so that a login moves the device's
 // session even when the identity is suppressed. A ct_optout:false record is
 // thus clear and forwarded; a ct_optout:true record is itself suppressed once

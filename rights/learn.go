@@ -122,6 +122,11 @@ type txn struct {
 	sessChanged []Link                       // devices whose session changes (cache drop, then set; zero identity: cleared)
 	sessSeen    []Link                       // confirmed unchanged sessions (cache set)
 	log         []LogEntry
+	// deferRefresh (the read-only pass of traffic) collects last-seen
+	// refreshes of existing links in refreshes instead of writing them:
+	// they are written asynchronously (see queueRefreshes).
+	deferRefresh bool
+	refreshes    []Link
 }
 
 func (r *Registry) begin(tenant string, at time.Time, actor string) *txn {
@@ -239,12 +244,8 @@ func (t *txn) seeDevice(dk Key) error {
 		return err
 	}
 	if dev.HasSession {
-		st, err := t.scanLinks(dk, KindDevice, dev.Session, func(Key) (bool, error) { return true, nil })
-		if err != nil {
+		if err := t.confirmLink(dev.Session, dk); err != nil {
 			return err
-		}
-		if !st.found || t.at.Sub(st.seen) > linkRefresh {
-			t.addLink(dev.Session, dk)
 		}
 	}
 	t.sessSeen = append(t.sessSeen, Link{Identity: dev.Session, Device: dk})
@@ -300,12 +301,8 @@ func (t *txn) link(ik, dk Key) error {
 	if dev.HasSession && dev.Session == ik {
 		// A known link: write its last-seen time again once a day, so that
 		// links in use never expire.
-		st, err := t.scanLinks(dk, KindDevice, ik, func(Key) (bool, error) { return true, nil })
-		if err != nil {
+		if err := t.confirmLink(ik, dk); err != nil {
 			return err
-		}
-		if !st.found || t.at.Sub(st.seen) > linkRefresh {
-			t.addLink(ik, dk)
 		}
 		t.sessSeen = append(t.sessSeen, Link{Identity: ik, Device: dk})
 		return nil
@@ -473,6 +470,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 		err := r.store.View(func(rd StoreReader) error {
 			t = r.begin(tenant, at, actor)
 			t.tx = readOnly{rd}
+			t.deferRefresh = true
 			if err := fn(t); err != nil {
 				return err
 			}
@@ -503,6 +501,12 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 				if err := r.waitPublished(r.commitsStarted.Load()); err != nil {
 					return fmt.Errorf("cannot %s: %w", what, err)
 				}
+			}
+			// Refreshes of existing links are written asynchronously. If
+			// one is dropped (queue full), the device is not cached, so
+			// that its next request tries again.
+			if len(t.refreshes) > 0 && !r.refresh.add(t.refreshes) {
+				return nil
 			}
 			r.cacheSeen(gen, t.sessSeen)
 			return nil
@@ -547,11 +551,15 @@ const maxWriteBatch = 256
 func (r *Registry) runWriter() {
 	defer r.done.Done()
 	defer close(r.writerDone)
+	tick := time.NewTicker(refreshFlushEvery)
+	defer tick.Stop()
 	for {
 		var batch []*writeReq
 		select {
 		case w := <-r.writes:
 			batch = append(batch, w)
+		case <-r.refresh.kick:
+		case <-tick.C:
 		case <-r.stop:
 			for {
 				select {
@@ -571,23 +579,30 @@ func (r *Registry) runWriter() {
 				break more
 			}
 		}
-		errs := r.commitBatch(batch)
+		// Queued link refreshes join this commit.
+		refs := r.refresh.take()
+		if len(batch) == 0 && len(refs) == 0 {
+			continue
+		}
+		errs, refErr := r.commitBatch(batch, refs)
+		r.refresh.done(refs, refErr)
 		for i, w := range batch {
 			w.done <- errs[i]
 		}
 	}
 }
 
-// commitBatch commits the writes of batch in one transaction and returns
-// each write's error. If the shared transaction fails, each write is tried
-// alone, so that one write that cannot be applied (a damaged record) fails
-// only its own request; only a write that fails alone counts as a store
-// failure.
-func (r *Registry) commitBatch(batch []*writeReq) []error {
+// commitBatch commits the writes of batch and the link refreshes refs in
+// one transaction and returns each write's error and the refreshes'. If the
+// shared transaction fails, each write is tried alone, so that one write
+// that cannot be applied (a damaged record) fails only its own request;
+// only a write that fails alone counts as a store failure. Refreshes are
+// then tried once more on their own; if they fail, they are lost.
+func (r *Registry) commitBatch(batch []*writeReq, refs []Link) ([]error, error) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
 	errs := make([]error, len(batch))
-	run := func(ws []*writeReq, report bool) error {
+	run := func(ws []*writeReq, refs []Link, report bool) error {
 		r.stats.commits.Add(1)
 		r.stats.batched.Add(uint64(len(ws)))
 		_, err := r.commitLocked(func(t *txn) error {
@@ -600,16 +615,28 @@ func (r *Registry) commitBatch(batch []*writeReq) []error {
 					return err
 				}
 			}
-			return nil
-		}, report)
+			return t.applyRefreshes(refs) // with their own times
+		}, report, len(ws) == 0)
 		return err
 	}
-	if len(batch) == 1 || run(batch, false) != nil {
-		for i, w := range batch {
-			errs[i] = run([]*writeReq{w}, true)
-		}
+	switch {
+	case len(batch) == 0:
+		return errs, run(nil, refs, true)
+	case len(batch) == 1 && len(refs) == 0:
+		errs[0] = run(batch, nil, true)
+		return errs, nil
 	}
-	return errs
+	if run(batch, refs, false) == nil {
+		return errs, nil
+	}
+	for i, w := range batch {
+		errs[i] = run([]*writeReq{w}, nil, true)
+	}
+	var refErr error
+	if len(refs) > 0 {
+		refErr = run(nil, refs, false)
+	}
+	return errs, refErr
 }
 
 // commitLocked runs fn in one store transaction, commits it and makes it
@@ -617,13 +644,17 @@ func (r *Registry) commitBatch(batch []*writeReq) []error {
 // Called with wmu held.
 // A failure is reported (the registry fails closed, recovery starts) only
 // if report is set; a batch tried before its writes are tried alone is not.
-func (r *Registry) commitLocked(fn func(t *txn) error, report bool) (*txn, error) {
+// An invisible commit (link refreshes only) changes nothing lookups see:
+// read-only passes do not wait for it.
+func (r *Registry) commitLocked(fn func(t *txn) error, report, invisible bool) (*txn, error) {
 	if r.closed.Load() || !r.Healthy() {
 		return nil, ErrUnavailable
 	}
 	var t *txn
-	n := r.commitsStarted.Add(1)
-	defer r.markPublished(n)
+	if !invisible {
+		n := r.commitsStarted.Add(1)
+		defer r.markPublished(n)
+	}
 	err := r.store.Update(func(tx StoreTx) error {
 		t = r.begin("", time.Time{}, "")
 		t.tx = tx
@@ -754,7 +785,11 @@ func (r *Registry) applyLocked(hot []HotEntry, sessions []Link) {
 			r.sess.drop(l.Device)
 		}
 	}
-	r.gen.Add(1)
+	if len(hot) > 0 || len(sessions) > 0 {
+		// Only these can make a concurrent read-only pass stale (a commit
+		// of link refreshes alone cannot).
+		r.gen.Add(1)
+	}
 }
 
 // markPublished records that commit n is visible (or failed). Called with

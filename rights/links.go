@@ -179,9 +179,16 @@ func (r *Registry) ExpireLinks(now time.Time) (int, error) {
 func (r *Registry) expireBatch(now time.Time, resume []byte) (n int, next []byte, err error) {
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
+	// Queued refreshes are written in the sweep's transaction, so that a
+	// link seen again is never expired while its refresh waits.
+	refs := r.refresh.take()
+	defer func() { r.refresh.done(refs, err) }()
 	_, err = r.commitLocked(func(t *txn) error {
 		n, next = 0, nil
 		t.actor = ActorSystem
+		if err := t.applyRefreshes(refs); err != nil {
+			return err
+		}
 		if ex, ok := t.tx.(exclusiveTx); ok {
 			if got, err := ex.TryExclusive(sweepLock); err != nil || !got {
 				return err // another instance sweeps
@@ -210,7 +217,7 @@ func (r *Registry) expireBatch(now time.Time, resume []byte) (n int, next []byte
 			n++
 		}
 		return nil
-	}, true)
+	}, true, false)
 	if err == nil {
 		r.stats.expired.Add(uint64(n))
 	}

@@ -44,6 +44,7 @@ type Registry struct {
 	publishedCh    chan struct{}
 
 	writes     chan *writeReq // to the group-commit writer
+	refresh    *refreshQueue  // link refreshes waiting for a commit
 	writerDone chan struct{}  // closed when the writer has stopped
 	stats      struct{ commits, batched, expired, evicted, writeErrors atomic.Uint64 }
 	links      LinkBounds
@@ -128,6 +129,7 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 		retry: cfg.retry, stop: make(chan struct{}), writes: make(chan *writeReq, maxWriteBatch),
 		publishedCh: make(chan struct{}),
 		writerDone:  make(chan struct{}),
+		refresh:     newRefreshQueue(),
 	}
 	r.hour.Store(hourOf(time.Now()))
 	r.sess = newSessionCache(cfg.sessSlots, &r.hour)
@@ -289,6 +291,7 @@ func (r *Registry) Close() error {
 	r.done.Wait()
 	r.wmu.Lock()
 	defer r.wmu.Unlock()
+	r.flushRefreshesLocked() // a clean stop loses no refresh
 	return r.store.Close()
 }
 
