@@ -310,6 +310,14 @@ func TestAccessThroughConsentry(t *testing.T) {
 			t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
 		}
 	}
+	// No account id: the message names the header, not default_tenant
+	// (never used on these routes).
+	noAccount := map[string]string{"X-CleverTap-Passcode": accessPass, "X-Consentry-Access-Token": acmeAccessTok}
+	if status, body := accessGet(t, cs.url, paths[0], noAccount); status != 403 || gjson.GetBytes(body, "error.code").Str != "unknown_tenant" ||
+		!strings.Contains(gjson.GetBytes(body, "error.message").Str, "X-CleverTap-Account-Id header is required on the access routes") ||
+		strings.Contains(string(body), "no default tenant") {
+		t.Errorf("no account id: %d %s", status, body)
+	}
 	if resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), withTok(accessAcc, accessPass, "")); resp.StatusCode != 401 {
 		t.Errorf("cursor open without the access token: %d %s", resp.StatusCode, body)
 	}
