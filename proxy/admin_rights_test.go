@@ -267,6 +267,38 @@ func TestRightsAPIErase(t *testing.T) {
 			t.Fatalf("erase: %d %s", status, raw)
 		}
 	})
+	t.Run("vendor unreachable", func(t *testing.T) {
+		// No answer: the reason says so and there is no httpStatus.
+		p, _ := testProxy(t)
+		reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		p.rights = NewRightsAdapter(reg, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := "http://" + ln.Addr().String()
+		ln.Close()
+		ct, err := erasure.New(erasure.CleverTap, erasure.Config{BaseURL: down, Account: "ACC", Token: []byte("PASS")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {ct}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		api.Register(mux)
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		ct2 := vendorState(m, "clevertap")
+		if _, has := ct2["httpStatus"]; status != 502 || ct2["status"] != "failed" || ct2["reason"] != "cannot reach the vendor" || has ||
+			!strings.Contains(raw, `"vendorsCalled":["clevertap"]`) {
+			t.Fatalf("erase: %d %s", status, raw)
+		}
+	})
 	t.Run("vendor fails, then recovers", func(t *testing.T) {
 		mux, p, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, true)
 		v.status = 500
