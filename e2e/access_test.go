@@ -459,6 +459,17 @@ func TestSubjectsAccessDocument(t *testing.T) {
 	if code != 0 || gjson.Get(out, "parts.1.data.record.email").Str != personEmail || !strings.HasPrefix(up.last(t).Query, "objectId=") {
 		t.Errorf("access by device: exit %d %s", code, out)
 	}
+	if gjson.Get(out, "note").Exists() {
+		t.Errorf("a known device has a note: %s", gjson.Get(out, "note").Raw)
+	}
+	// The id without the SDK's prefix is another id: known false, and a
+	// note that says how ids look, never the id typed.
+	bare := strings.TrimPrefix(personDevice, "__g")
+	out, _, _ = subjectsCLI(t, env, "", "access", "--tenant", "acme", "--device", bare)
+	if note := gjson.Get(out, "note").Str; gjson.Get(out, "parts.0.data.report.known").Raw != "false" ||
+		!strings.Contains(note, "no record of this device") || !strings.Contains(note, "__g") || strings.Contains(out, bare) {
+		t.Errorf("access by a bare device id: %s", out)
+	}
 
 	// The vendor fails: the document is still answered, with an error part,
 	// and the CLI says so (exit 1).
