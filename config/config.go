@@ -382,7 +382,7 @@ func (o RightsOpts) validate(name string) []error {
 		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_passcode.name: only admin_tokens have names", name))
 	}
 	if o.CleverTapAccountID != "" && n == 0 {
-		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_account_id: set only with clevertap_passcode", name))
+		errs = append(errs, fmt.Errorf("tenants.%s.rights.clevertap_account_id: set only with clevertap_passcode; with vendors.clevertap set vendors.clevertap.account instead", name))
 	}
 	if _, ok := o.Vendors["clevertap"]; ok && n > 0 {
 		errs = append(errs, fmt.Errorf("tenants.%s.rights.vendors.clevertap: clevertap_passcode is set too; keep one (vendors.clevertap.token is the passcode)", name))

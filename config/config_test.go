@@ -274,6 +274,8 @@ func TestVendorAccounts(t *testing.T) {
 	f("      vendors:\n        amplitude: {token: {value: t}}\n", "api_key: required")
 	f("      vendors:\n        segment: {token: {value: t}, tokn: x}\n", "tokn")
 	f("      clevertap_passcode: {value: p}\n      vendors:\n        clevertap: {token: {value: p}}\n", "keep one")
+	// The account of vendors.clevertap is its own key: the error names it.
+	f("      clevertap_account_id: A\n      vendors:\n        clevertap: {token: {value: p}}\n", "tenants.acme.rights.clevertap_account_id: set only with clevertap_passcode; with vendors.clevertap set vendors.clevertap.account instead")
 }
 
 func TestRightsAccessToken(t *testing.T) {

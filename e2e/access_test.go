@@ -310,6 +310,14 @@ func TestAccessThroughConsentry(t *testing.T) {
 			t.Errorf("%s with %v: %d %s", path, tc.hdr, status, body)
 		}
 	}
+	// No account id: the message names the header, not default_tenant
+	// (never used on these routes).
+	noAccount := map[string]string{"X-CleverTap-Passcode": accessPass, "X-Consentry-Access-Token": acmeAccessTok}
+	if status, body := accessGet(t, cs.url, paths[0], noAccount); status != 403 || gjson.GetBytes(body, "error.code").Str != "unknown_tenant" ||
+		!strings.Contains(gjson.GetBytes(body, "error.message").Str, "X-CleverTap-Account-Id header is required on the access routes") ||
+		strings.Contains(string(body), "no default tenant") {
+		t.Errorf("no account id: %d %s", status, body)
+	}
 	if resp, body := post(t, cs.url+"/1/profiles.json?batch_size=10", []byte(`{"event_name":"App Launched","from":20260101,"to":20260131}`), withTok(accessAcc, accessPass, "")); resp.StatusCode != 401 {
 		t.Errorf("cursor open without the access token: %d %s", resp.StatusCode, body)
 	}
@@ -450,6 +458,17 @@ func TestSubjectsAccessDocument(t *testing.T) {
 	out, _, code = subjectsCLI(t, env, "", "access", "--tenant", "acme", "--device", personDevice)
 	if code != 0 || gjson.Get(out, "parts.1.data.record.email").Str != personEmail || !strings.HasPrefix(up.last(t).Query, "objectId=") {
 		t.Errorf("access by device: exit %d %s", code, out)
+	}
+	if gjson.Get(out, "note").Exists() {
+		t.Errorf("a known device has a note: %s", gjson.Get(out, "note").Raw)
+	}
+	// The id without the SDK's prefix is another id: known false, and a
+	// note that says how ids look, never the id typed.
+	bare := strings.TrimPrefix(personDevice, "__g")
+	out, _, _ = subjectsCLI(t, env, "", "access", "--tenant", "acme", "--device", bare)
+	if note := gjson.Get(out, "note").Str; gjson.Get(out, "parts.0.data.report.known").Raw != "false" ||
+		!strings.Contains(note, "no record of this device") || !strings.Contains(note, "__g") || strings.Contains(out, bare) {
+		t.Errorf("access by a bare device id: %s", out)
 	}
 
 	// The vendor fails: the document is still answered, with an error part,

@@ -151,6 +151,10 @@ func (p *Proxy) accessAuth(ctx *fasthttp.RequestCtx, tenant string, header strin
 	return 0, nil
 }
 
+// accessNeedsAccount answers an access request whose account id is missing
+// or not one the tenant configured.
+const accessNeedsAccount = "the X-CleverTap-Account-Id header is required on the access routes and must name one of the tenant's accounts (default_tenant is not used on them); nothing was forwarded"
+
 // serveAccess answers an access route for tenant.
 func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, body []byte, st *reqState) {
 	ar := &st.audit
@@ -160,8 +164,7 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	// configured, or the request names an account Consentry knows nothing
 	// about.
 	if len(st.accounts) == 0 || p.accounts[formats.B2S(st.accounts[0])] != tenant {
-		p.fail(ctx, ar, fasthttp.StatusForbidden, "unknown_tenant",
-			"access requests need X-CleverTap-Account-Id naming an account configured for the tenant (no default tenant); nothing was forwarded")
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "unknown_tenant", accessNeedsAccount)
 		return
 	}
 	if retry, err := p.accessAuth(ctx, tenant.Name, rt.CredentialHeader, st); err != nil {

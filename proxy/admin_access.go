@@ -58,6 +58,9 @@ type AccessDocument struct {
 	Subject string       `json:"subject"` // the keyed-hash prefix, never the identifier
 	Time    time.Time    `json:"time"`
 	Parts   []AccessPart `json:"parts"`
+	// Note: the registry has no record of the device named (the id is
+	// probably not as the SDK sends it).
+	Note string `json:"note,omitempty"`
 }
 
 // AccessPart is what one source holds on the subject.
@@ -154,6 +157,9 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	}
 	data, _ := json.Marshal(own)
 	doc := AccessDocument{Action: "access", Tenant: req.Tenant, Subject: rep.Subject, Time: time.Now().UTC()}
+	if device && !rep.Known {
+		doc.Note = unknownDeviceNote
+	}
 	doc.Parts = append(doc.Parts, AccessPart{Vendor: "consentry", Time: time.Now().UTC(), Status: "ok", Data: data})
 	others := a.startVendorParts(tenant, device, id) // rights.vendors but CleverTap, concurrently
 	for _, u := range a.access {

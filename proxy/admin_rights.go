@@ -235,12 +235,14 @@ type SubjectResponse struct {
 	// Called are the vendors an erasure called this time (the others had
 	// accepted before, or had nothing to delete): report.vendorErasures
 	// holds every vendor's state.
-	Called []string `json:"vendorsCalled,omitempty"`
+	// An erase answer always has it, empty when nothing was called.
+	Called []string `json:"vendorsCalled,omitzero"`
 	// InProgress are the vendors another instance is calling for the
 	// subject (a live claim in the registry): not called this time.
 	InProgress []string `json:"vendorsInProgress,omitempty"`
 	// Note says what an erasure did not do at the vendors, and why (no
-	// vendor configured, a vendor no longer configured, ...).
+	// vendor configured, a vendor no longer configured, ...), and that the
+	// registry has no record of a device named.
 	Note string `json:"note,omitempty"`
 	// Warnings name what Consentry cannot undo: an unsuppress does not
 	// lift a suppression a vendor keeps on its side.
@@ -306,6 +308,7 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		rep      rights.Report
 		err      error
 		warnings []string
+		known    = true // erase: whether the registry held the subject before
 	)
 	switch action {
 	case "suppress":
@@ -317,7 +320,11 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 			warnings = vendorSuppressions(before)
 		}
 	case "erase":
-		rep, err = reg.Erase(ref, actor, true)
+		var before rights.Report
+		if before, err = reg.Peek(ref); err == nil {
+			rep, err = reg.Erase(ref, actor, true)
+			known = before.Known
+		}
 	case "show":
 		rep, err = reg.Show(ref, actor)
 	}
@@ -332,6 +339,9 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 		return
 	}
 	resp := SubjectResponse{Action: action, Report: rep, Warnings: warnings}
+	if device && (!known || (action == "show" && !rep.Known)) {
+		resp.addNote(unknownDeviceNote)
+	}
 	status := http.StatusOK
 	if action == "erase" {
 		status = a.eraseAtVendors(&resp, ref, actor, tenant, device, id)
@@ -347,9 +357,10 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 // nothing to delete). It never undoes the local erasure: a failure is
 // answered 502 and the same call retries the vendors that did not accept.
 func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor string, t *Tenant, device bool, id []byte) int {
+	resp.Called = []string{}
 	vendors := a.vendors[t.Name]
 	if len(vendors) == 0 {
-		resp.Note = "no vendor is configured for this tenant (tenants." + t.Name + ".rights.vendors): delete the subject at each vendor yourself, with the identifier as the policy forwarded it"
+		resp.addNote("no vendor is configured for this tenant (tenants." + t.Name + ".rights.vendors): delete the subject at each vendor yourself, with the identifier as the policy forwarded it")
 		return http.StatusOK
 	}
 	if a.p.policy == nil || !a.p.policy.Ready() {
@@ -479,8 +490,21 @@ func (a *RightsAPI) eraseAtVendors(resp *SubjectResponse, ref rights.Ref, actor 
 		resp.addNote("in progress: another instance is calling " + strings.Join(resp.InProgress, ", ") + " for this subject (see report.vendorErasures claimedUntil); repeat the erase after that to see the outcome")
 		return http.StatusAccepted
 	}
+	if len(resp.Called) == 0 {
+		if len(accepted) > 0 && !slices.ContainsFunc(vendors, func(v *erasure.Vendor) bool { return !accepted[v.Name()] }) {
+			resp.addNote("every configured vendor had already accepted; nothing was called")
+		} else if len(byUser) == 0 && len(gone) == 0 {
+			resp.addNote("nothing was called: every configured vendor had already accepted or has nothing to delete (see report.vendorErasures)")
+		}
+	}
 	return http.StatusOK
 }
+
+// unknownDeviceNote answers a device the registry holds nothing on. It
+// never repeats the id: the usual cause is an id typed without the prefix
+// the SDK sends.
+const unknownDeviceNote = "the registry held no record of this device before this request. Consentry knows a device by its CleverTap ID exactly as the SDK sends it (header g, objectId), prefix included: " +
+	"Android __g…, __…, __h…, __i…; iOS -…, -v…, -g…, -h…, -i…; web a 32-hex id (cookie WZRK_G) or _w_… for a custom id. An id without its prefix matches nothing"
 
 // vendorSuppressions warns, for an unsuppress, about each vendor whose
 // accepted deletion of the subject (in before, the report ahead of the

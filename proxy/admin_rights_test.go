@@ -248,7 +248,10 @@ func TestRightsAPIErase(t *testing.T) {
 			t.Errorf("not erased: %+v", v)
 		}
 		// Accepted once: a repeat does not call the vendor again.
-		if status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`); status != 200 || len(v.bodies) != 1 || m["vendorsCalled"] != nil {
+		// The answer says so: vendorsCalled is there and empty, the note
+		// explains why.
+		if status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`); status != 200 || len(v.bodies) != 1 ||
+			!strings.Contains(raw, `"vendorsCalled":[]`) || m["note"] != "every configured vendor had already accepted; nothing was called" {
 			t.Errorf("repeat: %d %s, vendor calls %d", status, raw, len(v.bodies))
 		}
 		// a device erasure names the guid
@@ -261,6 +264,38 @@ func TestRightsAPIErase(t *testing.T) {
 		mux, _, v := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
 		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
 		if status != 200 || m["note"] == nil || !strings.Contains(raw, "rights.vendors") || len(v.bodies) != 0 {
+			t.Fatalf("erase: %d %s", status, raw)
+		}
+	})
+	t.Run("vendor unreachable", func(t *testing.T) {
+		// No answer: the reason says so and there is no httpStatus.
+		p, _ := testProxy(t)
+		reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close() })
+		p.rights = NewRightsAdapter(reg, nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		down := "http://" + ln.Addr().String()
+		ln.Close()
+		ct, err := erasure.New(erasure.CleverTap, erasure.Config{BaseURL: down, Account: "ACC", Token: []byte("PASS")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {ct}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mux := http.NewServeMux()
+		api.Register(mux)
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/erase", "Bearer "+testToken, `{"tenant":"acme","identity":"user-42"}`)
+		ct2 := vendorState(m, "clevertap")
+		if _, has := ct2["httpStatus"]; status != 502 || ct2["status"] != "failed" || ct2["reason"] != "cannot reach the vendor" || has ||
+			!strings.Contains(raw, `"vendorsCalled":["clevertap"]`) {
 			t.Fatalf("erase: %d %s", status, raw)
 		}
 	})
@@ -281,6 +316,42 @@ func TestRightsAPIErase(t *testing.T) {
 			t.Fatalf("retry: %d %s", status, raw)
 		}
 	})
+}
+
+// A device the registry holds nothing on (typically an id typed without
+// the prefix the SDK sends) gets a note on show, access and erase, which
+// never repeats the id; a known device gets none. Answers that are not an
+// erase carry no vendorsCalled.
+func TestRightsAPIUnknownDeviceNote(t *testing.T) {
+	mux, _, _ := adminFixture(t, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, false)
+	const bare, full = "ea7583cd0aa14b2f9c3d5e6f7a8b9c0d", "-gea7583cd0aa14b2f9c3d5e6f7a8b9c0d"
+	if status, _, raw := call(t, mux, "POST", "/v1/subjects/suppress", "Bearer "+testToken, `{"tenant":"acme","device":"`+full+`"}`); status != 200 {
+		t.Fatalf("suppress: %d %s", status, raw)
+	}
+	for _, tc := range []struct {
+		action, device string
+		note           bool
+	}{
+		{"show", bare, true},
+		{"access", bare, true},
+		{"erase", bare, true},
+		{"show", full, false},
+		{"access", full, false},
+		{"erase", full, false},
+		{"show", bare, false}, // erased: the registry holds it now
+	} {
+		status, m, raw := call(t, mux, "POST", "/v1/subjects/"+tc.action, "Bearer "+testToken, `{"tenant":"acme","device":"`+tc.device+`"}`)
+		note, _ := m["note"].(string)
+		if status != 200 || strings.Contains(note, "no record of this device") != tc.note {
+			t.Errorf("%s %s: %d %s", tc.action, tc.device, status, raw)
+		}
+		if tc.note && (!strings.Contains(note, "__g") || !strings.Contains(note, "-g") || strings.Contains(raw, "ea7583cd0aa")) {
+			t.Errorf("%s: note %q (the id must not be echoed)", tc.action, raw)
+		}
+		if _, ok := m["vendorsCalled"]; ok != (tc.action == "erase") {
+			t.Errorf("%s: vendorsCalled present %v: %s", tc.action, ok, raw)
+		}
+	}
 }
 
 func TestRightsAPIUnavailable(t *testing.T) {
@@ -498,8 +569,8 @@ func TestRightsAPIEraseClaimsAcrossInstances(t *testing.T) {
 	for calls.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	st, m, raw := call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
-	if st != 202 || !strings.Contains(raw, `"vendorsInProgress":["segment"]`) || !strings.Contains(raw, `"status":"in_progress"`) || m["vendorsCalled"] != nil {
+	st, _, raw := call(t, muxes[1], "POST", "/v1/subjects/erase", "Bearer "+testToken, body)
+	if st != 202 || !strings.Contains(raw, `"vendorsInProgress":["segment"]`) || !strings.Contains(raw, `"status":"in_progress"`) || !strings.Contains(raw, `"vendorsCalled":[]`) {
 		t.Errorf("erase on the second instance during the first one's call: %d %s", st, raw)
 	}
 	close(release)

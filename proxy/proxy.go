@@ -537,6 +537,11 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		p.fail(ctx, ar, fasthttp.StatusBadRequest, "account_mismatch", "an account id header or query parameter occurs more than once or under a non-canonical name")
 		return
 	}
+	if rt.Access != nil && len(st.accounts) == 0 {
+		// default_tenant is never used on the access routes (serveAccess).
+		p.fail(ctx, ar, fasthttp.StatusForbidden, "unknown_tenant", accessNeedsAccount)
+		return
+	}
 	tenant, ferr := p.resolveTenant(st.accounts)
 	if ferr != nil {
 		p.failErr(ctx, ar, ferr)

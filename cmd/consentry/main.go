@@ -33,8 +33,9 @@ Usage:
   consentry rules test [--config FILE] [DIR]   (Rego unit tests, payload fixtures, coverage)
   consentry rules export DIR | init [--tenant T] DIR | fmt [--check] [DIR|FILE...]
   consentry detokenize --tenant T (--config FILE | --data DIR) TOKEN...
-  consentry subjects suppress|unsuppress|erase|show --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
+  consentry subjects suppress|unsuppress|erase|show|access --tenant T (--identity ID | --device ID) [--admin URL] [--token-file F]
   consentry subjects log [--since RFC3339] [--tenant T] [--admin URL] [--token-file F]
+                    (the token: --token-file F, --token T, or $CONSENTRY_ADMIN_TOKEN holding the token itself)
   consentry rights migrate --config FILE [--from-data DIR]   (embedded registry → PostgreSQL)
   consentry version
 

@@ -169,9 +169,11 @@ const subjectsUsage = `usage:
 
 flags:
   --admin URL        admin listener (default $CONSENTRY_ADMIN_URL or http://` + config.DefaultAdmin + `)
-  --token T          admin token (visible to other local users: prefer the next two)
-  --token-file F     file holding the admin token
-                     (default: $CONSENTRY_ADMIN_TOKEN)
+  --token T          the admin token itself (visible to other local users:
+                     prefer --token-file or the environment)
+  --token-file F     a file holding the admin token
+  With neither, the token is $CONSENTRY_ADMIN_TOKEN: the token itself, not
+  a file name.
   --identity ID      the user's identity; "-" reads it from stdin
   --device ID        the device id (CleverTap GUID); "-" reads it from stdin
 
@@ -225,7 +227,7 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if fl.NArg() > 0 {
 		return usage("unexpected argument " + fl.Arg(0))
 	}
-	tok, err := adminToken(*token, *tokenFile)
+	tok, fromEnv, err := adminToken(*token, *tokenFile)
 	if err != nil {
 		return usage(err.Error())
 	}
@@ -326,6 +328,9 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case parsed.Error != nil:
 		fmt.Fprintf(stderr, "consentry subjects %s: %s (HTTP %d, %s)\n", action, parsed.Error.Message, resp.StatusCode, parsed.Error.Code)
+		if resp.StatusCode == http.StatusUnauthorized && fromEnv && isFile(tok) {
+			fmt.Fprintf(stderr, "consentry subjects %s: hint: $CONSENTRY_ADMIN_TOKEN is the name of a file, but CONSENTRY_ADMIN_TOKEN holds the token itself; use --token-file for a file\n", action)
+		}
 		return 1
 	case resp.StatusCode/100 != 2:
 		fmt.Fprintf(stderr, "consentry subjects %s: HTTP %d\n", action, resp.StatusCode)
@@ -352,27 +357,35 @@ func runSubjects(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // adminToken takes the token from --token, --token-file or
-// CONSENTRY_ADMIN_TOKEN, in that order.
-func adminToken(flagValue, file string) (string, error) {
+// CONSENTRY_ADMIN_TOKEN (the token itself, not a file), in that order;
+// fromEnv says it came from the environment.
+func adminToken(flagValue, file string) (tok string, fromEnv bool, err error) {
 	switch {
 	case flagValue != "" && file != "":
-		return "", errors.New("give --token or --token-file, not both")
+		return "", false, errors.New("give --token or --token-file, not both")
 	case flagValue != "":
-		return flagValue, nil
+		return flagValue, false, nil
 	case file != "":
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("cannot read --token-file: %w", err)
+			return "", false, fmt.Errorf("cannot read --token-file: %w", err)
 		}
 		if t := strings.TrimSpace(string(b)); t != "" {
-			return t, nil
+			return t, false, nil
 		}
-		return "", errors.New("--token-file is empty")
+		return "", false, errors.New("--token-file is empty")
 	}
 	if t := strings.TrimSpace(os.Getenv("CONSENTRY_ADMIN_TOKEN")); t != "" {
-		return t, nil
+		return t, true, nil
 	}
-	return "", errors.New("no admin token: set CONSENTRY_ADMIN_TOKEN, or give --token-file (or --token)")
+	return "", false, errors.New("no admin token: set CONSENTRY_ADMIN_TOKEN to the token, or give --token-file (or --token)")
+}
+
+// isFile reports whether s names an existing regular file: a token that
+// does is most likely a path given where the token itself belongs.
+func isFile(s string) bool {
+	fi, err := os.Stat(s)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 func readLine(r io.Reader) (string, error) {
