@@ -15,11 +15,18 @@ import (
 type countingStore struct {
 	Store
 	views atomic.Int64
+	// afterView (once) runs after the next view ended, before the
+	// registry acts on what it read.
+	afterView atomic.Pointer[func()]
 }
 
 func (s *countingStore) View(fn func(StoreReader) error) error {
 	s.views.Add(1)
-	return s.Store.View(fn)
+	err := s.Store.View(fn)
+	if f := s.afterView.Swap(nil); f != nil {
+		(*f)()
+	}
+	return err
 }
 
 func (s *countingStore) Interrupt() {
@@ -175,6 +182,48 @@ func TestConsentCacheSkipsRepeatsAndNeverAChange(t *testing.T) {
 			must(err)
 			if r.cons.len() != 0 {
 				t.Fatalf("%d consent entries survived a reload", r.cons.len())
+			}
+		})
+	}
+}
+
+// A change committed between a read-only pass that found the consent
+// unchanged and the caching of that finding is not overtaken: the stale
+// finding is not cached, and the old value repeated afterwards is written.
+func TestConsentCacheNotFilledByAnOvertakenRead(t *testing.T) {
+	t.Parallel()
+	for _, st := range []struct {
+		name string
+		open func(t *testing.T) countedOpener
+	}{
+		{"bolt", func(*testing.T) countedOpener { return countedBolt }},
+		{"postgres", countedPG},
+	} {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			r, cs := st.open(t)(t)
+			ref := r.Ref(tenant, b("R"), b("r1"))
+			granted := profilePush(ConsentGranted, ConsentGranted)
+			if err := r.Learn(ref, granted); err != nil {
+				t.Fatal(err)
+			}
+			revoke := func() {
+				if err := r.Learn(ref, profilePush(ConsentRevoked, ConsentGranted)); err != nil {
+					t.Error(err)
+				}
+			}
+			cs.afterView.Store(&revoke)
+			if err := r.Learn(ref, granted); err != nil { // read-only pass, then the revoke commits
+				t.Fatal(err)
+			}
+			if r.cons.has(&ref.Identity, ChannelEmail, ConsentGranted) {
+				t.Fatal("a read overtaken by a commit filled the cache")
+			}
+			if err := r.Learn(ref, granted); err != nil {
+				t.Fatal(err)
+			}
+			if got := consentOf(t, r, r.Ref(tenant, b("R"), nil), ChannelEmail); got != "granted" {
+				t.Fatalf("email consent = %s, want granted", got)
 			}
 		})
 	}
