@@ -63,13 +63,22 @@ func (c *consentCache) index(k *Key) uint64 {
 
 func (c *consentCache) lock(i uint64) *sync.Mutex { return &c.locks[i%uint64(len(c.locks))] }
 
-// has reports whether k's stored consent for ch is known to be s.
-func (c *consentCache) has(k *Key, ch Channel, s Consent) bool {
+// has reports whether k's stored consent is known to be want[ch] for
+// every channel ch where want names one.
+func (c *consentCache) has(k *Key, want *[NumChannels]Consent) bool {
 	i := c.index(k)
 	mu := c.lock(i)
 	mu.Lock()
 	sl := &c.slots[i]
-	ok := sl.valid && sl.key == *k && sl.state[ch] == s
+	ok := sl.valid && sl.key == *k
+	if ok {
+		for ch, w := range want {
+			if w != ConsentUnknown && sl.state[ch] != w {
+				ok = false
+				break
+			}
+		}
+	}
 	mu.Unlock()
 	return ok
 }
@@ -126,36 +135,34 @@ func (c *consentCache) clear() {
 
 // consentKnown reports whether every marketing signal of s is already
 // stored for the subject it lands on (see Learn), by the consent cache
-// alone. A device-only record's person is resolved through the link cache.
+// alone: push consent on the device if the record names one, the other
+// channels on the person (the identity; for a device-only record its
+// session identity, known from the link cache, else the device).
 func (r *Registry) consentKnown(ref *Ref, s *Signals) bool {
 	if !r.Healthy() {
 		return false
 	}
-	for ch, c := range s.Marketing {
-		if c == ConsentUnknown {
-			continue
-		}
-		k := &ref.Identity
-		switch {
-		case Channel(ch) == ChannelPush && ref.HasDevice:
-			k = &ref.Device
-		case ref.HasIdentity:
-		default: // device only: its session identity, else the device
-			id, ok := r.sess.known(&ref.Device)
-			if !ok {
-				return false
-			}
-			if id == (Key{}) {
-				k = &ref.Device
-			} else if !r.cons.has(&id, Channel(ch), c) {
-				return false
-			} else {
-				continue
-			}
-		}
-		if !r.cons.has(k, Channel(ch), c) {
+	person := s.Marketing
+	if ref.HasDevice && s.Marketing[ChannelPush] != ConsentUnknown {
+		var dev [NumChannels]Consent
+		dev[ChannelPush] = s.Marketing[ChannelPush]
+		if !r.cons.has(&ref.Device, &dev) {
 			return false
 		}
+		person[ChannelPush] = ConsentUnknown
 	}
-	return true
+	if person == ([NumChannels]Consent{}) {
+		return true
+	}
+	if ref.HasIdentity {
+		return r.cons.has(&ref.Identity, &person)
+	}
+	id, ok := r.sess.known(&ref.Device)
+	if !ok {
+		return false
+	}
+	if id == (Key{}) {
+		return r.cons.has(&ref.Device, &person)
+	}
+	return r.cons.has(&id, &person)
 }
