@@ -309,6 +309,18 @@ func BenchmarkLearnRepeatedConsent(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer r.Close()
+	benchRepeatedConsent(b, r)
+}
+
+// BenchmarkPGLearnRepeatedConsent: the same against PostgreSQL.
+func BenchmarkPGLearnRepeatedConsent(b *testing.B) {
+	dsn := pgtest.DSN(b)
+	r := openPGBench(b, dsn, pgtest.Schema(b, dsn))
+	defer r.Close()
+	benchRepeatedConsent(b, r)
+}
+
+func benchRepeatedConsent(b *testing.B, r *Registry) {
 	ref := r.Ref(tenant, []byte("user-1"), []byte("__g-device-1"))
 	var s Signals
 	s.Marketing[ChannelEmail] = ConsentGranted
