@@ -22,15 +22,23 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 	if err := r.Learn(knownDev, Signals{}); err != nil {
 		t.Fatal(err)
 	}
+	consent := profilePush(ConsentGranted, ConsentRevoked)
+	for _, ref := range []Ref{known, knownDev, known} { // written, then read: cached
+		if err := r.Learn(ref, consent); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := map[string]func(){
-		"Check suppressed":   func() { r.Check(tenant, id, dev) },
-		"Check clear":        func() { r.Check(tenant, b2, nil) },
-		"CheckRef":           func() { r.CheckRef(ref) },
-		"Ref":                func() { r.Ref(tenant, id, dev) },
-		"Key":                func() { r.Key(tenant, KindDevice, dev) },
-		"Learn known link":   func() { _ = r.Learn(known, Signals{}) },
-		"Learn known device": func() { _ = r.Learn(knownDev, Signals{}) },
-		"Drop":               func() { r.CheckRef(ref).Drop(true) },
+		"Check suppressed":              func() { r.Check(tenant, id, dev) },
+		"Check clear":                   func() { r.Check(tenant, b2, nil) },
+		"CheckRef":                      func() { r.CheckRef(ref) },
+		"Ref":                           func() { r.Ref(tenant, id, dev) },
+		"Key":                           func() { r.Key(tenant, KindDevice, dev) },
+		"Learn known link":              func() { _ = r.Learn(known, Signals{}) },
+		"Learn known device":            func() { _ = r.Learn(knownDev, Signals{}) },
+		"Learn repeated consent":        func() { _ = r.Learn(known, consent) },
+		"Learn repeated consent device": func() { _ = r.Learn(knownDev, consent) },
+		"Drop":                          func() { r.CheckRef(ref).Drop(true) },
 	}
 	for name, f := range cases {
 		if n := testing.AllocsPerRun(200, f); n != 0 {

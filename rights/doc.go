@@ -95,10 +95,12 @@
 // memory, the registry turns unhealthy until its recovery loop has reloaded
 // memory from the store, and every lookup answers StatusUnknown, which
 // Verdict.Drop treats as drop. The only
-// cache (device → session identity, used to skip store reads in Learn) is
-// updated only in commit order (local commits, or the feed of a shared
-// store) and from reads that no commit overtook, and an entry is trusted
-// for 24 hours; it never decides a lookup, only whether Learn must read. No
+// caches (device → session identity, and subject → stored marketing
+// consent, used to skip store reads in Learn) are updated only in commit
+// order (local commits, or the feed of a shared store: an entry is dropped
+// for every record a change writes) and from reads that no commit
+// overtook; a link entry is trusted for 24 hours. They never decide a
+// lookup, only whether Learn must read. No
 // ristretto: a lossy cache cannot answer "not suppressed", and the exact
 // table answers a miss from the CPU caches and a hit with one memory access.
 //

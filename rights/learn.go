@@ -36,19 +36,20 @@ func (r *Registry) Learn(ref Ref, s Signals) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
-	if s.OptOut == SignalNone && !s.hasMarketing() {
+	if s.OptOut == SignalNone {
 		// The common case: a record that repeats a link (or a device
-		// without identity) seen within the day.
+		// without identity) seen within the day, and the marketing
+		// consent already stored for its subject (see consentCache).
+		// Opt-out signals always take the store path: they are rare, and
+		// their no-op depends on the suppression of several records.
+		known := true
 		switch {
 		case ref.HasIdentity && ref.HasDevice:
-			if r.sess.has(&ref.Device, &ref.Identity) {
-				return nil
-			}
+			known = r.sess.has(&ref.Device, &ref.Identity)
 		case ref.HasDevice:
-			if _, ok := r.sess.known(&ref.Device); ok {
-				return nil
-			}
-		default:
+			_, known = r.sess.known(&ref.Device)
+		}
+		if known && (!s.hasMarketing() || r.consentKnown(&ref, &s)) {
 			return nil
 		}
 	}
@@ -121,6 +122,7 @@ type txn struct {
 	evicted     int                          // links evicted by the caps
 	sessChanged []Link                       // devices whose session changes (cache drop, then set; zero identity: cleared)
 	sessSeen    []Link                       // confirmed unchanged sessions (cache set)
+	consSeen    []consentSeen                // consent found already stored (read-only pass: cache set)
 	log         []LogEntry
 	// deferRefresh (the read-only pass of traffic) collects last-seen
 	// refreshes of existing links in refreshes instead of writing them:
@@ -422,6 +424,9 @@ func (t *txn) consent(k Key, kind Kind, ch Channel, c Consent) (bool, error) {
 		return false, err
 	}
 	if rec.Consent[ch].State == c {
+		if t.deferRefresh { // the read-only pass
+			t.consSeen = append(t.consSeen, consentSeen{key: k, ch: ch, c: c})
+		}
 		return false, nil
 	}
 	rec.Consent[ch] = ChannelConsent{State: c, At: t.at}
@@ -508,7 +513,7 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			if len(t.refreshes) > 0 && !r.refresh.add(t.refreshes) {
 				return nil
 			}
-			r.cacheSeen(gen, t.sessSeen)
+			r.cacheSeen(gen, t.sessSeen, t.consSeen)
 			return nil
 		}
 	}
@@ -777,6 +782,9 @@ func (r *Registry) applyLocked(hot []HotEntry, sessions []Link) {
 	}
 	for _, e := range hot {
 		h.set(e.Key, e.Flags)
+		// Every record a change writes has a hot entry: its consent
+		// may have changed.
+		r.cons.drop(e.Key)
 	}
 	for _, l := range sessions {
 		if l.Identity != (Key{}) {
@@ -819,11 +827,12 @@ func (r *Registry) waitPublished(n uint64) error {
 	}
 }
 
-// cacheSeen remembers links that a read-only pass confirmed, unless a
-// commit or a feed apply happened since before the read (a newer session
-// may have been applied; the cache must never hold an older one).
-func (r *Registry) cacheSeen(before uint64, seen []Link) {
-	if len(seen) == 0 {
+// cacheSeen remembers links and consent that a read-only pass confirmed,
+// unless a commit or a feed apply happened since before the read (a newer
+// session or consent may have been applied; the caches must never hold an
+// older one).
+func (r *Registry) cacheSeen(before uint64, seen []Link, cons []consentSeen) {
+	if len(seen) == 0 && len(cons) == 0 {
 		return
 	}
 	r.pubMu.Lock()
@@ -833,6 +842,9 @@ func (r *Registry) cacheSeen(before uint64, seen []Link) {
 	}
 	for _, l := range seen {
 		r.sess.set(l.Device, l.Identity)
+	}
+	for _, c := range cons {
+		r.cons.set(c.key, c.ch, c.c)
 	}
 }
 

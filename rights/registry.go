@@ -22,6 +22,7 @@ type Registry struct {
 	keys  *keyer
 	hot   atomic.Pointer[hotSet] // replaced whole on a reload
 	sess  *sessionCache
+	cons  *consentCache
 	now   func() time.Time
 
 	wmu    sync.Mutex // serialises commits; never held by readers
@@ -64,6 +65,7 @@ type Registry struct {
 type config struct {
 	now          func() time.Time
 	sessSlots    int
+	consSlots    int
 	retry        time.Duration
 	maxStaleness time.Duration
 	pollEvery    time.Duration
@@ -109,7 +111,7 @@ func Open(dir string, key []byte, opts ...Option) (*Registry, error) {
 // New builds a registry over store and loads its hot set. The registry owns
 // store from then on (Close closes it).
 func New(store Store, key []byte, opts ...Option) (*Registry, error) {
-	cfg := config{now: time.Now, sessSlots: DefaultSessionCacheSlots, retry: time.Second}
+	cfg := config{now: time.Now, sessSlots: DefaultSessionCacheSlots, consSlots: DefaultConsentCacheSlots, retry: time.Second}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -133,6 +135,7 @@ func New(store Store, key []byte, opts ...Option) (*Registry, error) {
 	}
 	r.hour.Store(hourOf(time.Now()))
 	r.sess = newSessionCache(cfg.sessSlots, &r.hour)
+	r.cons = newConsentCache(cfg.consSlots)
 	pos, err := r.load()
 	if err != nil {
 		return nil, err
@@ -164,6 +167,7 @@ func (r *Registry) load() (uint64, error) {
 	r.pubMu.Lock()
 	r.hot.Store(h)
 	r.sess.clear()
+	r.cons.clear()
 	r.gen.Add(1)
 	r.pubMu.Unlock()
 	return pos, nil
