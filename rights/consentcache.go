@@ -24,7 +24,8 @@ func WithConsentCache(slots int) Option {
 // commit or a feed change touches (each touched record has a hot entry), and
 // wholly on a reload. So a hit is the stored truth; a miss costs a store
 // read. Consent that is not known is ConsentUnknown, which no signal asks
-// about.
+// about. It serves the embedded store only (see consentKnown): a fleet
+// instance neither fills nor reads it.
 type consentCache struct {
 	locks [64]sync.Mutex
 	slots []consentSlot
@@ -138,8 +139,15 @@ func (c *consentCache) clear() {
 // alone: push consent on the device if the record names one, the other
 // channels on the person (the identity; for a device-only record its
 // session identity, known from the link cache, else the device).
+//
+// It answers only for the embedded store. Over a shared store another
+// instance's commit reaches this cache only when the change feed applies
+// it, so for that window a cached value would be stale, and a record that
+// repeats it after the other instance's answer (a user re-granting what
+// was just revoked elsewhere) would be skipped and lost; the read of the
+// shared store sees every acknowledged commit.
 func (r *Registry) consentKnown(ref *Ref, s *Signals) bool {
-	if !r.Healthy() {
+	if r.follow != nil || !r.Healthy() {
 		return false
 	}
 	person := s.Marketing

@@ -96,7 +96,9 @@
 // memory from the store, and every lookup answers StatusUnknown, which
 // Verdict.Drop treats as drop. The only
 // caches (device → session identity, and subject → stored marketing
-// consent, used to skip store reads in Learn) are updated only in commit
+// consent, used to skip store reads in Learn; the consent cache on the
+// embedded store only, since a fleet instance learns another's consent
+// change only when the feed brings it) are updated only in commit
 // order (local commits, or the feed of a shared store: an entry is dropped
 // for every record a change writes) and from reads that no commit
 // overtook; a link entry is trusted for 24 hours. They never decide a

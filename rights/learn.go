@@ -843,6 +843,9 @@ func (r *Registry) cacheSeen(before uint64, seen []Link, cons []consentSeen) {
 	for _, l := range seen {
 		r.sess.set(l.Device, l.Identity)
 	}
+	if r.follow != nil {
+		return // the consent cache serves the embedded store only
+	}
 	for _, c := range cons {
 		r.cons.set(c.key, c.ch, c.c)
 	}
