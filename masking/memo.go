@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -26,9 +27,15 @@ import (
 // transform_cache_bytes); ristretto evicts the least valuable entries.
 //
 // A Memo is safe for concurrent use and shared by every tenant's
-// Transformer; Close it when the last of them is done.
+// Transformer; Close it when the last of them is done. Transforms that
+// still run after Close compute without it.
 type Memo struct {
 	c *ristretto.Cache[string, *memoEntry]
+	// mu keeps Close apart from Get and Set: ristretto's Close closes the
+	// channel Set sends on before it marks the cache closed, so a Set
+	// racing it would panic (send on closed channel).
+	mu     sync.RWMutex
+	closed atomic.Bool
 }
 
 // memoEntry is one remembered result.
@@ -82,15 +89,43 @@ func memoKeyHash(k string) (uint64, uint64) {
 // Wait blocks until the results remembered so far are in the cache
 // (ristretto applies them asynchronously); for tests and benchmarks.
 func (m *Memo) Wait() {
-	if m != nil {
+	if m == nil {
+		return
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.closed.Load() {
 		m.c.Wait()
 	}
 }
 
-// Close releases the cache; a closed Memo remembers nothing.
+// Close releases the cache; a closed Memo remembers nothing: Get misses
+// and Set does nothing.
 func (m *Memo) Close() {
-	if m != nil {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed.Swap(true) {
 		m.c.Close()
+	}
+}
+
+func (m *Memo) get(k string) (*memoEntry, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed.Load() {
+		return nil, false
+	}
+	return m.c.Get(k)
+}
+
+func (m *Memo) set(k string, e *memoEntry) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !m.closed.Load() {
+		m.c.Set(k, e, int64(len(e.out))+memoEntryOverhead)
 	}
 }
 
@@ -117,7 +152,7 @@ func (t *Transformer) memoKey(sc *scratch, op memoOp, in []byte) string {
 // memoGet returns the remembered result of (op, in), or nil.
 func (t *Transformer) memoGet(sc *scratch, op memoOp, in []byte) ([]byte, string) {
 	k := t.memoKey(sc, op, in)
-	e, ok := t.memo.c.Get(k)
+	e, ok := t.memo.get(k)
 	if !ok || e.owner != t.id || e.op != op {
 		return nil, k
 	}
@@ -127,5 +162,5 @@ func (t *Transformer) memoGet(sc *scratch, op memoOp, in []byte) ([]byte, string
 // memoSet remembers out (copied) as the result of the key k.
 func (t *Transformer) memoSet(k string, op memoOp, out []byte) {
 	e := &memoEntry{owner: t.id, op: op, out: append([]byte(nil), out...)}
-	t.memo.c.Set(k, e, int64(len(e.out))+memoEntryOverhead)
+	t.memo.set(k, e)
 }
