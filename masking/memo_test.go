@@ -119,40 +119,51 @@ func TestMemoNoRawValues(t *testing.T) {
 }
 
 // TestMemoTenantsApart: two tenants (and a tenant after a key rotation)
-// sharing one memo never read each other's results.
+// sharing one memo never read each other's results. Each Transformer's
+// seeds already hash a value to different keys, so the other Transformers
+// here are given the first one's seeds: every lookup then finds the first
+// tenant's entry under the same key, and only the owner check keeps it
+// apart.
 func TestMemoTenantsApart(t *testing.T) {
 	m := testMemo(t, 1<<20)
 	k1 := Keys{HMACKey: testHMACKey, TokenKey: testTokenKey, TokenKeyID: "k1"}
 	k2 := Keys{HMACKey: bytes.Repeat([]byte{0x42}, 32), TokenKey: bytes.Repeat([]byte{0x43}, 64), TokenKeyID: "k2"}
+	k3 := Keys{HMACKey: bytes.Repeat([]byte{0x44}, 32), TokenKey: bytes.Repeat([]byte{0x45}, 64), TokenKeyID: "k3"}
 	a := newMemoTransformer(t, k1, m)
-	b := newMemoTransformer(t, k2, m)       // another tenant
-	rotated := newMemoTransformer(t, k2, m) // tenant a after rotating to k2
-	for _, tc := range memoCases {
-		t.Run(tc.name, func(t *testing.T) {
-			ra := applyString(t, a, &tc.d, tc.raw)
-			m.c.Wait()
-			for _, other := range []*Transformer{b, rotated} {
-				plain, err := NewTransformer(k2)
-				if err != nil {
-					t.Fatal(err)
-				}
+	others := []struct {
+		name string
+		keys Keys
+	}{
+		{"another tenant", k2},
+		{"rotated", k3}, // tenant a after rotating to new keys
+	}
+	// Two Transformers never derive the same memo key by themselves.
+	sa := a.get()
+	defer a.put(sa)
+	if fresh := newMemoTransformer(t, k1, m); a.memoKey(sa, memoHMAC, []byte("x")) == fresh.memoKey(fresh.get(), memoHMAC, []byte("x")) {
+		t.Error("two transformers derive the same memo key")
+	}
+	for _, o := range others {
+		other := newMemoTransformer(t, o.keys, m)
+		other.memoSeeds = a.memoSeeds // the same memo keys as a: a test hook
+		plain, err := NewTransformer(o.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range memoCases {
+			t.Run(o.name+"/"+tc.name, func(t *testing.T) {
+				ra := applyString(t, a, &tc.d, tc.raw)
+				m.Wait()
 				want := applyString(t, plain, &tc.d, tc.raw)
-				got := applyString(t, other, &tc.d, tc.raw)
-				if got != want || got == ra {
+				if got := applyString(t, other, &tc.d, tc.raw); got != want || got == ra {
 					t.Fatalf("other keys: %s, want %s (first tenant: %s)", got, want, ra)
 				}
-				m.c.Wait()
-			}
-			if got := applyString(t, a, &tc.d, tc.raw); got != ra {
-				t.Fatalf("first tenant again: %s, want %s", got, ra)
-			}
-		})
-	}
-	// The same hash of the value under another Transformer's seeds is
-	// another key: entries cannot even collide by design.
-	sa, sb := a.get(), b.get()
-	if a.memoKey(sa, memoHMAC, []byte("x")) == b.memoKey(sb, memoHMAC, []byte("x")) {
-		t.Error("two transformers derive the same memo key")
+				m.Wait()
+				if got := applyString(t, a, &tc.d, tc.raw); got != ra {
+					t.Fatalf("first tenant again: %s, want %s", got, ra)
+				}
+			})
+		}
 	}
 }
 
