@@ -585,27 +585,38 @@ func (r *Registry) runWriter() {
 			}
 		}
 		// Queued link refreshes join this commit.
-		refs := r.refresh.take()
-		if len(batch) == 0 && len(refs) == 0 {
-			continue
-		}
-		errs, refErr := r.commitBatch(batch, refs)
-		r.refresh.done(refs, refErr)
+		errs, _ := r.commitBatch(batch, true)
 		for i, w := range batch {
 			w.done <- errs[i]
 		}
 	}
 }
 
-// commitBatch commits the writes of batch and the link refreshes refs in
-// one transaction and returns each write's error and the refreshes'. If the
+// commitBatch commits the writes of batch and, with refreshes set, the
+// queued link refreshes in one transaction and returns each write's error
+// and the refreshes'. The refreshes are taken with wmu held, as the sweep
+// takes them, so that no sweep runs between their taking and their commit.
+func (r *Registry) commitBatch(batch []*writeReq, refreshes bool) (errs []error, refErr error) {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	var refs []Link
+	if refreshes {
+		refs = r.refresh.take()
+		defer func() { r.refreshDone(refs, refErr) }()
+	}
+	if len(batch) == 0 && len(refs) == 0 {
+		return nil, nil
+	}
+	return r.commitBatchLocked(batch, refs)
+}
+
+// commitBatchLocked commits batch and refs (see commitBatch). If the
 // shared transaction fails, each write is tried alone, so that one write
 // that cannot be applied (a damaged record) fails only its own request;
 // only a write that fails alone counts as a store failure. Refreshes are
-// then tried once more on their own; if they fail, they are lost.
-func (r *Registry) commitBatch(batch []*writeReq, refs []Link) ([]error, error) {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
+// then tried once more on their own; if they fail, they are lost. Called
+// with wmu held.
+func (r *Registry) commitBatchLocked(batch []*writeReq, refs []Link) ([]error, error) {
 	errs := make([]error, len(batch))
 	run := func(ws []*writeReq, refs []Link, report bool) error {
 		r.stats.commits.Add(1)

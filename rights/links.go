@@ -182,7 +182,7 @@ func (r *Registry) expireBatch(now time.Time, resume []byte) (n int, next []byte
 	// Queued refreshes are written in the sweep's transaction, so that a
 	// link seen again is never expired while its refresh waits.
 	refs := r.refresh.take()
-	defer func() { r.refresh.done(refs, err) }()
+	defer func() { r.refreshDone(refs, err) }()
 	_, err = r.commitLocked(func(t *txn) error {
 		n, next = 0, nil
 		t.actor = ActorSystem

@@ -47,13 +47,18 @@ func newRefreshQueue() *refreshQueue {
 	return &refreshQueue{limit: maxQueuedRefreshes, queued: map[Key]Link{}, inFlight: map[Key]bool{}, kick: make(chan struct{}, 1)}
 }
 
-// add queues refreshes; it reports false if one was dropped (queue full).
+// add queues refreshes; it reports false if one was not queued (queue
+// full, or an earlier refresh of the device is being committed), so that
+// the device is not cached and its next request tries again.
 func (q *refreshQueue) add(ls []Link) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	ok := true
 	for _, l := range ls {
 		if q.inFlight[l.Device] {
+			// Its earlier refresh is being committed; if that commit
+			// fails, this one must be tried again: not cached.
+			ok = false
 			continue
 		}
 		if old, dup := q.queued[l.Device]; dup {
@@ -112,6 +117,22 @@ func (q *refreshQueue) done(ls []Link, err error) {
 	}
 }
 
+// refreshDone ends the flight of ls (see refreshQueue.done). Lost
+// refreshes also leave the link cache: their devices were cached when the
+// refresh was queued, and would otherwise not be read, nor refreshed,
+// for a day.
+func (r *Registry) refreshDone(ls []Link, err error) {
+	r.refresh.done(ls, err)
+	if err == nil || len(ls) == 0 {
+		return
+	}
+	r.pubMu.Lock()
+	for _, l := range ls {
+		r.sess.drop(l.Device)
+	}
+	r.pubMu.Unlock()
+}
+
 // RefreshStats counts the link refreshes written asynchronously.
 func (r *Registry) RefreshStats() RefreshStats {
 	r.refresh.mu.Lock()
@@ -130,12 +151,23 @@ func (t *txn) confirmLink(ik, dk Key) error {
 	}
 	switch {
 	case st.found && t.at.Sub(st.seen) <= linkRefresh:
-	case st.found && t.deferRefresh:
+	case st.found && t.deferRefresh && t.r.refreshCanWait(t.at.Sub(st.seen)):
 		t.refreshes = append(t.refreshes, Link{Identity: ik, Device: dk, Seen: t.at})
 	default:
 		t.addLink(ik, dk)
 	}
 	return nil
+}
+
+// refreshCanWait reports whether the refresh of a link last seen age ago
+// may be deferred: only while the link is far from its TTL. A link nearer
+// expiry is refreshed in the request's own commit, as a new link is: the
+// sweep could otherwise remove it between the read that saw it and the
+// deferred write, which does not bring a removed link back, and the device
+// would lose its session (an opt-out of its identity would no longer cover
+// its device-only records).
+func (r *Registry) refreshCanWait(age time.Duration) bool {
+	return r.links.TTL < 0 || age < r.links.TTL/2
 }
 
 // applyRefresh writes a deferred refresh if it still applies: ik is still
@@ -180,7 +212,7 @@ func (r *Registry) flushRefreshesLocked() {
 		return
 	}
 	if r.broken.Load() {
-		r.refresh.done(ls, ErrUnavailable)
+		r.refreshDone(ls, ErrUnavailable)
 		return
 	}
 	err := r.store.Update(func(tx StoreTx) error {
@@ -194,5 +226,5 @@ func (r *Registry) flushRefreshesLocked() {
 		}
 		return tx.Apply(&t.change)
 	})
-	r.refresh.done(ls, err)
+	r.refreshDone(ls, err)
 }

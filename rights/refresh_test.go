@@ -180,16 +180,18 @@ func TestLinkRefreshCloseAndSweep(t *testing.T) {
 				}
 			}
 
-			// 31 days later the device is seen again; the sweep runs
-			// right away (usually before the writer's next flush).
-			clock.advance(31 * day)
+			// 10 days later the device is seen again (its refresh is
+			// queued); a sweep 25 days later still runs before the
+			// writer's next flush.
+			clock.advance(10 * day)
+			r.hour.Add(sessionTrustHours)
 			r.wmu.Lock()
 			err = r.Learn(r.Ref(tenant, nil, b("phone")), Signals{})
 			r.wmu.Unlock()
 			if err != nil {
 				t.Fatal(err)
 			}
-			n, err := r.ExpireLinks(clock.now())
+			n, err := r.ExpireLinks(clock.now().Add(25 * day))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,5 +202,87 @@ func TestLinkRefreshCloseAndSweep(t *testing.T) {
 				t.Errorf("link seen %v after the sweep, want %v", got, clock.now())
 			}
 		})
+	}
+}
+
+// A link nearer its TTL than half of it is refreshed in the request's own
+// commit, not queued: a sweep right after the answer (at the TTL boundary,
+// before the writer's flush) finds it fresh, so the device keeps its
+// session and an opt-out of its identity still covers its device-only
+// records.
+func TestLinkRefreshNearTTLBeforeTheSweep(t *testing.T) {
+	t.Parallel()
+	const day = 24 * time.Hour
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			t.Parallel()
+			clock := &manualClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+			r := be.open(t, WithClock(clock.now), WithLinkBounds(LinkBounds{TTL: 30 * day, SweepEvery: 10000 * time.Hour}))()
+			alice := r.Ref(tenant, b("alice"), b("phone"))
+			phone := r.Ref(tenant, nil, b("phone"))
+			if err := r.Link(alice); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(30*day - time.Second)
+			r.hour.Add(sessionTrustHours)
+			if err := r.Learn(phone, Signals{}); err != nil {
+				t.Fatal(err)
+			}
+			if st := r.RefreshStats(); st.Queued != 0 {
+				t.Errorf("a refresh at the TTL boundary was queued: %+v", st)
+			}
+			clock.advance(2 * time.Second)
+			if n, err := r.ExpireLinks(clock.now()); err != nil || n != 0 {
+				t.Errorf("sweep after the device was seen: %d links expired, %v; want 0", n, err)
+			}
+			if got := linkSeen(t, r, alice.Identity, alice.Device); got.IsZero() {
+				t.Fatal("the device lost its link")
+			}
+			if err := r.OptOut(r.Ref(tenant, b("alice"), nil), false, time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+			if st := r.CheckRef(phone).Status; st != StatusSuppressed {
+				t.Errorf("device-only record after its user's opt-out: %v, want suppressed", st)
+			}
+		})
+	}
+}
+
+// A device whose refresh was not queued because an earlier one is being
+// committed, or whose refresh commit failed, is not left in the link
+// cache: its next record reads the store and refreshes again instead of a
+// day later.
+func TestLinkRefreshNotQueuedNotCached(t *testing.T) {
+	t.Parallel()
+	clock := &manualClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	r := backends[0].open(t, WithClock(clock.now))()
+	alice := r.Ref(tenant, b("alice"), b("phone"))
+	if err := r.Link(alice); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(48 * time.Hour)
+	r.hour.Add(sessionTrustHours)
+	phone := r.Ref(tenant, nil, b("phone"))
+
+	r.wmu.Lock() // the writer cannot end the flight meanwhile
+	r.refresh.mu.Lock()
+	r.refresh.inFlight[alice.Device] = true
+	r.refresh.mu.Unlock()
+	err := r.Learn(phone, Signals{})
+	_, cached := r.sess.known(&alice.Device)
+	r.wmu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cached {
+		t.Error("a device whose refresh was in flight was cached")
+	}
+
+	// A failed refresh commit drops its devices from the cache.
+	refs := []Link{{Identity: alice.Identity, Device: alice.Device, Seen: clock.now()}}
+	r.sess.set(alice.Device, alice.Identity)
+	r.refreshDone(refs, ErrUnavailable)
+	if _, cached := r.sess.known(&alice.Device); cached {
+		t.Error("a device whose refresh commit failed stayed cached")
 	}
 }

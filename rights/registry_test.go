@@ -699,7 +699,7 @@ func TestGroupCommitKeepsLinkCacheInOrder(t *testing.T) {
 				return &writeReq{tenant: tenant, actor: ActorTraffic, done: make(chan error, 1),
 					fn: func(t *txn) error { return t.learn(ref, &s) }}
 			}
-			errs, _ := r.commitBatch([]*writeReq{mk(alice, consent), mk(bob, Signals{})}, nil)
+			errs, _ := r.commitBatch([]*writeReq{mk(alice, consent), mk(bob, Signals{})}, false)
 			for _, err := range errs {
 				if err != nil {
 					t.Fatal(err)
@@ -765,7 +765,7 @@ func TestBatchFailureIsolated(t *testing.T) {
 		{tenant: tenant, actor: ActorTraffic, fn: func(t *txn) error { return t.learn(good, &s) }},
 		{tenant: tenant, actor: ActorTraffic, fn: func(*txn) error { return fmt.Errorf("damaged: %w", errBadRecord) }},
 	}
-	errs, _ := r.commitBatch(ws, nil)
+	errs, _ := r.commitBatch(ws, false)
 	if errs[0] != nil || errs[1] == nil {
 		t.Fatalf("errors %v, want only the second write to fail", errs)
 	}
