@@ -327,15 +327,15 @@ func appendCounter(b []byte, name string, c *masking.Counter) []byte {
 	b = append(b, name...)
 	b = append(b, `":{`...)
 	first := true
-	c.Each(func(n string, count int) {
+	c.EachQuoted(func(q string, count int) {
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		if n == "" {
-			n = "unclassified"
+		if q == `""` {
+			q = `"unclassified"`
 		}
-		b = masking.AppendQuote(b, []byte(n))
+		b = append(b, q...)
 		b = append(b, ':')
 		b = strconv.AppendInt(b, int64(count), 10)
 	})
