@@ -870,12 +870,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	// server's Name), not the upstream's, which names the vendor's software.
 	ctx.Response.Header.SetProtocol(http11)
 	ctx.Response.Header.SetStatusMessage(nil)
-	ctx.Response.Header.Del("Server")
-	removeConnectionHeaders(&ctx.Response.Header)
-	for _, h := range rt.DropResponseHeaders {
-		ctx.Response.Header.Del(h)
-	}
-	ctx.Response.Header.Del("Content-Length")
+	cleanReplyHeaders(&ctx.Response.Header, rt.DropResponseHeaders)
 	if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 && len(ctx.Response.Header.Peek("Access-Control-Allow-Origin")) == 0 {
 		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
 		ctx.Response.Header.Set("Vary", "Origin")
@@ -893,6 +888,37 @@ func refererOrigin(ref []byte) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host + "/"
+}
+
+// cleanReplyHeaders removes from an upstream reply's headers the Server
+// header, the hop-by-hop ones, those its Connection header names, drop,
+// and Content-Length (set from the body when the reply is written).
+func cleanReplyHeaders(h *fasthttp.ResponseHeader, drop []string) {
+	h.Del("Server")
+	if anyHeader(h, hopByHop, drop) {
+		// Each Del copies and normalizes its key: only a reply that
+		// carries one of these headers pays for the deletions.
+		removeConnectionHeaders(h)
+		for _, name := range drop {
+			h.Del(name)
+		}
+	}
+	h.Del("Content-Length")
+}
+
+// anyHeader reports whether h holds a header named in one of the lists
+// (case-insensitive).
+func anyHeader(h *fasthttp.ResponseHeader, lists ...[]string) bool {
+	for k := range h.All() {
+		for _, l := range lists {
+			for _, name := range l {
+				if len(k) == len(name) && bytes.EqualFold(k, []byte(name)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 type headerDeleter interface {
