@@ -245,24 +245,24 @@ func AppendJSON(b []byte, r *Record) []byte {
 	b = append(b, `,"route":`...)
 	b = masking.AppendQuote(b, []byte(r.Route))
 	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = appendInt(b, r.Status)
 	if r.Error != "" {
 		b = append(b, `,"error":`...)
 		b = masking.AppendQuote(b, []byte(r.Error))
 	}
 	b = append(b, `,"records_in":`...)
-	b = strconv.AppendInt(b, int64(r.RecordsIn), 10)
+	b = appendInt(b, r.RecordsIn)
 	b = append(b, `,"records_out":`...)
-	b = strconv.AppendInt(b, int64(r.RecordsOut), 10)
+	b = appendInt(b, r.RecordsOut)
 	b = append(b, `,"records_dropped":`...)
-	b = strconv.AppendInt(b, int64(r.Suppressed+r.PolicyDropped), 10)
+	b = appendInt(b, r.Suppressed+r.PolicyDropped)
 	b = append(b, `,"records_suppressed":`...)
-	b = strconv.AppendInt(b, int64(r.Suppressed), 10)
+	b = appendInt(b, r.Suppressed)
 	b = append(b, `,"answered_by_proxy":`...)
 	b = strconv.AppendBool(b, r.Answered)
 	if st := r.Stats; st != nil {
 		b = append(b, `,"fields":`...)
-		b = strconv.AppendInt(b, int64(st.Fields), 10)
+		b = appendInt(b, st.Fields)
 		b = append(b, `,"actions":{`...)
 		first := true
 		for a, n := range st.Actions {
@@ -275,7 +275,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 			first = false
 			b = masking.AppendQuote(b, []byte(masking.Action(a).String()))
 			b = append(b, ':')
-			b = strconv.AppendInt(b, int64(n), 10)
+			b = appendInt(b, n)
 		}
 		b = append(b, '}')
 		b = appendCounter(b, "classes", &st.Classes)
@@ -285,10 +285,10 @@ func AppendJSON(b []byte, r *Record) []byte {
 		b = appendCounter(b, "findings", &st.FindingClasses)
 		b = appendCounter(b, "finding_rules", &st.FindingRules)
 		b = append(b, `,"findings_total":`...)
-		b = strconv.AppendInt(b, int64(st.Findings), 10)
+		b = appendInt(b, st.Findings)
 		if st.Errors > 0 {
 			b = append(b, `,"transform_errors":`...)
-			b = strconv.AppendInt(b, int64(st.Errors), 10)
+			b = appendInt(b, st.Errors)
 		}
 		if st.Budget.Any() {
 			// Budgets that ran out: fields dropped (rule consentry.budget)
@@ -306,7 +306,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 				b = append(b, '"')
 				b = append(b, budget.Kind(k).String()...)
 				b = append(b, `":`...)
-				b = strconv.AppendInt(b, int64(n), 10)
+				b = appendInt(b, n)
 			}
 			b = append(b, '}')
 		}
@@ -315,7 +315,7 @@ func AppendJSON(b []byte, r *Record) []byte {
 	b = masking.AppendQuote(b, []byte(r.PolicyRevision))
 	if r.UpstreamStatus != 0 {
 		b = append(b, `,"upstream_status":`...)
-		b = strconv.AppendInt(b, int64(r.UpstreamStatus), 10)
+		b = appendInt(b, r.UpstreamStatus)
 	}
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(r.Duration.Microseconds())/1000, 'f', 3, 64)
@@ -327,17 +327,29 @@ func appendCounter(b []byte, name string, c *masking.Counter) []byte {
 	b = append(b, name...)
 	b = append(b, `":{`...)
 	first := true
-	c.Each(func(n string, count int) {
+	c.EachQuoted(func(q string, count int) {
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		if n == "" {
-			n = "unclassified"
+		if q == `""` {
+			q = `"unclassified"`
 		}
-		b = masking.AppendQuote(b, []byte(n))
+		b = append(b, q...)
 		b = append(b, ':')
-		b = strconv.AppendInt(b, int64(count), 10)
+		b = appendInt(b, count)
 	})
 	return append(b, '}')
+}
+
+// appendInt is strconv.AppendInt for the audit line's counts, most of
+// which are below 100.
+func appendInt(b []byte, n int) []byte {
+	switch {
+	case n >= 0 && n < 10:
+		return append(b, byte('0'+n))
+	case n >= 10 && n < 100:
+		return append(b, byte('0'+n/10), byte('0'+n%10))
+	}
+	return strconv.AppendInt(b, int64(n), 10)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,5 +161,13 @@ func TestFailingOutputIsCountedAndRecovers(t *testing.T) {
 	}
 	if l.Dropped() == 0 {
 		t.Error("lines lost at Close not counted")
+	}
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, n := range []int{-100, -10, -1, 0, 1, 9, 10, 42, 99, 100, 101, 999, 1 << 40} {
+		if got, want := string(appendInt([]byte("x"), n)), "x"+strconv.Itoa(n); got != want {
+			t.Errorf("appendInt(%d) = %s, want %s", n, got, want)
+		}
 	}
 }

@@ -491,20 +491,35 @@ func ForEachMember(b []byte, fn func(key []byte, start int) (end int, err error)
 	return nil
 }
 
+// quoteEscapes marks the bytes AppendQuote escapes.
+var quoteEscapes = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
 // AppendQuote appends s (valid UTF-8) to dst as a JSON string, escaping
 // quotes, backslashes and control characters.
 func AppendQuote(dst, s []byte) []byte {
 	const hexd = "0123456789abcdef"
 	dst = append(dst, '"')
-	for _, c := range s {
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
-		default:
-			dst = append(dst, c)
+	// Runs of bytes that need no escape are copied at once: names and
+	// most values have none.
+	run := 0
+	for i, c := range s {
+		if !quoteEscapes[c] {
+			continue
 		}
+		dst = append(dst, s[run:i]...)
+		if c < 0x20 {
+			dst = append(dst, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
+		} else {
+			dst = append(dst, '\\', c)
+		}
+		run = i + 1
 	}
+	dst = append(dst, s[run:]...)
 	return append(dst, '"')
 }

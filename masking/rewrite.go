@@ -80,6 +80,18 @@ func (c *Counter) Each(fn func(name string, n int)) {
 	}
 }
 
+// EachQuoted is Each with every name already quoted as a JSON string
+// (AppendQuote), as the audit log writes them: names are quoted once, when
+// they are interned.
+func (c *Counter) EachQuoted(fn func(quoted string, n int)) {
+	intern.RLock()
+	quoted := intern.quoted
+	intern.RUnlock()
+	for _, id := range c.touched {
+		fn(quoted[id], c.counts[id])
+	}
+}
+
 // Reset empties c, keeping its storage.
 func (c *Counter) Reset() {
 	for _, id := range c.touched {
@@ -93,8 +105,9 @@ func (c *Counter) Reset() {
 // bounded by the size of the configuration.
 var intern struct {
 	sync.RWMutex
-	ids   map[string]uint32
-	names []string
+	ids    map[string]uint32
+	names  []string
+	quoted []string // names[i] as a JSON string
 }
 
 // Intern returns the id of name, adding it on first use.
@@ -117,6 +130,7 @@ func Intern(name string) uint32 {
 	name = strings.Clone(name)
 	intern.ids[name] = id
 	intern.names = append(intern.names, name)
+	intern.quoted = append(intern.quoted, string(AppendQuote(nil, []byte(name))))
 	return id
 }
 

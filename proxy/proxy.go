@@ -282,6 +282,7 @@ type reqState struct {
 	out      []byte
 	zipped   []byte
 	query    []byte
+	uri      []byte // the upstream request URI
 	accounts [][]byte
 	subjects requestSubjects
 	stats    masking.Stats
@@ -295,7 +296,7 @@ var statePool = sync.Pool{New: func() any { return &reqState{} }}
 // releaseState returns st to the pool without the buffers that grew beyond
 // limit bytes (one huge request must not pin its memory for good).
 func releaseState(st *reqState, limit int) {
-	for _, b := range []*[]byte{&st.body, &st.out, &st.zipped, &st.query} {
+	for _, b := range []*[]byte{&st.body, &st.out, &st.zipped, &st.query, &st.uri} {
 		if cap(*b) > limit {
 			*b = nil
 		}
@@ -668,7 +669,7 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 		p.fail(ctx, ar, fasthttp.StatusBadRequest, "unexpected_body", "this route carries no body")
 		return
 	}
-	status := p.forward(ctx, rt, tenant, up, query, out, gz, ar)
+	status := p.forward(ctx, rt, tenant, up, query, out, gz, ar, &st.uri)
 	if p.rights != nil && st.subjects.pending() {
 		p.vendorAnswered(ctx, ar, tenant, &st.subjects, status)
 	}
@@ -801,7 +802,8 @@ func forwardHeader(name []byte, keepIP bool) bool {
 
 // forward sends the cleaned request upstream and copies the answer back. It
 // returns the upstream's status, or 0 if the upstream did not answer.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record) int {
+// uri is scratch space for the upstream request URI, kept across requests.
+func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Tenant, up *upstream, query, body []byte, gz bool, ar *audit.Record, uri *[]byte) int {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -842,12 +844,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 		}
 	}
 	req.Header.SetHost(up.host)
-	uri := append(append([]byte(up.prefix), ctx.Path()...), '?')
-	uri = append(uri, query...)
-	if uri[len(uri)-1] == '?' {
-		uri = uri[:len(uri)-1]
+	u := append(append(append((*uri)[:0], up.prefix...), ctx.Path()...), '?')
+	u = append(u, query...)
+	if u[len(u)-1] == '?' {
+		u = u[:len(u)-1]
 	}
-	req.SetRequestURIBytes(uri)
+	*uri = u
+	req.SetRequestURIBytes(u)
 	req.URI().DisablePathNormalizing = true
 	if len(body) > 0 || rt.Clean != nil {
 		req.SetBodyRaw(body)
@@ -875,12 +878,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	// server's Name), not the upstream's, which names the vendor's software.
 	ctx.Response.Header.SetProtocol(http11)
 	ctx.Response.Header.SetStatusMessage(nil)
-	ctx.Response.Header.Del("Server")
-	removeConnectionHeaders(&ctx.Response.Header)
-	for _, h := range rt.DropResponseHeaders {
-		ctx.Response.Header.Del(h)
-	}
-	ctx.Response.Header.Del("Content-Length")
+	cleanReplyHeaders(&ctx.Response.Header, rt.DropResponseHeaders)
 	if origin := ctx.Request.Header.Peek("Origin"); rt.Browser && len(origin) > 0 && len(ctx.Response.Header.Peek("Access-Control-Allow-Origin")) == 0 {
 		ctx.Response.Header.SetBytesV("Access-Control-Allow-Origin", origin)
 		ctx.Response.Header.Set("Vary", "Origin")
@@ -898,6 +896,37 @@ func refererOrigin(ref []byte) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host + "/"
+}
+
+// cleanReplyHeaders removes from an upstream reply's headers the Server
+// header, the hop-by-hop ones, those its Connection header names, drop,
+// and Content-Length (set from the body when the reply is written).
+func cleanReplyHeaders(h *fasthttp.ResponseHeader, drop []string) {
+	h.Del("Server")
+	if anyHeader(h, hopByHop, drop) {
+		// Each Del copies and normalizes its key: only a reply that
+		// carries one of these headers pays for the deletions.
+		removeConnectionHeaders(h)
+		for _, name := range drop {
+			h.Del(name)
+		}
+	}
+	h.Del("Content-Length")
+}
+
+// anyHeader reports whether h holds a header named in one of the lists
+// (case-insensitive).
+func anyHeader(h *fasthttp.ResponseHeader, lists ...[]string) bool {
+	for k := range h.All() {
+		for _, l := range lists {
+			for _, name := range l {
+				if len(k) == len(name) && bytes.EqualFold(k, []byte(name)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 type headerDeleter interface {

@@ -161,3 +161,32 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func TestCleanReplyHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name, reply string
+		want        []string // header lines left, in order
+	}{
+		{"plain", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nServer: vendor/1.2\r\nX-Request-Id: r1\r\n\r\n",
+			[]string{"Content-Type: application/json", "X-Request-Id: r1"}},
+		{"hop-by-hop", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: X-Hop, close\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nUpgrade: h2c\r\nX-Request-Id: r1\r\n\r\n",
+			[]string{"Content-Type: application/json", "X-Request-Id: r1"}},
+		{"redirect", "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nx-wzrk-rd: eu1\r\nX-Request-Id: r1\r\n\r\n",
+			[]string{"Content-Type: application/json", "X-Request-Id: r1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp fasthttp.Response
+			if err := resp.Read(bufio.NewReader(strings.NewReader(tc.reply + "{}"))); err != nil {
+				t.Fatal(err)
+			}
+			cleanReplyHeaders(&resp.Header, []string{"X-WZRK-RD", "X-WZRK-SPIKY-RD"})
+			var got []string
+			for k, v := range resp.Header.All() {
+				got = append(got, string(k)+": "+string(v))
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("left %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -18,11 +18,12 @@ const (
 // SDKAccount returns the account id in the batch header (element 0's "id"),
 // or nil. body must be the decrypted batch.
 func SDKAccount(body []byte) []byte {
-	r := gjson.Get(formats.B2S(body), "0")
-	if r.Type != gjson.JSON || r.Get("type").Str != "meta" {
+	// Two paths into element 0 stop at their keys (the header leads with
+	// type and id); getting element 0 itself would scan all of it.
+	if gjson.Get(formats.B2S(body), "0.type").Str != "meta" {
 		return nil
 	}
-	if id := r.Get("id"); id.Type == gjson.String && id.Str != "" {
+	if id := gjson.Get(formats.B2S(body), "0.id"); id.Type == gjson.String && id.Str != "" {
 		return valueBytes(body, id)
 	}
 	return nil
