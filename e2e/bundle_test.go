@@ -197,6 +197,9 @@ func TestFleetFollowsSignedBundles(t *testing.T) {
 			return strings.Contains(metrics(t, cs.admin), `consentry_policy_bundle_failures_total{reason="verify"}`) &&
 				metricValue(t, metrics(t, cs.admin), `consentry_policy_bundle_failures_total{reason="verify"}`) >= 1
 		})
+		// The log line is written after the metric counts the failure, and
+		// reaches the captured stderr through a pipe: wait for it too.
+		waitFor(t, func() bool { return strings.Contains(cs.stderr.String(), "policy bundle refused") })
 		logs := grep(cs.stderr.String(), "policy bundle refused")
 		if !strings.Contains(logs, `"reason":"verify"`) || !strings.Contains(logs, `"policy_revision":"r2"`) || !strings.Contains(logs, "digest mismatch") {
 			t.Errorf("instance %d: refusal log:\n%s", i, logs)
