@@ -218,7 +218,7 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 	ar.RecordsIn = len(names)
 	// The answer goes into a buffer of its own, not a pooled one: it is
 	// wiped once fasthttp has written it (answerBody).
-	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, nil)
+	reply, ferr := p.fetchAccess(tenant, up, string(ctx.Method()), rt.Path, st.query, body, hdr, names, nil, nil)
 	held := reply.Held
 	answer := &answerBody{b: reply.Body, release: func() { p.inFlightBytes.Add(-held) }}
 	if ferr != nil {
@@ -319,7 +319,7 @@ func accessBudget(err *formats.Error) (budget.Kind, bool) {
 // the reply into dst. The vendor's own 4xx/5xx JSON answers are returned as
 // they are (opened); a reply that is not JSON, over the budget, or no reply
 // is a *formats.Error, and nothing of the reply is returned.
-func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query, body []byte, headers [][2]string, names map[string][]byte, dst []byte) (accessReply, *formats.Error) {
+func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query, body []byte, headers [][2]string, names map[string][]byte, check func(status int, raw []byte) ([]byte, *formats.Error), dst []byte) (accessReply, *formats.Error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -401,6 +401,13 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 	}
 	if len(raw) > limit {
 		return out, tooLarge
+	}
+	if check != nil {
+		// Before anything is opened: what the answer may hold.
+		var cerr *formats.Error
+		if raw, cerr = check(out.Status, raw); cerr != nil {
+			return out, cerr
+		}
 	}
 	r := masking.Reverser{Names: names, Max: limit}
 	r.Tokens, _ = t.Applier.(masking.TokenOpener)

@@ -74,12 +74,16 @@ type AccessPart struct {
 	// the vendor's own channel), "error" (the source failed: error says
 	// how; data holds the vendor's own error body when it sent JSON),
 	// "skipped" (nothing to ask: error says why).
-	Status     string          `json:"status"`
-	HTTPStatus int             `json:"httpStatus,omitempty"` // the vendor's HTTP status
-	Found      *bool           `json:"found,omitempty"`      // vendor parts answered "ok"
-	Job        string          `json:"job,omitempty"`        // "requested" parts: the vendor's task id
-	Data       json.RawMessage `json:"data,omitempty"`
-	Error      *adminErr       `json:"error,omitempty"`
+	Status     string `json:"status"`
+	HTTPStatus int    `json:"httpStatus,omitempty"` // the vendor's HTTP status
+	Found      *bool  `json:"found,omitempty"`      // vendor parts answered "ok"
+	Job        string `json:"job,omitempty"`        // "requested" parts: the vendor's task id
+	// Dropped counts the records of the vendor's answer that were about
+	// someone other than the pseudonym asked for (a vendor that ignored
+	// the filter, merged persons): removed unopened.
+	Dropped int             `json:"dropped,omitempty"`
+	Data    json.RawMessage `json:"data,omitempty"`
+	Error   *adminErr       `json:"error,omitempty"`
 }
 
 // ConsentryAccess is the data of Consentry's own part.
@@ -248,7 +252,7 @@ func (a *RightsAPI) vendorPart(t *Tenant, u UpstreamAccess, device bool, id []by
 	case !ok:
 		return done("skipped", "identifier_not_forwarded", "the tenant's policy removes this identifier from uploads: "+u.Vendor+" never received it")
 	}
-	reply, ferr := a.p.fetchAccess(t, up, http.MethodGet, u.Path, query, nil, u.Headers(cred.Account, cred.Secret), names, nil)
+	reply, ferr := a.p.fetchAccess(t, up, http.MethodGet, u.Path, query, nil, u.Headers(cred.Account, cred.Secret), names, nil, nil)
 	held = reply.Held
 	part.HTTPStatus = reply.Status
 	if ferr != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
 	"github.com/consentry/consentry/vendoraccess"
+	"github.com/valyala/fasthttp"
 )
 
 // The access document's parts for the vendors of tenants.<t>.rights.vendors
@@ -87,7 +88,8 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 		return finish("skipped", "no_access_api", va.Reason())
 	}
 	// Pseudonyms named in the answers become the identifier again; tokens
-	// of the tenant's key are opened whoever they name.
+	// of the tenant's key are opened only in what va.Filter kept: records
+	// about the pseudonym asked for.
 	raw := masking.AppendQuote(nil, id)
 	names := map[string][]byte{}
 	for _, pid := range ids {
@@ -114,7 +116,15 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 		// One connection per call, closed after it: access documents are
 		// rare, and no idle connection outlives the document.
 		hdr := append(req.Header, [2]string{"Connection", "close"})
-		reply, ferr := a.p.fetchAccess(t, up, req.Method, req.Path, req.Query, req.Body, hdr, names, nil)
+		check := func(status int, raw []byte) ([]byte, *formats.Error) {
+			kept, dropped, err := va.Filter(req, status, raw)
+			if err != nil {
+				return nil, formats.Errorf(fasthttp.StatusBadGateway, "vendor_invalid_reply", "%s answered about someone other than the pseudonym asked for; nothing of it is returned", v.Name())
+			}
+			part.Dropped += dropped
+			return kept, nil
+		}
+		reply, ferr := a.p.fetchAccess(t, up, req.Method, req.Path, req.Query, req.Body, hdr, names, check, nil)
 		held += reply.Held
 		part.HTTPStatus = reply.Status
 		if ferr != nil {

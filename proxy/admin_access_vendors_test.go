@@ -36,6 +36,9 @@ type accessVendorAPI struct {
 	body  []string
 }
 
+// otherTok is set by a test to a token of another person's value.
+var otherTok string
+
 func newAccessVendorAPI(t *testing.T, reply func(w http.ResponseWriter, r *http.Request, id string)) *accessVendorAPI {
 	v := &accessVendorAPI{}
 	v.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +64,14 @@ func newAccessVendorAPI(t *testing.T, reply func(w http.ResponseWriter, r *http.
 			io.WriteString(w, `{}`)
 		case "empty":
 			io.WriteString(w, `{"next":null,"previous":null,"results":[]}`)
+		case "others": // a vendor that ignored the filter, or merged persons
+			id := r.URL.Query().Get("distinct_id") + r.URL.Query().Get("user_id")
+			q, _ := json.Marshal(id)
+			if r.URL.Query().Has("user_id") {
+				io.WriteString(w, `{"userData":{"user_id":"someone-else","amp_props":{"email":"`+otherTok+`"}}}`)
+				return
+			}
+			io.WriteString(w, `{"results":[{"distinct_ids":["someone-else"],"properties":{"email":"`+otherTok+`"}},{"distinct_ids":["x",`+string(q)+`],"properties":{"plan":"pro"}},{"distinct_ids":[],"properties":{"email":"`+otherTok+`"}}]}`)
 		case "redirect":
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
 		case "huge":
@@ -106,6 +117,7 @@ func TestAccessDocumentVendorParts(t *testing.T) {
 	tr := p.tenants["acme"].Applier.(*masking.Transformer)
 	const user, email = "user-9", "jane.doe@example.com"
 	emailTok := token(t, tr, `"`+email+`"`)
+	otherTok = token(t, tr, `"other.person@example.com"`)
 
 	posthog := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, id string) {
 		if id == "" || strings.Contains(id, "nobody") {
@@ -209,6 +221,27 @@ func TestAccessDocumentVendorParts(t *testing.T) {
 	if ph := parts["posthog"]; ph.Get("status").Str != "ok" || ph.Get("found").Raw != "false" || ph.Get("data").Exists() {
 		t.Errorf("posthog, unknown person: %s", ph.Raw)
 	}
+
+	// Answers about other persons: PostHog's are dropped unopened and
+	// counted, Amplitude's fails the part; no other person's value is
+	// opened into this document.
+	posthog.set("others")
+	amplitude.set("others")
+	status, _, raw := call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"acme","identity":"`+user+`"}`)
+	ph = gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	am = gjson.Get(raw, `parts.#(vendor=="amplitude")`)
+	if status != 200 || strings.Contains(raw, "other.person") || strings.Contains(raw, otherTok) || strings.Contains(raw, "someone-else") {
+		t.Errorf("another person's data in the document: %d %s", status, raw)
+	}
+	if ph.Get("status").Str != "ok" || ph.Get("dropped").Int() != 2 || ph.Get("data.results.#").Int() != 1 ||
+		ph.Get("data.results.0.distinct_ids.1").Str != user || ph.Get("data.results.0.properties.plan").Str != "pro" {
+		t.Errorf("posthog, other persons: %s", ph.Raw)
+	}
+	if am.Get("status").Str != "error" || am.Get("error.code").Str != "vendor_invalid_reply" || am.Get("data").Exists() {
+		t.Errorf("amplitude, another person: %s", am.Raw)
+	}
+	posthog.set("")
+	amplitude.set("")
 
 	// A device: the user-id vendors are not asked.
 	n := posthog.count()

@@ -21,6 +21,7 @@
 package vendoraccess
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -151,6 +152,9 @@ type Request struct {
 	Query  []byte // percent-encoded, without '?'
 	Header [][2]string
 	Body   []byte
+	// ID is the pseudonym a Lookup asks for (its JSON token): Filter
+	// keeps of the answer only what is about it.
+	ID []byte
 }
 
 // Requests builds the calls for ids, the JSON tokens (quoted strings or
@@ -163,7 +167,7 @@ func (v *Vendor) Requests(ids [][]byte) []Request {
 		path := "/api/projects/" + url.PathEscape(v.cfg.ProjectID) + "/persons/"
 		for _, id := range ids {
 			q := append([]byte("distinct_id="), url.QueryEscape(string(Text(id)))...)
-			out = append(out, Request{Method: http.MethodGet, Path: path, Query: q, Header: [][2]string{bearer(v.cfg.Token), accept()}})
+			out = append(out, Request{Method: http.MethodGet, Path: path, Query: q, Header: [][2]string{bearer(v.cfg.Token), accept()}, ID: id})
 		}
 	case "amplitude":
 		if v.mode != Lookup {
@@ -172,7 +176,7 @@ func (v *Vendor) Requests(ids [][]byte) []Request {
 		for _, id := range ids {
 			q := append([]byte("user_id="), url.QueryEscape(string(Text(id)))...)
 			q = append(q, "&get_amp_props=true&get_cohort_ids=true"...)
-			out = append(out, Request{Method: http.MethodGet, Path: AmplitudeProfilePath, Query: q, Header: [][2]string{{"Authorization", "Api-Key " + string(v.cfg.Token)}, accept()}})
+			out = append(out, Request{Method: http.MethodGet, Path: AmplitudeProfilePath, Query: q, Header: [][2]string{{"Authorization", "Api-Key " + string(v.cfg.Token)}, accept()}, ID: id})
 		}
 	case "mixpanel":
 		if len(ids) == 0 {
@@ -211,6 +215,76 @@ func Text(id []byte) []byte {
 func bearer(tok []byte) [2]string { return [2]string{"Authorization", "Bearer " + string(tok)} }
 
 func accept() [2]string { return [2]string{"Accept", "application/json"} }
+
+// ErrOtherSubject: a Lookup's answer is about someone other than the
+// pseudonym asked for; nothing of it may be opened.
+var ErrOtherSubject = errors.New("the answer is about another subject")
+
+// Filter keeps of a Lookup's 2xx answer, still sealed (before the
+// tenant's tokens in it are opened), only what is about id, the
+// pseudonym asked for: PostHog's results whose distinct_ids hold id
+// (the others are dropped and counted), Amplitude's userData whose
+// user_id is id (an answer about anyone else is ErrOtherSubject). A
+// vendor that ignored the filter, or merged persons, must not reveal
+// another person's data in this one's document. Other answers are
+// returned as they are (Read judges them).
+func (v *Vendor) Filter(req Request, status int, body []byte) (kept []byte, dropped int, err error) {
+	if status < 200 || status > 299 || req.ID == nil || !gjson.ValidBytes(body) {
+		return body, 0, nil
+	}
+	want := string(Text(req.ID))
+	r := gjson.ParseBytes(body)
+	switch v.name {
+	case "posthog":
+		res := r.Get("results")
+		if !res.IsArray() {
+			return body, 0, nil
+		}
+		var keep []gjson.Result
+		for _, p := range res.Array() {
+			mine := false
+			p.Get("distinct_ids").ForEach(func(_, d gjson.Result) bool {
+				mine = d.Type == gjson.String && d.Str == want
+				return !mine
+			})
+			if mine {
+				keep = append(keep, p)
+			} else {
+				dropped++
+			}
+		}
+		if dropped == 0 {
+			return body, 0, nil
+		}
+		var out []byte
+		if res.Index > 0 && res.Index+len(res.Raw) <= len(body) && body[res.Index] == '[' {
+			out = append(make([]byte, 0, len(body)), body[:res.Index]...)
+		} else {
+			out, body, res.Index = []byte(`{"results":`), []byte("}"), 0 // keep only the list
+		}
+		out = append(out, '[')
+		for i, p := range keep {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, p.Raw...)
+		}
+		out = append(out, ']')
+		if res.Index == 0 {
+			return append(out, body...), dropped, nil
+		}
+		return append(out, body[res.Index+len(res.Raw):]...), dropped, nil
+	case "amplitude":
+		u := r.Get("userData")
+		if !u.Exists() {
+			return body, 0, nil
+		}
+		if id := u.Get("user_id"); id.Type != gjson.String || id.Str != want {
+			return nil, 0, ErrOtherSubject
+		}
+	}
+	return body, 0, nil
+}
 
 // Answer is what one call's answer says.
 type Answer struct {
