@@ -80,6 +80,15 @@ type Config struct {
 // (https://analytics.eu.amplitude.com) is not asked.
 const AmplitudeProfileUS = "https://profile-api.amplitude.com"
 
+// amplitudeUS are Amplitude's US hosts (erasure's default base_url is
+// https://amplitude.com): their accounts' profiles are at
+// AmplitudeProfileUS.
+var amplitudeUS = map[string]bool{
+	"amplitude.com": true, "www.amplitude.com": true, "app.amplitude.com": true,
+	"api.amplitude.com": true, "api2.amplitude.com": true, "analytics.amplitude.com": true,
+	"profile-api.amplitude.com": true,
+}
+
 // Paths of the access calls.
 const (
 	AmplitudeProfilePath = "/v1/userprofile"
@@ -109,14 +118,18 @@ func New(name string, cfg Config) *Vendor {
 		// (a test server, a forward proxy) serves both.
 		host := ""
 		if u, err := url.Parse(v.base); err == nil {
-			host = u.Hostname()
+			host = strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 		}
 		amp := v.base == "" || host == "amplitude.com" || strings.HasSuffix(host, ".amplitude.com")
 		switch {
-		case amp && strings.Contains(host, ".eu."):
+		case amp && (host == "eu.amplitude.com" || strings.HasSuffix(host, ".eu.amplitude.com")):
 			v.reason = "Amplitude's User Profile API is unavailable in its EU region: request the person's data with Amplitude's DSAR API (organisation key) or in Amplitude, naming the person by the user id Amplitude holds (heldAs)"
-		case amp:
+		case v.base == "" || amplitudeUS[host]:
 			v.mode, v.base = Lookup, AmplitudeProfileUS
+		case amp:
+			// Another region's host: its key and pseudonyms must not be
+			// sent to the US profile API.
+			v.reason = "rights.vendors.amplitude.base_url is an Amplitude host of no region Consentry knows the User Profile API of: request the person's data in Amplitude, naming the person by the user id Amplitude holds (heldAs)"
 		default:
 			v.mode = Lookup
 		}
