@@ -340,6 +340,9 @@ func (p *Proxy) fetchAccess(t *Tenant, up *upstream, method, path string, query,
 	req.Header.SetHost(up.host) // before the URI: a parsed host-less URI would drop it
 	req.SetRequestURIBytes(uri)
 	req.URI().DisablePathNormalizing = true
+	if up.tls {
+		req.URI().SetScheme("https") // fasthttp refuses an http request on a TLS HostClient
+	}
 	if len(body) > 0 {
 		req.SetBodyRaw(body)
 	}

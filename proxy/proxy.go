@@ -56,6 +56,7 @@ type upstream struct {
 	client *fasthttp.HostClient
 	host   string
 	prefix string // path prefix of the configured URL, without trailing '/'
+	tls    bool   // https: requests must say so, or the HostClient refuses them
 }
 
 func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
@@ -92,7 +93,7 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 	if isTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
 	}
-	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/")}, nil
+	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/"), tls: isTLS}, nil
 }
 
 // noRetry refuses every automatic retry of an upstream request.
@@ -852,6 +853,9 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant *Ten
 	*uri = u
 	req.SetRequestURIBytes(u)
 	req.URI().DisablePathNormalizing = true
+	if up.tls {
+		req.URI().SetScheme("https") // a request read on a plain listener is http
+	}
 	if len(body) > 0 || rt.Clean != nil {
 		req.SetBodyRaw(body)
 	}

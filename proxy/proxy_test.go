@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -189,5 +191,33 @@ func BenchmarkHandleTypical(b *testing.B) {
 	for b.Loop() {
 		request(&ctx, "POST", uri, in, hdr...)
 		p.Handle(&ctx)
+	}
+}
+
+// An https upstream is reached from a plain listener: the forwarded
+// request carries the upstream's scheme, not the client's.
+func TestHTTPSUpstream(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"ok":1}`) }))
+	t.Cleanup(srv.Close)
+	tr, err := masking.NewTransformer(masking.Keys{HMACKey: bytes.Repeat([]byte{1}, 32), TokenKey: bytes.Repeat([]byte{2}, 64), TokenKeyID: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := policy.New(policy.WithFS(rules.FS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close)
+	cfg := config.Default()
+	cfg.Upstream.InsecureSkipVerify = true // httptest's certificate
+	p, err := New(cfg, eng, []TenantSpec{{Name: "acme", Accounts: []string{"ACC"}, Applier: tr, Upstreams: map[string]string{"": srv.URL}}}, "", clevertap.Routes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx fasthttp.RequestCtx
+	request(&ctx, "POST", "/a1?z=ACC", []byte(`[{"type":"meta","id":"ACC"}]`))
+	p.Handle(&ctx)
+	if ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"ok"`) {
+		t.Errorf("https upstream: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }
