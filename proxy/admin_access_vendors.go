@@ -97,7 +97,12 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 			names[string(text)] = raw
 		}
 	}
-	up, err := newUpstream(va.BaseURL(), a.p.cfg.Upstream)
+	// The vendor's certificate is always verified, as erasure does:
+	// upstream.insecure_skip_verify is for the data path's test upstreams,
+	// and these calls carry the account's credential.
+	opts := a.p.cfg.Upstream
+	opts.InsecureSkipVerify = false
+	up, err := newUpstream(va.BaseURL(), opts)
 	if err != nil {
 		return finish("error", "invalid_base_url", "rights.vendors."+v.Name()+".base_url cannot be used: "+err.Error())
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -358,6 +360,42 @@ func TestAccessDocumentSeveralPseudonyms(t *testing.T) {
 	}
 }
 
+// A vendor's certificate is verified even with
+// upstream.insecure_skip_verify: the calls carry the account's token.
+func TestAccessDocumentVendorTLSVerified(t *testing.T) {
+	p, _ := testProxy(t)
+	p.cfg.Upstream.InsecureSkipVerify = true
+	reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.rights = NewRightsAdapter(reg, nil)
+	var calls atomic.Int32
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.WriteString(w, `{"results":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	var tlsErrs atomic.Int32 // the client refused the certificate
+	srv.Config.ErrorLog = log.New(writerFunc(func(b []byte) (int, error) { tlsErrs.Add(1); return len(b), nil }), "", 0)
+	v, err := erasure.New(erasure.PostHog, erasure.Config{BaseURL: srv.URL, Token: []byte("phx-key"), ProjectID: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {v}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	status, _, raw := call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	ph := gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	if status != 200 || ph.Get("status").Str != "error" || ph.Get("error.code").Str != "upstream_unavailable" || calls.Load() != 0 || tlsErrs.Load() == 0 {
+		t.Errorf("self-signed vendor: %d calls, %d %s", calls.Load(), status, raw)
+	}
+}
+
 // BenchmarkAccessDocumentVendors: one access document asking PostHog,
 // Amplitude and Mixpanel over loopback, each answering after delay. The
 // parts are asked concurrently: with a 20 ms vendor a document takes about
@@ -419,3 +457,7 @@ func BenchmarkAccessDocumentVendors(b *testing.B) {
 		})
 	}
 }
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
