@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -51,7 +52,17 @@ func (a *RightsAPI) startVendorParts(t *Tenant, device bool, id []byte) (wait fu
 
 // accessVendor makes one vendor's part. held bytes of it count in the
 // in-flight budget until the caller subtracts them.
-func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id []byte) (_ AccessPart, held int64) {
+func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id []byte) (out AccessPart, held int64) {
+	// It runs in a goroutine of its own, where no server recovers a
+	// panic: one vendor's bug is that vendor's error part, not the
+	// process's end. held keeps what was reserved until the panic.
+	defer func() {
+		if r := recover(); r != nil {
+			a.p.log.Error("vendor access part panicked", "tenant", t.Name, "vendor", v.Name(), "panic_type", fmt.Sprintf("%T", r)) // the value may name the person
+			out = AccessPart{Vendor: v.Name(), Time: time.Now().UTC(), Status: "error",
+				Error: &adminErr{Code: "internal_error", Message: "Consentry failed while asking " + v.Name() + " (logged as a panic): report it; the other parts are complete"}}
+		}
+	}()
 	acc := v.Account()
 	va := vendoraccess.New(v.Name(), vendoraccess.Config{BaseURL: acc.BaseURL, Token: acc.Token, ProjectID: acc.ProjectID, ProjectToken: acc.ProjectToken})
 	part := AccessPart{Vendor: v.Name()}

@@ -396,6 +396,43 @@ func TestAccessDocumentVendorTLSVerified(t *testing.T) {
 	}
 }
 
+// A panic while asking a vendor (here: a tenant without keys, which the
+// configuration never builds) is that vendor's error part, logged
+// without values; the process and the other parts survive.
+func TestAccessDocumentVendorPanic(t *testing.T) {
+	p, _ := testProxy(t)
+	var logs bytes.Buffer
+	p.log = slog.New(slog.NewTextHandler(&logs, nil))
+	reg, err := rights.Open(t.TempDir(), bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close() })
+	p.rights = NewRightsAdapter(reg, nil)
+	v, err := erasure.New(erasure.PostHog, erasure.Config{BaseURL: "http://127.0.0.1:1", Token: []byte("phx-key"), ProjectID: "42"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewRightsAPI(p, []AdminToken{{Name: "ops", Secret: []byte(testToken)}}, WithVendorErasure(map[string][]*erasure.Vendor{"acme": {v}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	p.tenants["acme"].Applier = nil
+	status, _, raw := call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	ph := gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	if status != 200 || ph.Get("status").Str != "error" || ph.Get("error.code").Str != "internal_error" || gjson.Get(raw, "parts.0.vendor").Str != "consentry" {
+		t.Errorf("panicking vendor: %d %s", status, raw)
+	}
+	if !strings.Contains(logs.String(), "vendor access part panicked") || strings.Contains(logs.String(), "user-9") {
+		t.Errorf("log: %s", logs.String())
+	}
+	if p.inFlightBytes.Load() != 0 {
+		t.Errorf("%d bytes left in the in-flight budget", p.inFlightBytes.Load())
+	}
+}
+
 // BenchmarkAccessDocumentVendors: one access document asking PostHog,
 // Amplitude and Mixpanel over loopback, each answering after delay. The
 // parts are asked concurrently: with a 20 ms vendor a document takes about
