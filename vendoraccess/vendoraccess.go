@@ -200,11 +200,9 @@ func (v *Vendor) Requests(ids [][]byte) []Request {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			if len(id) > 0 && id[0] == '"' {
-				body = append(body, id...)
-			} else {
-				body = masking.AppendQuote(body, id) // distinct ids are strings
-			}
+			// Always quoted from the id's text: distinct ids are strings,
+			// and a token that only starts like one is not spliced in.
+			body = masking.AppendQuote(body, Text(id))
 		}
 		body = append(body, `],"compliance_type":"GDPR"}`...)
 		q := append([]byte("token="), url.QueryEscape(v.cfg.ProjectToken)...)

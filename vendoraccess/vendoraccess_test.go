@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -64,6 +66,23 @@ func TestRequestsGolden(t *testing.T) {
 				t.Errorf("requests differ from %s:\n%s", path, got.String())
 			}
 		})
+	}
+}
+
+// Mixpanel's body is JSON whatever the ids: each is quoted from its
+// text, and one that only starts like a JSON string stays one string.
+func TestMixpanelBodyQuoted(t *testing.T) {
+	v := New("mixpanel", Config{Token: []byte("t"), ProjectToken: "p"})
+	ids := [][]byte{[]byte(`"a\u0041"`), []byte(`"x"],"compliance_type":"CCPA","y":["`), []byte("42"), []byte(`"`)}
+	reqs := v.Requests(ids)
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	body := reqs[0].Body
+	r := gjson.ParseBytes(body)
+	if !gjson.ValidBytes(body) || r.Get("compliance_type").Str != "GDPR" || r.Get("y").Exists() || r.Get("distinct_ids.#").Int() != 4 ||
+		r.Get("distinct_ids.0").Str != "aA" || r.Get("distinct_ids.1").Str != string(Text(ids[1])) || r.Get("distinct_ids.2").Str != "42" || r.Get("distinct_ids.3").Str != `"` {
+		t.Errorf("body: %s", body)
 	}
 }
 
