@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/budget"
+	"github.com/consentry/consentry/config"
 	"github.com/consentry/consentry/erasure"
 	"github.com/consentry/consentry/formats"
 	"github.com/consentry/consentry/masking"
@@ -108,14 +109,9 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 			names[string(text)] = raw
 		}
 	}
-	// The vendor's certificate is always verified, as erasure does:
-	// upstream.insecure_skip_verify is for the data path's test upstreams,
-	// and these calls carry the account's credential.
-	opts := a.p.cfg.Upstream
-	opts.InsecureSkipVerify = false
-	up, err := newUpstream(va.BaseURL(), opts)
-	if err != nil {
-		return finish("error", "invalid_base_url", "rights.vendors."+v.Name()+".base_url cannot be used: "+err.Error())
+	up, msg := vendorUpstream(v.Name(), va.BaseURL(), a.p.cfg.Upstream)
+	if up == nil {
+		return finish("error", "invalid_base_url", msg)
 	}
 	limit := a.p.cfg.Limits.MaxAccessResponseBytes
 	if limit <= 0 {
@@ -187,4 +183,18 @@ func (a *RightsAPI) accessVendor(t *Tenant, v *erasure.Vendor, device bool, id [
 		part.Data = append(data, ']')
 	}
 	return finish("ok", "", "")
+}
+
+// vendorUpstream is the client of a vendor's access API at base. The
+// vendor's certificate is always verified, as erasure does:
+// upstream.insecure_skip_verify is for the data path's test upstreams,
+// and these calls carry the account's credential. A base that cannot be
+// used is a fixed message naming the key: the URL may hold user:pass@.
+func vendorUpstream(vendor, base string, opts config.UpstreamOpts) (*upstream, string) {
+	opts.InsecureSkipVerify = false
+	up, err := newUpstream(base, opts)
+	if err != nil {
+		return nil, "rights.vendors." + vendor + ".base_url is not a URL Consentry can call: correct it (scheme://host[/prefix])"
+	}
+	return up, ""
 }
