@@ -93,7 +93,7 @@ func newUpstream(raw string, opts config.UpstreamOpts) (*upstream, error) {
 	if isTLS {
 		hc.TLSConfig = &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: opts.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // opt-in for tests
 	}
-	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.Path, "/"), tls: isTLS}, nil
+	return &upstream{client: hc, host: u.Host, prefix: strings.TrimRight(u.EscapedPath(), "/"), tls: isTLS}, nil
 }
 
 // noRetry refuses every automatic retry of an upstream request.

@@ -221,3 +221,19 @@ func TestHTTPSUpstream(t *testing.T) {
 		t.Errorf("https upstream: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
 }
+
+// The upstream's path prefix is sent as configured: escapes stay escapes.
+func TestUpstreamPrefixEscaped(t *testing.T) {
+	for _, tc := range []struct{ url, prefix string }{
+		{"https://h.example", ""},
+		{"https://h.example/", ""},
+		{"https://h.example/amp/", "/amp"},
+		{"https://h.example/a%2Fb/", "/a%2Fb"},
+		{"https://h.example/a%20b", "/a%20b"},
+	} {
+		up, err := newUpstream(tc.url, config.Default().Upstream)
+		if err != nil || up.prefix != tc.prefix {
+			t.Errorf("%s: prefix %q, want %q (%v)", tc.url, up.prefix, tc.prefix, err)
+		}
+	}
+}
