@@ -318,9 +318,10 @@ func TestAccessDocumentSeveralPseudonyms(t *testing.T) {
 	}
 	t.Cleanup(func() { reg.Close() })
 	p.rights = NewRightsAdapter(reg, nil)
+	var pad atomic.Int64 // bytes of padding in each answer
 	posthog := newAccessVendorAPI(t, func(w http.ResponseWriter, r *http.Request, id string) {
 		q, _ := json.Marshal(id)
-		io.WriteString(w, `{"results":[{"uuid":"u","distinct_ids":[`+string(q)+`],"properties":{}}]}`)
+		io.WriteString(w, `{"results":[{"uuid":"u","distinct_ids":[`+string(q)+`],"properties":{"pad":"`+strings.Repeat("x", int(pad.Load()))+`"}}]}`)
 	})
 	vendors := map[string][]*erasure.Vendor{}
 	for _, tenant := range []string{"acme", "dropper"} {
@@ -351,9 +352,25 @@ func TestAccessDocumentSeveralPseudonyms(t *testing.T) {
 		t.Errorf("the second call does not name the token: %s", q1)
 	}
 
+	// Each answer under limits.max_access_response_bytes, both together
+	// over it: nothing of them is returned, and the budget counts it.
+	p.cfg.Limits.MaxAccessResponseBytes = 32 << 10
+	pad.Store(20 << 10)
+	status, _, raw = call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"acme","identity":"user-9"}`)
+	ph = gjson.Get(raw, `parts.#(vendor=="posthog")`)
+	var m dto.Metric
+	if err := p.metrics.budgetCtrs[budget.AccessResponse].Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+		t.Errorf("access_response_bytes counted %v times, want 1", m.GetCounter().GetValue())
+	}
+	if status != 200 || ph.Get("status").Str != "error" || ph.Get("error.code").Str != "access_response_too_large" || ph.Get("data").Exists() ||
+		!strings.Contains(ph.Get("error.message").Str, "together") || posthog.count() != 4 || strings.Contains(raw, "xxxx") {
+		t.Errorf("two answers over the limit together: %d calls, %d %s", posthog.count(), status, ph.Raw)
+	}
+	pad.Store(0)
+
 	status, _, raw = call(t, mux, "POST", "/v1/subjects/access", "Bearer "+testToken, `{"tenant":"dropper","identity":"user-9"}`)
 	ph = gjson.Get(raw, `parts.#(vendor=="posthog")`)
-	if status != 200 || ph.Get("status").Str != "skipped" || ph.Get("error.code").Str != "identifier_not_forwarded" || posthog.count() != 2 {
+	if status != 200 || ph.Get("status").Str != "skipped" || ph.Get("error.code").Str != "identifier_not_forwarded" || posthog.count() != 4 {
 		t.Errorf("dropped identifier: %d %s", status, raw)
 	}
 	if p.inFlightBytes.Load() != 0 {
