@@ -253,8 +253,12 @@ func (v *Vendor) Filter(req Request, status int, body []byte) (kept []byte, drop
 		}
 		var keep []gjson.Result
 		for _, p := range res.Array() {
-			mine := false
-			p.Get("distinct_ids").ForEach(func(_, d gjson.Result) bool {
+			mine, ds := false, p.Get("distinct_ids")
+			if !ds.IsArray() { // ForEach would visit a lone value
+				dropped++
+				continue
+			}
+			ds.ForEach(func(_, d gjson.Result) bool {
 				mine = d.Type == gjson.String && d.Str == want
 				return !mine
 			})

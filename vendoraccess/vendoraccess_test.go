@@ -86,6 +86,34 @@ func TestMixpanelBodyQuoted(t *testing.T) {
 	}
 }
 
+// Filter keeps only what is about the pseudonym asked for, before
+// anything is opened.
+func TestFilter(t *testing.T) {
+	id := []byte(`"p-1"`)
+	for _, tc := range []struct {
+		vendor  string
+		status  int
+		body    string
+		want    string
+		dropped int
+		err     error
+	}{
+		{"posthog", 200, `{"next":null,"results":[{"distinct_ids":["p-1"],"properties":{}}]}`, `{"next":null,"results":[{"distinct_ids":["p-1"],"properties":{}}]}`, 0, nil},
+		{"posthog", 200, `{"next":null,"results":[{"distinct_ids":["q"],"properties":{"e":"tok:x"}},{"distinct_ids":["a","p-1"]},{"distinct_ids":"p-1"}],"n":1}`, `{"next":null,"results":[{"distinct_ids":["a","p-1"]}],"n":1}`, 2, nil},
+		{"posthog", 200, `{"results":[{"distinct_ids":["P-1"]}]}`, `{"results":[]}`, 1, nil},
+		{"posthog", 500, `{"results":[{"distinct_ids":["q"]}]}`, `{"results":[{"distinct_ids":["q"]}]}`, 0, nil},
+		{"amplitude", 200, `{"userData":{"user_id":"p-1","amp_props":{}}}`, `{"userData":{"user_id":"p-1","amp_props":{}}}`, 0, nil},
+		{"amplitude", 200, `{"userData":{"user_id":"q","amp_props":{}}}`, ``, 0, ErrOtherSubject},
+		{"amplitude", 200, `{"userData":{"amp_props":{}}}`, ``, 0, ErrOtherSubject},
+		{"amplitude", 400, `{"error":"User id and device id not seen before"}`, `{"error":"User id and device id not seen before"}`, 0, nil},
+	} {
+		kept, dropped, err := New(tc.vendor, Config{BaseURL: "http://127.0.0.1:1"}).Filter(Request{ID: id}, tc.status, []byte(tc.body))
+		if string(kept) != tc.want || dropped != tc.dropped || err != tc.err {
+			t.Errorf("%s %s: %s, %d dropped, %v", tc.vendor, tc.body, kept, dropped, err)
+		}
+	}
+}
+
 func TestModes(t *testing.T) {
 	for _, tc := range []struct {
 		vendor, base string
