@@ -3,7 +3,6 @@ package proxy
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"iter"
 	"net/http"
 	"strings"
@@ -97,45 +96,12 @@ type ConsentryAccess struct {
 
 // accessDoc serves AdminAccessPath.
 func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor string) {
-	var req SubjectRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		adminError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object {\"tenant\", \"identity\" | \"device\"}: "+jsonProblem(err))
+	sub, ok := a.readSubject(w, r)
+	if !ok {
 		return
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		adminError(w, http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
-		return
-	}
-	tenant := a.p.tenants[req.Tenant]
-	switch {
-	case req.Tenant == "":
-		adminError(w, http.StatusBadRequest, "invalid_subject", "name the tenant")
-		return
-	case tenant == nil:
-		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
-		return
-	case (req.Identity == nil) == (req.Device == nil):
-		adminError(w, http.StatusBadRequest, "invalid_subject", "name exactly one of identity or device")
-		return
-	}
-	device := req.Device != nil
-	id, kind := []byte(ptrValue(req.Identity)), rights.KindIdentity
-	if device {
-		id, kind = []byte(*req.Device), rights.KindDevice
-	}
-	if err := rights.ValidateIdentifier(id); err != nil {
-		adminError(w, http.StatusBadRequest, "invalid_identifier", err.Error())
-		return
-	}
+	req, tenant, device, id, kind, ref := sub.req, sub.tenant, sub.device, sub.id, sub.kind, sub.ref
 	reg := a.p.rights.Registry()
-	ref := rights.Ref{Tenant: req.Tenant}
-	if device {
-		ref.Device, ref.HasDevice = reg.Key(req.Tenant, kind, id), true
-	} else {
-		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
-	}
 	log := a.p.log.With("action", "access", "tenant", req.Tenant, "actor", actor, "kind", kind.String())
 	rep, err := reg.Show(ref, actor)
 	if err != nil {

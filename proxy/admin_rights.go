@@ -258,52 +258,74 @@ func (r *SubjectResponse) addNote(s string) {
 	r.Note += s
 }
 
+// adminSubject is a validated subject request: the tenant, the identifier
+// and its registry key.
+type adminSubject struct {
+	req    SubjectRequest
+	tenant *Tenant
+	device bool
+	id     []byte
+	kind   rights.Kind
+	ref    rights.Ref
+}
+
+// readSubject decodes and checks a {"tenant", "identity" | "device"} body;
+// on a bad one it has answered the error and reports false.
+func (a *RightsAPI) readSubject(w http.ResponseWriter, r *http.Request) (adminSubject, bool) {
+	var s adminSubject
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s.req); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object {\"tenant\", \"identity\" | \"device\"}: "+jsonProblem(err))
+		return s, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		adminError(w, http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
+		return s, false
+	}
+	s.tenant = a.p.tenants[s.req.Tenant]
+	switch {
+	case s.req.Tenant == "":
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name the tenant")
+		return s, false
+	case s.tenant == nil:
+		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
+		return s, false
+	case (s.req.Identity == nil) == (s.req.Device == nil):
+		adminError(w, http.StatusBadRequest, "invalid_subject", "name exactly one of identity or device")
+		return s, false
+	}
+	s.device = s.req.Device != nil
+	s.id, s.kind = []byte(ptrValue(s.req.Identity)), rights.KindIdentity
+	if s.device {
+		s.id, s.kind = []byte(*s.req.Device), rights.KindDevice
+	}
+	if err := rights.ValidateIdentifier(s.id); err != nil {
+		adminError(w, http.StatusBadRequest, "invalid_identifier", err.Error())
+		return s, false
+	}
+	reg := a.p.rights.Registry()
+	s.ref = rights.Ref{Tenant: s.req.Tenant}
+	if s.device {
+		s.ref.Device, s.ref.HasDevice = reg.Key(s.req.Tenant, s.kind, s.id), true
+	} else {
+		s.ref.Identity, s.ref.HasIdentity = reg.Key(s.req.Tenant, s.kind, s.id), true
+	}
+	return s, true
+}
+
 type adminErr struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
 func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, actor string) {
-	var req SubjectRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		adminError(w, http.StatusBadRequest, "invalid_request", "the body must be a JSON object {\"tenant\", \"identity\" | \"device\"}: "+jsonProblem(err))
+	sub, ok := a.readSubject(w, r)
+	if !ok {
 		return
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		adminError(w, http.StatusBadRequest, "invalid_request", "trailing data after the JSON object")
-		return
-	}
-	tenant := a.p.tenants[req.Tenant]
-	switch {
-	case req.Tenant == "":
-		adminError(w, http.StatusBadRequest, "invalid_subject", "name the tenant")
-		return
-	case tenant == nil:
-		adminError(w, http.StatusNotFound, "unknown_tenant", "the tenant is not configured")
-		return
-	case (req.Identity == nil) == (req.Device == nil):
-		adminError(w, http.StatusBadRequest, "invalid_subject", "name exactly one of identity or device")
-		return
-	}
+	req, tenant, device, id, kind, ref := sub.req, sub.tenant, sub.device, sub.id, sub.kind, sub.ref
 	reg := a.p.rights.Registry()
-	device := req.Device != nil
-	id := []byte(ptrValue(req.Identity))
-	kind := rights.KindIdentity
-	if device {
-		id, kind = []byte(*req.Device), rights.KindDevice
-	}
-	if err := rights.ValidateIdentifier(id); err != nil {
-		adminError(w, http.StatusBadRequest, "invalid_identifier", err.Error())
-		return
-	}
-	ref := rights.Ref{Tenant: req.Tenant}
-	if device {
-		ref.Device, ref.HasDevice = reg.Key(req.Tenant, kind, id), true
-	} else {
-		ref.Identity, ref.HasIdentity = reg.Key(req.Tenant, kind, id), true
-	}
 	var (
 		rep      rights.Report
 		err      error
