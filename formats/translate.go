@@ -74,13 +74,7 @@ func (env *Env) TranslateID(dst []byte, c *IDCarrier, raw []byte) ([]byte, bool,
 	if !decided {
 		return dst, false, nil
 	}
-	switch decision {
-	case masking.ActionKeep, masking.ActionHash, masking.ActionTokenize:
-	case masking.ActionScan:
-		if st.Findings != findings {
-			return dst, false, nil
-		}
-	default:
+	if !Translates(decision, st.Findings != findings) {
 		return dst, false, nil
 	}
 	if _, err := rw.Parse(out, 0); err != nil {
@@ -179,4 +173,19 @@ func IsJSONNumber(b []byte) bool {
 		}
 	}
 	return i == len(b) && len(b) > 0
+}
+
+// Translates reports whether an identifier the policy decided with action
+// reaches the vendor as one exact value Consentry can name again: kept,
+// hashed, tokenized, or scanned with nothing found. Anything else (dropped,
+// masked, generalized, a scan that rewrote it) never reached the vendor as
+// the identifier.
+func Translates(action masking.Action, scanFound bool) bool {
+	switch action {
+	case masking.ActionKeep, masking.ActionHash, masking.ActionTokenize:
+		return true
+	case masking.ActionScan:
+		return !scanFound
+	}
+	return false
 }

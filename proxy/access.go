@@ -197,9 +197,7 @@ func (p *Proxy) serveAccess(ctx *fasthttp.RequestCtx, rt *formats.Route, tenant 
 		return
 	}
 	if st.stats.Budget.Refused {
-		p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "shape_budget_exceeded",
-			"the tenant sent more new record shapes this minute than limits.max_new_shapes_per_tenant_minute; retry later")
-		ctx.Response.Header.Set("Retry-After", "60")
+		p.refuseShapes(ctx, ar)
 		return
 	}
 	if a.Body != nil {

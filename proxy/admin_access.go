@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"errors"
 	"iter"
 	"net/http"
 	"strings"
@@ -105,12 +104,7 @@ func (a *RightsAPI) accessDoc(w http.ResponseWriter, r *http.Request, actor stri
 	log := a.p.log.With("action", "access", "tenant", req.Tenant, "actor", actor, "kind", kind.String())
 	rep, err := reg.Show(ref, actor)
 	if err != nil {
-		status, code := http.StatusServiceUnavailable, "rights_unavailable"
-		if errors.Is(err, rights.ErrInvalidSubject) {
-			status, code = http.StatusBadRequest, "invalid_subject"
-		}
-		log.Warn("rights admin request failed", "status", status, "error", err.Error())
-		adminError(w, status, code, err.Error())
+		registryError(w, log, err)
 		return
 	}
 	own := ConsentryAccess{Report: rep}

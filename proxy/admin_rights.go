@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -314,6 +315,17 @@ func (a *RightsAPI) readSubject(w http.ResponseWriter, r *http.Request) (adminSu
 	return s, true
 }
 
+// registryError answers a failed registry call: 400 for a subject the
+// registry refuses, 503 when it cannot read or write.
+func registryError(w http.ResponseWriter, log *slog.Logger, err error) {
+	status, code := http.StatusServiceUnavailable, "rights_unavailable"
+	if errors.Is(err, rights.ErrInvalidSubject) {
+		status, code = http.StatusBadRequest, "invalid_subject"
+	}
+	log.Warn("rights admin request failed", "status", status, "error", err.Error())
+	adminError(w, status, code, err.Error())
+}
+
 type adminErr struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
@@ -352,12 +364,7 @@ func (a *RightsAPI) subject(w http.ResponseWriter, r *http.Request, action, acto
 	}
 	log := a.p.log.With("action", action, "tenant", req.Tenant, "actor", actor, "kind", kind.String())
 	if err != nil {
-		status, code := http.StatusServiceUnavailable, "rights_unavailable"
-		if errors.Is(err, rights.ErrInvalidSubject) {
-			status, code = http.StatusBadRequest, "invalid_subject"
-		}
-		log.Warn("rights admin request failed", "status", status, "error", err.Error())
-		adminError(w, status, code, err.Error())
+		registryError(w, log, err)
 		return
 	}
 	resp := SubjectResponse{Action: action, Report: rep, Warnings: warnings}

@@ -634,11 +634,7 @@ func (p *Proxy) serveRoute(ctx *fasthttp.RequestCtx, cands []*formats.Route, st 
 			return
 		}
 		if st.stats.Budget.Refused {
-			// The tenant built too many new shapes this minute: forward
-			// nothing; the SDK keeps the data and retries.
-			p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "shape_budget_exceeded",
-				"the tenant sent more new record shapes this minute than limits.max_new_shapes_per_tenant_minute; retry later")
-			ctx.Response.Header.Set("Retry-After", "60")
+			p.refuseShapes(ctx, ar)
 			return
 		}
 		if res.AllDropped {
@@ -1001,3 +997,11 @@ func isTimeout(err error) bool {
 }
 
 func appendJSONString(b []byte, s string) []byte { return masking.AppendQuote(b, []byte(s)) }
+
+// refuseShapes answers a request that met the tenant's new-shape budget:
+// nothing is forwarded, and the SDK keeps the data and retries.
+func (p *Proxy) refuseShapes(ctx *fasthttp.RequestCtx, ar *audit.Record) {
+	p.fail(ctx, ar, fasthttp.StatusServiceUnavailable, "shape_budget_exceeded",
+		"the tenant sent more new record shapes this minute than limits.max_new_shapes_per_tenant_minute; retry later")
+	ctx.Response.Header.Set("Retry-After", "60")
+}

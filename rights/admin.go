@@ -136,21 +136,8 @@ func (r *Registry) Erase(ref Ref, actor string, byAdmin bool) (Report, error) {
 // and returns the subject's report. Only an erased subject has vendor
 // deletions: otherwise it fails with ErrInvalidSubject.
 func (r *Registry) VendorErasures(ref Ref, actor string, ves []VendorErasure) (Report, error) {
-	if k, _, err := adminSubject(ref); err == nil && r != nil && !r.closed.Load() {
-		// Checked before the write: an error inside a write transaction
-		// counts as a store failure.
-		var erased bool
-		err := r.store.View(func(rd StoreReader) error {
-			rec, _, err := rd.Get(k)
-			erased = rec.Reason.isErasure()
-			return err
-		})
-		if err != nil {
-			return Report{}, fmt.Errorf("cannot read subject: %w: %w", ErrUnavailable, err)
-		}
-		if !erased {
-			return Report{}, fmt.Errorf("cannot record vendor deletions: %w: the subject is not erased", ErrInvalidSubject)
-		}
+	if err := r.requireErased(ref, "record vendor deletions"); err != nil {
+		return Report{}, err
 	}
 	return r.admin(ref, actor, "record vendor deletions", func(t *txn, k Key, kind Kind) error {
 		rec, err := t.get(k, kind)
@@ -210,19 +197,8 @@ func (r *Registry) ClaimVendors(ref Ref, actor, owner string, until time.Time, c
 	if owner == "" {
 		return Claim{}, Report{}, fmt.Errorf("cannot claim vendor deletions: %w: no owner given", ErrInvalidSubject)
 	}
-	if k, _, err := adminSubject(ref); err == nil && r != nil && !r.closed.Load() {
-		var erased bool
-		err := r.store.View(func(rd StoreReader) error {
-			rec, _, err := rd.Get(k)
-			erased = rec.Reason.isErasure()
-			return err
-		})
-		if err != nil {
-			return Claim{}, Report{}, fmt.Errorf("cannot read subject: %w: %w", ErrUnavailable, err)
-		}
-		if !erased {
-			return Claim{}, Report{}, fmt.Errorf("cannot claim vendor deletions: %w: the subject is not erased", ErrInvalidSubject)
-		}
+	if err := r.requireErased(ref, "claim vendor deletions"); err != nil {
+		return Claim{}, Report{}, err
 	}
 	var c Claim
 	rep, err := r.admin(ref, actor, "claim vendor deletions", func(t *txn, k Key, kind Kind) error {
@@ -542,4 +518,28 @@ func (r *Registry) CampaignAllowed(ref Ref, ch Channel, requireOptIn bool) (bool
 		return false, nil
 	}
 	return true, nil
+}
+
+// requireErased fails with ErrInvalidSubject unless ref's subject is erased.
+// It is checked before the write: an error inside a write transaction
+// counts as a store failure. Other faults (a bad ref, a closed registry)
+// are left for the write to report.
+func (r *Registry) requireErased(ref Ref, what string) error {
+	k, _, err := adminSubject(ref)
+	if err != nil || r == nil || r.closed.Load() {
+		return nil
+	}
+	var erased bool
+	err = r.store.View(func(rd StoreReader) error {
+		rec, _, err := rd.Get(k)
+		erased = rec.Reason.isErasure()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("cannot read subject: %w: %w", ErrUnavailable, err)
+	}
+	if !erased {
+		return fmt.Errorf("cannot %s: %w: the subject is not erased", what, ErrInvalidSubject)
+	}
+	return nil
 }

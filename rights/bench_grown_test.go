@@ -91,28 +91,7 @@ func growMembers(dir string, n int, compacted bool) error {
 	if err := st.Close(); err != nil || !compacted {
 		return err
 	}
-	path := filepath.Join(dir, DBFile)
-	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := bolt.Open(path+".compact", 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		return err
-	}
-	if err := bolt.Compact(dst, src, 64<<20); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Close(); err != nil {
-		return err
-	}
-	return os.Rename(path+".compact", path)
+	return CompactBolt(dir)
 }
 
 func copyGrown(b *testing.B, compacted bool) string {

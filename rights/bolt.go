@@ -368,3 +368,31 @@ func linkKey(a, b Key) []byte {
 	k := make([]byte, 0, 2*KeySize)
 	return append(append(k, a[:]...), b[:]...)
 }
+
+// CompactBolt rewrites the embedded store in dir without free pages (as a
+// bulk load or the link sweep leaves them), so that commits do not carry
+// them. The store must not be open.
+func CompactBolt(dir string) error {
+	path := filepath.Join(dir, DBFile)
+	src, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("cannot open rights store %s to compact it (is a consentry using it?): %w", path, err)
+	}
+	defer src.Close()
+	dst, err := bolt.Open(path+".compact", 0o600, &bolt.Options{NoSync: true})
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dst, src, 64<<20); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	return os.Rename(path+".compact", path)
+}

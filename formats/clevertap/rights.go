@@ -201,13 +201,7 @@ func (t *translator) translate(dst []byte, s slot, raw []byte) ([]byte, bool, er
 	if !t.decided {
 		return dst, false, nil // no plan: every field was dropped
 	}
-	switch t.decision {
-	case masking.ActionKeep, masking.ActionHash, masking.ActionTokenize:
-	case masking.ActionScan:
-		if st.Findings != findings {
-			return dst, false, nil
-		}
-	default:
+	if !formats.Translates(t.decision, st.Findings != findings) {
 		return dst, false, nil
 	}
 	if _, err := rw.Parse(t.out, 0); err != nil {

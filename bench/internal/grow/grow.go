@@ -43,7 +43,6 @@ import (
 
 	"github.com/consentry/consentry/bench/corpus"
 	"github.com/consentry/consentry/rights"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Tenant is the tenant a single-tenant Consentry serves.
@@ -159,7 +158,7 @@ func Grow(dir string, n int, seed int64) (Stats, error) {
 	if err := reg.Close(); err != nil {
 		return st, err
 	}
-	if err := compact(filepath.Join(dir, rights.DBFile)); err != nil {
+	if err := rights.CompactBolt(dir); err != nil {
 		return st, fmt.Errorf("cannot compact the grown store: %w", err)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, rights.DBFile)); err == nil {
@@ -167,32 +166,6 @@ func Grow(dir string, n int, seed int64) (Stats, error) {
 	}
 	st.Took = time.Since(start)
 	return st, nil
-}
-
-// compact rewrites the bbolt file at path without free pages.
-func compact(path string) error {
-	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	dst, err := bolt.Open(path+".compact", 0o600, &bolt.Options{NoSync: true})
-	if err != nil {
-		return err
-	}
-	if err := bolt.Compact(dst, src, 64<<20); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Sync(); err != nil {
-		dst.Close()
-		return err
-	}
-	if err := dst.Close(); err != nil {
-		return err
-	}
-	src.Close()
-	return os.Rename(path+".compact", path)
 }
 
 // writeMembers writes every member's device record and link, in key order
