@@ -327,15 +327,19 @@ func TestHostile(t *testing.T) {
 		t.Error("consentry_budget_exceeded_total{budget=\"key_bytes\"} is not exported")
 	}
 	// Stop (flushing the audit log) before reading what it wrote.
+	// A healthy stop takes shutdown.drain_delay (5s) and a few
+	// milliseconds; past drain_delay+10s the stop is stuck somewhere.
+	termAt := time.Now()
 	_ = cs.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-cs.done:
-	case <-time.After(10 * time.Second):
+		t.Logf("stopped %v after SIGTERM", time.Since(termAt).Round(time.Millisecond))
+	case <-time.After(15 * time.Second):
 		_ = cs.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump on stderr
 		<-cs.done
 		dump := fmt.Sprintf("%s/consentry-hostile-%d.stderr", os.TempDir(), pid)
 		_ = os.WriteFile(dump, []byte(cs.stderr.String()), 0o600)
-		t.Fatalf("consentry did not stop on SIGTERM (stderr with a goroutine dump in %s):\n%s", dump, lastBytes(cs.stderr.String(), 4000))
+		t.Fatalf("consentry did not stop on SIGTERM (stderr with a goroutine dump in %s):\n%s", dump, stuckReport(cs.stderr.String(), 6000))
 	}
 
 	// Nothing seeded reached the upstream.
@@ -360,9 +364,24 @@ func TestHostile(t *testing.T) {
 	}
 }
 
-func lastBytes(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
+// stuckReport picks from a stderr with a goroutine dump what says where a
+// stop hangs: the log lines about stopping and every goroutine running
+// Consentry's own code or serving a connection, at most n bytes.
+func stuckReport(stderr string, n int) string {
+	var b strings.Builder
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "{") && (strings.Contains(l, "shut") || strings.Contains(l, "stop") || strings.Contains(l, "close") || strings.Contains(l, `"ERROR"`)) {
+			b.WriteString(l + "\n")
+		}
 	}
-	return s
+	for _, g := range strings.Split(stderr, "\n\n") {
+		ours := strings.Contains(g, "consentry/") && !strings.Contains(g, "main.serve.func1")
+		if strings.HasPrefix(g, "goroutine ") && (ours || strings.Contains(g, "serveConn")) {
+			b.WriteString(g + "\n\n")
+		}
+	}
+	if b.Len() > n {
+		return b.String()[:n]
+	}
+	return b.String()
 }

@@ -258,6 +258,9 @@ func (p *Proxy) Serve(ln net.Listener) error {
 	return p.server.Serve(ln)
 }
 
+// OpenConnections counts the client connections being served.
+func (p *Proxy) OpenConnections() int32 { return p.server.GetOpenConnectionsCount() }
+
 // Draining reports whether shutdown has begun.
 func (p *Proxy) Draining() bool { return p.draining.Load() }
 

@@ -144,7 +144,7 @@ type server struct {
 	adminLn  net.Listener
 	auditLog *audit.Logger
 	rights   *proxy.RightsAdapter
-	closers  []func()
+	closers  []closer
 	log      *slog.Logger
 }
 
@@ -164,9 +164,9 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	if s.engine, err = newPolicy(cfg.Policy.Dir, cfg, log, s.bundle); err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, s.engine.Close)
+	s.closers = append(s.closers, closer{"policy engine", s.engine.Close})
 	if s.bundle != nil {
-		s.closers = append(s.closers, s.bundle.Stop) // runs before engine.Close
+		s.closers = append(s.closers, closer{"policy bundle poller", s.bundle.Stop}) // runs before engine.Close
 	}
 
 	names := make([]string, 0, len(cfg.Tenants))
@@ -180,7 +180,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		if s.registry, err = openRegistry(cfg, log); err != nil {
 			return nil, err
 		}
-		s.closers = append(s.closers, s.registry.close)
+		s.closers = append(s.closers, closer{"rights registry", s.registry.close})
 	}
 	// One cache of keyed-transform results for every tenant (entries are
 	// kept apart by the tenant's Transformer), within limits.transform_cache_bytes.
@@ -188,7 +188,7 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	if err != nil {
 		return nil, err
 	}
-	s.closers = append(s.closers, memo.Close)
+	s.closers = append(s.closers, closer{"transform cache", memo.Close})
 	var specs []proxy.TenantSpec
 	tenantKeys := map[string]*config.TenantKeys{}
 	for _, name := range names {
@@ -246,15 +246,15 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 		if err != nil {
 			return nil, fmt.Errorf("audit.output: %w", err)
 		}
-		s.closers = append(s.closers, func() { file.Close() })
+		s.closers = append(s.closers, closer{"audit file", func() { file.Close() }})
 		auditOut = file
 	}
 	s.auditLog = audit.New(auditOut)
-	s.closers = append(s.closers, func() {
+	s.closers = append(s.closers, closer{"audit log", func() {
 		if err := s.auditLog.Close(); err != nil {
 			log.Error("audit log incomplete", "error", err.Error())
 		}
-	})
+	}})
 
 	statSrcs := []any{policyStats{s.engine}, s.auditLog}
 	var checks []proxy.Check
@@ -308,11 +308,11 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 	if s.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (listen / --listen): %w", cfg.Listen, err)
 	}
-	s.closers = append(s.closers, func() { s.ln.Close() })
+	s.closers = append(s.closers, closer{"listener", func() { s.ln.Close() }})
 	if s.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
 		return nil, fmt.Errorf("cannot listen on %s (admin / --admin): %w", cfg.Admin, err)
 	}
-	s.closers = append(s.closers, func() { s.adminLn.Close() })
+	s.closers = append(s.closers, closer{"admin listener", func() { s.adminLn.Close() }})
 	mux := proxy.AdminMux(s.proxy, checks...)
 	if err := mountRightsAPI(mux, s.proxy, cfg); err != nil {
 		return nil, err
@@ -322,9 +322,25 @@ func newServer(cfg *config.Config, auditOut io.Writer, log *slog.Logger) (_ *ser
 }
 
 // close releases everything in reverse order of acquisition.
+// closer releases one part of the server; name says which in the log.
+type closer struct {
+	name string
+	fn   func()
+}
+
+// slowClose is how long releasing a part may take before it is logged as
+// slow: a stop that hangs then says where.
+const slowClose = time.Second
+
+// close releases the parts in reverse order of their creation.
 func (s *server) close() {
 	for i := len(s.closers) - 1; i >= 0; i-- {
-		s.closers[i]()
+		c := s.closers[i]
+		t0 := time.Now()
+		c.fn()
+		if d := time.Since(t0); d > slowClose {
+			s.log.Warn("slow to close", "part", c.name, "took", d.Round(time.Millisecond).String())
+		}
 	}
 	s.closers = nil
 }
@@ -373,10 +389,14 @@ func (s *server) shutdown(drain bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), delay+s.cfg.Shutdown.Grace)
 	defer cancel()
+	t0 := time.Now()
 	if err := s.proxy.Shutdown(ctx, delay); err != nil {
-		s.log.Error("shutdown did not finish in time", "error", err.Error())
+		s.log.Error("in-flight requests did not finish within shutdown.grace; closing their connections", "error", err.Error(), "open_connections", s.proxy.OpenConnections())
 	}
-	_ = s.admin.Shutdown(ctx)
+	if err := s.admin.Shutdown(ctx); err != nil {
+		s.log.Error("admin requests did not finish within shutdown.grace", "error", err.Error())
+	}
+	s.log.Info("listeners stopped", "took", time.Since(t0).Round(time.Millisecond).String())
 	s.close()
 }
 
