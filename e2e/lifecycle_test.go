@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -93,8 +94,19 @@ tenants:
 		done <- resp.StatusCode
 	}()
 	waitFor(t, func() bool { return len(up.requests()) == 1 })
+	// Connections that never send a byte (HTTP clients dial ahead of
+	// need) must not hold the stop until shutdown.grace.
+	silent := func() {
+		c, err := net.Dial("tcp", strings.TrimPrefix(cs.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	silent()
 	_ = cs.cmd.Process.Signal(syscall.SIGTERM)
 	waitFor(t, func() bool { code, _ := readyz(t, cs.admin); return code == 503 })
+	silent() // during the drain delay
 	select {
 	case code := <-done:
 		if code != 200 {
@@ -110,6 +122,9 @@ tenants:
 	}
 	if cs.cmd.ProcessState.ExitCode() != 0 {
 		t.Fatalf("exit code %d:\n%s", cs.cmd.ProcessState.ExitCode(), cs.stderr.String())
+	}
+	if strings.Contains(cs.stderr.String(), "did not finish within shutdown.grace") {
+		t.Fatalf("the stop waited out shutdown.grace:\n%s", cs.stderr.String())
 	}
 }
 

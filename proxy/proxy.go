@@ -116,6 +116,7 @@ type Proxy struct {
 	log      *slog.Logger
 	server   *fasthttp.Server
 	draining atomic.Bool
+	silent   silentConns // connections with nothing received yet, closed at shutdown
 	timeout  time.Duration
 	errLog   everySecond
 	watch    watchdog
@@ -252,6 +253,7 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 // Serve accepts connections on ln until Shutdown. With cert and key files
 // it terminates TLS.
 func (p *Proxy) Serve(ln net.Listener) error {
+	ln = p.silent.listener(ln)
 	if c := p.cfg.TLS; c.CertFile != "" {
 		return p.server.ServeTLS(ln, c.CertFile, c.KeyFile)
 	}
@@ -266,6 +268,8 @@ func (p *Proxy) Draining() bool { return p.draining.Load() }
 
 // Shutdown fails readiness, waits drainDelay so load balancers move away,
 // then stops accepting and waits for in-flight requests until ctx ends.
+// Connections that never sent a byte are closed as it stops (see
+// silentConns); idle keep-alive connections are closed by fasthttp.
 func (p *Proxy) Shutdown(ctx context.Context, drainDelay time.Duration) error {
 	p.draining.Store(true)
 	if drainDelay > 0 {
@@ -274,6 +278,22 @@ func (p *Proxy) Shutdown(ctx context.Context, drainDelay time.Duration) error {
 		case <-ctx.Done():
 		}
 	}
+	stopped := make(chan struct{})
+	go func() {
+		// Until the listener is closed a silent connection can still
+		// arrive: close them as fasthttp polls its own idle ones.
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			p.silent.closeAll()
+			select {
+			case <-stopped:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer close(stopped)
 	return p.server.ShutdownWithContext(ctx)
 }
 
