@@ -264,7 +264,7 @@ func TestAccessThroughConsentry(t *testing.T) {
 			t.Errorf("%s: identity not restored: %s", q, body)
 		}
 		got := up.requests()[before:]
-		if len(got) != 1 || got[0].Path != "/1/profile.json" || strings.Contains(got[0].Query, "jane") || strings.Contains(got[0].Query, "8841") {
+		if len(got) != 1 || got[0].Path != "/1/profile.json" || strings.Contains(got[0].Query, "jane") || strings.Contains(got[0].Query, "user-8841") {
 			t.Fatalf("%s: upstream got %+v", q, got)
 		}
 		if got[0].Header.Get("X-Clevertap-Passcode") != accessPass || got[0].Header.Get("X-Clevertap-Account-Id") != accessAcc ||
@@ -446,11 +446,11 @@ func TestSubjectsAccessDocument(t *testing.T) {
 		vendor.Get("data.record.profileData.Phone").Str != personPhone || vendor.Get("time").Str == "" {
 		t.Errorf("clevertap part: %s", vendor.Raw)
 	}
-	if last := up.last(t); last.Path != "/1/profile.json" || strings.Contains(last.Query, "8841") ||
+	if last := up.last(t); last.Path != "/1/profile.json" || strings.Contains(last.Query, "user-8841") ||
 		last.Header.Get("X-Clevertap-Passcode") != accessPass || last.Header.Get("X-Clevertap-Account-Id") != accessAcc {
 		t.Errorf("vendor lookup: %s %q %v", last.Path, last.Query, last.Header)
 	}
-	if strings.Contains(doc.Get("subject").Str, "8841") || !strings.HasPrefix(doc.Get("subject").Str, "identity:") {
+	if strings.Contains(doc.Get("subject").Str, "user-8841") || !strings.HasPrefix(doc.Get("subject").Str, "identity:") {
 		t.Errorf("subject %q", doc.Get("subject").Str)
 	}
 
