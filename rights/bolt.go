@@ -111,25 +111,29 @@ const rlinksChunk = 50_000
 // link in exactly one place, and the next open goes on), then deletes
 // rlinks and marks the format.
 func migrateRLinks(db *bolt.DB, chunk int) error {
+	current := false
+	err := db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(metaLinkFormat)
+		current = tx.Bucket(bucketRLinks) == nil && len(v) == 1 && v[0] == linkFormat
+		return nil
+	})
+	if err != nil || current {
+		return err
+	}
 	for {
 		done := false
 		err := db.Update(func(tx *bolt.Tx) error {
 			old := tx.Bucket(bucketRLinks)
 			if old == nil {
-				m := tx.Bucket(bucketMeta)
-				if v := m.Get(metaLinkFormat); len(v) == 1 && v[0] == linkFormat {
-					done = true
-					return nil
-				}
 				done = true
-				return m.Put(metaLinkFormat, []byte{linkFormat})
+				return tx.Bucket(bucketMeta).Put(metaLinkFormat, []byte{linkFormat})
 			}
 			// Read the chunk first: deleting under a cursor leaves empty
 			// nodes it walks again and again until the commit rebalances.
 			var keys, vals [][]byte
 			c := old.Cursor()
 			for k, v := c.First(); k != nil && len(keys) < chunk; k, v = c.Next() {
-				if len(k) != 2*KeySize || len(v) != 8 {
+				if len(k) != 2*KeySize { // the value is copied as is: seenTime reads any
 					return fmt.Errorf("cannot migrate links: %w (bad entry)", errBadRecord)
 				}
 				keys, vals = append(keys, k), append(vals, v)
