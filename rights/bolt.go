@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,16 +19,27 @@ import (
 const DBFile = "rights.db"
 
 var (
-	bucketMeta     = []byte("meta")
-	bucketSubjects = []byte("subjects") // key → EncodeRecord
-	bucketHot      = []byte("hot")      // key → Flags (the hot set, loaded at start-up)
-	bucketLinks    = []byte("links")    // identity||device → last seen (unix nanos, big-endian)
-	bucketRLinks   = []byte("rlinks")   // device||identity → last seen
-	bucketLog      = []byte("log")      // seq (big-endian) → JSON LogEntry
+	bucketMeta = []byte("meta")
+	// subjects: key → EncodeRecord, and device||identity → last seen (the
+	// reverse links: they sort right after the device's record, so that a
+	// new link's device record and reverse link dirty one leaf page, not
+	// two in two B+trees).
+	bucketSubjects = []byte("subjects")
+	bucketHot      = []byte("hot")   // key → Flags (the hot set, loaded at start-up)
+	bucketLinks    = []byte("links") // identity||device → last seen (unix nanos, big-endian)
+	// rlinks held the reverse links before link format 2; OpenBolt moves
+	// them into subjects and deletes it. Readers still read it (a store
+	// opened read-only is not migrated).
+	bucketRLinks   = []byte("rlinks")
+	bucketLog      = []byte("log") // seq (big-endian) → JSON LogEntry
 	metaKeyCheck   = []byte("keycheck")
 	metaHotFormat  = []byte("hotformat")
-	allBuckets     = [][]byte{bucketMeta, bucketSubjects, bucketHot, bucketLinks, bucketRLinks, bucketLog}
+	metaLinkFormat = []byte("linkformat")
+	allBuckets     = [][]byte{bucketMeta, bucketSubjects, bucketHot, bucketLinks, bucketLog}
 )
+
+// linkFormat 2: the reverse links live in the subjects bucket.
+const linkFormat = 2
 
 // BoltStore is the embedded, durable Store: one bbolt file in a data
 // directory. Every Update is one bbolt transaction, fsynced before it
@@ -75,13 +87,79 @@ func openBolt(dir string, tune func(*bolt.Options)) (*BoltStore, error) {
 		if err := migrateHotFormat(tx); err != nil {
 			return err
 		}
+		if v := tx.Bucket(bucketMeta).Get(metaLinkFormat); len(v) == 1 && v[0] > linkFormat {
+			return fmt.Errorf("cannot read links: format %d is newer than this binary knows (%d); upgrade consentry", v[0], linkFormat)
+		}
 		return stampLinks(tx, time.Now())
 	})
+	if err == nil {
+		err = migrateRLinks(db, rlinksChunk)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("cannot initialise rights store: %w", err)
 	}
 	return &BoltStore{db: db}, nil
+}
+
+// rlinksChunk is how many reverse links one migration transaction moves.
+const rlinksChunk = 50_000
+
+// migrateRLinks moves the reverse links of a store written before link
+// format 2 from the rlinks bucket into subjects, at most chunk per
+// transaction (each moves its links atomically, so a crash leaves every
+// link in exactly one place, and the next open goes on), then deletes
+// rlinks and marks the format.
+func migrateRLinks(db *bolt.DB, chunk int) error {
+	current := false
+	err := db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get(metaLinkFormat)
+		current = tx.Bucket(bucketRLinks) == nil && len(v) == 1 && v[0] == linkFormat
+		return nil
+	})
+	if err != nil || current {
+		return err
+	}
+	for {
+		done := false
+		err := db.Update(func(tx *bolt.Tx) error {
+			old := tx.Bucket(bucketRLinks)
+			if old == nil {
+				done = true
+				return tx.Bucket(bucketMeta).Put(metaLinkFormat, []byte{linkFormat})
+			}
+			// Read the chunk first: deleting under a cursor leaves empty
+			// nodes it walks again and again until the commit rebalances.
+			var keys, vals [][]byte
+			c := old.Cursor()
+			for k, v := c.First(); k != nil && len(keys) < chunk; k, v = c.Next() {
+				if len(k) != 2*KeySize { // the value is copied as is: seenTime reads any
+					return fmt.Errorf("cannot migrate links: %w (bad entry)", errBadRecord)
+				}
+				keys, vals = append(keys, k), append(vals, v)
+			}
+			if len(keys) == 0 {
+				return tx.DeleteBucket(bucketRLinks)
+			}
+			subj := tx.Bucket(bucketSubjects)
+			for i, k := range keys {
+				// Copies: k and v point into pages the writes below may
+				// free.
+				if err := subj.Put(bytes.Clone(k), bytes.Clone(vals[i])); err != nil {
+					return err
+				}
+			}
+			for _, k := range keys {
+				if err := old.Delete(bytes.Clone(k)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
 }
 
 // migrateHotFormat rewrites a hot set persisted in an older Flags layout.
@@ -120,6 +198,9 @@ func migrateHotFormat(tx *bolt.Tx) error {
 func stampLinks(tx *bolt.Tx, now time.Time) error {
 	for _, name := range [][]byte{bucketLinks, bucketRLinks} {
 		b := tx.Bucket(name)
+		if b == nil {
+			continue // no rlinks: migrated (link format 2)
+		}
 		var old [][]byte
 		err := b.ForEach(func(k, v []byte) error {
 			if len(v) == 0 {
@@ -238,12 +319,26 @@ func (t boltTx) Get(k Key) (Record, bool, error) {
 }
 
 func (t boltTx) Links(k Key, kind Kind, fn func(Key, time.Time) error) error {
-	name := bucketLinks
-	if kind == KindDevice {
-		name = bucketRLinks
+	if kind != KindDevice {
+		return scanLinks(t.tx.Bucket(bucketLinks), k, fn)
 	}
-	c := t.tx.Bucket(name).Cursor()
+	if err := scanLinks(t.tx.Bucket(bucketSubjects), k, fn); err != nil {
+		return err
+	}
+	if old := t.tx.Bucket(bucketRLinks); old != nil { // not migrated (read-only)
+		return scanLinks(old, k, fn)
+	}
+	return nil
+}
+
+// scanLinks calls fn for every link key k||other in b. In subjects it
+// skips k's own record (the only key of KeySize bytes with that prefix).
+func scanLinks(b *bolt.Bucket, k Key, fn func(Key, time.Time) error) error {
+	c := b.Cursor()
 	for kk, v := c.Seek(k[:]); kk != nil && bytes.HasPrefix(kk, k[:]); kk, v = c.Next() {
+		if len(kk) == KeySize {
+			continue
+		}
 		if len(kk) != 2*KeySize {
 			return fmt.Errorf("cannot read links: %w (bad entry)", errBadRecord)
 		}
@@ -288,10 +383,21 @@ func (t boltTx) Apply(c *Change) error {
 	if !tx.Writable() {
 		return errors.New("cannot apply a change in a read-only transaction")
 	}
+	// Records and reverse links share subjects: put them in key order, so
+	// that a large change appends to bbolt's nodes instead of inserting
+	// into their middle (quadratic in a bulk load).
 	subj := tx.Bucket(bucketSubjects)
+	puts := make([][2][]byte, 0, len(c.Records)+len(c.Links))
 	for i := range c.Records {
 		r := &c.Records[i]
-		if err := subj.Put(r.Key[:], EncodeRecord(r)); err != nil {
+		puts = append(puts, [2][]byte{r.Key[:], EncodeRecord(r)})
+	}
+	for _, l := range c.Links {
+		puts = append(puts, [2][]byte{linkKey(l.Device, l.Identity), seenBytes(nonZeroTime(l.Seen))})
+	}
+	slices.SortFunc(puts, func(a, b [2][]byte) int { return bytes.Compare(a[0], b[0]) })
+	for _, kv := range puts {
+		if err := subj.Put(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
@@ -307,13 +413,10 @@ func (t boltTx) Apply(c *Change) error {
 			return err
 		}
 	}
-	links, rlinks := tx.Bucket(bucketLinks), tx.Bucket(bucketRLinks)
+	// A writable store has no rlinks bucket (OpenBolt migrated it).
+	links := tx.Bucket(bucketLinks)
 	for _, l := range c.Links {
-		seen := seenBytes(nonZeroTime(l.Seen))
-		if err := links.Put(linkKey(l.Identity, l.Device), seen); err != nil {
-			return err
-		}
-		if err := rlinks.Put(linkKey(l.Device, l.Identity), seen); err != nil {
+		if err := links.Put(linkKey(l.Identity, l.Device), seenBytes(nonZeroTime(l.Seen))); err != nil {
 			return err
 		}
 	}
@@ -321,7 +424,7 @@ func (t boltTx) Apply(c *Change) error {
 		if err := links.Delete(linkKey(l.Identity, l.Device)); err != nil {
 			return err
 		}
-		if err := rlinks.Delete(linkKey(l.Device, l.Identity)); err != nil {
+		if err := subj.Delete(linkKey(l.Device, l.Identity)); err != nil {
 			return err
 		}
 	}

@@ -13,7 +13,10 @@
 //	ready := reg.Healthy()                           // false → /readyz fails
 //
 // Open refuses a store created with another key (ErrKeyMismatch): every
-// stored hash would silently miss. BindKey binds other keys the same way (a
+// stored hash would silently miss. It migrates a store written in an older
+// layout in place (link format 2 moved the reverse links into the subjects
+// bucket: about 4 s per million links, once); a binary older than that
+// must not open the store afterwards. BindKey binds other keys the same way (a
 // fleet binds each tenant's pseudonymisation keys). A nil *Registry is
 // valid and fails closed. After a store failure the registry fails closed
 // and retries with backoff; when the store works again it reloads memory

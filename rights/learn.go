@@ -309,6 +309,11 @@ func (t *txn) link(ik, dk Key) error {
 		t.sessSeen = append(t.sessSeen, Link{Identity: ik, Device: dk})
 		return nil
 	}
+	if t.deferRefresh {
+		// The read-only pass: a new session is written whatever else
+		// this finds, and the write pass reads it all again.
+		return errWillWrite
+	}
 	if err := t.boundLinks(ik, dk); err != nil {
 		return err
 	}
@@ -489,10 +494,10 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 			}
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errWillWrite) {
 			return r.fail(what, err)
 		}
-		if t.change.empty() {
+		if err == nil && t.change.empty() {
 			// Nothing to write: but what this pass read (another
 			// instance's opt-out, or a commit of this one not yet
 			// published) must also be what lookups see before the caller
@@ -539,6 +544,9 @@ func (r *Registry) write(tenant string, at time.Time, actor, what string, fn fun
 	}
 	return nil
 }
+
+// errWillWrite ends a read-only pass that found a change it must write.
+var errWillWrite = errors.New("the change needs a write transaction")
 
 // writeReq is one write waiting for the group commit.
 type writeReq struct {

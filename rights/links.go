@@ -299,9 +299,14 @@ func (t *txn) removeLink(ik, dk Key) {
 // transaction's own additions and removals applied, so that writes sharing
 // a transaction see each other's link changes.
 func (t *txn) eachLink(k Key, kind Kind, fn func(other Key, seen time.Time) error) error {
-	seenInStore := map[Key]bool{}
+	var seenInStore map[Key]bool
+	if len(t.linkOps) > 0 {
+		seenInStore = map[Key]bool{}
+	}
 	err := t.tx.Links(k, kind, func(o Key, seen time.Time) error {
-		seenInStore[o] = true
+		if seenInStore != nil {
+			seenInStore[o] = true
+		}
 		ik, dk := k, o
 		if kind == KindDevice {
 			ik, dk = o, k
@@ -317,15 +322,29 @@ func (t *txn) eachLink(k Key, kind Kind, fn func(other Key, seen time.Time) erro
 	if err != nil {
 		return err
 	}
-	for _, op := range t.sortedLinkOps() {
+	// The transaction's additions on k's side, in key order (a group
+	// commit holds many links; only k's are sorted).
+	var added []linkOp
+	for _, op := range t.linkOps {
 		o, self := op.device, op.identity
 		if kind == KindDevice {
 			o, self = op.identity, op.device
 		}
 		if op.present && self == k && !seenInStore[o] {
-			if err := fn(o, op.seen); err != nil {
-				return err
-			}
+			added = append(added, op)
+		}
+	}
+	slices.SortFunc(added, func(a, b linkOp) int {
+		ka, kb := linkOpKey(a.identity, a.device), linkOpKey(b.identity, b.device)
+		return bytes.Compare(ka[:], kb[:])
+	})
+	for _, op := range added {
+		o := op.device
+		if kind == KindDevice {
+			o = op.identity
+		}
+		if err := fn(o, op.seen); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -50,6 +50,9 @@ func Migrate(ctx context.Context, from *BoltStore, to *Registry) (MigrateStats, 
 	)
 	err := from.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketSubjects).ForEach(func(k, v []byte) error {
+			if len(k) == 2*KeySize {
+				return nil // a reverse link (link format 2): links has it too
+			}
 			rec, err := DecodeRecord(Key(k), v)
 			recs = append(recs, rec)
 			return err

@@ -52,8 +52,10 @@ const Tenant = "default"
 const OptOutEvery = 100
 
 // Version changes when the layout of a grown directory changes, so that a
-// cached directory of an older layout is not reused.
-const Version = 2
+// cached directory of an older layout is not reused. 3: rights link format
+// 2 (reverse links in subjects); an older directory would be migrated at
+// every start and measured in another shape.
+const Version = 3
 
 // batch is the members written per store transaction.
 const batch = 50_000
