@@ -41,6 +41,14 @@ var (
 // linkFormat 2: the reverse links live in the subjects bucket.
 const linkFormat = 2
 
+// hotFormatLinks2 is written to metaHotFormat once the links are in link
+// format 2. Binaries from before link format 2 refuse any hot format but
+// theirs (2), and one of them opening a migrated store would find no
+// reverse links (a device's identities unknown: its user's opt-out would
+// not cover it), so the mark makes them refuse it. The hot set's layout is
+// hotFormat's.
+const hotFormatLinks2 = 3
+
 // BoltStore is the embedded, durable Store: one bbolt file in a data
 // directory. Every Update is one bbolt transaction, fsynced before it
 // returns. The file holds keyed hashes and states only.
@@ -113,8 +121,9 @@ const rlinksChunk = 50_000
 func migrateRLinks(db *bolt.DB, chunk int) error {
 	current := false
 	err := db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketMeta).Get(metaLinkFormat)
-		current = tx.Bucket(bucketRLinks) == nil && len(v) == 1 && v[0] == linkFormat
+		m := tx.Bucket(bucketMeta)
+		v, h := m.Get(metaLinkFormat), m.Get(metaHotFormat)
+		current = tx.Bucket(bucketRLinks) == nil && len(v) == 1 && v[0] == linkFormat && len(h) == 1 && h[0] == hotFormatLinks2
 		return nil
 	})
 	if err != nil || current {
@@ -126,6 +135,9 @@ func migrateRLinks(db *bolt.DB, chunk int) error {
 			old := tx.Bucket(bucketRLinks)
 			if old == nil {
 				done = true
+				if err := tx.Bucket(bucketMeta).Put(metaHotFormat, []byte{hotFormatLinks2}); err != nil {
+					return err
+				}
 				return tx.Bucket(bucketMeta).Put(metaLinkFormat, []byte{linkFormat})
 			}
 			// Read the chunk first: deleting under a cursor leaves empty
@@ -167,7 +179,7 @@ func migrateRLinks(db *bolt.DB, chunk int) error {
 func migrateHotFormat(tx *bolt.Tx) error {
 	m := tx.Bucket(bucketMeta)
 	if v := m.Get(metaHotFormat); len(v) == 1 {
-		if v[0] != hotFormat {
+		if v[0] != hotFormat && v[0] != hotFormatLinks2 {
 			return fmt.Errorf("cannot read hot set: format %d is newer than this binary knows (%d); upgrade consentry", v[0], hotFormat)
 		}
 		return nil

@@ -1,6 +1,7 @@
 package rights
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -70,6 +71,9 @@ func toLinkFormat1(t *testing.T, dir string, keep int) {
 				return err
 			}
 		}
+		if err := tx.Bucket(bucketMeta).Put(metaHotFormat, []byte{hotFormat}); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Delete(metaLinkFormat)
 	})
 	if err != nil {
@@ -105,7 +109,8 @@ func deviceLinks(t *testing.T, st Store, r *Registry) map[string][]string {
 }
 
 // linkFormatState reports whether the rlinks bucket exists, the format
-// mark and how many reverse links subjects holds.
+// mark and how many reverse links subjects holds. Wherever the links are
+// marked format 2, the hot format mark must say so to older binaries.
 func linkFormatState(t *testing.T, dir string) (rlinks bool, mark []byte, inSubjects int) {
 	t.Helper()
 	st, err := OpenBoltReadOnly(dir)
@@ -116,6 +121,10 @@ func linkFormatState(t *testing.T, dir string) (rlinks bool, mark []byte, inSubj
 	st.db.View(func(tx *bolt.Tx) error {
 		rlinks = tx.Bucket(bucketRLinks) != nil
 		mark = append([]byte(nil), tx.Bucket(bucketMeta).Get(metaLinkFormat)...)
+		hot := tx.Bucket(bucketMeta).Get(metaHotFormat)
+		if want := []byte{hotFormatLinks2}; len(mark) == 1 && !bytes.Equal(hot, want) {
+			t.Errorf("link format %v with hot format mark %v, want %v: a binary from before link format 2 would open it", mark, hot, want)
+		}
 		return tx.Bucket(bucketSubjects).ForEach(func(k, _ []byte) error {
 			if len(k) == 2*KeySize {
 				inSubjects++
@@ -257,4 +266,27 @@ func mustKeyer(t *testing.T) *keyer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// Binaries from before link format 2 open a store only if its hot format
+// mark is 2; every store this binary opens is marked otherwise, new or
+// migrated, so that they refuse it instead of finding no reverse links.
+func TestStoreRefusedByBinariesBeforeLinkFormat2(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	st, err := OpenBolt(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	rlinks, mark, _ := linkFormatState(t, dir) // checks the hot format mark
+	if rlinks || !bytes.Equal(mark, []byte{linkFormat}) {
+		t.Fatalf("a new store: rlinks %v, link format %v", rlinks, mark)
+	}
+	st, err = OpenBolt(dir) // reopening a current store changes nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	linkFormatState(t, dir)
 }
