@@ -116,7 +116,10 @@ func TestStalledOutputNeverBlocksWrites(t *testing.T) {
 	for range n {
 		l.Write(r)
 	}
-	if d := time.Since(start); d > time.Second {
+	// Blocked writes would wait for the release at the test's end: any
+	// bound far above the work itself shows they did not (a tight one
+	// fails on a loaded machine).
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("%d writes took %s with a stalled output", n, d)
 	}
 	// The stalled writer holds one batch (up to maxBatch bytes of lines it
@@ -130,8 +133,8 @@ func TestStalledOutputNeverBlocksWrites(t *testing.T) {
 	if err := l.CloseTimeout(50 * time.Millisecond); err == nil || !strings.Contains(err.Error(), "cannot flush") {
 		t.Errorf("Close = %v", err)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("Close took %s", d)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Close took %s with a timeout of 50ms", d)
 	}
 }
 
