@@ -169,7 +169,7 @@ func TestPlanningSlotsBoundConcurrency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d := time.Since(start); d > 10*time.Second { // a slot never freed would wait for the test's end
 		t.Fatalf("waited %v", d)
 	}
 	if countRule(p, budget.Rule) != 3 || u.Exceeded[budget.EvalDeadline] != 3 {
