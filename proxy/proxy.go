@@ -253,11 +253,15 @@ func New(cfg *config.Config, pol Policy, tenants []TenantSpec, defaultTenant str
 // Serve accepts connections on ln until Shutdown. With cert and key files
 // it terminates TLS.
 func (p *Proxy) Serve(ln net.Listener) error {
-	ln = p.silent.listener(ln)
 	if c := p.cfg.TLS; c.CertFile != "" {
-		return p.server.ServeTLS(ln, c.CertFile, c.KeyFile)
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return fmt.Errorf("cannot load tls.cert_file and tls.key_file: %w", err)
+		}
+		// Connections are tracked above TLS (see silentConns).
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
-	return p.server.Serve(ln)
+	return p.server.Serve(p.silent.listener(ln))
 }
 
 // OpenConnections counts the client connections being served.
