@@ -117,7 +117,7 @@ const rlinksChunk = 50_000
 // format 2 from the rlinks bucket into subjects, at most chunk per
 // transaction (each moves its links atomically, so a crash leaves every
 // link in exactly one place, and the next open goes on), then deletes
-// rlinks and marks the format.
+// rlinks. The format marks are written by the first transaction.
 func migrateRLinks(db *bolt.DB, chunk int) error {
 	current := false
 	err := db.View(func(tx *bolt.Tx) error {
@@ -132,13 +132,20 @@ func migrateRLinks(db *bolt.DB, chunk int) error {
 	for {
 		done := false
 		err := db.Update(func(tx *bolt.Tx) error {
+			// The marks go first, with the first links moved: a binary
+			// from before link format 2 must refuse a store whose
+			// migration a crash cut short too (it reads rlinks only).
+			m := tx.Bucket(bucketMeta)
+			if err := m.Put(metaHotFormat, []byte{hotFormatLinks2}); err != nil {
+				return err
+			}
+			if err := m.Put(metaLinkFormat, []byte{linkFormat}); err != nil {
+				return err
+			}
 			old := tx.Bucket(bucketRLinks)
 			if old == nil {
 				done = true
-				if err := tx.Bucket(bucketMeta).Put(metaHotFormat, []byte{hotFormatLinks2}); err != nil {
-					return err
-				}
-				return tx.Bucket(bucketMeta).Put(metaLinkFormat, []byte{linkFormat})
+				return nil
 			}
 			// Read the chunk first: deleting under a cursor leaves empty
 			// nodes it walks again and again until the commit rebalances.

@@ -34,9 +34,10 @@ func linkFixture(t *testing.T, dir string) {
 var fixtureDevices = map[string][]string{"d1": {"u1", "u2"}, "d2": {"u1"}, "d3": {"u3"}}
 
 // toLinkFormat1 rewrites dir's store as a binary before link format 2
-// left it: the reverse links in the rlinks bucket, no format mark. The
-// first keep reverse links stay in subjects, as a migration cut short by a
-// crash leaves them.
+// left it: the reverse links in the rlinks bucket, no link format mark,
+// hot format mark 2. The first keep reverse links stay in subjects, as a
+// migration cut short by a crash leaves them, with the marks its first
+// transaction wrote.
 func toLinkFormat1(t *testing.T, dir string, keep int) {
 	t.Helper()
 	st, err := OpenBolt(dir)
@@ -70,6 +71,9 @@ func toLinkFormat1(t *testing.T, dir string, keep int) {
 			if err := old.Put(kv[0], kv[1]); err != nil {
 				return err
 			}
+		}
+		if keep > 0 {
+			return nil // the marks stay
 		}
 		if err := tx.Bucket(bucketMeta).Put(metaHotFormat, []byte{hotFormat}); err != nil {
 			return err
@@ -159,7 +163,11 @@ func TestOpenMigratesLinkFormat1(t *testing.T) {
 			dir := t.TempDir()
 			linkFixture(t, dir)
 			toLinkFormat1(t, dir, tc.keep)
-			if rl, mark, n := linkFormatState(t, dir); !rl || len(mark) != 0 || n != tc.keep {
+			wantMark := 0 // a cut-short migration wrote the marks first
+			if tc.keep > 0 {
+				wantMark = 1
+			}
+			if rl, mark, n := linkFormatState(t, dir); !rl || len(mark) != wantMark || n != tc.keep {
 				t.Fatalf("fixture: rlinks %v, mark %v, %d in subjects", rl, mark, n)
 			}
 
@@ -289,4 +297,32 @@ func TestStoreRefusedByBinariesBeforeLinkFormat2(t *testing.T) {
 	}
 	st.Close()
 	linkFormatState(t, dir)
+}
+
+// A migration that stops part way (a crash, a bad entry) has already
+// marked the store, so that a binary from before link format 2, which
+// reads reverse links from rlinks only, refuses it.
+func TestCutShortMigrationIsMarked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	linkFixture(t, dir)
+	toLinkFormat1(t, dir, 0)
+	db, err := bolt.Open(dir+"/"+DBFile, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error { // sorts after every link: read by the last chunk
+		return tx.Bucket(bucketRLinks).Put(bytes.Repeat([]byte{0xff}, 5), seenBytes(time.Now()))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateRLinks(db, 2); err == nil {
+		t.Fatal("migrating a bad entry succeeded")
+	}
+	db.Close()
+	rl, mark, n := linkFormatState(t, dir) // fails unless the hot format mark says 3
+	if !rl || !bytes.Equal(mark, []byte{linkFormat}) || n != 4 {
+		t.Fatalf("after a cut-short migration: rlinks %v, link format mark %v, %d reverse links moved", rl, mark, n)
+	}
 }
