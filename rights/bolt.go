@@ -259,6 +259,25 @@ func OpenBoltReadOnly(dir string) (*BoltStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open rights store %s (is a consentry still using it?): %w", path, err)
 	}
+	// Nothing is migrated here: a layout newer than this binary's is
+	// refused rather than misread.
+	err = db.View(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketMeta)
+		if m == nil {
+			return nil // empty: nothing to misread
+		}
+		if v := m.Get(metaLinkFormat); len(v) == 1 && v[0] > linkFormat {
+			return fmt.Errorf("link format %d is newer than this binary knows (%d); upgrade consentry", v[0], linkFormat)
+		}
+		if v := m.Get(metaHotFormat); len(v) == 1 && v[0] != hotFormat && v[0] != hotFormatLinks2 {
+			return fmt.Errorf("hot format %d is newer than this binary knows (%d); upgrade consentry", v[0], hotFormatLinks2)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot read rights store %s: %w", path, err)
+	}
 	return &BoltStore{db: db}, nil
 }
 

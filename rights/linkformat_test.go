@@ -265,6 +265,9 @@ func TestNewerLinkFormatRefused(t *testing.T) {
 	if _, err := OpenBolt(dir); err == nil || !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("OpenBolt of a newer link format: %v, want a refusal", err)
 	}
+	if _, err := OpenBoltReadOnly(dir); err == nil || !strings.Contains(err.Error(), "newer") {
+		t.Fatalf("OpenBoltReadOnly (rights migrate's source) of a newer link format: %v, want a refusal", err)
+	}
 }
 
 func mustKeyer(t *testing.T) *keyer {
