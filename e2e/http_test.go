@@ -1,21 +1,12 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/consentry/consentry/internal/testtls"
 )
 
 func TestHeadersHopByHopClientIPAndHosts(t *testing.T) {
@@ -103,7 +94,7 @@ tenants:
 func TestTLSTermination(t *testing.T) {
 	up := newUpstream(t)
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
+	cert, key := testtls.SelfSigned(t, dir)
 	cs := start(t, "--upstream", up.url, "--tls-cert", cert, "--tls-key", key)
 	if !strings.HasPrefix(cs.url, "https://") {
 		t.Fatalf("listener is not TLS: %s", cs.url)
@@ -117,25 +108,6 @@ func TestTLSTermination(t *testing.T) {
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Fatalf("status %d tls %v", resp.StatusCode, resp.TLS)
 	}
-}
-
-func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(priv)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
-	return certFile, keyFile
 }
 
 func TestGlobalPrivacyControl(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/testtls"
+
 	"github.com/tidwall/gjson"
 
 	"github.com/consentry/consentry/formats/clevertap"
@@ -104,7 +106,7 @@ func TestWebSDKInChromium(t *testing.T) {
 		fmt.Fprintf(w, "$WZRK_WR.s('%s',1700000000,false,%s);", webGUID, rn)
 	}
 	dir := t.TempDir()
-	cert, key := selfSigned(t, dir)
+	cert, key := testtls.SelfSigned(t, dir)
 	cs := start(t, "--upstream", up.url, "--tls-cert", cert, "--tls-key", key)
 	target := strings.TrimPrefix(cs.url, "https://")
 	if target == cs.url {

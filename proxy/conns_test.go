@@ -2,51 +2,17 @@ package proxy
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// testCert writes a self-signed certificate for 127.0.0.1.
-func testCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
+	"github.com/consentry/consentry/internal/testtls"
+)
 
 // A graceful stop closes connections that never sent a request (HTTP
 // clients dial ahead of need; over TLS they complete the handshake too)
@@ -57,7 +23,7 @@ func TestShutdownClosesSilentConnections(t *testing.T) {
 		t.Run(map[bool]string{false: "plain", true: "tls"}[useTLS], func(t *testing.T) {
 			p, _ := testProxy(t)
 			if useTLS {
-				p.cfg.TLS.CertFile, p.cfg.TLS.KeyFile = testCert(t)
+				p.cfg.TLS.CertFile, p.cfg.TLS.KeyFile = testtls.SelfSigned(t, t.TempDir())
 			}
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
