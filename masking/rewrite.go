@@ -228,10 +228,8 @@ type Rewriter struct {
 	slotNode   []int32 // first leaf node of each distinct shape (describe)
 	query      PlanQuery
 	lim        *budget.Limits
-	// Key and path budgets of the record being parsed, and the path
-	// length of the open container at each depth.
+	// Key and path budgets of the record being parsed.
 	maxKey, maxDepth, maxPath int
-	pathLen                   [MaxDepth + 1]int32
 	// numMax is the byte length of the longest number token of the
 	// parsed record, or math.MaxInt when one has an exponent or a member
 	// was skipped unread (see PlainNumbers).
@@ -324,7 +322,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	if i >= len(buf) || buf[i] != '{' {
 		return 0, synErr(i, "record is not a JSON object")
 	}
-	end, err := rw.walk(i, -1, -1, -1, false, 0, 0)
+	end, err := rw.walk(i, -1, -1, -1, false, 0, 0, 0)
 	rw.clearTable()
 	if err != nil {
 		rw.nodes = rw.nodes[:0]
@@ -449,120 +447,147 @@ func (rw *Rewriter) Raw(n int32) []byte {
 	return rw.raw[rw.nodes[n].valStart:rw.nodes[n].valEnd]
 }
 
-// walk records the value at raw[i] as node(s). parent is the parent node,
-// ks/ke the key token span (or -1), h the parent's path hash.
-func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth int) (int, error) {
+// walk records the container at raw[i] ('{' or '[') and everything in it
+// as nodes. parent is its parent node (-1 for the record), ks/ke its key
+// token span (or -1), h its path hash, depth its depth and plen the byte
+// length of its path (the budgets of its members add to it). Scalar
+// members are recorded in the loop: one call per container, not per value.
+func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth, plen int) (int, error) {
 	raw := rw.raw
-	kpii := false
-	if len(rw.nodes) >= maxNodes {
-		return 0, ErrTooManyFields
-	}
-	over := rw.budgetOf(parent, ks, ke, depth)
-	if over != 0 {
-		// Over a key or path budget: validate the value, but keep the
-		// member out of the shape (no slot, no path, no key read) and
-		// drop it whole.
-		idx := int32(len(rw.nodes))
-		end, t, err := skipValue(raw, i, depth)
-		if err != nil {
-			return 0, err
-		}
-		rw.numMax = math.MaxInt
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: over})
-		return end, nil
-	}
-	if ks >= 0 {
-		// Escaped keys hash as their decoded name.
-		key := raw[ks+1 : ke-1]
-		if kesc {
-			var err error
-			if rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[ks:ke]); err != nil {
-				return 0, err
-			}
-			key = rw.keyBuf
-		}
-		kpii = mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0
-		if kpii {
-			// The member will be dropped whole: validate its value, but
-			// keep it out of the shape (no slots, no path with the key in it).
-			idx := int32(len(rw.nodes))
-			end, t, err := skipValue(raw, i, depth)
-			if err != nil {
-				return 0, err
-			}
-			rw.numMax = math.MaxInt
-			rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: -1})
-			return end, nil
-		}
-		h = mix64(h ^ maphash.Bytes(pathSeed, key))
-	} else if parent >= 0 {
-		h = mix64(h ^ arrayMark)
-	}
-	idx := int32(len(rw.nodes))
-	if i >= len(raw) {
-		return 0, synErr(i, "unexpected end of input")
-	}
-	c := raw[i]
-	if c != '{' && c != '[' {
-		end, t, _, err := scanScalar(raw, i)
-		if err != nil {
-			return 0, err
-		}
-		if t == TypeNumber {
-			rw.noteNumber(raw[i:end])
-		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
-		return end, nil
-	}
 	if depth >= MaxDepth {
 		return 0, synErr(i, "nesting too deep")
 	}
 	t, closer := TypeObject, byte('}')
-	if c == '[' {
+	if raw[i] == '[' {
 		t, closer = TypeArray, ']'
 	}
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1})
+	idx := int32(len(rw.nodes))
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, slot: -1})
 	j := SkipSpace(raw, i+1)
 	if j < len(raw) && raw[j] == closer {
 		j++
-	} else {
-		for {
+		rw.nodes[idx].valEnd = int32(j)
+		rw.nodes[idx].subEnd = int32(len(rw.nodes))
+		return j, nil
+	}
+	depth++ // of the members
+	for {
+		cks, cke, esc := -1, -1, false
+		vs := j
+		if t == TypeObject {
+			if j >= len(raw) || raw[j] != '"' {
+				return 0, synErr(j, "expected object key")
+			}
+			cks = j
 			var err error
-			if t == TypeObject {
-				if j >= len(raw) || raw[j] != '"' {
-					return 0, synErr(j, "expected object key")
+			if cke, esc, err = scanString(raw, j); err != nil {
+				return 0, err
+			}
+			j = SkipSpace(raw, cke)
+			if j >= len(raw) || raw[j] != ':' {
+				return 0, synErr(j, "expected ':' after object key")
+			}
+			vs = SkipSpace(raw, j+1)
+		}
+		if len(rw.nodes) >= maxNodes {
+			return 0, ErrTooManyFields
+		}
+		// The key and path budgets, measured as sent.
+		over, cplen := int32(0), plen
+		if cks >= 0 {
+			klen := cke - cks - 2
+			if klen > rw.maxKey {
+				over = overSlot(budget.KeyBytes)
+			}
+			if cplen > 0 {
+				cplen++
+			}
+			cplen += klen
+		} else {
+			cplen += 2
+		}
+		if over == 0 {
+			if depth > rw.maxDepth {
+				over = overSlot(budget.PathDepth)
+			} else if cplen > rw.maxPath {
+				over = overSlot(budget.PathBytes)
+			}
+		}
+		ch := h
+		if over == 0 {
+			if cks >= 0 {
+				// Escaped keys hash as their decoded name.
+				key := raw[cks+1 : cke-1]
+				if esc {
+					var err error
+					if rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[cks:cke]); err != nil {
+						return 0, err
+					}
+					key = rw.keyBuf
 				}
-				cks := j
-				var cke int
-				var esc bool
-				if cke, esc, err = scanString(raw, j); err != nil {
-					return 0, err
+				if mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0 {
+					// Personal data in the key: the member will be dropped
+					// whole (slot -1, below).
+					over = -1
+				} else {
+					ch = mix64(h ^ maphash.Bytes(pathSeed, key))
 				}
-				j = SkipSpace(raw, cke)
-				if j >= len(raw) || raw[j] != ':' {
-					return 0, synErr(j, "expected ':' after object key")
-				}
-				j, err = rw.walk(SkipSpace(raw, j+1), idx, cks, cke, esc, h, depth+1)
 			} else {
-				j, err = rw.walk(j, idx, -1, -1, false, h, depth+1)
+				ch = mix64(h ^ arrayMark)
+			}
+		}
+		n := int32(len(rw.nodes))
+		switch {
+		case over != 0:
+			// Over a budget or a key holding personal data: validate the
+			// value, but keep the member out of the shape (no slot, no
+			// path, no key read) and drop it whole.
+			e, vt, err := skipValue(raw, vs, depth)
+			if err != nil {
+				return 0, err
+			}
+			rw.numMax = math.MaxInt
+			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, piiKey: true, slot: over})
+			j = e
+		case vs >= len(raw):
+			return 0, synErr(vs, "unexpected end of input")
+		case raw[vs] == '{' || raw[vs] == '[':
+			var err error
+			if j, err = rw.walk(vs, idx, cks, cke, esc, ch, depth, cplen); err != nil {
+				return 0, err
+			}
+		default:
+			var e int
+			var vt ValueType
+			var err error
+			if raw[vs] == '"' {
+				e, _, err = scanString(raw, vs)
+				vt = TypeString
+			} else {
+				e, vt, _, err = scanScalar(raw, vs)
+				if err == nil && vt == TypeNumber {
+					rw.noteNumber(raw[vs:e])
+				}
 			}
 			if err != nil {
 				return 0, err
 			}
-			j = SkipSpace(raw, j)
-			if j >= len(raw) {
-				return 0, synErr(j, "unterminated object or array")
-			}
-			if raw[j] == ',' {
-				j = SkipSpace(raw, j+1)
-				continue
-			}
-			if raw[j] != closer {
-				return 0, synErr(j, "expected ',' or closing bracket")
-			}
-			j++
-			break
+			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, slot: rw.slotFor(ch, vt)})
+			j = e
 		}
+		j = SkipSpace(raw, j)
+		if j >= len(raw) {
+			return 0, synErr(j, "unterminated object or array")
+		}
+		if raw[j] == ',' {
+			j = SkipSpace(raw, j+1)
+			continue
+		}
+		if raw[j] != closer {
+			return 0, synErr(j, "expected ',' or closing bracket")
+		}
+		j++
+		break
 	}
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
@@ -579,38 +604,6 @@ func (rw *Rewriter) noteNumber(tok []byte) {
 		}
 	}
 	rw.numMax = max(rw.numMax, n)
-}
-
-// budgetOf checks the key and path budgets of the value at depth under
-// parent with the key token raw[ks:ke] (ks < 0: an array element), records
-// its path length for its children, and returns overSlot of the budget it
-// exceeds, or 0. Keys and paths are measured as sent.
-func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) int32 {
-	if parent < 0 {
-		rw.pathLen[0] = 0 // the record itself
-		return 0
-	}
-	plen := int(rw.pathLen[depth-1])
-	if ks >= 0 {
-		klen := ke - ks - 2
-		if klen > rw.maxKey {
-			return overSlot(budget.KeyBytes)
-		}
-		if plen > 0 {
-			plen++
-		}
-		plen += klen
-	} else {
-		plen += 2
-	}
-	switch {
-	case depth > rw.maxDepth:
-		return overSlot(budget.PathDepth)
-	case plen > rw.maxPath:
-		return overSlot(budget.PathBytes)
-	}
-	rw.pathLen[depth] = int32(plen)
-	return 0
 }
 
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
