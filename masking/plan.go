@@ -63,6 +63,33 @@ type Plan struct {
 	once     sync.Once
 	classIDs []uint32
 	ruleIDs  []uint32
+	// classTally and ruleTally count Classes and rules by interned id, in
+	// first-appearance order: what a record with one leaf per field adds
+	// to the request's counters (most records: no arrays, no duplicate
+	// keys).
+	classTally, ruleTally []tally
+}
+
+// tally is a count of one interned name.
+type tally struct {
+	id uint32
+	n  int32
+}
+
+// tallyOf counts ids by value, in first-appearance order.
+func tallyOf(ids []uint32) []tally {
+	var t []tally
+next:
+	for _, id := range ids {
+		for i := range t {
+			if t[i].id == id {
+				t[i].n++
+				continue next
+			}
+		}
+		t = append(t, tally{id: id, n: 1})
+	}
+	return t
 }
 
 // ids returns the interned ids of Classes and of the Decisions' rules.
@@ -78,6 +105,7 @@ func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
 			p.classIDs[i] = Intern(c)
 			p.ruleIDs[i] = Intern(p.Decisions[i].Rule)
 		}
+		p.classTally, p.ruleTally = tallyOf(p.classIDs), tallyOf(p.ruleIDs)
 	})
 	return p.classIDs, p.ruleIDs
 }
@@ -95,7 +123,7 @@ func (p *Plan) Size() int64 {
 	for _, s := range p.Paths {
 		n += int64(len(s))
 	}
-	n += 2 * 4 * int64(len(p.Decisions)) // classIDs and ruleIDs, once computed
+	n += 2 * 12 * int64(len(p.Decisions)) // classIDs, ruleIDs and their tallies (at most one entry per field), once computed
 	return n
 }
 

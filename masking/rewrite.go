@@ -230,6 +230,9 @@ type Rewriter struct {
 	lim        *budget.Limits
 	// Key and path budgets of the record being parsed.
 	maxKey, maxDepth, maxPath int
+	// dups: a shape of the parsed record has several leaves (Parse);
+	// emitted: Emit ran since (its per-node state needs a reset).
+	dups, emitted bool
 	// numMax is the byte length of the longest number token of the
 	// parsed record, or math.MaxInt when one has an exponent or a member
 	// was skipped unread (see PlainNumbers).
@@ -315,6 +318,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.distinct = rw.distinct[:0]
 	rw.slotNode = rw.slotNode[:0]
 	rw.numMax = 0
+	rw.dups, rw.emitted = false, false
 	lim := rw.limits()
 	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
@@ -643,6 +647,7 @@ func (rw *Rewriter) slotFor(h uint64, t ValueType) int32 {
 			return int32(len(rw.distinct) - 1)
 		}
 		if f := rw.distinct[v-1]; f.Hash == h && f.Type == t {
+			rw.dups = true
 			return v - 1
 		}
 	}
@@ -730,14 +735,23 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	raw := rw.raw
 	nodes := rw.nodes
 	cursor := int32(rw.start)
-	for i := range nodes {
-		nodes[i].keptAny = false
+	if rw.emitted {
+		// Parse leaves them clear; a second Emit of the same parse resets.
+		for i := range nodes {
+			nodes[i].keptAny = false
+		}
 	}
-	hits := rw.slotHits[:0]
-	for range rw.distinct {
-		hits = append(hits, 0)
+	rw.emitted = true
+	// Leaves per shape, counted only when a shape has several (arrays,
+	// duplicate keys); otherwise each has one and the plan's tallies count.
+	var hits []int32
+	if rw.dups {
+		hits = rw.slotHits[:0]
+		for range rw.distinct {
+			hits = append(hits, 0)
+		}
+		rw.slotHits = hits
 	}
-	rw.slotHits = hits
 	fa, _ := rec.Transformer.(FieldApplier)
 	quick := false
 	if qs, ok := rec.Transformer.(QuickScanner); ok {
@@ -770,7 +784,9 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			continue
 		}
 		st.Fields++
-		hits[n.slot]++
+		if hits != nil {
+			hits[n.slot]++
+		}
 		d := &failClosed
 		if perr == nil {
 			d = &plan.Decisions[n.slot]
@@ -832,17 +848,28 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	}
 	if perr == nil {
 		classIDs, ruleIDs := plan.ids()
+		if hits == nil {
+			for _, t := range plan.classTally {
+				st.Classes.Add(t.id, int(t.n))
+			}
+			for _, t := range plan.ruleTally {
+				st.Rules.Add(t.id, int(t.n))
+			}
+		}
 		for slot, n := range hits {
 			if n > 0 {
 				st.Classes.Add(classIDs[slot], int(n))
 				st.Rules.Add(ruleIDs[slot], int(n))
 			}
 		}
-	} else if len(hits) > 0 {
+	} else if len(rw.distinct) > 0 {
 		if k, ok := budget.KindOf(perr); ok {
-			leaves := 0
-			for _, n := range hits {
-				leaves += int(n)
+			leaves := len(rw.distinct)
+			if hits != nil {
+				leaves = 0
+				for _, n := range hits {
+					leaves += int(n)
+				}
 			}
 			st.Budget.Add(k, leaves)
 			st.Rules.Add(budgetRuleID, leaves)
