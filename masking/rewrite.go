@@ -230,6 +230,10 @@ type Rewriter struct {
 	lim        *budget.Limits
 	// Key and path budgets of the record being parsed.
 	maxKey, maxDepth, maxPath int
+	// cleanKeys holds the hashes of keys found to hold no personal data:
+	// records of a batch repeat their keys, and a hash (seeded, 64 bits)
+	// already stands for a field's path in plans.
+	cleanKeys [256]uint64
 	// dups: a shape of the parsed record has several leaves (Parse);
 	// emitted: Emit ran since (its per-node state needs a reset).
 	dups, emitted bool
@@ -529,13 +533,17 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 					}
 					key = rw.keyBuf
 				}
-				if mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0 {
-					// Personal data in the key: the member will be dropped
-					// whole (slot -1, below).
-					over = -1
-				} else {
-					ch = mix64(h ^ maphash.Bytes(pathSeed, key))
+				kh := maphash.Bytes(pathSeed, key)
+				if e := &rw.cleanKeys[kh%uint64(len(rw.cleanKeys))]; *e != kh || kh == 0 { // 0: an empty entry
+					if mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0 {
+						// Personal data in the key: the member will be
+						// dropped whole (slot -1, below).
+						over = -1
+					} else {
+						*e = kh
+					}
 				}
+				ch = mix64(h ^ kh)
 			} else {
 				ch = mix64(h ^ arrayMark)
 			}
