@@ -124,8 +124,9 @@ func isHex4(h []byte) bool {
 	return true
 }
 
-// scanNumber validates a JSON number starting at b[i].
-func scanNumber(b []byte, i int) (int, error) {
+// scanNumber validates a JSON number starting at b[i] and tells whether it
+// has an exponent.
+func scanNumber(b []byte, i int) (end int, exp bool, err error) {
 	start := i
 	if i < len(b) && b[i] == '-' {
 		i++
@@ -138,7 +139,7 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 	default:
-		return 0, synErr(start, "invalid number")
+		return 0, false, synErr(start, "invalid number")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -147,10 +148,11 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i == d {
-			return 0, synErr(start, "invalid number")
+			return 0, false, synErr(start, "invalid number")
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		exp = true
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
@@ -160,10 +162,10 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i == d {
-			return 0, synErr(start, "invalid number")
+			return 0, false, synErr(start, "invalid number")
 		}
 	}
-	return i, nil
+	return i, exp, nil
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
@@ -197,7 +199,7 @@ func scanScalar(b []byte, i int) (end int, t ValueType, container bool, err erro
 		end, err = scanLiteral(b, i, "null")
 		return end, TypeNull, false, err
 	case c == '-' || c >= '0' && c <= '9':
-		end, err = scanNumber(b, i)
+		end, _, err = scanNumber(b, i)
 		return end, TypeNumber, false, err
 	default:
 		return 0, 0, false, synErr(i, "unexpected character")

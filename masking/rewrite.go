@@ -572,14 +572,22 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			var e int
 			var vt ValueType
 			var err error
-			if raw[vs] == '"' {
+			switch c := raw[vs]; {
+			case c == '"':
 				e, _, err = scanString(raw, vs)
 				vt = TypeString
-			} else {
-				e, vt, _, err = scanScalar(raw, vs)
-				if err == nil && vt == TypeNumber {
-					rw.noteNumber(raw[vs:e])
+			case c == '-' || c-'0' <= 9:
+				// Numbers are noted for PlainNumbers.
+				var exp bool
+				e, exp, err = scanNumber(raw, vs)
+				vt = TypeNumber
+				if l := e - vs; exp {
+					rw.numMax = math.MaxInt
+				} else if l > rw.numMax {
+					rw.numMax = l
 				}
+			default:
+				e, vt, _, err = scanScalar(raw, vs)
 			}
 			if err != nil {
 				return 0, err
@@ -604,18 +612,6 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
 	return j, nil
-}
-
-// noteNumber records a number token for PlainNumbers.
-func (rw *Rewriter) noteNumber(tok []byte) {
-	n := len(tok)
-	for _, c := range tok {
-		if c|0x20 == 'e' {
-			n = math.MaxInt
-			break
-		}
-	}
-	rw.numMax = max(rw.numMax, n)
 }
 
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
