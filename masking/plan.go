@@ -68,6 +68,10 @@ type Plan struct {
 	// to the request's counters (most records: no arrays, no duplicate
 	// keys).
 	classTally, ruleTally []tally
+	// active are the fields not decided keep, in order; keeps counts the
+	// others.
+	active []int32
+	keeps  int
 }
 
 // tally is a count of one interned name.
@@ -106,6 +110,13 @@ func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
 			p.ruleIDs[i] = Intern(p.Decisions[i].Rule)
 		}
 		p.classTally, p.ruleTally = tallyOf(p.classIDs), tallyOf(p.ruleIDs)
+		for i := range p.Decisions {
+			if p.Decisions[i].Action == ActionKeep {
+				p.keeps++
+			} else {
+				p.active = append(p.active, int32(i))
+			}
+		}
 	})
 	return p.classIDs, p.ruleIDs
 }
@@ -123,7 +134,7 @@ func (p *Plan) Size() int64 {
 	for _, s := range p.Paths {
 		n += int64(len(s))
 	}
-	n += 2 * 12 * int64(len(p.Decisions)) // classIDs, ruleIDs and their tallies (at most one entry per field), once computed
+	n += 28 * int64(len(p.Decisions)) // classIDs, ruleIDs, their tallies (at most one entry per field) and active, once computed
 	return n
 }
 

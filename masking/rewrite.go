@@ -38,10 +38,11 @@ type node struct {
 	typ      ValueType
 	keyEsc   bool
 	piiKey   bool // the key itself holds personal data, or is over budget (slot overSlot(kind)): the member is dropped
-	// emit-pass state for containers: a child before the current one was
-	// kept, and where the previous child ended.
-	keptAny bool
-	lastEnd int32
+	// ord is the number of earlier siblings and prevEnd where the previous
+	// one ended (-1: none); drops counts, in the emit pass, the children
+	// of a container dropped so far. A drop removes a comma before it
+	// when an earlier sibling stays (ord > the parent's drops).
+	ord, prevEnd, drops int32
 }
 
 func (n *node) start() int32 {
@@ -225,7 +226,7 @@ type Rewriter struct {
 	keyBuf     []byte
 	finds      []Finding
 	field      Field
-	slotNode   []int32 // first leaf node of each distinct shape (describe)
+	slotNode   []int32 // first leaf node of each distinct shape (Parse; describe, emit)
 	query      PlanQuery
 	lim        *budget.Limits
 	// Key and path budgets of the record being parsed.
@@ -234,9 +235,10 @@ type Rewriter struct {
 	// records of a batch repeat their keys, and a hash (seeded, 64 bits)
 	// already stands for a field's path in plans.
 	cleanKeys [256]uint64
-	// dups: a shape of the parsed record has several leaves (Parse);
-	// emitted: Emit ran since (its per-node state needs a reset).
-	dups, emitted bool
+	// dups: a shape of the parsed record has several leaves; piiKeys: a
+	// member is dropped for its key (Parse); emitted: Emit ran since (its
+	// per-node state needs a reset).
+	dups, piiKeys, emitted bool
 	// numMax is the byte length of the longest number token of the
 	// parsed record, or math.MaxInt when one has an exponent or a member
 	// was skipped unread (see PlainNumbers).
@@ -322,7 +324,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.distinct = rw.distinct[:0]
 	rw.slotNode = rw.slotNode[:0]
 	rw.numMax = 0
-	rw.dups, rw.emitted = false, false
+	rw.dups, rw.emitted, rw.piiKeys = false, false, false
 	lim := rw.limits()
 	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
@@ -479,6 +481,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 		return j, nil
 	}
 	depth++ // of the members
+	ord, prevEnd := int32(0), int32(-1)
 	for {
 		cks, cke, esc := -1, -1, false
 		vs := j
@@ -559,7 +562,8 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 				return 0, err
 			}
 			rw.numMax = math.MaxInt
-			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, piiKey: true, slot: over})
+			rw.piiKeys = true
+			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, piiKey: true, slot: over, ord: ord, prevEnd: prevEnd})
 			j = e
 		case vs >= len(raw):
 			return 0, synErr(vs, "unexpected end of input")
@@ -568,6 +572,7 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			if j, err = rw.walk(vs, idx, cks, cke, esc, ch, depth, cplen); err != nil {
 				return 0, err
 			}
+			rw.nodes[n].ord, rw.nodes[n].prevEnd = ord, prevEnd
 		default:
 			var e int
 			var vt ValueType
@@ -592,9 +597,10 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			if err != nil {
 				return 0, err
 			}
-			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, slot: rw.slotFor(ch, vt)})
+			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, slot: rw.slotFor(ch, vt, n), ord: ord, prevEnd: prevEnd})
 			j = e
 		}
+		ord, prevEnd = ord+1, int32(j)
 		j = SkipSpace(raw, j)
 		if j >= len(raw) {
 			return 0, synErr(j, "unterminated object or array")
@@ -636,8 +642,9 @@ func hasByte(b []byte, c byte) bool {
 	return false
 }
 
-// slotFor returns the index of (h, t) in rw.distinct, adding it if new.
-func (rw *Rewriter) slotFor(h uint64, t ValueType) int32 {
+// slotFor returns the index of (h, t) in rw.distinct, adding it if new
+// with leaf node n as its first.
+func (rw *Rewriter) slotFor(h uint64, t ValueType, n int32) int32 {
 	if 2*(len(rw.distinct)+1) > len(rw.table) {
 		rw.growTable()
 	}
@@ -647,6 +654,7 @@ func (rw *Rewriter) slotFor(h uint64, t ValueType) int32 {
 		v := rw.table[p]
 		if v == 0 {
 			rw.distinct = append(rw.distinct, FieldShape{Hash: h, Type: t})
+			rw.slotNode = append(rw.slotNode, n)
 			rw.table[p] = int32(len(rw.distinct))
 			return int32(len(rw.distinct) - 1)
 		}
@@ -736,13 +744,11 @@ func (rw *Rewriter) pathOf(idx int32) (path, key string) {
 // emit writes the record with every decision applied, splicing unchanged
 // bytes through as they are.
 func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *Stats) []byte {
-	raw := rw.raw
 	nodes := rw.nodes
-	cursor := int32(rw.start)
 	if rw.emitted {
 		// Parse leaves them clear; a second Emit of the same parse resets.
 		for i := range nodes {
-			nodes[i].keptAny = false
+			nodes[i].drops = 0
 		}
 	}
 	rw.emitted = true
@@ -756,100 +762,58 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		}
 		rw.slotHits = hits
 	}
-	fa, _ := rec.Transformer.(FieldApplier)
-	quick := false
+	// rec stays out of e: e's contents escape (to the Applier), rec need not.
+	e := emitter{rw: rw, dst: dst, cursor: int32(rw.start), plan: plan, perr: perr, st: st, tr: rec.Transformer, kind: rec.Kind, name: rec.Name}
+	e.fa, _ = rec.Transformer.(FieldApplier)
 	if qs, ok := rec.Transformer.(QuickScanner); ok {
-		quick = qs.QuickScan()
+		e.quick = qs.QuickScan()
 	}
-	fd := &rw.field
-	fd.Stats = st
-	for li := int32(1); li < int32(len(nodes)); li++ {
-		n := &nodes[li]
-		p := &nodes[n.parent]
-		if n.piiKey {
-			// Personal data in a key ("jane@example.com": true): the whole
-			// member goes, whatever its value's decision.
-			st.Fields++
-			st.Actions[ActionDrop]++
-			if n.slot < -1 {
-				st.Budget.Add(budget.Kind(-2-n.slot), 1)
-				st.Rules.Add(budgetRuleID, 1)
-			}
-			from, to := rw.dropRange(li)
-			dst = append(dst, raw[cursor:from]...)
-			cursor = to
-			p.lastEnd = n.valEnd
-			li = n.subEnd - 1
-			continue
+	rw.field.Stats = st
+	if perr == nil && !rw.dups && !rw.piiKeys {
+		// Each shape has one leaf, slotNode[s] (slots in node order), and
+		// no key is dropped: only the leaves the plan does not keep need a
+		// visit.
+		plan.ids()
+		st.Fields += len(rw.distinct)
+		st.Actions[ActionKeep] += plan.keeps
+		for _, s := range plan.active {
+			e.leaf(rw.slotNode[s], &plan.Decisions[s])
 		}
-		if n.slot < 0 { // containers are kept; their leaves decide
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		st.Fields++
-		if hits != nil {
-			hits[n.slot]++
-		}
-		d := &failClosed
-		if perr == nil {
-			d = &plan.Decisions[n.slot]
-		}
-		if d.Action == ActionKeep {
-			st.Actions[ActionKeep]++
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		if quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
-			// A word no detector could start on: scan would give it back
-			// unchanged; it stays in the bytes copied through.
-			st.Actions[ActionScan]++
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		if d.Action != ActionDrop {
-			mark := len(dst)
-			dst = append(dst, raw[cursor:n.valStart]...)
-			var drop bool
-			var found int
-			var err error
-			if fa != nil {
-				fd.Path, fd.Found = "", fd.Found[:0]
-				if perr == nil && int(n.slot) < len(plan.Paths) {
-					fd.Path = plan.Paths[n.slot]
+	} else {
+		for li := int32(1); li < int32(len(nodes)); li++ {
+			n := &nodes[li]
+			if n.piiKey {
+				// Personal data in a key ("jane@example.com": true): the
+				// whole member goes, whatever its value's decision.
+				st.Fields++
+				st.Actions[ActionDrop]++
+				if n.slot < -1 {
+					st.Budget.Add(budget.Kind(-2-n.slot), 1)
+					st.Rules.Add(budgetRuleID, 1)
 				}
-				dst, drop, err = fa.ApplyField(dst, d, raw[n.valStart:n.valEnd], n.typ, fd)
-				if err == nil {
-					found = len(fd.Found)
-					countFindings(st, rec, d, fd)
-				}
-			} else {
-				dst, drop, found, err = rec.Transformer.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
-			}
-			if err == nil && !drop {
-				st.Actions[d.Action]++
-				st.Findings += found
-				cursor = n.valEnd
-				p.keptAny = true
-				p.lastEnd = n.valEnd
+				e.drop(li)
+				li = n.subEnd - 1
 				continue
 			}
-			if err == nil {
-				st.Findings += found // dropped for what it held
+			if n.slot < 0 { // containers are kept; their leaves decide
+				continue
 			}
-			if err != nil {
-				st.Errors++
+			st.Fields++
+			if hits != nil {
+				hits[n.slot]++
 			}
-			dst = dst[:mark] // fail closed: drop the member instead
+			d := &failClosed
+			if perr == nil {
+				d = &plan.Decisions[n.slot]
+			}
+			if d.Action == ActionKeep {
+				st.Actions[ActionKeep]++
+				continue
+			}
+			e.leaf(li, d)
 		}
-		st.Actions[ActionDrop]++
-		from, to := rw.dropRange(li)
-		dst = append(dst, raw[cursor:from]...)
-		cursor = to
-		p.lastEnd = n.valEnd
 	}
+	dst = e.dst
 	if perr == nil {
 		classIDs, ruleIDs := plan.ids()
 		if hits == nil {
@@ -881,7 +845,77 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			st.Rules.Add(failClosedID, len(rw.nodes)-1)
 		}
 	}
-	return append(dst, raw[cursor:rw.end]...)
+	return append(dst, rw.raw[e.cursor:rw.end]...)
+}
+
+// emitter is the state of one emit pass.
+type emitter struct {
+	rw     *Rewriter
+	dst    []byte
+	cursor int32 // raw[cursor:] is not written yet
+	plan   *Plan
+	perr   error
+	st     *Stats
+	tr     Applier
+	kind   string // the record's, for Stats.OnFinding
+	name   string
+	fa     FieldApplier
+	quick  bool
+}
+
+// leaf applies decision d (not keep) to leaf li.
+func (e *emitter) leaf(li int32, d *Decision) {
+	rw, st, raw := e.rw, e.st, e.rw.raw
+	n := &rw.nodes[li]
+	if e.quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+		// A word no detector could start on: scan would give it back
+		// unchanged; it stays in the bytes copied through.
+		st.Actions[ActionScan]++
+		return
+	}
+	if d.Action != ActionDrop {
+		mark := len(e.dst)
+		dst := append(e.dst, raw[e.cursor:n.valStart]...)
+		var drop bool
+		var found int
+		var err error
+		if e.fa != nil {
+			fd := &rw.field
+			fd.Path, fd.Found = "", fd.Found[:0]
+			if e.perr == nil && int(n.slot) < len(e.plan.Paths) {
+				fd.Path = e.plan.Paths[n.slot]
+			}
+			dst, drop, err = e.fa.ApplyField(dst, d, raw[n.valStart:n.valEnd], n.typ, fd)
+			if err == nil {
+				found = len(fd.Found)
+				countFindings(st, e.kind, e.name, d, fd)
+			}
+		} else {
+			dst, drop, found, err = e.tr.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
+		}
+		if err == nil && !drop {
+			st.Actions[d.Action]++
+			st.Findings += found
+			e.dst, e.cursor = dst, n.valEnd
+			return
+		}
+		if err == nil {
+			st.Findings += found // dropped for what it held
+		}
+		if err != nil {
+			st.Errors++
+		}
+		e.dst = dst[:mark] // fail closed: drop the member instead
+	}
+	st.Actions[ActionDrop]++
+	e.drop(li)
+}
+
+// drop removes member or element li.
+func (e *emitter) drop(li int32) {
+	from, to := e.rw.dropRange(li)
+	e.dst = append(e.dst, e.rw.raw[e.cursor:from]...)
+	e.cursor = to
 }
 
 // QuickScanner is an Applier whose scan of a string (without Params.URL)
@@ -910,7 +944,7 @@ func scanKeeps(p *Params, s []byte) bool {
 }
 
 // countFindings counts the findings a FieldApplier reported for one field.
-func countFindings(st *Stats, rec *Record, d *Decision, fd *Field) {
+func countFindings(st *Stats, kind, name string, d *Decision, fd *Field) {
 	for i := range fd.Found {
 		f := &fd.Found[i]
 		st.FindingClasses.Add(Intern(f.Class), 1)
@@ -922,7 +956,7 @@ func countFindings(st *Stats, rec *Record, d *Decision, fd *Field) {
 			} else if d.Action == ActionScan {
 				a = ActionRedact
 			}
-			st.OnFinding(rec.Kind, rec.Name, fd.Path, *f, a)
+			st.OnFinding(kind, name, fd.Path, *f, a)
 		}
 	}
 }
@@ -944,9 +978,11 @@ const FailClosedRule = "consentry.error"
 func (rw *Rewriter) dropRange(li int32) (from, to int32) {
 	n := &rw.nodes[li]
 	p := &rw.nodes[n.parent]
-	if p.keptAny {
+	kept := n.ord > p.drops
+	p.drops++
+	if kept {
 		// Something before is kept: remove ", member" from its end.
-		return p.lastEnd, n.valEnd
+		return n.prevEnd, n.valEnd
 	}
 	// Nothing kept before: remove "member," up to the next sibling.
 	if next := n.subEnd; int(next) < len(rw.nodes) && rw.nodes[next].parent == n.parent {

@@ -427,3 +427,68 @@ func TestStatsByClassAndRule(t *testing.T) {
 		t.Errorf("rules %s, want %s", got, want)
 	}
 }
+
+// TestDropEverySubset drops every subset of a record's leaves, with one
+// leaf per shape (the pass that visits only the leaves not kept) and with
+// an array of two (the pass over every node), and checks the output is
+// the record without those members, valid JSON, and the same when the
+// parse is emitted twice.
+func TestDropEverySubset(t *testing.T) {
+	for _, tc := range []struct {
+		rec   string
+		paths []string
+	}{
+		{`{"a":1,"b":"x","c":{"h":3},"d":{"e":true,"f":null},"g":2}`, []string{"a", "b", "c.h", "d.e", "d.f", "g"}},
+		{`{"a":1,"b":"x","c":[1,2],"d":{"e":true,"f":null},"g":2}`, []string{"a", "b", "c[]", "d.e", "d.f", "g"}},
+	} {
+		for mask := 0; mask < 1<<len(tc.paths); mask++ {
+			pl := &pathPlanner{byPath: map[string]Action{}, def: ActionKeep}
+			for i, p := range tc.paths {
+				if mask&(1<<i) != 0 {
+					pl.byPath[p] = ActionDrop
+				}
+			}
+			var want map[string]any
+			if err := json.Unmarshal([]byte(tc.rec), &want); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range tc.paths {
+				if mask&(1<<i) == 0 {
+					continue
+				}
+				parts := strings.Split(strings.TrimSuffix(p, "[]"), ".")
+				m := want
+				for _, k := range parts[:len(parts)-1] {
+					m = m[k].(map[string]any)
+				}
+				if strings.HasSuffix(p, "[]") {
+					m[parts[len(parts)-1]] = []any{}
+				} else {
+					delete(m, parts[len(parts)-1])
+				}
+			}
+			wantJSON, _ := json.Marshal(want)
+			rw := NewRewriter()
+			rec := &Record{Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: fakeApplier{}}
+			if _, err := rw.Parse([]byte(tc.rec), 0); err != nil {
+				t.Fatal(err)
+			}
+			var st Stats
+			out := rw.Emit(nil, rec, &st)
+			again := rw.Emit(nil, rec, &st)
+			var got any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%s drop %v: invalid JSON %s", tc.rec, mask, out)
+			}
+			if gotJSON, _ := json.Marshal(got); string(gotJSON) != string(wantJSON) {
+				t.Errorf("%s drop mask %b: got %s, want %s", tc.rec, mask, out, wantJSON)
+			}
+			if string(again) != string(out) {
+				t.Errorf("%s drop mask %b: second Emit %s, first %s", tc.rec, mask, again, out)
+			}
+			if st.Fields != 2*(len(tc.paths)+strings.Count(tc.rec, "[1,2]")) {
+				t.Errorf("%s: %d fields counted over two emits", tc.rec, st.Fields)
+			}
+		}
+	}
+}
