@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -494,9 +495,11 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			if cke, esc, err = scanString(raw, j); err != nil {
 				return 0, err
 			}
-			j = SkipSpace(raw, cke)
-			if j >= len(raw) || raw[j] != ':' {
-				return 0, synErr(j, "expected ':' after object key")
+			// Compact JSON ("k":v) decided by one compare each.
+			if j = cke; j >= len(raw) || raw[j] != ':' {
+				if j = SkipSpace(raw, j); j >= len(raw) || raw[j] != ':' {
+					return 0, synErr(j, "expected ':' after object key")
+				}
 			}
 			vs = SkipSpace(raw, j+1)
 		}
@@ -597,13 +600,23 @@ func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, d
 			if err != nil {
 				return 0, err
 			}
-			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, slot: rw.slotFor(ch, vt, n), ord: ord, prevEnd: prevEnd})
+			slot := rw.slotFor(ch, vt, n)
+			// Written in place: no node value built and copied.
+			if int(n) == cap(rw.nodes) {
+				rw.nodes = slices.Grow(rw.nodes, 1)
+			}
+			rw.nodes = rw.nodes[:n+1]
+			nd := &rw.nodes[n]
+			nd.parent, nd.keyStart, nd.keyEnd, nd.valStart, nd.valEnd = idx, int32(cks), int32(cke), int32(vs), int32(e)
+			nd.slot, nd.subEnd, nd.ord, nd.prevEnd, nd.drops = slot, n+1, ord, prevEnd, 0
+			nd.typ, nd.keyEsc, nd.piiKey = vt, esc, false
 			j = e
 		}
 		ord, prevEnd = ord+1, int32(j)
-		j = SkipSpace(raw, j)
-		if j >= len(raw) {
-			return 0, synErr(j, "unterminated object or array")
+		if j >= len(raw) || raw[j] != ',' {
+			if j = SkipSpace(raw, j); j >= len(raw) {
+				return 0, synErr(j, "unterminated object or array")
+			}
 		}
 		if raw[j] == ',' {
 			j = SkipSpace(raw, j+1)
