@@ -196,6 +196,9 @@ type FieldApplier interface {
 type Field struct {
 	Path  string // the field's path (Plan.Paths; "" when the plan has none)
 	Stats *Stats // the request's stats, for appliers that rewrite records of their own
+	// Looked: the value is a string the rewriter's quick reject for scan
+	// (detect.Clean) did not pass; the applier's scan need not try it.
+	Looked bool
 	// Found: the applier appends each finding it replaced or dropped with
 	// the value; the rewriter counts them by class and rule.
 	Found []Finding
@@ -880,11 +883,15 @@ type emitter struct {
 func (e *emitter) leaf(li int32, d *Decision) {
 	rw, st, raw := e.rw, e.st, e.rw.raw
 	n := &rw.nodes[li]
-	if e.quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
-		// A word no detector could start on: scan would give it back
-		// unchanged; it stays in the bytes copied through.
-		st.Actions[ActionScan]++
-		return
+	looked := false
+	if e.quick && d.Action == ActionScan && n.typ == TypeString && (d.Params == nil || !d.Params.URL) {
+		if scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+			// A word no detector could start on: scan would give it back
+			// unchanged; it stays in the bytes copied through.
+			st.Actions[ActionScan]++
+			return
+		}
+		looked = true
 	}
 	if d.Action != ActionDrop {
 		mark := len(e.dst)
@@ -894,7 +901,7 @@ func (e *emitter) leaf(li int32, d *Decision) {
 		var err error
 		if e.fa != nil {
 			fd := &rw.field
-			fd.Path, fd.Found = "", fd.Found[:0]
+			fd.Path, fd.Found, fd.Looked = "", fd.Found[:0], looked
 			if e.perr == nil && int(n.slot) < len(e.plan.Paths) {
 				fd.Path = e.plan.Paths[n.slot]
 			}
