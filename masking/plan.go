@@ -1,6 +1,9 @@
 package masking
 
 import (
+	"hash/maphash"
+	"sort"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -72,6 +75,28 @@ type Plan struct {
 	// others.
 	active []int32
 	keeps  int
+	// scanKeeps fingerprints, per field, the classes of findings its
+	// scan keeps in place (0: none); see QuickScanner.
+	scanKeeps []uint64
+}
+
+// keptClasses fingerprints the classes of findings a scan under p keeps
+// in place (0: none).
+func keptClasses(p *Params) uint64 {
+	if p == nil {
+		return 0
+	}
+	var kept []string
+	for c, a := range p.Findings {
+		if a == ActionKeep {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		return 0
+	}
+	sort.Strings(kept)
+	return maphash.String(pathSeed, strings.Join(kept, "\x00")) | 1
 }
 
 // tally is a count of one interned name.
@@ -110,7 +135,9 @@ func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
 			p.ruleIDs[i] = Intern(p.Decisions[i].Rule)
 		}
 		p.classTally, p.ruleTally = tallyOf(p.classIDs), tallyOf(p.ruleIDs)
+		p.scanKeeps = make([]uint64, len(p.Decisions))
 		for i := range p.Decisions {
+			p.scanKeeps[i] = keptClasses(p.Decisions[i].Params)
 			if p.Decisions[i].Action == ActionKeep {
 				p.keeps++
 			} else {
@@ -134,7 +161,7 @@ func (p *Plan) Size() int64 {
 	for _, s := range p.Paths {
 		n += int64(len(s))
 	}
-	n += 28 * int64(len(p.Decisions)) // classIDs, ruleIDs, their tallies (at most one entry per field) and active, once computed
+	n += 36 * int64(len(p.Decisions)) // classIDs, ruleIDs, their tallies (at most one entry per field), active and scanKeeps, once computed
 	return n
 }
 

@@ -239,6 +239,12 @@ type Rewriter struct {
 	// records of a batch repeat their keys, and a hash (seeded, 64 bits)
 	// already stands for a field's path in plans.
 	cleanKeys [256]uint64
+	// scanned holds, by their hash (as cleanKeys), the values a scan gave
+	// back unchanged with nothing replaced: under detector options o,
+	// every finding (if any) was of a class the params keep (keeps, the
+	// plan's fingerprint of those classes). Holding o keeps its address
+	// from being reused.
+	scanned [256]scanned
 	// dups: a shape of the parsed record has several leaves; piiKeys: a
 	// member is dropped for its key (Parse); emitted: Emit ran since (its
 	// per-node state needs a reset).
@@ -785,11 +791,13 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 		e.quick = qs.QuickScan()
 	}
 	rw.field.Stats = st
+	if perr == nil {
+		plan.ids() // and the plan's other per-field tables
+	}
 	if perr == nil && !rw.dups && !rw.piiKeys {
 		// Each shape has one leaf, slotNode[s] (slots in node order), and
 		// no key is dropped: only the leaves the plan does not keep need a
 		// visit.
-		plan.ids()
 		st.Fields += len(rw.distinct)
 		st.Actions[ActionKeep] += plan.keeps
 		for _, s := range plan.active {
@@ -864,6 +872,21 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 	return append(dst, rw.raw[e.cursor:rw.end]...)
 }
 
+// scanned is an entry of Rewriter.scanned.
+type scanned struct {
+	h, keeps uint64
+	o        *detect.Options
+}
+
+// detectOptions are the detector options a scan under p uses (nil is
+// detect.Default).
+func detectOptions(p *Params) *detect.Options {
+	if p == nil || p.Detect == nil {
+		return detect.Default
+	}
+	return p.Detect
+}
+
 // emitter is the state of one emit pass.
 type emitter struct {
 	rw     *Rewriter
@@ -884,18 +907,31 @@ func (e *emitter) leaf(li int32, d *Decision) {
 	rw, st, raw := e.rw, e.st, e.rw.raw
 	n := &rw.nodes[li]
 	looked := false
-	if e.quick && d.Action == ActionScan && n.typ == TypeString && (d.Params == nil || !d.Params.URL) {
-		if scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+	var vh, keeps uint64
+	var o *detect.Options
+	var memo *scanned
+	if e.quick && e.perr == nil && d.Action == ActionScan && (d.Params == nil || !d.Params.URL) && (n.typ == TypeString || n.typ == TypeNumber) {
+		if n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
 			// A word no detector could start on: scan would give it back
 			// unchanged; it stays in the bytes copied through.
 			st.Actions[ActionScan]++
 			return
 		}
-		looked = true
+		looked = n.typ == TypeString
+		// Records of a batch repeat values (versions, device data): one
+		// the detectors found nothing in under the same options is kept
+		// as it is without them.
+		vh, o, keeps = maphash.Bytes(pathSeed, raw[n.valStart:n.valEnd]), detectOptions(d.Params), e.plan.scanKeeps[n.slot]
+		memo = &rw.scanned[vh%uint64(len(rw.scanned))]
+		if memo.h == vh && vh != 0 && memo.o == o && memo.keeps == keeps {
+			st.Actions[ActionScan]++
+			return
+		}
 	}
 	if d.Action != ActionDrop {
 		mark := len(e.dst)
 		dst := append(e.dst, raw[e.cursor:n.valStart]...)
+		vstart := len(dst)
 		var drop bool
 		var found int
 		var err error
@@ -917,6 +953,9 @@ func (e *emitter) leaf(li int32, d *Decision) {
 			st.Actions[d.Action]++
 			st.Findings += found
 			e.dst, e.cursor = dst, n.valEnd
+			if memo != nil && found == 0 && string(dst[vstart:]) == string(raw[n.valStart:n.valEnd]) {
+				*memo = scanned{h: vh, o: o, keeps: keeps}
+			}
 			return
 		}
 		if err == nil {
@@ -941,7 +980,12 @@ func (e *emitter) drop(li int32) {
 // QuickScanner is an Applier whose scan of a string (without Params.URL)
 // is the Transformer's: text that detect.Clean passes comes back
 // unchanged, with no findings. The rewriter then keeps such strings
-// without calling the Applier.
+// without calling the Applier. Its scan of a string or number (without
+// Params.URL) gives a value back unchanged exactly when the detectors
+// find nothing in it under Params.Detect or keep all they find, so the
+// rewriter also keeps, without calling it, a value it saw come back
+// unchanged with nothing replaced before, under the same detector options
+// and the same classes of findings kept.
 type QuickScanner interface {
 	QuickScan() bool
 }
