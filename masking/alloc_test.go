@@ -2,7 +2,10 @@
 
 package masking
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestAllocs pins the zero-allocation promise of the hot path: every action
 // but tokenize, and scan of values without findings, allocate nothing once
@@ -81,5 +84,36 @@ func TestMemoAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { dst, _, _, _ = tr.Apply(dst[:0], &tc.d, raw, typeOf(tc.raw)) }); n != 0 {
 			t.Errorf("%s: %v allocations per call", tc.name, n)
 		}
+	}
+}
+
+// TestMemberKeysNoAlloc: walking an object's members allocates nothing
+// for plain keys, and escaped keys come decoded.
+func TestMemberKeysNoAlloc(t *testing.T) {
+	plain := []byte(`{"d":[1,2],"type":"event","x":{"y":1}}`)
+	fn := func(key []byte, start int) (int, error) {
+		end, _, err := SkipValue(plain, start)
+		return end, err
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if err := ForEachMember(plain, fn); err != nil {
+			t.Fatal(err)
+		}
+		if err := EachMember(plain, func(key []byte, start, end int, _ ValueType) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("%v allocations per walk", n)
+	}
+	esc := []byte(`{"t\u0079pe":1,"a\"b":2,"":3}`)
+	var keys []string
+	if err := EachMember(esc, func(key []byte, start, end int, _ ValueType) error {
+		keys = append(keys, string(key))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys, "|"); got != `type|a"b|` {
+		t.Errorf("keys %q", got)
 	}
 }

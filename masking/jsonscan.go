@@ -1,6 +1,7 @@
 package masking
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -124,8 +125,9 @@ func isHex4(h []byte) bool {
 	return true
 }
 
-// scanNumber validates a JSON number starting at b[i].
-func scanNumber(b []byte, i int) (int, error) {
+// scanNumber validates a JSON number starting at b[i] and tells whether it
+// has an exponent.
+func scanNumber(b []byte, i int) (end int, exp bool, err error) {
 	start := i
 	if i < len(b) && b[i] == '-' {
 		i++
@@ -138,7 +140,7 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 	default:
-		return 0, synErr(start, "invalid number")
+		return 0, false, synErr(start, "invalid number")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
@@ -147,10 +149,11 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i == d {
-			return 0, synErr(start, "invalid number")
+			return 0, false, synErr(start, "invalid number")
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		exp = true
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
@@ -160,10 +163,10 @@ func scanNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		if i == d {
-			return 0, synErr(start, "invalid number")
+			return 0, false, synErr(start, "invalid number")
 		}
 	}
-	return i, nil
+	return i, exp, nil
 }
 
 func scanLiteral(b []byte, i int, lit string) (int, error) {
@@ -197,7 +200,7 @@ func scanScalar(b []byte, i int) (end int, t ValueType, container bool, err erro
 		end, err = scanLiteral(b, i, "null")
 		return end, TypeNull, false, err
 	case c == '-' || c >= '0' && c <= '9':
-		end, err = scanNumber(b, i)
+		end, _, err = scanNumber(b, i)
 		return end, TypeNumber, false, err
 	default:
 		return 0, 0, false, synErr(i, "unexpected character")
@@ -324,19 +327,19 @@ func EachElement(b []byte, fn func(start, end int, t ValueType) error) error {
 }
 
 // EachMember validates the top-level object in b and calls fn with each
-// member's decoded key (valid only during the call) and value span.
+// member's decoded key (valid only during the call; fn must not modify it)
+// and value span.
 func EachMember(b []byte, fn func(key []byte, start, end int, t ValueType) error) error {
 	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return synErr(i, "expected a JSON object")
 	}
-	var kbuf [64]byte
 	end, err := eachMember(b, i, func(ks, ke, vs int) (int, error) {
 		ve, t, err := skipValue(b, vs, 1)
 		if err != nil {
 			return 0, err
 		}
-		key, err := AppendUnquote(kbuf[:0], b[ks:ke])
+		key, err := memberKey(b[ks:ke])
 		if err != nil {
 			return 0, err
 		}
@@ -464,16 +467,15 @@ func ScanArray(b []byte, start int, fn func(start int) (end int, err error)) (in
 }
 
 // ForEachMember walks the top-level object in b; fn gets each member's
-// decoded key (valid during the call) and value start and must return the
-// value's end.
+// decoded key (valid during the call; fn must not modify it) and value
+// start and must return the value's end.
 func ForEachMember(b []byte, fn func(key []byte, start int) (end int, err error)) error {
 	i := SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return synErr(i, "expected a JSON object")
 	}
-	var kbuf [64]byte
 	end, err := eachMember(b, i, func(ks, ke, vs int) (int, error) {
-		key, err := AppendUnquote(kbuf[:0], b[ks:ke])
+		key, err := memberKey(b[ks:ke])
 		if err != nil {
 			return 0, err
 		}
@@ -489,6 +491,17 @@ func ForEachMember(b []byte, fn func(key []byte, start int) (end int, err error)
 		return synErr(j, "trailing data after JSON value")
 	}
 	return nil
+}
+
+// memberKey decodes the key token q for EachMember and ForEachMember: a
+// view into the document when it has no escape (fn must not modify it),
+// a new slice otherwise. A buffer on the stack would escape through fn:
+// an allocation per call.
+func memberKey(q []byte) ([]byte, error) {
+	if len(q) >= 2 && bytes.IndexByte(q, '\\') < 0 {
+		return q[1 : len(q)-1], nil
+	}
+	return AppendUnquote(nil, q)
 }
 
 // quoteEscapes marks the bytes AppendQuote escapes.

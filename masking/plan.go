@@ -1,6 +1,9 @@
 package masking
 
 import (
+	"hash/maphash"
+	"sort"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -63,6 +66,59 @@ type Plan struct {
 	once     sync.Once
 	classIDs []uint32
 	ruleIDs  []uint32
+	// classTally and ruleTally count Classes and rules by interned id, in
+	// first-appearance order: what a record with one leaf per field adds
+	// to the request's counters (most records: no arrays, no duplicate
+	// keys).
+	classTally, ruleTally []tally
+	// active are the fields not decided keep, in order; keeps counts the
+	// others.
+	active []int32
+	keeps  int
+	// scanKeeps fingerprints, per field, the classes of findings its
+	// scan keeps in place (0: none); see QuickScanner.
+	scanKeeps []uint64
+}
+
+// keptClasses fingerprints the classes of findings a scan under p keeps
+// in place (0: none).
+func keptClasses(p *Params) uint64 {
+	if p == nil {
+		return 0
+	}
+	var kept []string
+	for c, a := range p.Findings {
+		if a == ActionKeep {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		return 0
+	}
+	sort.Strings(kept)
+	return maphash.String(pathSeed, strings.Join(kept, "\x00")) | 1
+}
+
+// tally is a count of one interned name.
+type tally struct {
+	id uint32
+	n  int32
+}
+
+// tallyOf counts ids by value, in first-appearance order.
+func tallyOf(ids []uint32) []tally {
+	var t []tally
+next:
+	for _, id := range ids {
+		for i := range t {
+			if t[i].id == id {
+				t[i].n++
+				continue next
+			}
+		}
+		t = append(t, tally{id: id, n: 1})
+	}
+	return t
 }
 
 // ids returns the interned ids of Classes and of the Decisions' rules.
@@ -77,6 +133,16 @@ func (p *Plan) ids() (classIDs, ruleIDs []uint32) {
 			}
 			p.classIDs[i] = Intern(c)
 			p.ruleIDs[i] = Intern(p.Decisions[i].Rule)
+		}
+		p.classTally, p.ruleTally = tallyOf(p.classIDs), tallyOf(p.ruleIDs)
+		p.scanKeeps = make([]uint64, len(p.Decisions))
+		for i := range p.Decisions {
+			p.scanKeeps[i] = keptClasses(p.Decisions[i].Params)
+			if p.Decisions[i].Action == ActionKeep {
+				p.keeps++
+			} else {
+				p.active = append(p.active, int32(i))
+			}
 		}
 	})
 	return p.classIDs, p.ruleIDs
@@ -95,7 +161,7 @@ func (p *Plan) Size() int64 {
 	for _, s := range p.Paths {
 		n += int64(len(s))
 	}
-	n += 2 * 4 * int64(len(p.Decisions)) // classIDs and ruleIDs, once computed
+	n += 36 * int64(len(p.Decisions)) // classIDs, ruleIDs, their tallies (at most one entry per field), active and scanKeeps, once computed
 	return n
 }
 

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -38,10 +39,11 @@ type node struct {
 	typ      ValueType
 	keyEsc   bool
 	piiKey   bool // the key itself holds personal data, or is over budget (slot overSlot(kind)): the member is dropped
-	// emit-pass state for containers: a child before the current one was
-	// kept, and where the previous child ended.
-	keptAny bool
-	lastEnd int32
+	// ord is the number of earlier siblings and prevEnd where the previous
+	// one ended (-1: none); drops counts, in the emit pass, the children
+	// of a container dropped so far. A drop removes a comma before it
+	// when an earlier sibling stays (ord > the parent's drops).
+	ord, prevEnd, drops int32
 }
 
 func (n *node) start() int32 {
@@ -194,6 +196,9 @@ type FieldApplier interface {
 type Field struct {
 	Path  string // the field's path (Plan.Paths; "" when the plan has none)
 	Stats *Stats // the request's stats, for appliers that rewrite records of their own
+	// Looked: the value is a string the rewriter's quick reject for scan
+	// (detect.Clean) did not pass; the applier's scan need not try it.
+	Looked bool
 	// Found: the applier appends each finding it replaced or dropped with
 	// the value; the rewriter counts them by class and rule.
 	Found []Finding
@@ -225,13 +230,25 @@ type Rewriter struct {
 	keyBuf     []byte
 	finds      []Finding
 	field      Field
-	slotNode   []int32 // first leaf node of each distinct shape (describe)
+	slotNode   []int32 // first leaf node of each distinct shape (Parse; describe, emit)
 	query      PlanQuery
 	lim        *budget.Limits
-	// Key and path budgets of the record being parsed, and the path
-	// length of the open container at each depth.
+	// Key and path budgets of the record being parsed.
 	maxKey, maxDepth, maxPath int
-	pathLen                   [MaxDepth + 1]int32
+	// cleanKeys holds the hashes of keys found to hold no personal data:
+	// records of a batch repeat their keys, and a hash (seeded, 64 bits)
+	// already stands for a field's path in plans.
+	cleanKeys [256]uint64
+	// scanned holds, by their hash (as cleanKeys), the values a scan gave
+	// back unchanged with nothing replaced: under detector options o,
+	// every finding (if any) was of a class the params keep (keeps, the
+	// plan's fingerprint of those classes). Holding o keeps its address
+	// from being reused.
+	scanned [256]scanned
+	// dups: a shape of the parsed record has several leaves; piiKeys: a
+	// member is dropped for its key (Parse); emitted: Emit ran since (its
+	// per-node state needs a reset).
+	dups, piiKeys, emitted bool
 	// numMax is the byte length of the longest number token of the
 	// parsed record, or math.MaxInt when one has an exponent or a member
 	// was skipped unread (see PlainNumbers).
@@ -317,6 +334,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	rw.distinct = rw.distinct[:0]
 	rw.slotNode = rw.slotNode[:0]
 	rw.numMax = 0
+	rw.dups, rw.emitted, rw.piiKeys = false, false, false
 	lim := rw.limits()
 	rw.maxKey, rw.maxDepth, rw.maxPath = lim.MaxKeyBytes, lim.MaxPathDepth, lim.MaxPathBytes
 	i := SkipSpace(buf, start)
@@ -324,7 +342,7 @@ func (rw *Rewriter) Parse(buf []byte, start int) (int, error) {
 	if i >= len(buf) || buf[i] != '{' {
 		return 0, synErr(i, "record is not a JSON object")
 	}
-	end, err := rw.walk(i, -1, -1, -1, false, 0, 0)
+	end, err := rw.walk(i, -1, -1, -1, false, 0, 0, 0)
 	rw.clearTable()
 	if err != nil {
 		rw.nodes = rw.nodes[:0]
@@ -449,168 +467,179 @@ func (rw *Rewriter) Raw(n int32) []byte {
 	return rw.raw[rw.nodes[n].valStart:rw.nodes[n].valEnd]
 }
 
-// walk records the value at raw[i] as node(s). parent is the parent node,
-// ks/ke the key token span (or -1), h the parent's path hash.
-func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth int) (int, error) {
+// walk records the container at raw[i] ('{' or '[') and everything in it
+// as nodes. parent is its parent node (-1 for the record), ks/ke its key
+// token span (or -1), h its path hash, depth its depth and plen the byte
+// length of its path (the budgets of its members add to it). Scalar
+// members are recorded in the loop: one call per container, not per value.
+func (rw *Rewriter) walk(i int, parent int32, ks, ke int, kesc bool, h uint64, depth, plen int) (int, error) {
 	raw := rw.raw
-	kpii := false
-	if len(rw.nodes) >= maxNodes {
-		return 0, ErrTooManyFields
-	}
-	over := rw.budgetOf(parent, ks, ke, depth)
-	if over != 0 {
-		// Over a key or path budget: validate the value, but keep the
-		// member out of the shape (no slot, no path, no key read) and
-		// drop it whole.
-		idx := int32(len(rw.nodes))
-		end, t, err := skipValue(raw, i, depth)
-		if err != nil {
-			return 0, err
-		}
-		rw.numMax = math.MaxInt
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: over})
-		return end, nil
-	}
-	if ks >= 0 {
-		// Escaped keys hash as their decoded name.
-		key := raw[ks+1 : ke-1]
-		if kesc {
-			var err error
-			if rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[ks:ke]); err != nil {
-				return 0, err
-			}
-			key = rw.keyBuf
-		}
-		kpii = mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0
-		if kpii {
-			// The member will be dropped whole: validate its value, but
-			// keep it out of the shape (no slots, no path with the key in it).
-			idx := int32(len(rw.nodes))
-			end, t, err := skipValue(raw, i, depth)
-			if err != nil {
-				return 0, err
-			}
-			rw.numMax = math.MaxInt
-			rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: true, slot: -1})
-			return end, nil
-		}
-		h = mix64(h ^ maphash.Bytes(pathSeed, key))
-	} else if parent >= 0 {
-		h = mix64(h ^ arrayMark)
-	}
-	idx := int32(len(rw.nodes))
-	if i >= len(raw) {
-		return 0, synErr(i, "unexpected end of input")
-	}
-	c := raw[i]
-	if c != '{' && c != '[' {
-		end, t, _, err := scanScalar(raw, i)
-		if err != nil {
-			return 0, err
-		}
-		if t == TypeNumber {
-			rw.noteNumber(raw[i:end])
-		}
-		rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), valEnd: int32(end), subEnd: idx + 1, typ: t, keyEsc: kesc, piiKey: kpii, slot: rw.slotFor(h, t)})
-		return end, nil
-	}
 	if depth >= MaxDepth {
 		return 0, synErr(i, "nesting too deep")
 	}
 	t, closer := TypeObject, byte('}')
-	if c == '[' {
+	if raw[i] == '[' {
 		t, closer = TypeArray, ']'
 	}
-	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, piiKey: kpii, slot: -1})
+	idx := int32(len(rw.nodes))
+	rw.nodes = append(rw.nodes, node{parent: parent, keyStart: int32(ks), keyEnd: int32(ke), valStart: int32(i), typ: t, keyEsc: kesc, slot: -1})
 	j := SkipSpace(raw, i+1)
 	if j < len(raw) && raw[j] == closer {
 		j++
-	} else {
-		for {
+		rw.nodes[idx].valEnd = int32(j)
+		rw.nodes[idx].subEnd = int32(len(rw.nodes))
+		return j, nil
+	}
+	depth++ // of the members
+	ord, prevEnd := int32(0), int32(-1)
+	for {
+		cks, cke, esc := -1, -1, false
+		vs := j
+		if t == TypeObject {
+			if j >= len(raw) || raw[j] != '"' {
+				return 0, synErr(j, "expected object key")
+			}
+			cks = j
 			var err error
-			if t == TypeObject {
-				if j >= len(raw) || raw[j] != '"' {
-					return 0, synErr(j, "expected object key")
-				}
-				cks := j
-				var cke int
-				var esc bool
-				if cke, esc, err = scanString(raw, j); err != nil {
-					return 0, err
-				}
-				j = SkipSpace(raw, cke)
-				if j >= len(raw) || raw[j] != ':' {
+			if cke, esc, err = scanString(raw, j); err != nil {
+				return 0, err
+			}
+			// Compact JSON ("k":v) decided by one compare each.
+			if j = cke; j >= len(raw) || raw[j] != ':' {
+				if j = SkipSpace(raw, j); j >= len(raw) || raw[j] != ':' {
 					return 0, synErr(j, "expected ':' after object key")
 				}
-				j, err = rw.walk(SkipSpace(raw, j+1), idx, cks, cke, esc, h, depth+1)
+			}
+			vs = SkipSpace(raw, j+1)
+		}
+		if len(rw.nodes) >= maxNodes {
+			return 0, ErrTooManyFields
+		}
+		// The key and path budgets, measured as sent.
+		over, cplen := int32(0), plen
+		if cks >= 0 {
+			klen := cke - cks - 2
+			if klen > rw.maxKey {
+				over = overSlot(budget.KeyBytes)
+			}
+			if cplen > 0 {
+				cplen++
+			}
+			cplen += klen
+		} else {
+			cplen += 2
+		}
+		if over == 0 {
+			if depth > rw.maxDepth {
+				over = overSlot(budget.PathDepth)
+			} else if cplen > rw.maxPath {
+				over = overSlot(budget.PathBytes)
+			}
+		}
+		ch := h
+		if over == 0 {
+			if cks >= 0 {
+				// Escaped keys hash as their decoded name.
+				key := raw[cks+1 : cke-1]
+				if esc {
+					var err error
+					if rw.keyBuf, err = AppendUnquote(rw.keyBuf[:0], raw[cks:cke]); err != nil {
+						return 0, err
+					}
+					key = rw.keyBuf
+				}
+				kh := maphash.Bytes(pathSeed, key)
+				if e := &rw.cleanKeys[kh%uint64(len(rw.cleanKeys))]; *e != kh || kh == 0 { // 0: an empty entry
+					if mayHoldFinding(key) && len(Detect(rw.finds[:0], key)) > 0 {
+						// Personal data in the key: the member will be
+						// dropped whole (slot -1, below).
+						over = -1
+					} else {
+						*e = kh
+					}
+				}
+				ch = mix64(h ^ kh)
 			} else {
-				j, err = rw.walk(j, idx, -1, -1, false, h, depth+1)
+				ch = mix64(h ^ arrayMark)
+			}
+		}
+		n := int32(len(rw.nodes))
+		switch {
+		case over != 0:
+			// Over a budget or a key holding personal data: validate the
+			// value, but keep the member out of the shape (no slot, no
+			// path, no key read) and drop it whole.
+			e, vt, err := skipValue(raw, vs, depth)
+			if err != nil {
+				return 0, err
+			}
+			rw.numMax = math.MaxInt
+			rw.piiKeys = true
+			rw.nodes = append(rw.nodes, node{parent: idx, keyStart: int32(cks), keyEnd: int32(cke), valStart: int32(vs), valEnd: int32(e), subEnd: n + 1, typ: vt, keyEsc: esc, piiKey: true, slot: over, ord: ord, prevEnd: prevEnd})
+			j = e
+		case vs >= len(raw):
+			return 0, synErr(vs, "unexpected end of input")
+		case raw[vs] == '{' || raw[vs] == '[':
+			var err error
+			if j, err = rw.walk(vs, idx, cks, cke, esc, ch, depth, cplen); err != nil {
+				return 0, err
+			}
+			rw.nodes[n].ord, rw.nodes[n].prevEnd = ord, prevEnd
+		default:
+			var e int
+			var vt ValueType
+			var err error
+			switch c := raw[vs]; {
+			case c == '"':
+				e, _, err = scanString(raw, vs)
+				vt = TypeString
+			case c == '-' || c-'0' <= 9:
+				// Numbers are noted for PlainNumbers.
+				var exp bool
+				e, exp, err = scanNumber(raw, vs)
+				vt = TypeNumber
+				if l := e - vs; exp {
+					rw.numMax = math.MaxInt
+				} else if l > rw.numMax {
+					rw.numMax = l
+				}
+			default:
+				e, vt, _, err = scanScalar(raw, vs)
 			}
 			if err != nil {
 				return 0, err
 			}
-			j = SkipSpace(raw, j)
-			if j >= len(raw) {
+			slot := rw.slotFor(ch, vt, n)
+			// Written in place: no node value built and copied.
+			if int(n) == cap(rw.nodes) {
+				rw.nodes = slices.Grow(rw.nodes, 1)
+			}
+			rw.nodes = rw.nodes[:n+1]
+			nd := &rw.nodes[n]
+			nd.parent, nd.keyStart, nd.keyEnd, nd.valStart, nd.valEnd = idx, int32(cks), int32(cke), int32(vs), int32(e)
+			nd.slot, nd.subEnd, nd.ord, nd.prevEnd, nd.drops = slot, n+1, ord, prevEnd, 0
+			nd.typ, nd.keyEsc, nd.piiKey = vt, esc, false
+			j = e
+		}
+		ord, prevEnd = ord+1, int32(j)
+		if j >= len(raw) || raw[j] != ',' {
+			if j = SkipSpace(raw, j); j >= len(raw) {
 				return 0, synErr(j, "unterminated object or array")
 			}
-			if raw[j] == ',' {
-				j = SkipSpace(raw, j+1)
-				continue
-			}
-			if raw[j] != closer {
-				return 0, synErr(j, "expected ',' or closing bracket")
-			}
-			j++
-			break
 		}
+		if raw[j] == ',' {
+			j = SkipSpace(raw, j+1)
+			continue
+		}
+		if raw[j] != closer {
+			return 0, synErr(j, "expected ',' or closing bracket")
+		}
+		j++
+		break
 	}
 	rw.nodes[idx].valEnd = int32(j)
 	rw.nodes[idx].subEnd = int32(len(rw.nodes))
 	return j, nil
-}
-
-// noteNumber records a number token for PlainNumbers.
-func (rw *Rewriter) noteNumber(tok []byte) {
-	n := len(tok)
-	for _, c := range tok {
-		if c|0x20 == 'e' {
-			n = math.MaxInt
-			break
-		}
-	}
-	rw.numMax = max(rw.numMax, n)
-}
-
-// budgetOf checks the key and path budgets of the value at depth under
-// parent with the key token raw[ks:ke] (ks < 0: an array element), records
-// its path length for its children, and returns overSlot of the budget it
-// exceeds, or 0. Keys and paths are measured as sent.
-func (rw *Rewriter) budgetOf(parent int32, ks, ke, depth int) int32 {
-	if parent < 0 {
-		rw.pathLen[0] = 0 // the record itself
-		return 0
-	}
-	plen := int(rw.pathLen[depth-1])
-	if ks >= 0 {
-		klen := ke - ks - 2
-		if klen > rw.maxKey {
-			return overSlot(budget.KeyBytes)
-		}
-		if plen > 0 {
-			plen++
-		}
-		plen += klen
-	} else {
-		plen += 2
-	}
-	switch {
-	case depth > rw.maxDepth:
-		return overSlot(budget.PathDepth)
-	case plen > rw.maxPath:
-		return overSlot(budget.PathBytes)
-	}
-	rw.pathLen[depth] = int32(plen)
-	return 0
 }
 
 // mix64 is a bijective, non-linear finaliser (SplitMix64). Chaining path
@@ -635,8 +664,9 @@ func hasByte(b []byte, c byte) bool {
 	return false
 }
 
-// slotFor returns the index of (h, t) in rw.distinct, adding it if new.
-func (rw *Rewriter) slotFor(h uint64, t ValueType) int32 {
+// slotFor returns the index of (h, t) in rw.distinct, adding it if new
+// with leaf node n as its first.
+func (rw *Rewriter) slotFor(h uint64, t ValueType, n int32) int32 {
 	if 2*(len(rw.distinct)+1) > len(rw.table) {
 		rw.growTable()
 	}
@@ -646,10 +676,12 @@ func (rw *Rewriter) slotFor(h uint64, t ValueType) int32 {
 		v := rw.table[p]
 		if v == 0 {
 			rw.distinct = append(rw.distinct, FieldShape{Hash: h, Type: t})
+			rw.slotNode = append(rw.slotNode, n)
 			rw.table[p] = int32(len(rw.distinct))
 			return int32(len(rw.distinct) - 1)
 		}
 		if f := rw.distinct[v-1]; f.Hash == h && f.Type == t {
+			rw.dups = true
 			return v - 1
 		}
 	}
@@ -734,122 +766,102 @@ func (rw *Rewriter) pathOf(idx int32) (path, key string) {
 // emit writes the record with every decision applied, splicing unchanged
 // bytes through as they are.
 func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *Stats) []byte {
-	raw := rw.raw
 	nodes := rw.nodes
-	cursor := int32(rw.start)
-	for i := range nodes {
-		nodes[i].keptAny = false
+	if rw.emitted {
+		// Parse leaves them clear; a second Emit of the same parse resets.
+		for i := range nodes {
+			nodes[i].drops = 0
+		}
 	}
-	hits := rw.slotHits[:0]
-	for range rw.distinct {
-		hits = append(hits, 0)
+	rw.emitted = true
+	// Leaves per shape, counted only when a shape has several (arrays,
+	// duplicate keys); otherwise each has one and the plan's tallies count.
+	var hits []int32
+	if rw.dups {
+		hits = rw.slotHits[:0]
+		for range rw.distinct {
+			hits = append(hits, 0)
+		}
+		rw.slotHits = hits
 	}
-	rw.slotHits = hits
-	fa, _ := rec.Transformer.(FieldApplier)
-	quick := false
+	// rec stays out of e: e's contents escape (to the Applier), rec need not.
+	e := emitter{rw: rw, dst: dst, cursor: int32(rw.start), plan: plan, perr: perr, st: st, tr: rec.Transformer, kind: rec.Kind, name: rec.Name}
+	e.fa, _ = rec.Transformer.(FieldApplier)
 	if qs, ok := rec.Transformer.(QuickScanner); ok {
-		quick = qs.QuickScan()
+		e.quick = qs.QuickScan()
 	}
-	fd := &rw.field
-	fd.Stats = st
-	for li := int32(1); li < int32(len(nodes)); li++ {
-		n := &nodes[li]
-		p := &nodes[n.parent]
-		if n.piiKey {
-			// Personal data in a key ("jane@example.com": true): the whole
-			// member goes, whatever its value's decision.
-			st.Fields++
-			st.Actions[ActionDrop]++
-			if n.slot < -1 {
-				st.Budget.Add(budget.Kind(-2-n.slot), 1)
-				st.Rules.Add(budgetRuleID, 1)
-			}
-			from, to := rw.dropRange(li)
-			dst = append(dst, raw[cursor:from]...)
-			cursor = to
-			p.lastEnd = n.valEnd
-			li = n.subEnd - 1
-			continue
+	rw.field.Stats = st
+	if perr == nil {
+		plan.ids() // and the plan's other per-field tables
+	}
+	if perr == nil && !rw.dups && !rw.piiKeys {
+		// Each shape has one leaf, slotNode[s] (slots in node order), and
+		// no key is dropped: only the leaves the plan does not keep need a
+		// visit.
+		st.Fields += len(rw.distinct)
+		st.Actions[ActionKeep] += plan.keeps
+		for _, s := range plan.active {
+			e.leaf(rw.slotNode[s], &plan.Decisions[s])
 		}
-		if n.slot < 0 { // containers are kept; their leaves decide
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		st.Fields++
-		hits[n.slot]++
-		d := &failClosed
-		if perr == nil {
-			d = &plan.Decisions[n.slot]
-		}
-		if d.Action == ActionKeep {
-			st.Actions[ActionKeep]++
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		if quick && d.Action == ActionScan && n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
-			// A word no detector could start on: scan would give it back
-			// unchanged; it stays in the bytes copied through.
-			st.Actions[ActionScan]++
-			p.keptAny = true
-			p.lastEnd = n.valEnd
-			continue
-		}
-		if d.Action != ActionDrop {
-			mark := len(dst)
-			dst = append(dst, raw[cursor:n.valStart]...)
-			var drop bool
-			var found int
-			var err error
-			if fa != nil {
-				fd.Path, fd.Found = "", fd.Found[:0]
-				if perr == nil && int(n.slot) < len(plan.Paths) {
-					fd.Path = plan.Paths[n.slot]
+	} else {
+		for li := int32(1); li < int32(len(nodes)); li++ {
+			n := &nodes[li]
+			if n.piiKey {
+				// Personal data in a key ("jane@example.com": true): the
+				// whole member goes, whatever its value's decision.
+				st.Fields++
+				st.Actions[ActionDrop]++
+				if n.slot < -1 {
+					st.Budget.Add(budget.Kind(-2-n.slot), 1)
+					st.Rules.Add(budgetRuleID, 1)
 				}
-				dst, drop, err = fa.ApplyField(dst, d, raw[n.valStart:n.valEnd], n.typ, fd)
-				if err == nil {
-					found = len(fd.Found)
-					countFindings(st, rec, d, fd)
-				}
-			} else {
-				dst, drop, found, err = rec.Transformer.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
-			}
-			if err == nil && !drop {
-				st.Actions[d.Action]++
-				st.Findings += found
-				cursor = n.valEnd
-				p.keptAny = true
-				p.lastEnd = n.valEnd
+				e.drop(li)
+				li = n.subEnd - 1
 				continue
 			}
-			if err == nil {
-				st.Findings += found // dropped for what it held
+			if n.slot < 0 { // containers are kept; their leaves decide
+				continue
 			}
-			if err != nil {
-				st.Errors++
+			st.Fields++
+			if hits != nil {
+				hits[n.slot]++
 			}
-			dst = dst[:mark] // fail closed: drop the member instead
+			d := &failClosed
+			if perr == nil {
+				d = &plan.Decisions[n.slot]
+			}
+			if d.Action == ActionKeep {
+				st.Actions[ActionKeep]++
+				continue
+			}
+			e.leaf(li, d)
 		}
-		st.Actions[ActionDrop]++
-		from, to := rw.dropRange(li)
-		dst = append(dst, raw[cursor:from]...)
-		cursor = to
-		p.lastEnd = n.valEnd
 	}
+	dst = e.dst
 	if perr == nil {
 		classIDs, ruleIDs := plan.ids()
+		if hits == nil {
+			for _, t := range plan.classTally {
+				st.Classes.Add(t.id, int(t.n))
+			}
+			for _, t := range plan.ruleTally {
+				st.Rules.Add(t.id, int(t.n))
+			}
+		}
 		for slot, n := range hits {
 			if n > 0 {
 				st.Classes.Add(classIDs[slot], int(n))
 				st.Rules.Add(ruleIDs[slot], int(n))
 			}
 		}
-	} else if len(hits) > 0 {
+	} else if len(rw.distinct) > 0 {
 		if k, ok := budget.KindOf(perr); ok {
-			leaves := 0
-			for _, n := range hits {
-				leaves += int(n)
+			leaves := len(rw.distinct)
+			if hits != nil {
+				leaves = 0
+				for _, n := range hits {
+					leaves += int(n)
+				}
 			}
 			st.Budget.Add(k, leaves)
 			st.Rules.Add(budgetRuleID, leaves)
@@ -857,13 +869,123 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 			st.Rules.Add(failClosedID, len(rw.nodes)-1)
 		}
 	}
-	return append(dst, raw[cursor:rw.end]...)
+	return append(dst, rw.raw[e.cursor:rw.end]...)
+}
+
+// scanned is an entry of Rewriter.scanned.
+type scanned struct {
+	h, keeps uint64
+	o        *detect.Options
+}
+
+// detectOptions are the detector options a scan under p uses (nil is
+// detect.Default).
+func detectOptions(p *Params) *detect.Options {
+	if p == nil || p.Detect == nil {
+		return detect.Default
+	}
+	return p.Detect
+}
+
+// emitter is the state of one emit pass.
+type emitter struct {
+	rw     *Rewriter
+	dst    []byte
+	cursor int32 // raw[cursor:] is not written yet
+	plan   *Plan
+	perr   error
+	st     *Stats
+	tr     Applier
+	kind   string // the record's, for Stats.OnFinding
+	name   string
+	fa     FieldApplier
+	quick  bool
+}
+
+// leaf applies decision d (not keep) to leaf li.
+func (e *emitter) leaf(li int32, d *Decision) {
+	rw, st, raw := e.rw, e.st, e.rw.raw
+	n := &rw.nodes[li]
+	looked := false
+	var vh, keeps uint64
+	var o *detect.Options
+	var memo *scanned
+	if e.quick && e.perr == nil && d.Action == ActionScan && (d.Params == nil || !d.Params.URL) && (n.typ == TypeString || n.typ == TypeNumber) {
+		if n.typ == TypeString && scanKeeps(d.Params, raw[n.valStart+1:n.valEnd-1]) {
+			// A word no detector could start on: scan would give it back
+			// unchanged; it stays in the bytes copied through.
+			st.Actions[ActionScan]++
+			return
+		}
+		looked = n.typ == TypeString
+		// Records of a batch repeat values (versions, device data): one
+		// the detectors found nothing in under the same options is kept
+		// as it is without them.
+		vh, o, keeps = maphash.Bytes(pathSeed, raw[n.valStart:n.valEnd]), detectOptions(d.Params), e.plan.scanKeeps[n.slot]
+		memo = &rw.scanned[vh%uint64(len(rw.scanned))]
+		if memo.h == vh && vh != 0 && memo.o == o && memo.keeps == keeps {
+			st.Actions[ActionScan]++
+			return
+		}
+	}
+	if d.Action != ActionDrop {
+		mark := len(e.dst)
+		dst := append(e.dst, raw[e.cursor:n.valStart]...)
+		vstart := len(dst)
+		var drop bool
+		var found int
+		var err error
+		if e.fa != nil {
+			fd := &rw.field
+			fd.Path, fd.Found, fd.Looked = "", fd.Found[:0], looked
+			if e.perr == nil && int(n.slot) < len(e.plan.Paths) {
+				fd.Path = e.plan.Paths[n.slot]
+			}
+			dst, drop, err = e.fa.ApplyField(dst, d, raw[n.valStart:n.valEnd], n.typ, fd)
+			if err == nil {
+				found = len(fd.Found)
+				countFindings(st, e.kind, e.name, d, fd)
+			}
+		} else {
+			dst, drop, found, err = e.tr.Apply(dst, d, raw[n.valStart:n.valEnd], n.typ)
+		}
+		if err == nil && !drop {
+			st.Actions[d.Action]++
+			st.Findings += found
+			e.dst, e.cursor = dst, n.valEnd
+			if memo != nil && found == 0 && string(dst[vstart:]) == string(raw[n.valStart:n.valEnd]) {
+				*memo = scanned{h: vh, o: o, keeps: keeps}
+			}
+			return
+		}
+		if err == nil {
+			st.Findings += found // dropped for what it held
+		}
+		if err != nil {
+			st.Errors++
+		}
+		e.dst = dst[:mark] // fail closed: drop the member instead
+	}
+	st.Actions[ActionDrop]++
+	e.drop(li)
+}
+
+// drop removes member or element li.
+func (e *emitter) drop(li int32) {
+	from, to := e.rw.dropRange(li)
+	e.dst = append(e.dst, e.rw.raw[e.cursor:from]...)
+	e.cursor = to
 }
 
 // QuickScanner is an Applier whose scan of a string (without Params.URL)
 // is the Transformer's: text that detect.Clean passes comes back
 // unchanged, with no findings. The rewriter then keeps such strings
-// without calling the Applier.
+// without calling the Applier. Its scan of a string or number (without
+// Params.URL) gives a value back unchanged exactly when the detectors
+// find nothing in it under Params.Detect or keep all they find, so the
+// rewriter also keeps, without calling it, a value it saw come back
+// unchanged with nothing replaced before, under the same detector options
+// and the same classes of findings kept.
 type QuickScanner interface {
 	QuickScan() bool
 }
@@ -886,7 +1008,7 @@ func scanKeeps(p *Params, s []byte) bool {
 }
 
 // countFindings counts the findings a FieldApplier reported for one field.
-func countFindings(st *Stats, rec *Record, d *Decision, fd *Field) {
+func countFindings(st *Stats, kind, name string, d *Decision, fd *Field) {
 	for i := range fd.Found {
 		f := &fd.Found[i]
 		st.FindingClasses.Add(Intern(f.Class), 1)
@@ -898,7 +1020,7 @@ func countFindings(st *Stats, rec *Record, d *Decision, fd *Field) {
 			} else if d.Action == ActionScan {
 				a = ActionRedact
 			}
-			st.OnFinding(rec.Kind, rec.Name, fd.Path, *f, a)
+			st.OnFinding(kind, name, fd.Path, *f, a)
 		}
 	}
 }
@@ -920,9 +1042,11 @@ const FailClosedRule = "consentry.error"
 func (rw *Rewriter) dropRange(li int32) (from, to int32) {
 	n := &rw.nodes[li]
 	p := &rw.nodes[n.parent]
-	if p.keptAny {
+	kept := n.ord > p.drops
+	p.drops++
+	if kept {
 		// Something before is kept: remove ", member" from its end.
-		return p.lastEnd, n.valEnd
+		return n.prevEnd, n.valEnd
 	}
 	// Nothing kept before: remove "member," up to the next sibling.
 	if next := n.subEnd; int(next) < len(rw.nodes) && rw.nodes[next].parent == n.parent {

@@ -427,3 +427,139 @@ func TestStatsByClassAndRule(t *testing.T) {
 		t.Errorf("rules %s, want %s", got, want)
 	}
 }
+
+// TestDropEverySubset drops every subset of a record's leaves, with one
+// leaf per shape (the pass that visits only the leaves not kept) and with
+// an array of two (the pass over every node), and checks the output is
+// the record without those members, valid JSON, and the same when the
+// parse is emitted twice.
+func TestDropEverySubset(t *testing.T) {
+	for _, tc := range []struct {
+		rec   string
+		paths []string
+	}{
+		{`{"a":1,"b":"x","c":{"h":3},"d":{"e":true,"f":null},"g":2}`, []string{"a", "b", "c.h", "d.e", "d.f", "g"}},
+		{`{"a":1,"b":"x","c":[1,2],"d":{"e":true,"f":null},"g":2}`, []string{"a", "b", "c[]", "d.e", "d.f", "g"}},
+	} {
+		for mask := 0; mask < 1<<len(tc.paths); mask++ {
+			pl := &pathPlanner{byPath: map[string]Action{}, def: ActionKeep}
+			for i, p := range tc.paths {
+				if mask&(1<<i) != 0 {
+					pl.byPath[p] = ActionDrop
+				}
+			}
+			var want map[string]any
+			if err := json.Unmarshal([]byte(tc.rec), &want); err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range tc.paths {
+				if mask&(1<<i) == 0 {
+					continue
+				}
+				parts := strings.Split(strings.TrimSuffix(p, "[]"), ".")
+				m := want
+				for _, k := range parts[:len(parts)-1] {
+					m = m[k].(map[string]any)
+				}
+				if strings.HasSuffix(p, "[]") {
+					m[parts[len(parts)-1]] = []any{}
+				} else {
+					delete(m, parts[len(parts)-1])
+				}
+			}
+			wantJSON, _ := json.Marshal(want)
+			rw := NewRewriter()
+			rec := &Record{Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: fakeApplier{}}
+			if _, err := rw.Parse([]byte(tc.rec), 0); err != nil {
+				t.Fatal(err)
+			}
+			var st Stats
+			out := rw.Emit(nil, rec, &st)
+			again := rw.Emit(nil, rec, &st)
+			var got any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%s drop %v: invalid JSON %s", tc.rec, mask, out)
+			}
+			if gotJSON, _ := json.Marshal(got); string(gotJSON) != string(wantJSON) {
+				t.Errorf("%s drop mask %b: got %s, want %s", tc.rec, mask, out, wantJSON)
+			}
+			if string(again) != string(out) {
+				t.Errorf("%s drop mask %b: second Emit %s, first %s", tc.rec, mask, again, out)
+			}
+			if st.Fields != 2*(len(tc.paths)+strings.Count(tc.rec, "[1,2]")) {
+				t.Errorf("%s: %d fields counted over two emits", tc.rec, st.Fields)
+			}
+		}
+	}
+}
+
+// TestScannedValuesRemembered: a Rewriter that cleans records repeating
+// their values (kept by scan, or with findings) gives the output and
+// stats of a full scan every time, memo or not.
+func TestScannedValuesRemembered(t *testing.T) {
+	tr := newTestTransformer(t)
+	in := `{"type":"event","evtData":{"Version":"3.1.4","Build":"12","Price":59.99,"Qty":1,"Phone":14155550123,` +
+		`"Note":"call +1 415 555 0123","Mail":"jane@example.com","Lat":37.42,"Same":"3.1.4","Big":1e3}}`
+	pl := &pathPlanner{def: ActionScan}
+	rec := func(a Applier) *Record {
+		return &Record{Tenant: "t", Format: "f", Kind: "event", Classifier: keyClassifier{}, Planner: pl, Transformer: a}
+	}
+	want, ws := func() (string, Stats) {
+		var st Stats
+		out, err := NewRewriter().Rewrite(nil, []byte(in), rec(hiddenApplier{tr}), &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), st
+	}()
+	rw := NewRewriter()
+	for i := range 3 {
+		var st Stats
+		out, err := rw.Rewrite(nil, []byte(in), rec(tr), &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != want || st.Actions != ws.Actions || st.Findings != ws.Findings || st.Fields != ws.Fields {
+			t.Fatalf("round %d:\n%s %+v %d\nfull scan:\n%s %+v %d", i, out, st.Actions, st.Findings, want, ws.Actions, ws.Findings)
+		}
+	}
+	if strings.Contains(want, "jane@") || strings.Contains(want, "14155550123") || !strings.Contains(want, `"Version":"3.1.4"`) {
+		t.Fatalf("output %s", want)
+	}
+}
+
+// paramsPlanner scans every field, with the params of its path when set.
+type paramsPlanner map[string]*Params
+
+func (pp paramsPlanner) Plan(q *PlanQuery) (*Plan, error) {
+	pl := &Plan{Fields: append([]FieldShape(nil), q.Fields...)}
+	for i := range q.Fields {
+		path, key := q.Describe(i)
+		pl.Decisions = append(pl.Decisions, Decision{Action: ActionScan, Params: pp[path], Rule: "test.scan"})
+		pl.Classes = append(pl.Classes, q.Classifier.Classify(q.Kind, path, key))
+		pl.Paths = append(pl.Paths, path)
+	}
+	return pl, nil
+}
+
+// TestScannedValueKeptFindingsNotRemembered: a value a scan gave back
+// unchanged because its params keep what was found is not remembered as
+// holding nothing: the same value under default params is still redacted.
+func TestScannedValueKeptFindingsNotRemembered(t *testing.T) {
+	tr := newTestTransformer(t)
+	rw := NewRewriter()
+	pp := paramsPlanner{"a": {Findings: map[string]Action{ClassPhone: ActionKeep, ClassEmail: ActionKeep}}}
+	for _, in := range []string{`{"a":"+1 415 555 0123","b":"+1 415 555 0123"}`, `{"a":"+1 415 555 0123"}`, `{"b":"+1 415 555 0123"}`} {
+		var st Stats
+		out, err := rw.Rewrite(nil, []byte(in), &Record{Tenant: "t", Format: "f", Kind: "event", Classifier: keyClassifier{}, Planner: pp, Transformer: tr}, &st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(in, `"a"`) && !strings.Contains(string(out), `"a":"+1 415 555 0123"`) {
+			t.Errorf("%s -> %s: a's phone not kept", in, out)
+		}
+		if strings.Contains(in, `"b"`) && strings.Contains(string(out), `"b":"+1 415 555 0123"`) {
+			t.Errorf("%s -> %s: b's phone kept", in, out)
+		}
+	}
+}

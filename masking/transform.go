@@ -174,17 +174,18 @@ var defaultParams = Params{
 // A nil d drops. keep and drop accept any raw, containers included; the
 // other actions take scalars only.
 func (t *Transformer) Apply(dst []byte, d *Decision, raw []byte, typ ValueType) (out []byte, drop bool, findings int, err error) {
-	return t.apply(dst, d, raw, typ, nil)
+	return t.apply(dst, d, raw, typ, nil, false)
 }
 
 // ApplyField implements FieldApplier: Apply, appending the findings scan
 // replaced to f.Found.
 func (t *Transformer) ApplyField(dst []byte, d *Decision, raw []byte, typ ValueType, f *Field) (out []byte, drop bool, err error) {
-	out, drop, _, err = t.apply(dst, d, raw, typ, &f.Found)
+	out, drop, _, err = t.apply(dst, d, raw, typ, &f.Found, f.Looked)
 	return out, drop, err
 }
 
-func (t *Transformer) apply(dst []byte, d *Decision, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, findings int, err error) {
+// looked: see Field.Looked.
+func (t *Transformer) apply(dst []byte, d *Decision, raw []byte, typ ValueType, found *[]Finding, looked bool) (out []byte, drop bool, findings int, err error) {
 	if d == nil {
 		return dst, true, 0, nil
 	}
@@ -214,7 +215,7 @@ func (t *Transformer) apply(dst []byte, d *Decision, raw []byte, typ ValueType, 
 	case ActionGeneralize:
 		out, err = t.generalize(dst, p, raw, typ)
 	case ActionScan:
-		out, drop, findings, err = t.scan(dst, p, raw, typ, found)
+		out, drop, findings, err = t.scan(dst, p, raw, typ, found, looked)
 	default:
 		err = fmt.Errorf("cannot apply %s: unknown action", d.Action)
 	}

@@ -23,8 +23,10 @@ import (
 //
 // found, when not nil, receives each finding replaced (or dropped with its
 // number).
-func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType, found *[]Finding) (out []byte, drop bool, count int, err error) {
-	if typ == TypeString {
+//
+// looked: the caller's quick reject (scanKeeps) already failed on raw.
+func (t *Transformer) scan(dst []byte, p *Params, raw []byte, typ ValueType, found *[]Finding, looked bool) (out []byte, drop bool, count int, err error) {
+	if typ == TypeString && !looked {
 		// Most scanned values are short words (models, locales, event
 		// names) that no detector could start on: decided before any
 		// setup. A JSON escape needs decoding first: the full path.

@@ -696,7 +696,7 @@ func TestScanQuickReject(t *testing.T) {
 		`45.73`, `14155550123.0`, `4.155550123E9`, `1.50`, `-0.000`} {
 		for _, p := range []*Params{&defaultParams, {Detect: detect.NoText}, {Detect: detect.Default, Findings: map[string]Action{ClassEmail: ActionHash}}} {
 			typ := typeOf(raw)
-			got, gd, gn, gerr := tr.scan(nil, p, []byte(raw), typ, nil)
+			got, gd, gn, gerr := tr.scan(nil, p, []byte(raw), typ, nil, false)
 			want, wd, wn, werr := tr.scanValue(nil, p, []byte(raw), typ, nil)
 			if string(got) != string(want) || gd != wd || gn != wn || (gerr == nil) != (werr == nil) {
 				t.Errorf("scan(%s) = %s %v %d %v; full scan %s %v %d %v", raw, got, gd, gn, gerr, want, wd, wn, werr)

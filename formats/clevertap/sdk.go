@@ -71,7 +71,7 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 		if kind == "" {
 			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has no \"type\"", idx)
 		}
-		if !sdkKinds[kind] {
+		if !sdkKind(kind) {
 			return 0, formats.Errorf(400, "invalid_payload", "batch element %d has an unknown \"type\" (want meta, event, profile, ping or data)", idx)
 		}
 		subj := formats.Subject{Kind: kind}
@@ -123,8 +123,15 @@ func CleanSDK(dst, body []byte, env *formats.Env) ([]byte, formats.Result, error
 	return append(dst, ']'), res, nil
 }
 
-// sdkKinds are the record types of SDK batches (clevertap-wire.md §6.1).
-var sdkKinds = map[string]bool{"meta": true, "event": true, "profile": true, "ping": true, "data": true, "page": true}
+// sdkKind reports whether kind is a record type of SDK batches
+// (clevertap-wire.md §6.1). A switch: no map hashing per record.
+func sdkKind(kind string) bool {
+	switch kind {
+	case "meta", "event", "profile", "ping", "data", "page":
+		return true
+	}
+	return false
+}
 
 // valueBytes is the raw bytes of a string (without quotes) or number value.
 func valueBytes(raw []byte, r gjson.Result) []byte {
@@ -194,14 +201,19 @@ func profileSignals(rw *masking.Rewriter, p int32) formats.Signals {
 	return sig
 }
 
-// systemEvents are the events CleverTap's SDKs raise themselves; with
-// ct_allow_sys_events_and_communication an opted-out subject's SDK still
-// sends them (clevertap-wire.md §8.1).
-var systemEvents = map[string]bool{
-	"App Launched": true, "App Installed": true, "App Uninstalled": true, "App Version Changed": true,
-	"Notification Sent": true, "Notification Viewed": true, "Notification Clicked": true,
-	"Push Impressions": true, "UTM Visited": true, "Geocluster Entered": true, "Geocluster Exited": true,
-	"wzrk_fetch": true, "App Inbox Viewed": true, "App Inbox Clicked": true,
+// systemEvent reports whether name is an event CleverTap's SDKs raise
+// themselves; with ct_allow_sys_events_and_communication an opted-out
+// subject's SDK still sends them (clevertap-wire.md §8.1). A switch: no map
+// hashing per record.
+func systemEvent(name string) bool {
+	switch name {
+	case "App Launched", "App Installed", "App Uninstalled", "App Version Changed",
+		"Notification Sent", "Notification Viewed", "Notification Clicked",
+		"Push Impressions", "UTM Visited", "Geocluster Entered", "Geocluster Exited",
+		"wzrk_fetch", "App Inbox Viewed", "App Inbox Clicked":
+		return true
+	}
+	return false
 }
 
 // IsSystem reports whether a record of kind and event name is one the SDKs
@@ -212,7 +224,7 @@ func IsSystem(kind, name string) bool {
 	case "profile", "ping", "data", "meta":
 		return true
 	case "event":
-		return systemEvents[name]
+		return systemEvent(name)
 	}
 	return false
 }
