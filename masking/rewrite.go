@@ -876,6 +876,7 @@ func (rw *Rewriter) emit(dst []byte, plan *Plan, perr error, rec *Record, st *St
 type scanned struct {
 	h, keeps uint64
 	o        *detect.Options
+	n        int32 // the value's length: a hash collision must match it too
 }
 
 // detectOptions are the detector options a scan under p uses (nil is
@@ -923,7 +924,7 @@ func (e *emitter) leaf(li int32, d *Decision) {
 		// as it is without them.
 		vh, o, keeps = maphash.Bytes(pathSeed, raw[n.valStart:n.valEnd]), detectOptions(d.Params), e.plan.scanKeeps[n.slot]
 		memo = &rw.scanned[vh%uint64(len(rw.scanned))]
-		if memo.h == vh && vh != 0 && memo.o == o && memo.keeps == keeps {
+		if memo.h == vh && vh != 0 && memo.n == n.valEnd-n.valStart && memo.o == o && memo.keeps == keeps {
 			st.Actions[ActionScan]++
 			return
 		}
@@ -954,7 +955,7 @@ func (e *emitter) leaf(li int32, d *Decision) {
 			st.Findings += found
 			e.dst, e.cursor = dst, n.valEnd
 			if memo != nil && found == 0 && string(dst[vstart:]) == string(raw[n.valStart:n.valEnd]) {
-				*memo = scanned{h: vh, o: o, keeps: keeps}
+				*memo = scanned{h: vh, o: o, keeps: keeps, n: n.valEnd - n.valStart}
 			}
 			return
 		}
