@@ -321,24 +321,30 @@ func (d device) appFields() obj {
 	}
 }
 
-// sdkBatch builds one /a1 request: the meta header, then records from one
-// device and one user in one session.
-func (g *gen) sdkBatch(kind Kind) Request {
-	d, u := g.device(), g.user()
-	n := kind.Records()
-	session := g.now - int64(60+g.rng.IntN(3600))
-	meta := obj{
+// meta is the batch header the Android SDK sends first; firstSession
+// marks a device's first session (frs).
+func (g *gen) meta(d device, firstSession bool) obj {
+	return obj{
 		{"type", "meta"},
 		{"g", d.guid},
 		{"id", g.opts.Account},
 		{"tk", g.opts.Token},
 		{"af", d.appFields()},
 		{"ddnd", false},
-		{"frs", g.rng.IntN(4) == 0},
+		{"frs", firstSession},
 		{"l_ts", g.now - int64(g.rng.IntN(86400))},
 		{"f_ts", g.now - int64(86400*(1+g.rng.IntN(300)))},
 		{"ct_pi", "Identity,Email"},
 	}
+}
+
+// sdkBatch builds one /a1 request: the meta header, then records from one
+// device and one user in one session.
+func (g *gen) sdkBatch(kind Kind) Request {
+	d, u := g.device(), g.user()
+	n := kind.Records()
+	session := g.now - int64(60+g.rng.IntN(3600))
+	meta := g.meta(d, g.rng.IntN(4) == 0)
 	recs := make([]any, 0, n+1)
 	recs = append(recs, meta)
 	ep := session

@@ -171,18 +171,7 @@ func (g *gen) traffic(kind Kind) (Request, error) {
 			add(g.oneOff(), true)
 		}
 	}
-	meta := obj{
-		{"type", "meta"},
-		{"g", d.guid},
-		{"id", g.opts.Account},
-		{"tk", g.opts.Token},
-		{"af", d.appFields()},
-		{"ddnd", false},
-		{"frs", !member},
-		{"l_ts", g.now - int64(g.rng.IntN(86400))},
-		{"f_ts", g.now - int64(86400*(1+g.rng.IntN(300)))},
-		{"ct_pi", "Identity,Email"},
-	}
+	meta := g.meta(d, !member)
 	body := appendJSON(nil, append([]any{meta}, recs...))
 	body, slots, err := extractSlots(body)
 	if err != nil {
