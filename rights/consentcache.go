@@ -122,17 +122,7 @@ func (c *consentCache) len() int {
 	return n
 }
 
-func (c *consentCache) clear() {
-	for i := range c.locks {
-		c.locks[i].Lock()
-	}
-	for i := range c.slots {
-		c.slots[i] = consentSlot{}
-	}
-	for i := range c.locks {
-		c.locks[i].Unlock()
-	}
-}
+func (c *consentCache) clear() { clearStriped(&c.locks, c.slots) }
 
 // consentKnown reports whether every marketing signal of s is already
 // stored for the subject it lands on (see Learn), by the consent cache

@@ -319,15 +319,20 @@ func (c *sessionCache) set(device, identity Key) {
 }
 
 // clear forgets every entry.
-func (c *sessionCache) clear() {
-	for i := range c.locks {
-		c.locks[i].Lock()
+func (c *sessionCache) clear() { clearStriped(&c.locks, c.slots) }
+
+// clearStriped zeroes a striped cache's slots with every stripe's lock
+// held, so that no reader sees a half-cleared cache.
+func clearStriped[T any](locks *[64]sync.Mutex, slots []T) {
+	for i := range locks {
+		locks[i].Lock()
 	}
-	for i := range c.slots {
-		c.slots[i] = sessionSlot{}
+	var zero T
+	for i := range slots {
+		slots[i] = zero
 	}
-	for i := range c.locks {
-		c.locks[i].Unlock()
+	for i := range locks {
+		locks[i].Unlock()
 	}
 }
 
